@@ -1,0 +1,36 @@
+//! The tensor engine behind restyle: everything VGG-19 needs to run forward
+//! and to carry gradients back to its input image, on the CPU.
+//!
+//! VGG-19 is made of three operations only: 3x3 convolutions (stride 1,
+//! padding 1), ReLU and 2x2 max pooling. This crate implements exactly those,
+//! each as a forward function that returns what its backward pass needs and
+//! nothing more (a bit per element for ReLU, a byte per output for pooling,
+//! nothing at all for a convolution, whose input gradient needs only its
+//! weights). There is no autograd and no weight gradient: restyle optimises
+//! pixels, never weights.
+//!
+//! ```
+//! use restyle_engine::{Conv3x3, Tensor, relu_forward, relu_backward};
+//!
+//! // One input channel, one output channel, a kernel that sums the 3x3 window.
+//! let conv = Conv3x3::new(1, 1, vec![1.0; 9], vec![0.0]);
+//! let x = Tensor::from_vec(1, 2, 2, vec![1.0, 2.0, 3.0, -20.0]);
+//! let mut y = conv.forward(&x);
+//! assert_eq!(y.as_slice(), &[-14.0; 4]);
+//!
+//! let mask = relu_forward(&mut y);           // y is now all zeros
+//! let mut grad = Tensor::from_vec(1, 2, 2, vec![1.0; 4]);
+//! relu_backward(&mask, &mut grad);           // nothing passes a dead ReLU
+//! assert_eq!(conv.backward_input(&grad).as_slice(), &[0.0; 4]);
+//! ```
+
+mod conv;
+mod pool;
+pub mod reference;
+mod relu;
+mod tensor;
+
+pub use conv::{conv3x3_into, Conv3x3};
+pub use pool::{maxpool2x2_backward, maxpool2x2_forward, PoolArgmax};
+pub use relu::{relu_backward, relu_forward, ReluMask};
+pub use tensor::Tensor;

@@ -1,0 +1,201 @@
+//! VGG-19 (Simonyan & Zisserman, 2014), convolutional part, as Gatys et al.
+//! use it: five blocks of 3x3 convolutions, each followed by a ReLU, each
+//! block closed by 2x2 max pooling.
+//!
+//! ```text
+//! block 1:  conv1_1 relu1_1 conv1_2 relu1_2                                  pool1    64 channels
+//! block 2:  conv2_1 relu2_1 conv2_2 relu2_2                                  pool2   128
+//! block 3:  conv3_1 relu3_1 conv3_2 relu3_2 conv3_3 relu3_3 conv3_4 relu3_4  pool3   256
+//! block 4:  conv4_1 relu4_1 ...                             conv4_4 relu4_4  pool4   512
+//! block 5:  conv5_1 relu5_1 ...                             conv5_4 relu5_4  pool5   512
+//! ```
+//!
+//! The network only ever carries gradients back to its input image: the
+//! forward pass keeps, per layer, just what that layer's backward step needs.
+
+use std::path::Path;
+
+use restyle_engine::{
+    maxpool2x2_backward, maxpool2x2_forward, relu_backward, relu_forward, Conv3x3, PoolArgmax, ReluMask, Tensor,
+};
+
+use crate::{InputConvention, Layer, Op, VggWeights, WeightsError};
+
+/// VGG-19 with frozen weights.
+pub struct Vgg19 {
+    convs: Vec<Conv3x3>,
+    convention: InputConvention,
+}
+
+/// What the backward pass needs from one layer's forward pass.
+enum Saved {
+    Conv(usize),
+    Relu(ReluMask),
+    Pool(PoolArgmax),
+}
+
+impl Vgg19 {
+    pub fn new(weights: VggWeights) -> Self {
+        let convs = weights
+            .convs
+            .into_iter()
+            .map(|c| Conv3x3::new(c.in_channels, c.out_channels, c.weight, c.bias))
+            .collect();
+        Self { convs, convention: weights.convention }
+    }
+
+    /// The original VGG-19 weights, compiled into restyle.
+    pub fn embedded() -> Self {
+        Self::new(VggWeights::embedded())
+    }
+
+    /// The embedded network, keeping only the layers up to `last`: the rest
+    /// would never run, and their weights are a quarter of the network.
+    pub fn embedded_up_to(last: Layer) -> Self {
+        Self::new(VggWeights::embedded()).truncated(last)
+    }
+
+    /// Weights from a file (restyle's .safetensors or a PyTorch .pth).
+    pub fn from_file(path: &Path) -> Result<Self, WeightsError> {
+        Ok(Self::new(VggWeights::from_file(path)?))
+    }
+
+    /// Drops every convolution after `last`.
+    pub fn truncated(mut self, last: Layer) -> Self {
+        let needed = Layer::all()
+            .take(last.index() + 1)
+            .filter(|l| matches!(l.op(), Op::Conv(_)))
+            .count();
+        self.convs.truncate(needed);
+        self
+    }
+
+    /// The deepest layer this network can compute: the one just before the
+    /// first convolution it does not have.
+    pub fn deepest_layer(&self) -> Layer {
+        match Layer::all().find(|l| l.op() == Op::Conv(self.convs.len())) {
+            Some(first_missing) => Layer::all().nth(first_missing.index() - 1).expect("conv1_1 is always kept"),
+            None => Layer::all().last().expect("VGG-19 has layers"),
+        }
+    }
+
+    pub fn convention(&self) -> InputConvention {
+        self.convention
+    }
+
+    /// Bytes held by the weights (forward and backward arrangements).
+    pub fn weight_bytes(&self) -> usize {
+        self.convs.iter().map(|c| 2 * c.weight().len() * 4 + c.bias().len() * 4).sum()
+    }
+
+    /// Floating-point operations of the convolutions up to `last` for an
+    /// `height x width` image, forward only (a backward pass costs the same
+    /// again, less the first convolution's).
+    pub fn forward_flops(&self, last: Layer, height: usize, width: usize) -> u64 {
+        let mut flops = 0;
+        for l in Layer::all().take(last.index() + 1) {
+            if let Op::Conv(i) = l.op() {
+                let (h, w) = l.output_size(height, width);
+                flops += self.convs[i].flops(h, w);
+            }
+        }
+        flops
+    }
+
+    /// Activations at `layers` for an RGB image with values in 0..1
+    /// (3 x height x width), in the order asked.
+    pub fn features(&self, image: &Tensor, layers: &[Layer]) -> Vec<Tensor> {
+        let mut found: Vec<Option<Tensor>> = vec![None; layers.len()];
+        let last = layers.iter().max().copied();
+        if let Some(last) = last {
+            self.forward(image, last, false, |layer, x| {
+                for (slot, wanted) in found.iter_mut().zip(layers) {
+                    if *wanted == layer {
+                        *slot = Some(x.clone());
+                    }
+                }
+            });
+        }
+        found.into_iter().map(|t| t.expect("every asked layer is reached")).collect()
+    }
+
+    /// The value of a loss on activations, and its gradient with respect to
+    /// the image.
+    ///
+    /// The forward pass runs to the deepest of `taps`; at each tap,
+    /// `loss(layer, activation)` returns the loss there and its gradient with
+    /// respect to that activation. The gradients are then carried back to
+    /// the image. Each layer of `taps` is visited once.
+    pub fn value_and_grad(
+        &self,
+        image: &Tensor,
+        taps: &[Layer],
+        mut loss: impl FnMut(Layer, &Tensor) -> (f64, Tensor),
+    ) -> (f64, Tensor) {
+        let Some(&last) = taps.iter().max() else {
+            return (0.0, Tensor::zeros(3, image.height(), image.width()));
+        };
+        let mut total = 0.0;
+        let mut injected: Vec<Option<Tensor>> = (0..=last.index()).map(|_| None).collect();
+        let tape = self.forward(image, last, true, |layer, x| {
+            if taps.contains(&layer) && injected[layer.index()].is_none() {
+                let (value, grad) = loss(layer, x);
+                assert_eq!(grad.shape(), x.shape(), "loss gradient at {layer} has the wrong shape");
+                total += value;
+                injected[layer.index()] = Some(grad);
+            }
+        });
+
+        let mut grad: Option<Tensor> = None;
+        for (index, saved) in tape.into_iter().enumerate().rev() {
+            if let Some(g) = injected[index].take() {
+                grad = Some(match grad {
+                    None => g,
+                    Some(mut acc) => {
+                        acc.add_assign(&g);
+                        acc
+                    }
+                });
+            }
+            let Some(g) = grad.as_mut() else { continue };
+            match saved {
+                Saved::Conv(i) => *g = self.convs[i].backward_input(g),
+                Saved::Relu(mask) => relu_backward(&mask, g),
+                Saved::Pool(argmax) => *g = maxpool2x2_backward(&argmax, g),
+            }
+        }
+        let grad = grad.expect("the deepest tap injects a gradient");
+        (total, self.convention.gradient_to_rgb(&grad))
+    }
+
+    /// Runs the layers up to `last`, showing each output to `visit`; with
+    /// `keep_tape`, returns what the backward pass needs.
+    fn forward(&self, image: &Tensor, last: Layer, keep_tape: bool, mut visit: impl FnMut(Layer, &Tensor)) -> Vec<Saved> {
+        assert!(
+            last <= self.deepest_layer(),
+            "{last} is deeper than this network's last layer, {}",
+            self.deepest_layer()
+        );
+        let mut x = self.convention.to_network(image);
+        let mut tape = Vec::new();
+        for layer in Layer::all().take(last.index() + 1) {
+            let saved = match layer.op() {
+                Op::Conv(i) => {
+                    x = self.convs[i].forward(&x);
+                    Saved::Conv(i)
+                }
+                Op::Relu => Saved::Relu(relu_forward(&mut x)),
+                Op::Pool => {
+                    let (pooled, argmax) = maxpool2x2_forward(&x);
+                    x = pooled;
+                    Saved::Pool(argmax)
+                }
+            };
+            visit(layer, &x);
+            if keep_tape {
+                tape.push(saved);
+            }
+        }
+        tape
+    }
+}
