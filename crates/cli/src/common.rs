@@ -1,0 +1,83 @@
+//! Pieces every subcommand shares: checking numbers, loading the network
+//! and images, Ctrl-C handling.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use restyle::{io, Image, Layer, OptimizerKind, Vgg19};
+
+use crate::args::{OptimizerArg, RunArgs};
+
+/// A count that must be at least `min`.
+pub fn positive(name: &str, value: i64, min: i64) -> Result<usize> {
+    if value < min {
+        bail!("{name} must be at least {min}, not {value}");
+    }
+    Ok(value as usize)
+}
+
+pub fn optimizer(arg: OptimizerArg) -> OptimizerKind {
+    match arg {
+        OptimizerArg::Lbfgs => OptimizerKind::Lbfgs,
+        OptimizerArg::Adam => OptimizerKind::Adam,
+    }
+}
+
+/// Uses `--threads` for the whole process.
+pub fn configure_threads(run: &RunArgs) -> Result<()> {
+    if let Some(n) = run.threads {
+        if n == 0 {
+            bail!("--threads must be at least 1");
+        }
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("cannot start worker threads")?;
+    }
+    Ok(())
+}
+
+/// The network, from `--weights` or the embedded copy, up to `deepest`.
+pub fn load_network(weights: Option<&Path>, deepest: Layer) -> Result<Vgg19> {
+    Ok(match weights {
+        Some(path) => Vgg19::from_file(path)?.truncated(deepest),
+        None => Vgg19::embedded_up_to(deepest),
+    })
+}
+
+pub fn load_image(path: &Path, role: &str) -> Result<Image> {
+    io::load_image(path, io::ImageLimits::default()).with_context(|| format!("cannot use the {role} image"))
+}
+
+/// Parses `relu1_1,relu2_1:0.5`: names with optional weights (default 1).
+pub fn parse_layers(spec: &str, flag: &str) -> Result<Vec<(Layer, f32)>> {
+    let mut layers = Vec::new();
+    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, weight) = match item.split_once(':') {
+            Some((n, w)) => {
+                let w: f32 = w.trim().parse().map_err(|_| anyhow::anyhow!("{flag}: `{w}` is not a weight (in `{item}`)"))?;
+                (n.trim(), w)
+            }
+            None => (item, 1.0),
+        };
+        let layer: Layer = name.parse().with_context(|| format!("{flag}"))?;
+        if !(weight.is_finite() && weight >= 0.0) {
+            bail!("{flag}: the weight of {name} must be a number >= 0, not {weight}");
+        }
+        layers.push((layer, weight));
+    }
+    Ok(layers)
+}
+
+/// The first Ctrl-C asks the run to stop after the current step (the image
+/// so far is kept); a second one quits at once.
+pub fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let handler_flag = flag.clone();
+    let _ = ctrlc::set_handler(move || {
+        if handler_flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nrestyle: interrupted; finishing the current step (press Ctrl-C again to quit now)");
+    });
+    flag
+}

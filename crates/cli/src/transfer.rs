@@ -1,0 +1,139 @@
+//! `restyle CONTENT STYLE... -o OUT`: a style transfer.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use restyle::{io, stylize, Init, Settings, StyleImage};
+use serde_json::json;
+
+use crate::args::TransferArgs;
+use crate::common::{configure_threads, interrupt_flag, load_image, load_network, optimizer, parse_layers, positive};
+use crate::outputs::OutputPlan;
+use crate::report::{format_duration, Reporter};
+
+pub const DEFAULT_SIZE: i64 = 512;
+pub const DEFAULT_ITERATIONS: i64 = 500;
+pub const DEFAULT_LBFGS_HISTORY: usize = 20;
+
+/// What to do, fully checked, before anything expensive happens.
+struct Job {
+    settings: Settings,
+    plan: OutputPlan,
+    content: std::path::PathBuf,
+    styles: Vec<(std::path::PathBuf, f32)>,
+    init_path: Option<std::path::PathBuf>,
+}
+
+fn plan(args: &TransferArgs) -> Result<Job> {
+    let run = &args.run;
+    let content = args.content.clone().expect("clap requires CONTENT");
+    let output = args.output.clone().expect("clap requires --output");
+    let size = positive("--size", run.size.unwrap_or(DEFAULT_SIZE), 1)?;
+    let iterations = positive("--iterations", run.iterations.unwrap_or(DEFAULT_ITERATIONS), 0)?;
+    let save_every = args.save_every.map(|n| positive("--save-every", n, 1)).transpose()?;
+    let blend = match &args.style_blend_weights {
+        Some(w) if w.len() != args.styles.len() => bail!(
+            "--style-blend-weights has {} value(s) but {} style image(s) were given",
+            w.len(),
+            args.styles.len()
+        ),
+        Some(w) => w.clone(),
+        None => vec![1.0; args.styles.len()],
+    };
+    let (init, init_path) = match args.init.as_str() {
+        "content" | "image" => (Init::Content, None),
+        "noise" | "random" => (Init::Noise, None),
+        path => (Init::Content, Some(Path::new(path).to_path_buf())), // replaced once loaded
+    };
+    let settings = Settings {
+        size,
+        iterations,
+        content_weight: args.content_weight,
+        style_weight: args.style_weight,
+        tv_weight: args.tv_weight,
+        style_scale: args.style_scale,
+        content_layers: parse_layers(&args.content_layers, "--content-layers")?,
+        style_layers: parse_layers(&args.style_layers, "--style-layers")?,
+        init,
+        optimizer: optimizer(run.optimizer),
+        learning_rate: run.learning_rate,
+        lbfgs_history: args.lbfgs_history,
+        seed: run.seed,
+    };
+    // Validate everything but the images now, so mistakes show at once.
+    let placeholder: Vec<StyleImage> =
+        blend.iter().map(|&weight| StyleImage { image: restyle::Image::filled(1, 1, [0.0; 3]), weight }).collect();
+    settings.validate(&placeholder)?;
+
+    let plan = OutputPlan::new(&output, save_every, iterations);
+    let mut inputs: Vec<&Path> = vec![&content];
+    inputs.extend(args.styles.iter().map(|p| p.as_path()));
+    if let Some(p) = &init_path {
+        inputs.push(p);
+    }
+    if let Some(w) = &run.weights {
+        inputs.push(w);
+    }
+    plan.check(&inputs, run.overwrite)?;
+    Ok(Job { settings, plan, content, styles: args.styles.iter().cloned().zip(blend).collect(), init_path })
+}
+
+pub fn run(args: TransferArgs) -> Result<()> {
+    let mut job = plan(&args)?;
+    configure_threads(&args.run)?;
+    let content = load_image(&job.content, "content")?;
+    let mut styles = Vec::new();
+    for (path, weight) in &job.styles {
+        styles.push(StyleImage { image: load_image(path, "style")?, weight: *weight });
+    }
+    if let Some(path) = &job.init_path {
+        job.settings.init = Init::Image(load_image(path, "--init")?);
+    }
+    let deepest = job.settings.deepest_layer().expect("validated");
+    let net = load_network(args.run.weights.as_deref(), deepest)?;
+
+    let interrupted = interrupt_flag();
+    let mut reporter = Reporter::new(
+        job.settings.iterations,
+        args.run.quiet,
+        args.run.json,
+        Some(&job.plan),
+        interrupted.clone(),
+    );
+    let started = Instant::now();
+    let result = stylize(&net, &content, &styles, &job.settings, &mut reporter);
+    reporter.finish();
+    let outcome = result?;
+    if let Some(e) = reporter.error.take() {
+        return Err(e.context("stopped: could not save an intermediate image"));
+    }
+    io::save_image(&outcome.image, &job.plan.output).context("cannot save the result")?;
+    let elapsed = started.elapsed();
+    reporter.json_event(json!({
+        "event": "done",
+        "path": job.plan.output.display().to_string(),
+        "steps": outcome.steps,
+        "width": outcome.image.width(),
+        "height": outcome.image.height(),
+        "loss": outcome.losses.total(),
+        "seconds": elapsed.as_secs_f64(),
+        "interrupted": interrupted.load(Ordering::SeqCst),
+    }));
+    if !args.run.quiet && !args.run.json {
+        let what = if outcome.stopped { "partial result after" } else { "" };
+        eprintln!(
+            "wrote {} ({}x{}, {what}{} steps, {})",
+            job.plan.output.display(),
+            outcome.image.width(),
+            outcome.image.height(),
+            outcome.steps,
+            format_duration(elapsed)
+        );
+    }
+    if interrupted.load(Ordering::SeqCst) {
+        std::process::exit(130);
+    }
+    Ok(())
+}

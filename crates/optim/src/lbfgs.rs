@@ -1,0 +1,152 @@
+//! Limited-memory BFGS (Nocedal & Wright, "Numerical Optimization",
+//! algorithms 7.4 and 7.5) with a backtracking Armijo line search.
+//!
+//! The search tries the full quasi-Newton step first, which is accepted
+//! almost always once the curvature history is built, so most iterations
+//! cost one evaluation, like jcjohnson's neural-style (which uses no line
+//! search at all); backtracking only guards against the rare overshoot.
+
+use std::collections::VecDeque;
+
+use crate::{dot, Objective, Optimizer, StepReport};
+
+/// Sufficient decrease: accept a step that achieves at least this fraction
+/// of the decrease the gradient predicts.
+const ARMIJO: f64 = 1e-4;
+/// Backtracking shrinks the step at most this many times before giving up.
+const MAX_BACKTRACKS: usize = 12;
+
+struct Pair {
+    s: Vec<f32>,
+    y: Vec<f32>,
+    rho: f64,
+}
+
+/// L-BFGS keeping the last `history` curvature pairs.
+pub struct Lbfgs {
+    history: usize,
+    pairs: VecDeque<Pair>,
+    /// Value and gradient at the current `x`, from the previous step.
+    current: Option<(f64, Vec<f32>)>,
+    direction: Vec<f32>,
+    x_new: Vec<f32>,
+    g_new: Vec<f32>,
+    /// The first step's length along `-gradient`, scaled by the gradient
+    /// (before any curvature is known).
+    pub first_step: f32,
+}
+
+impl Lbfgs {
+    /// `history`: curvature pairs kept (each costs two vectors the size of x).
+    pub fn new(history: usize) -> Self {
+        Self {
+            history: history.max(1),
+            pairs: VecDeque::new(),
+            current: None,
+            direction: Vec::new(),
+            x_new: Vec::new(),
+            g_new: Vec::new(),
+            first_step: 1.0,
+        }
+    }
+
+    /// `direction = -H * grad` by the two-loop recursion.
+    fn compute_direction(&mut self, grad: &[f32]) {
+        let q = &mut self.direction;
+        q.clear();
+        q.extend(grad.iter().map(|g| -g));
+        let mut alphas = Vec::with_capacity(self.pairs.len());
+        for p in self.pairs.iter().rev() {
+            let alpha = p.rho * dot(&p.s, q);
+            axpy(-alpha as f32, &p.y, q);
+            alphas.push(alpha);
+        }
+        if let Some(last) = self.pairs.back() {
+            // H0 = (s'y / y'y) I: the usual scaling that makes step 1 natural.
+            let gamma = (1.0 / (last.rho * dot(&last.y, &last.y))) as f32;
+            q.iter_mut().for_each(|v| *v *= gamma);
+        }
+        for (p, alpha) in self.pairs.iter().zip(alphas.into_iter().rev()) {
+            let beta = p.rho * dot(&p.y, q);
+            axpy((alpha - beta) as f32, &p.s, q);
+        }
+    }
+}
+
+fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += a * xi;
+    }
+}
+
+impl Optimizer for Lbfgs {
+    fn step(&mut self, x: &mut [f32], objective: &mut dyn Objective) -> StepReport {
+        let n = x.len();
+        let mut evaluations = 0;
+        let (value, grad) = match self.current.take() {
+            Some(current) if current.1.len() == n => current,
+            _ => {
+                self.pairs.clear();
+                let mut g = vec![0.0; n];
+                let f = objective.evaluate(x, &mut g);
+                evaluations += 1;
+                (f, g)
+            }
+        };
+        if grad.iter().all(|&g| g == 0.0) {
+            self.current = Some((value, grad));
+            return StepReport { value, evaluations, converged: true };
+        }
+
+        self.compute_direction(&grad);
+        let mut slope = dot(&grad, &self.direction);
+        if !(slope < 0.0) {
+            // Not a descent direction (bad curvature history): start over.
+            self.pairs.clear();
+            self.compute_direction(&grad);
+            slope = dot(&grad, &self.direction);
+        }
+        let mut t = if self.pairs.is_empty() {
+            let l1: f64 = grad.iter().map(|g| g.abs() as f64).sum();
+            (self.first_step as f64 * (1.0f64).min(1.0 / l1)).max(f64::MIN_POSITIVE)
+        } else {
+            1.0
+        };
+
+        self.g_new.resize(n, 0.0);
+        for _ in 0..=MAX_BACKTRACKS {
+            self.x_new.clear();
+            self.x_new.extend(x.iter().zip(&self.direction).map(|(xi, d)| xi + t as f32 * d));
+            let f_new = objective.evaluate(&self.x_new, &mut self.g_new);
+            evaluations += 1;
+            if f_new.is_finite() && f_new <= value + ARMIJO * t * slope {
+                let s: Vec<f32> = self.x_new.iter().zip(x.iter()).map(|(a, b)| a - b).collect();
+                let y: Vec<f32> = self.g_new.iter().zip(&grad).map(|(a, b)| a - b).collect();
+                let sy = dot(&s, &y);
+                // Keep the pair only if it carries positive curvature.
+                if sy > 1e-10 * dot(&y, &y).max(f64::MIN_POSITIVE) {
+                    if self.pairs.len() == self.history {
+                        self.pairs.pop_front();
+                    }
+                    self.pairs.push_back(Pair { s, y, rho: 1.0 / sy });
+                }
+                x.copy_from_slice(&self.x_new);
+                self.current = Some((f_new, self.g_new.clone()));
+                return StepReport { value, evaluations, converged: false };
+            }
+            // Minimiser of the quadratic through f(0), f'(0) and f(t),
+            // kept within [t/10, t/2].
+            let quadratic = -slope * t * t / (2.0 * (f_new - value - slope * t));
+            t = if quadratic.is_finite() { quadratic.clamp(0.1 * t, 0.5 * t) } else { 0.5 * t };
+        }
+        // No step lowered the value: x is (numerically) at a minimum.
+        self.pairs.clear();
+        self.current = Some((value, grad));
+        StepReport { value, evaluations, converged: true }
+    }
+
+    fn state_bytes(&self, n: usize) -> usize {
+        // Curvature pairs, gradient, direction, trial point and its gradient.
+        (2 * self.history + 4) * n * 4
+    }
+}

@@ -1,0 +1,73 @@
+//! Optimisers for restyle: L-BFGS (the classic choice for style transfer,
+//! as in Gatys et al. and jcjohnson's neural-style) and Adam, over a flat
+//! `f32` vector, the image's pixels.
+//!
+//! An optimiser sees the problem only through [`Objective`]: a function that
+//! returns its value at `x` and writes its gradient. Each call to
+//! [`Optimizer::step`] moves `x` once.
+//!
+//! ```
+//! use restyle_optim::{Lbfgs, Optimizer};
+//!
+//! // Minimise (x - 3)^2 + 10 (y + 1)^2.
+//! let mut f = |x: &[f32], g: &mut [f32]| {
+//!     g[0] = 2.0 * (x[0] - 3.0);
+//!     g[1] = 20.0 * (x[1] + 1.0);
+//!     ((x[0] - 3.0).powi(2) + 10.0 * (x[1] + 1.0).powi(2)) as f64
+//! };
+//! let mut x = [0.0f32, 0.0];
+//! let mut lbfgs = Lbfgs::new(5);
+//! for _ in 0..20 {
+//!     lbfgs.step(&mut x, &mut f);
+//! }
+//! assert!((x[0] - 3.0).abs() < 1e-3 && (x[1] + 1.0).abs() < 1e-3);
+//! ```
+
+mod adam;
+mod lbfgs;
+
+pub use adam::Adam;
+pub use lbfgs::Lbfgs;
+
+/// A differentiable function of a flat vector.
+pub trait Objective {
+    /// Returns the value at `x` and writes the gradient into `grad`
+    /// (same length as `x`).
+    fn evaluate(&mut self, x: &[f32], grad: &mut [f32]) -> f64;
+}
+
+impl<F: FnMut(&[f32], &mut [f32]) -> f64> Objective for F {
+    fn evaluate(&mut self, x: &[f32], grad: &mut [f32]) -> f64 {
+        self(x, grad)
+    }
+}
+
+/// What one step did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepReport {
+    /// The objective where the step started.
+    pub value: f64,
+    /// How many times the step evaluated the objective (0 when it could
+    /// reuse the previous step's last evaluation and then stopped).
+    pub evaluations: usize,
+    /// The optimiser found nothing left to do (zero gradient, or no step
+    /// lowered the value); further steps will not change `x`.
+    pub converged: bool,
+}
+
+/// An iterative minimiser.
+pub trait Optimizer {
+    /// Moves `x` one step downhill.
+    fn step(&mut self, x: &mut [f32], objective: &mut dyn Objective) -> StepReport;
+
+    /// Bytes of state kept between steps for a vector of `n` values.
+    fn state_bytes(&self, n: usize) -> usize;
+}
+
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f64 {
+    // Blocks of f32 sums folded into f64: accurate enough, and vectorisable.
+    a.chunks(256)
+        .zip(b.chunks(256))
+        .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>() as f64)
+        .sum()
+}

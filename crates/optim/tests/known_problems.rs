@@ -1,0 +1,131 @@
+//! Both optimisers on problems whose minimum is known.
+
+use restyle_optim::{Adam, Lbfgs, Objective, Optimizer};
+
+/// The n-dimensional Rosenbrock function, minimum 0 at (1, ..., 1).
+fn rosenbrock(x: &[f32], g: &mut [f32]) -> f64 {
+    let x: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    let mut f = 0.0;
+    g.iter_mut().for_each(|v| *v = 0.0);
+    for i in 0..x.len() - 1 {
+        let a = x[i + 1] - x[i] * x[i];
+        let b = 1.0 - x[i];
+        f += 100.0 * a * a + b * b;
+        g[i] += (-400.0 * x[i] * a - 2.0 * b) as f32;
+        g[i + 1] += (200.0 * a) as f32;
+    }
+    f
+}
+
+/// An ill-conditioned quadratic: sum of i * (x_i - i/10)^2, i = 1..=n.
+fn quadratic(x: &[f32], g: &mut [f32]) -> f64 {
+    let mut f = 0.0;
+    for (i, (xi, gi)) in x.iter().zip(g.iter_mut()).enumerate() {
+        let k = (i + 1) as f64;
+        let d = *xi as f64 - k / 10.0;
+        f += k * d * d;
+        *gi = (2.0 * k * d) as f32;
+    }
+    f
+}
+
+fn run(optimizer: &mut dyn Optimizer, x: &mut [f32], f: &mut dyn Objective, steps: usize) -> (f64, usize) {
+    let mut evaluations = 0;
+    for _ in 0..steps {
+        let report = optimizer.step(x, f);
+        evaluations += report.evaluations;
+        if report.converged {
+            break;
+        }
+    }
+    let mut g = vec![0.0; x.len()];
+    (f.evaluate(x, &mut g), evaluations)
+}
+
+#[test]
+fn lbfgs_solves_rosenbrock_2d_from_the_classic_start() {
+    let mut x = [-1.2f32, 1.0];
+    let (value, evaluations) = run(&mut Lbfgs::new(10), &mut x, &mut rosenbrock, 200);
+    assert!(value < 1e-8, "f = {value}, x = {x:?}");
+    assert!((x[0] - 1.0).abs() < 1e-3 && (x[1] - 1.0).abs() < 1e-3, "{x:?}");
+    assert!(evaluations < 150, "{evaluations} evaluations");
+}
+
+#[test]
+fn lbfgs_solves_rosenbrock_in_20_dimensions() {
+    let mut x = vec![0.0f32; 20];
+    let (value, _) = run(&mut Lbfgs::new(10), &mut x, &mut rosenbrock, 500);
+    assert!(value < 1e-6, "f = {value}");
+    assert!(x.iter().all(|v| (v - 1.0).abs() < 1e-2), "{x:?}");
+}
+
+#[test]
+fn lbfgs_beats_gradient_descent_on_an_ill_conditioned_quadratic() {
+    // Condition number 100: L-BFGS with a modest history gets there in a few
+    // dozen steps, where steepest descent would need thousands.
+    let mut x = vec![0.0f32; 100];
+    let (value, evaluations) = run(&mut Lbfgs::new(10), &mut x, &mut quadratic, 60);
+    assert!(value < 1e-6, "f = {value}");
+    assert!(evaluations <= 70, "{evaluations} evaluations");
+}
+
+#[test]
+fn lbfgs_stops_at_a_stationary_point() {
+    let mut x = [1.0f32, 1.0];
+    let report = Lbfgs::new(5).step(&mut x, &mut rosenbrock);
+    assert!(report.converged);
+    assert_eq!(x, [1.0, 1.0]);
+}
+
+#[test]
+fn lbfgs_reports_the_value_where_each_step_started() {
+    let mut x = [-1.2f32, 1.0];
+    let mut g = [0.0; 2];
+    let f0 = rosenbrock(&x, &mut g);
+    let mut lbfgs = Lbfgs::new(5);
+    let first = lbfgs.step(&mut x, &mut rosenbrock);
+    assert_eq!(first.value, f0);
+    let f1 = rosenbrock(&x, &mut g);
+    assert!(f1 < f0);
+    assert_eq!(lbfgs.step(&mut x, &mut rosenbrock).value, f1);
+}
+
+#[test]
+fn adam_solves_rosenbrock_2d() {
+    let mut x = [-1.2f32, 1.0];
+    let (value, _) = run(&mut Adam::new(0.02), &mut x, &mut rosenbrock, 20_000);
+    assert!(value < 1e-4, "f = {value}, x = {x:?}");
+}
+
+#[test]
+fn adam_solves_the_quadratic() {
+    let mut x = vec![0.0f32; 100];
+    let (value, _) = run(&mut Adam::new(0.05), &mut x, &mut quadratic, 2_000);
+    assert!(value < 1e-4, "f = {value}");
+}
+
+#[test]
+fn adam_first_step_moves_each_coordinate_by_the_learning_rate() {
+    // With bias correction, Adam's first step is lr * sign(gradient).
+    let mut x = [0.0f32, 0.0, 0.0];
+    let mut f = |x: &[f32], g: &mut [f32]| {
+        g.copy_from_slice(&[3.0, -0.001, 0.0]);
+        x.iter().sum::<f32>() as f64
+    };
+    Adam::new(0.1).step(&mut x, &mut f);
+    assert!((x[0] + 0.1).abs() < 1e-6 && (x[1] - 0.1).abs() < 1e-4 && x[2] == 0.0, "{x:?}");
+}
+
+#[test]
+fn adam_clamps_to_the_box() {
+    let mut x = [0.99f32, 0.01];
+    let mut f = |_: &[f32], g: &mut [f32]| {
+        g.copy_from_slice(&[-1.0, 1.0]);
+        0.0
+    };
+    let mut adam = Adam::new(0.5).with_clamp(0.0, 1.0);
+    for _ in 0..3 {
+        adam.step(&mut x, &mut f);
+    }
+    assert_eq!(x, [1.0, 0.0]);
+}

@@ -1,0 +1,41 @@
+//! restyle: neural style transfer as Gatys, Ecker & Bethge describe it in
+//! "A Neural Algorithm of Artistic Style" (2015), on the original VGG-19,
+//! on the CPU.
+//!
+//! The output image itself is optimised: its content (VGG-19 activations
+//! at `conv4_2`) is pulled towards the photo's, its style (Gram matrices of
+//! activations at `relu1_1` .. `relu5_1`) towards the painting's.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use restyle::{io, stylize, Image, Settings, Silent, StyleImage, Vgg19};
+//!
+//! let limits = io::ImageLimits::default();
+//! let content = io::load_image(Path::new("photo.jpg"), limits)?;
+//! let style = StyleImage { image: io::load_image(Path::new("painting.jpg"), limits)?, weight: 1.0 };
+//! let settings = Settings { size: 256, iterations: 200, ..Settings::default() };
+//! let net = Vgg19::embedded_up_to(settings.deepest_layer().unwrap());
+//! let outcome = stylize(&net, &content, &[style], &settings, &mut Silent)?;
+//! io::save_image(&outcome.image, Path::new("out.png"))?;
+//! # Ok::<(), restyle::Error>(())
+//! ```
+
+mod error;
+mod grid;
+mod image;
+pub mod io;
+pub mod losses;
+mod objective;
+mod optimize;
+mod progress;
+pub mod reconstruct;
+mod transfer;
+
+pub use error::{Error, Result};
+pub use grid::{labelled_grid, GridRow};
+pub use image::{fit_long_edge, Image};
+pub use objective::StyleObjective;
+pub use progress::{Flow, Losses, Observer, Progress, Silent};
+pub use restyle_vgg::{Layer, Vgg19};
+pub use optimize::{OptimizerSettings, DEFAULT_ADAM_LEARNING_RATE};
+pub use transfer::{stylize, Init, OptimizerKind, Outcome, Settings, StyleImage};

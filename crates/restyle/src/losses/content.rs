@@ -1,0 +1,35 @@
+//! Content loss: how far the activations are from the content image's.
+
+use restyle_engine::Tensor;
+
+/// `|F - P|^2 / |P|^2` for activations `F` and the content image's `P`.
+#[derive(Clone, Debug)]
+pub struct ContentLoss {
+    target: Tensor,
+    /// `1 / |P|^2`.
+    scale: f64,
+}
+
+impl ContentLoss {
+    pub fn new(target: Tensor) -> Self {
+        let norm2: f64 = target.as_slice().iter().map(|&v| v as f64 * v as f64).sum();
+        Self { scale: 1.0 / norm2.max(f64::MIN_POSITIVE), target }
+    }
+
+    pub fn target(&self) -> &Tensor {
+        &self.target
+    }
+
+    /// The loss and its gradient `2 (F - P) / |P|^2`.
+    pub fn value_and_grad(&self, features: &Tensor) -> (f64, Tensor) {
+        assert_eq!(features.shape(), self.target.shape(), "content features and target differ in shape");
+        let mut grad = features.clone();
+        let mut sum = 0.0f64;
+        for (g, &p) in grad.as_mut_slice().iter_mut().zip(self.target.as_slice()) {
+            let d = *g - p;
+            sum += d as f64 * d as f64;
+            *g = (2.0 * self.scale) as f32 * d;
+        }
+        (sum * self.scale, grad)
+    }
+}

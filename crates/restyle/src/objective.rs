@@ -1,0 +1,77 @@
+//! Gatys et al.'s objective for one image size: content loss at some layers,
+//! style loss at others, total variation on the pixels, weighted and summed;
+//! evaluated with one forward and one backward pass through VGG-19.
+
+use restyle_engine::Tensor;
+use restyle_vgg::{Layer, Vgg19};
+
+use crate::losses::{total_variation, ContentLoss, StyleLoss};
+use crate::progress::Losses;
+
+/// The objective for one output size: targets fixed, pixels free.
+pub struct StyleObjective<'n> {
+    net: &'n Vgg19,
+    /// (layer, weight, loss); weights already include the global weight.
+    content: Vec<(Layer, f64, ContentLoss)>,
+    style: Vec<(Layer, f64, StyleLoss)>,
+    tv_weight: f32,
+    /// Every layer a loss reads, in network order, once each.
+    taps: Vec<Layer>,
+    /// Terms of the latest evaluation.
+    latest: Losses,
+    evaluations: usize,
+}
+
+impl<'n> StyleObjective<'n> {
+    pub fn new(
+        net: &'n Vgg19,
+        content: Vec<(Layer, f64, ContentLoss)>,
+        style: Vec<(Layer, f64, StyleLoss)>,
+        tv_weight: f32,
+    ) -> Self {
+        let mut taps: Vec<Layer> = content.iter().map(|c| c.0).chain(style.iter().map(|s| s.0)).collect();
+        taps.sort();
+        taps.dedup();
+        Self { net, content, style, tv_weight, taps, latest: Losses::default(), evaluations: 0 }
+    }
+
+    /// The terms at the latest evaluation.
+    pub fn latest(&self) -> Losses {
+        self.latest
+    }
+
+    pub fn evaluations(&self) -> usize {
+        self.evaluations
+    }
+
+    /// Value and gradient with respect to the pixels (3 x H x W, RGB 0..1).
+    pub fn evaluate(&mut self, pixels: &Tensor) -> (Losses, Tensor) {
+        let (mut content, mut style) = (0.0, 0.0);
+        let (_, mut grad) = self.net.value_and_grad(pixels, &self.taps, |layer, features| {
+            let mut grad = Tensor::zeros(features.channels(), features.height(), features.width());
+            let mut add = |value: f64, weight: f64, g: Tensor, total: &mut f64| {
+                *total += weight * value;
+                for (a, b) in grad.as_mut_slice().iter_mut().zip(g.as_slice()) {
+                    *a += weight as f32 * b;
+                }
+            };
+            for (_, weight, loss) in self.content.iter().filter(|c| c.0 == layer) {
+                let (v, g) = loss.value_and_grad(features);
+                add(v, *weight, g, &mut content);
+            }
+            for (_, weight, loss) in self.style.iter().filter(|s| s.0 == layer) {
+                let (v, g) = loss.value_and_grad(features);
+                add(v, *weight, g, &mut style);
+            }
+            (0.0, grad)
+        });
+        let tv = if self.tv_weight > 0.0 {
+            self.tv_weight as f64 * total_variation(pixels, self.tv_weight, &mut grad)
+        } else {
+            0.0
+        };
+        self.latest = Losses { content, style, tv };
+        self.evaluations += 1;
+        (self.latest, grad)
+    }
+}
