@@ -82,13 +82,13 @@ pub struct TransferArgs {
     #[command(flatten)]
     pub run: RunArgs,
     /// How much the result keeps the photo's content
-    #[arg(long, value_name = "W", default_value_t = 1.0)]
+    #[arg(long, value_name = "W", default_value_t = restyle::Settings::default().content_weight)]
     pub content_weight: f32,
     /// How strongly the style is applied
-    #[arg(long, value_name = "W", default_value_t = 1.0)]
+    #[arg(long, value_name = "W", default_value_t = restyle::Settings::default().style_weight)]
     pub style_weight: f32,
     /// Smoothness (total variation) weight
-    #[arg(long, value_name = "W", default_value_t = 1.0)]
+    #[arg(long, value_name = "W", default_value_t = restyle::Settings::default().tv_weight)]
     pub tv_weight: f32,
     /// Size of the style images relative to the output: larger means larger brush strokes
     #[arg(long, value_name = "S", default_value_t = 1.0)]
@@ -108,6 +108,17 @@ pub struct TransferArgs {
     /// Also write the image every N steps, as OUTPUT_0100.png and so on
     #[arg(long, value_name = "N")]
     pub save_every: Option<i64>,
+    /// Keep the photo's colours: `luminance` transfers brightness only and puts the
+    /// photo's colours back; `histogram` recolours the style image to the photo's colours first
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = ColorArg::None)]
+    pub preserve_colors: ColorArg,
+    /// Optimise at this many sizes, coarse to fine (default: one up to 512 px,
+    /// then steps of sqrt 2 from 512 px)
+    #[arg(long, value_name = "N")]
+    pub scales: Option<i64>,
+    /// Long edge of the first (coarsest) size
+    #[arg(long, value_name = "PX")]
+    pub start_size: Option<i64>,
     /// Curvature pairs L-BFGS remembers (memory: two image-sized vectors each)
     #[arg(long, value_name = "N", default_value_t = crate::transfer::DEFAULT_LBFGS_HISTORY)]
     pub lbfgs_history: usize,
@@ -133,6 +144,16 @@ pub struct ReconstructArgs {
     /// instead of block k alone
     #[arg(long)]
     pub cumulative: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    /// The result takes the painting's colours
+    None,
+    /// Transfer brightness only; the photo's colours are put back
+    Luminance,
+    /// Recolour the painting to the photo's colours before the transfer
+    Histogram,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

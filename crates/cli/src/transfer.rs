@@ -5,10 +5,10 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use restyle::{io, stylize, Init, Settings, StyleImage};
+use restyle::{io, stylize, ColorMode, Init, ScaleSchedule, Settings, StyleImage};
 use serde_json::json;
 
-use crate::args::TransferArgs;
+use crate::args::{ColorArg, TransferArgs};
 use crate::common::{configure_threads, interrupt_flag, load_image, load_network, optimizer, parse_layers, positive};
 use crate::outputs::OutputPlan;
 use crate::report::{format_duration, Reporter};
@@ -61,13 +61,23 @@ fn plan(args: &TransferArgs) -> Result<Job> {
         learning_rate: run.learning_rate,
         lbfgs_history: args.lbfgs_history,
         seed: run.seed,
+        color: match args.preserve_colors {
+            ColorArg::None => ColorMode::Style,
+            ColorArg::Luminance => ColorMode::Luminance,
+            ColorArg::Histogram => ColorMode::Histogram,
+        },
+        scales: ScaleSchedule {
+            start_size: args.start_size.map(|s| positive("--start-size", s, 1)).transpose()?,
+            scales: args.scales.map(|n| positive("--scales", n, 1)).transpose()?,
+        },
     };
     // Validate everything but the images now, so mistakes show at once.
     let placeholder: Vec<StyleImage> =
         blend.iter().map(|&weight| StyleImage { image: restyle::Image::filled(1, 1, [0.0; 3]), weight }).collect();
     settings.validate(&placeholder)?;
 
-    let plan = OutputPlan::new(&output, save_every, iterations);
+    let total_steps = settings.scales.long_edges(size).len() * iterations;
+    let plan = OutputPlan::new(&output, save_every, total_steps);
     let mut inputs: Vec<&Path> = vec![&content];
     inputs.extend(args.styles.iter().map(|p| p.as_path()));
     if let Some(p) = &init_path {
@@ -95,8 +105,9 @@ pub fn run(args: TransferArgs) -> Result<()> {
     let net = load_network(args.run.weights.as_deref(), deepest)?;
 
     let interrupted = interrupt_flag();
+    let total_steps = job.settings.plan(content.width(), content.height()).iter().map(|s| s.iterations).sum();
     let mut reporter = Reporter::new(
-        job.settings.iterations,
+        total_steps,
         args.run.quiet,
         args.run.json,
         Some(&job.plan),

@@ -20,6 +20,7 @@
 //! # Ok::<(), restyle::Error>(())
 //! ```
 
+pub mod colour;
 mod error;
 mod grid;
 mod image;
@@ -29,13 +30,16 @@ mod objective;
 mod optimize;
 mod progress;
 pub mod reconstruct;
+mod scales;
 mod transfer;
 
+pub use colour::ColorMode;
 pub use error::{Error, Result};
 pub use grid::{labelled_grid, GridRow};
 pub use image::{fit_long_edge, Image};
 pub use objective::StyleObjective;
 pub use progress::{Flow, Losses, Observer, Progress, Silent};
 pub use restyle_vgg::{Layer, Vgg19};
+pub use scales::{Scale, ScaleSchedule, AUTO_START_SIZE, SCALE_STEP};
 pub use optimize::{OptimizerSettings, DEFAULT_ADAM_LEARNING_RATE};
 pub use transfer::{stylize, Init, OptimizerKind, Outcome, Settings, StyleImage};

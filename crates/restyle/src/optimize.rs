@@ -37,17 +37,29 @@ impl OptimizerSettings {
     }
 }
 
-/// Step counts and time over a run made of one or more stages.
+/// Step counts and time over a run made of one or more stages. The time
+/// left is estimated from work done, a step's work being its pixel count,
+/// so that cheap coarse steps do not make the estimate optimistic.
 pub(crate) struct RunClock {
     started: Instant,
     done: usize,
     total: usize,
     stages: usize,
+    work_done: f64,
+    work_total: f64,
 }
 
 impl RunClock {
-    pub fn new(total_steps: usize, stages: usize) -> Self {
-        Self { started: Instant::now(), done: 0, total: total_steps, stages }
+    /// `stages`: steps and pixels of each stage.
+    pub fn new(stages: &[(usize, usize)]) -> Self {
+        Self {
+            started: Instant::now(),
+            done: 0,
+            total: stages.iter().map(|s| s.0).sum(),
+            stages: stages.len(),
+            work_done: 0.0,
+            work_total: stages.iter().map(|&(steps, pixels)| (steps * pixels) as f64).sum(),
+        }
     }
 }
 
@@ -67,6 +79,7 @@ pub(crate) fn optimize(
     stage: usize,
     clock: &mut RunClock,
     observer: &mut dyn Observer,
+    present: &dyn Fn(&Tensor) -> crate::Image,
 ) -> Result<StageEnd> {
     let mut optimizer = optimizer.build();
     let (c, h, w) = pixels.shape();
@@ -79,6 +92,7 @@ pub(crate) fn optimize(
         });
         taken += 1;
         clock.done += 1;
+        clock.work_done += (h * w) as f64;
         if !report.value.is_finite() || pixels.as_slice().iter().any(|v| !v.is_finite()) {
             return Err(Error::Diverged { step: clock.done, value: report.value });
         }
@@ -93,8 +107,9 @@ pub(crate) fn optimize(
             evaluations: objective.evaluations(),
             losses: objective.latest(),
             elapsed,
-            eta: Some(elapsed.mul_f64(clock.total.saturating_sub(clock.done) as f64 / clock.done as f64)),
+            eta: Some(elapsed.mul_f64((clock.work_total - clock.work_done).max(0.0) / clock.work_done)),
             pixels,
+            present,
         };
         if observer.on_step(&progress) == Flow::Stop {
             return Ok(StageEnd { steps: taken, stopped: true });
@@ -102,6 +117,7 @@ pub(crate) fn optimize(
         if report.converged {
             // Nothing left to gain: count the remaining steps as done.
             clock.done += steps - taken;
+            clock.work_done += ((steps - taken) * h * w) as f64;
             break;
         }
     }

@@ -43,12 +43,15 @@ pub struct Progress<'a> {
     /// Estimated time left.
     pub eta: Option<Duration>,
     pub(crate) pixels: &'a Tensor,
+    /// Turns the optimised pixels into the picture the user sees (puts the
+    /// photo's colours back in luminance-only runs).
+    pub(crate) present: &'a dyn Fn(&Tensor) -> Image,
 }
 
 impl Progress<'_> {
     /// The image as it stands (at the current stage's size).
     pub fn image(&self) -> Image {
-        Image::from_tensor(self.pixels.clone())
+        (self.present)(self.pixels)
     }
 
     /// Width and height of the current image.

@@ -16,7 +16,7 @@ use crate::objective::StyleObjective;
 use crate::optimize::{optimize, OptimizerSettings, RunClock};
 use crate::progress::Observer;
 use crate::transfer::initial_pixels;
-use crate::{Error, Image, Init, Result};
+use crate::{ColorMode, Error, Image, Init, Result};
 
 #[derive(Clone, Debug)]
 pub struct ReconstructSettings {
@@ -101,10 +101,10 @@ pub fn reconstruct(
     let style = style.resized(sw, sh);
     // Every reconstruction starts from the same noise, so they differ only
     // by the layers they match.
-    let noise = initial_pixels(&Init::Noise, &content, settings.seed);
+    let noise = initial_pixels(&Init::Noise, &content, settings.seed, ColorMode::Style);
 
-    let stages = 2 * settings.blocks.len();
-    let mut clock = RunClock::new(stages * settings.iterations, stages);
+    let stages = vec![(settings.iterations, w * h); 2 * settings.blocks.len()];
+    let mut clock = RunClock::new(&stages);
     let mut result = Reconstructions { content: Vec::new(), style: Vec::new(), stopped: false };
     for (i, &block) in settings.blocks.iter().enumerate() {
         let layer = content_layer(block);
@@ -146,7 +146,9 @@ fn run_stage(
     observer: &mut dyn Observer,
 ) -> Result<(Image, bool)> {
     let mut pixels = start.clone();
-    let end = optimize(&mut objective, &mut pixels, &settings.optimizer, settings.iterations, stage, clock, observer)?;
+    let present = |t: &Tensor| Image::from_tensor(t.clone());
+    let end =
+        optimize(&mut objective, &mut pixels, &settings.optimizer, settings.iterations, stage, clock, observer, &present)?;
     Ok((Image::from_tensor(pixels), end.stopped))
 }
 

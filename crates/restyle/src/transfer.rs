@@ -1,21 +1,26 @@
-//! The style transfer itself: settings, targets, and the optimisation loop.
+//! The style transfer itself: settings, targets, and the run.
 //!
-//! 1. Resize the content image to the output size and each style image to
-//!    `style_scale` times it.
-//! 2. Run them through VGG-19 once: the content image's activations at the
-//!    content layers and the Gram matrices of the style images at the style
-//!    layers (blended over several styles) become fixed targets.
-//! 3. Start from the content image (or noise, or a given image) and let the
-//!    optimiser move its pixels to lower the weighted sum of content, style
-//!    and total-variation losses, reporting after every step.
+//! 1. Plan the sizes: one for ordinary outputs, several (coarse to fine)
+//!    for large ones.
+//! 2. At each size, run the content image and the style images (at
+//!    `style_scale` times the size) through VGG-19 once: the content
+//!    image's activations at the content layers and the style images' Gram
+//!    matrices at the style layers (blended over several styles) become
+//!    fixed targets.
+//! 3. Start from the content image (or noise, or a given image; at later
+//!    sizes, the previous size's result enlarged) and let the optimiser move
+//!    the pixels to lower the weighted sum of content, style and
+//!    total-variation losses, reporting after every step.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use restyle_engine::Tensor;
 use restyle_vgg::{Layer, Vgg19};
 
+use crate::colour::{luminance, match_colours, matched_luminance, recombine, ColorMode};
 use crate::image::fit_long_edge;
 use crate::losses::{gram, ContentLoss, Gram, StyleLoss};
+use crate::scales::{Scale, ScaleSchedule};
 use crate::objective::StyleObjective;
 use crate::optimize::{optimize, OptimizerSettings, RunClock};
 use crate::progress::{Losses, Observer};
@@ -72,6 +77,10 @@ pub struct Settings {
     pub lbfgs_history: usize,
     /// Seed for noise initialisation; runs with equal settings are identical.
     pub seed: u64,
+    /// Whose colours the result has.
+    pub color: ColorMode,
+    /// Coarse-to-fine sizes (automatic for large outputs).
+    pub scales: ScaleSchedule,
 }
 
 impl Default for Settings {
@@ -81,8 +90,8 @@ impl Default for Settings {
             size: 512,
             iterations: 500,
             content_weight: 1.0,
-            style_weight: 1.0,
-            tv_weight: 1.0,
+            style_weight: 10.0,
+            tv_weight: 10.0,
             style_scale: 1.0,
             content_layers: vec![(layer("conv4_2"), 1.0)],
             style_layers: (1..=5).map(|b| (Layer::first_relu_of_block(b), 1.0)).collect(),
@@ -91,6 +100,8 @@ impl Default for Settings {
             learning_rate: None,
             lbfgs_history: 20,
             seed: 0,
+            color: ColorMode::Style,
+            scales: ScaleSchedule::default(),
         }
     }
 }
@@ -112,6 +123,11 @@ impl Settings {
             let (h, _) = l.output_size(1 << 10, 1 << 10);
             (1 << 10) / h.max(1)
         })
+    }
+
+    /// The sizes this run optimises at, for a `width x height` content image.
+    pub fn plan(&self, width: usize, height: usize) -> Vec<Scale> {
+        self.scales.plan(width, height, self.size, self.iterations)
     }
 
     /// Checks every value, before any work is done.
@@ -141,6 +157,12 @@ impl Settings {
                 return bad(format!("the learning rate must be a number > 0, not {lr}"));
             }
         }
+        if self.scales.scales == Some(0) {
+            return bad("the number of scales must be at least 1".into());
+        }
+        if self.scales.start_size == Some(0) {
+            return bad("the start size must be at least 1 pixel".into());
+        }
         if self.lbfgs_history == 0 {
             return bad("L-BFGS needs a history of at least 1".into());
         }
@@ -165,8 +187,10 @@ impl Settings {
 /// What a run produced.
 #[derive(Clone, Debug)]
 pub struct Outcome {
+    /// The result, at the output size (if the run was stopped at a coarse
+    /// scale, enlarged to it).
     pub image: Image,
-    /// Steps taken (fewer than asked if stopped or converged).
+    /// Steps taken over all scales (fewer than planned if stopped or converged).
     pub steps: usize,
     pub losses: Losses,
     /// The observer stopped the run.
@@ -192,18 +216,83 @@ pub fn stylize(
             net.deepest_layer()
         )));
     }
-    let (width, height) = fit_long_edge(content.width(), content.height(), settings.size);
-    check_size("the output", width, height, settings)?;
-    let content = content.resized(width, height);
+    let plan = settings.plan(content.width(), content.height());
+    let first = plan[0];
+    check_size("the output", first.width, first.height, settings)?;
+    let styles: Vec<StyleImage> = match settings.color {
+        // The style's colours become the photo's before anything else.
+        ColorMode::Histogram => styles
+            .iter()
+            .map(|s| StyleImage { image: match_colours(&s.image, content), weight: s.weight })
+            .collect(),
+        _ => styles.to_vec(),
+    };
 
-    let content_losses = content_targets(net, &content, settings);
-    let style_losses = style_targets(net, styles, settings)?;
-    let mut objective = StyleObjective::new(net, content_losses, style_losses, settings.tv_weight);
+    let mut clock = RunClock::new(&plan.iter().map(|s| (s.iterations, s.pixels())).collect::<Vec<_>>());
+    let mut pixels: Option<Tensor> = None;
+    let mut steps = 0;
+    let mut losses = Losses::default();
+    let mut stopped = false;
+    let mut last_content = content.clone();
+    for (stage, scale) in plan.iter().enumerate() {
+        let photo = content.resized(scale.width, scale.height);
+        let (target, stage_styles) = match settings.color {
+            ColorMode::Luminance => {
+                let grey = luminance(&photo);
+                let styles = styles
+                    .iter()
+                    .map(|s| StyleImage { image: matched_luminance(&s.image, &photo), weight: s.weight })
+                    .collect();
+                (grey, styles)
+            }
+            _ => (photo.clone(), styles.clone()),
+        };
+        let size = scale.width.max(scale.height);
+        let mut objective = StyleObjective::new(
+            net,
+            content_targets(net, &target, settings),
+            style_targets(net, &stage_styles, settings, size)?,
+            settings.tv_weight,
+        );
+        let mut x = match pixels.take() {
+            None => initial_pixels(&settings.init, &target, settings.seed, settings.color),
+            Some(previous) => Image::from_tensor(previous).resized(scale.width, scale.height).into_tensor(),
+        };
+        let present = |t: &Tensor| present(t, &photo, settings.color);
+        let end = optimize(
+            &mut objective,
+            &mut x,
+            &settings.optimizer_settings(),
+            scale.iterations,
+            stage,
+            &mut clock,
+            observer,
+            &present,
+        )?;
+        steps += end.steps;
+        losses = objective.latest();
+        pixels = Some(x);
+        last_content = photo;
+        if end.stopped {
+            stopped = true;
+            break;
+        }
+    }
+    let pixels = pixels.expect("at least one scale ran");
+    let mut image = present(&pixels, &last_content, settings.color);
+    let last = plan[plan.len() - 1];
+    if (image.width(), image.height()) != (last.width, last.height) {
+        image = image.resized(last.width, last.height);
+    }
+    Ok(Outcome { image, steps, losses, stopped })
+}
 
-    let mut pixels = initial_pixels(&settings.init, &content, settings.seed);
-    let mut clock = RunClock::new(settings.iterations, 1);
-    let end = optimize(&mut objective, &mut pixels, &settings.optimizer_settings(), settings.iterations, 0, &mut clock, observer)?;
-    Ok(Outcome { image: Image::from_tensor(pixels), steps: end.steps, losses: objective.latest(), stopped: end.stopped })
+/// The picture the user sees for optimised pixels.
+fn present(pixels: &Tensor, photo: &Image, color: ColorMode) -> Image {
+    match color {
+        ColorMode::Luminance => recombine(pixels, photo),
+        _ => Image::from_tensor(pixels.clone()),
+    }
 }
 
 fn check_size(what: &str, width: usize, height: usize, settings: &Settings) -> Result<()> {
@@ -238,7 +327,13 @@ fn content_targets(net: &Vgg19, content: &Image, settings: &Settings) -> Vec<(La
         .collect()
 }
 
-fn style_targets(net: &Vgg19, styles: &[StyleImage], settings: &Settings) -> Result<Vec<(Layer, f64, StyleLoss)>> {
+/// Style targets for an output whose long edge is `size`.
+fn style_targets(
+    net: &Vgg19,
+    styles: &[StyleImage],
+    settings: &Settings,
+    size: usize,
+) -> Result<Vec<(Layer, f64, StyleLoss)>> {
     let layers: Vec<(Layer, f64)> =
         normalised(&settings.style_layers, settings.style_weight).into_iter().filter(|l| l.1 > 0.0).collect();
     if layers.is_empty() {
@@ -246,7 +341,7 @@ fn style_targets(net: &Vgg19, styles: &[StyleImage], settings: &Settings) -> Res
     }
     let wanted: Vec<Layer> = layers.iter().map(|l| l.0).collect();
     let blend_sum: f32 = styles.iter().map(|s| s.weight).sum();
-    let style_edge = ((settings.size as f32 * settings.style_scale).round() as usize).max(1);
+    let style_edge = ((size as f32 * settings.style_scale).round() as usize).max(1);
     // Per layer, each style's Gram matrix with its blend weight.
     let mut grams: Vec<Vec<(Gram, f32)>> = vec![Vec::new(); layers.len()];
     for (i, style) in styles.iter().enumerate().filter(|(_, s)| s.weight > 0.0) {
@@ -264,13 +359,15 @@ fn style_targets(net: &Vgg19, styles: &[StyleImage], settings: &Settings) -> Res
         .collect())
 }
 
-pub(crate) fn initial_pixels(init: &Init, content: &Image, seed: u64) -> Tensor {
-    match init {
-        Init::Content => content.tensor().clone(),
-        Init::Image(img) => img.resized(content.width(), content.height()).into_tensor(),
+/// The starting pixels for `content` (which is already grey in luminance
+/// mode, and so is every start).
+pub(crate) fn initial_pixels(init: &Init, content: &Image, seed: u64, color: ColorMode) -> Tensor {
+    let (w, h) = (content.width(), content.height());
+    let start = match init {
+        Init::Content => return content.tensor().clone(),
+        Init::Image(img) => img.resized(w, h),
         Init::Noise => {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let (w, h) = (content.width(), content.height());
             let data = (0..3 * w * h)
                 .map(|_| {
                     // Box-Muller: grey 0.5 with standard deviation 0.1.
@@ -279,7 +376,11 @@ pub(crate) fn initial_pixels(init: &Init, content: &Image, seed: u64) -> Tensor 
                     (0.5 + 0.1 * n).clamp(0.0, 1.0)
                 })
                 .collect();
-            Tensor::from_vec(3, h, w, data)
+            Image::from_tensor(Tensor::from_vec(3, h, w, data))
         }
+    };
+    match color {
+        ColorMode::Luminance => luminance(&start).into_tensor(),
+        _ => start.into_tensor(),
     }
 }

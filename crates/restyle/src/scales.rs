@@ -1,0 +1,127 @@
+//! Coarse-to-fine: large outputs are optimised first at a small size, and
+//! each result, enlarged, starts the next size. Structures then form at the
+//! scale of the whole picture, and the expensive full-size steps only refine
+//! (as crowsonkb's style-transfer-pytorch does, stepping by sqrt 2).
+
+use crate::image::fit_long_edge;
+
+/// Ratio between consecutive scales.
+pub const SCALE_STEP: f64 = std::f64::consts::SQRT_2;
+
+/// Outputs up to this long edge are optimised at one size; larger ones go
+/// coarse-to-fine from here.
+pub const AUTO_START_SIZE: usize = 512;
+
+/// How a run's sizes are chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScaleSchedule {
+    /// Long edge of the first scale; `None`: [`AUTO_START_SIZE`], or the
+    /// one `scales` implies.
+    pub start_size: Option<usize>,
+    /// Number of scales; `None`: as many sqrt-2 steps as fit between the
+    /// start size and the output size (1 for outputs up to the start size).
+    pub scales: Option<usize>,
+}
+
+/// One size of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scale {
+    pub width: usize,
+    pub height: usize,
+    pub iterations: usize,
+}
+
+impl Scale {
+    pub fn pixels(&self) -> usize {
+        self.width * self.height
+    }
+}
+
+impl ScaleSchedule {
+    /// Long edges from coarse to fine, ending at `size`.
+    pub fn long_edges(&self, size: usize) -> Vec<usize> {
+        let count = match (self.scales, self.start_size) {
+            (Some(n), _) => n.max(1),
+            (None, start) => {
+                let start = start.unwrap_or(AUTO_START_SIZE).max(1);
+                if size <= start {
+                    1
+                } else {
+                    // Steps of sqrt 2 from start up to size, the last shortened.
+                    1 + ((size as f64 / start as f64).ln() / SCALE_STEP.ln()).ceil() as usize
+                }
+            }
+        };
+        if count == 1 {
+            return vec![size];
+        }
+        let start = match (self.start_size, self.scales) {
+            (Some(s), _) => s.min(size) as f64,
+            (None, Some(n)) => size as f64 / SCALE_STEP.powi(n as i32 - 1),
+            (None, None) => AUTO_START_SIZE as f64,
+        };
+        // Geometric from start to size in `count` sizes.
+        let ratio = (size as f64 / start).powf(1.0 / (count - 1) as f64);
+        let mut edges: Vec<usize> = (0..count).map(|k| (start * ratio.powi(k as i32)).round() as usize).collect();
+        *edges.last_mut().expect("count >= 2") = size;
+        edges.dedup();
+        edges
+    }
+
+    /// The sizes of a run on a `width x height` content image, each with
+    /// `iterations` steps.
+    pub fn plan(&self, width: usize, height: usize, size: usize, iterations: usize) -> Vec<Scale> {
+        self.long_edges(size)
+            .into_iter()
+            .map(|edge| {
+                let (w, h) = fit_long_edge(width, height, edge);
+                Scale { width: w, height: h, iterations }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_outputs_use_one_scale() {
+        assert_eq!(ScaleSchedule::default().long_edges(512), vec![512]);
+        assert_eq!(ScaleSchedule::default().long_edges(300), vec![300]);
+    }
+
+    #[test]
+    fn large_outputs_step_by_sqrt2_from_the_start_size() {
+        assert_eq!(ScaleSchedule::default().long_edges(1024), vec![512, 724, 1024]);
+        assert_eq!(ScaleSchedule::default().long_edges(2048), vec![512, 724, 1024, 1448, 2048]);
+        // Not a power of sqrt 2: the steps are evened out, the last is exact.
+        let edges = ScaleSchedule::default().long_edges(900);
+        assert_eq!(edges, vec![512, 679, 900]);
+    }
+
+    #[test]
+    fn start_size_and_scale_count_can_be_given() {
+        let s = ScaleSchedule { start_size: Some(128), scales: None };
+        assert_eq!(s.long_edges(512), vec![128, 181, 256, 362, 512]);
+        let s = ScaleSchedule { start_size: None, scales: Some(3) };
+        assert_eq!(s.long_edges(512), vec![256, 362, 512]);
+        let s = ScaleSchedule { start_size: Some(200), scales: Some(2) };
+        assert_eq!(s.long_edges(800), vec![200, 800]);
+        let s = ScaleSchedule { start_size: None, scales: Some(1) };
+        assert_eq!(s.long_edges(2048), vec![2048]);
+    }
+
+    #[test]
+    fn a_start_size_above_the_output_means_one_scale() {
+        let s = ScaleSchedule { start_size: Some(1024), scales: None };
+        assert_eq!(s.long_edges(512), vec![512]);
+    }
+
+    #[test]
+    fn plans_keep_the_aspect_ratio() {
+        let plan = ScaleSchedule::default().plan(1024, 768, 1024, 10);
+        assert_eq!(plan.iter().map(|s| (s.width, s.height)).collect::<Vec<_>>(), vec![(512, 384), (724, 543), (1024, 768)]);
+        assert!(plan.iter().all(|s| s.iterations == 10));
+    }
+}

@@ -1,0 +1,145 @@
+//! Whole runs of the library on small images.
+
+use restyle::colour::rgb_to_yiq;
+use restyle::{stylize, ColorMode, Flow, Image, Init, OptimizerKind, Progress, ScaleSchedule, Settings, StyleImage, Vgg19};
+use restyle_engine::Tensor;
+
+/// A smooth, colourful picture: stripes of `hue` on a gradient.
+fn picture(w: usize, h: usize, tint: [f32; 3], stripes: f32) -> Image {
+    let mut t = Tensor::zeros(3, h, w);
+    for c in 0..3 {
+        for y in 0..h {
+            for x in 0..w {
+                let wave = ((x as f32 * stripes / w as f32 + y as f32 / h as f32) * std::f32::consts::TAU).sin();
+                t.plane_mut(c)[y * w + x] = (tint[c] * (0.6 + 0.35 * wave) + 0.05 * c as f32).clamp(0.0, 1.0);
+            }
+        }
+    }
+    Image::from_tensor(t)
+}
+
+fn small(iterations: usize) -> Settings {
+    Settings { size: 48, iterations, ..Settings::default() }
+}
+
+fn net() -> Vgg19 {
+    Vgg19::embedded_up_to(Settings::default().deepest_layer().unwrap())
+}
+
+fn style() -> Vec<StyleImage> {
+    vec![StyleImage { image: picture(40, 40, [0.9, 0.5, 0.1], 6.0), weight: 1.0 }]
+}
+
+fn losses_of(settings: &Settings) -> Vec<f64> {
+    let content = picture(64, 48, [0.2, 0.5, 0.9], 1.5);
+    let mut seen = Vec::new();
+    stylize(&net(), &content, &style(), settings, &mut |p: &Progress<'_>| {
+        seen.push(p.losses.total());
+        Flow::Continue
+    })
+    .unwrap();
+    seen
+}
+
+#[test]
+fn lbfgs_lowers_the_loss() {
+    let l = losses_of(&small(15));
+    assert_eq!(l.len(), 15);
+    assert!(l[14] < 0.5 * l[0], "{l:?}");
+}
+
+#[test]
+fn adam_lowers_the_loss() {
+    let l = losses_of(&Settings { optimizer: OptimizerKind::Adam, learning_rate: Some(0.03), ..small(30) });
+    assert!(l[29] < 0.7 * l[0], "{l:?}");
+}
+
+#[test]
+fn the_observer_can_stop_a_run() {
+    let content = picture(64, 48, [0.2, 0.5, 0.9], 1.5);
+    let mut calls = 0;
+    let outcome = stylize(&net(), &content, &style(), &small(50), &mut |_: &Progress<'_>| {
+        calls += 1;
+        if calls == 3 { Flow::Stop } else { Flow::Continue }
+    })
+    .unwrap();
+    assert!(outcome.stopped);
+    assert_eq!(outcome.steps, 3);
+    assert_eq!((outcome.image.width(), outcome.image.height()), (48, 36));
+}
+
+#[test]
+fn coarse_to_fine_reports_every_scale_with_one_count() {
+    let content = picture(64, 48, [0.2, 0.5, 0.9], 1.5);
+    let settings = Settings { scales: ScaleSchedule { start_size: Some(32), scales: Some(3) }, ..small(4) };
+    let mut seen = Vec::new();
+    let outcome = stylize(&net(), &content, &style(), &settings, &mut |p: &Progress<'_>| {
+        seen.push((p.step, p.total_steps, p.stage, p.stages, p.size(), p.eta));
+        Flow::Continue
+    })
+    .unwrap();
+    assert_eq!(seen.len(), 12);
+    assert!(seen.iter().enumerate().all(|(i, s)| s.0 == i + 1 && s.1 == 12 && s.3 == 3));
+    let sizes: Vec<_> = seen.iter().map(|s| (s.2, s.4)).collect();
+    assert_eq!(sizes[0], (0, (32, 24)));
+    assert_eq!(sizes[4], (1, (39, 29)));
+    assert_eq!(sizes[11], (2, (48, 36)));
+    assert_eq!(seen[11].5, Some(std::time::Duration::ZERO), "nothing left at the end");
+    assert_eq!((outcome.image.width(), outcome.image.height()), (48, 36));
+}
+
+/// Mean chroma (length of the I, Q vector) of an image.
+fn mean_chroma(image: &Image) -> f64 {
+    let yiq = rgb_to_yiq(image);
+    let (i, q) = (yiq.plane(1), yiq.plane(2));
+    i.iter().zip(q).map(|(&a, &b)| ((a * a + b * b) as f64).sqrt()).sum::<f64>() / i.len() as f64
+}
+
+/// Mean I and Q: the average colour cast.
+fn mean_iq(image: &Image) -> (f64, f64) {
+    let yiq = rgb_to_yiq(image);
+    let n = yiq.plane_len() as f64;
+    (yiq.plane(1).iter().map(|&v| v as f64).sum::<f64>() / n, yiq.plane(2).iter().map(|&v| v as f64).sum::<f64>() / n)
+}
+
+#[test]
+fn luminance_mode_keeps_the_photo_colours_and_histogram_mode_moves_towards_them() {
+    // A blue photo, an orange painting.
+    let content = picture(64, 48, [0.2, 0.45, 0.9], 1.5);
+    let reference = content.resized(48, 36);
+    let run = |color| {
+        let settings = Settings { color, ..small(20) };
+        let outcome = stylize(&net(), &content, &style(), &settings, &mut restyle::Silent).unwrap();
+        outcome.image
+    };
+    let styled = run(ColorMode::Style);
+    let luminance = run(ColorMode::Luminance);
+    let histogram = run(ColorMode::Histogram);
+
+    // Luminance-only: the chroma is the photo's, pixel for pixel.
+    let (a, b) = (rgb_to_yiq(&luminance), rgb_to_yiq(&reference));
+    for c in 1..3 {
+        for (x, y) in a.plane(c).iter().zip(b.plane(c)) {
+            assert!((x - y).abs() < 1e-4);
+        }
+    }
+    // The plain transfer pulls the colour cast towards orange; the histogram
+    // mode stays much nearer the photo's.
+    let distance = |img: &Image| {
+        let ((i1, q1), (i2, q2)) = (mean_iq(img), mean_iq(&reference));
+        ((i1 - i2).powi(2) + (q1 - q2).powi(2)).sqrt()
+    };
+    assert!(distance(&histogram) < 0.5 * distance(&styled), "{} vs {}", distance(&histogram), distance(&styled));
+    assert!((mean_chroma(&luminance) - mean_chroma(&reference)).abs() < 1e-4);
+}
+
+#[test]
+fn runs_are_deterministic() {
+    let content = picture(64, 48, [0.2, 0.5, 0.9], 1.5);
+    let settings = Settings { init: Init::Noise, seed: 5, ..small(5) };
+    let a = stylize(&net(), &content, &style(), &settings, &mut restyle::Silent).unwrap();
+    let b = stylize(&net(), &content, &style(), &settings, &mut restyle::Silent).unwrap();
+    assert_eq!(a.image, b.image);
+    let c = stylize(&net(), &content, &style(), &Settings { seed: 6, ..settings }, &mut restyle::Silent).unwrap();
+    assert_ne!(a.image, c.image);
+}
