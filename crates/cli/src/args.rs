@@ -38,7 +38,7 @@ pub struct RunArgs {
     /// Long edge of the output, in pixels (default: 512 for a transfer, 256 for reconstructions)
     #[arg(short = 's', long, value_name = "PX")]
     pub size: Option<i64>,
-    /// Optimisation steps (default: 500 for a transfer, 300 for reconstructions)
+    /// Optimisation steps (default: 300)
     #[arg(short = 'n', long, value_name = "N")]
     pub iterations: Option<i64>,
     /// Seed for noise initialisation; equal seeds give equal results

@@ -14,7 +14,7 @@ use crate::outputs::OutputPlan;
 use crate::report::{format_duration, Reporter};
 
 pub const DEFAULT_SIZE: i64 = 512;
-pub const DEFAULT_ITERATIONS: i64 = 500;
+pub const DEFAULT_ITERATIONS: i64 = 300;
 pub const DEFAULT_LBFGS_HISTORY: usize = 20;
 
 /// What to do, fully checked, before anything expensive happens.

@@ -1,20 +1,14 @@
 //! Limited-memory BFGS (Nocedal & Wright, "Numerical Optimization",
-//! algorithms 7.4 and 7.5) with a backtracking Armijo line search.
+//! algorithms 7.4 and 7.5) with a strong Wolfe line search.
 //!
-//! The search tries the full quasi-Newton step first, which is accepted
-//! almost always once the curvature history is built, so most iterations
-//! cost one evaluation, like jcjohnson's neural-style (which uses no line
-//! search at all); backtracking only guards against the rare overshoot.
+//! The search tries the full quasi-Newton step first, which meets both
+//! Wolfe conditions almost always once the curvature history is built, so
+//! most iterations cost one evaluation.
 
 use std::collections::VecDeque;
 
+use crate::line_search::strong_wolfe;
 use crate::{dot, Objective, Optimizer, StepReport};
-
-/// Sufficient decrease: accept a step that achieves at least this fraction
-/// of the decrease the gradient predicts.
-const ARMIJO: f64 = 1e-4;
-/// Backtracking shrinks the step at most this many times before giving up.
-const MAX_BACKTRACKS: usize = 12;
 
 struct Pair {
     s: Vec<f32>,
@@ -29,8 +23,8 @@ pub struct Lbfgs {
     /// Value and gradient at the current `x`, from the previous step.
     current: Option<(f64, Vec<f32>)>,
     direction: Vec<f32>,
+    /// Scratch for the line search's trial points.
     x_new: Vec<f32>,
-    g_new: Vec<f32>,
     /// The first step's length along `-gradient`, scaled by the gradient
     /// (before any curvature is known).
     pub first_step: f32,
@@ -45,7 +39,6 @@ impl Lbfgs {
             current: None,
             direction: Vec::new(),
             x_new: Vec::new(),
-            g_new: Vec::new(),
             first_step: 1.0,
         }
     }
@@ -99,54 +92,48 @@ impl Optimizer for Lbfgs {
         }
 
         self.compute_direction(&grad);
-        let mut slope = dot(&grad, &self.direction);
-        if !(slope < 0.0) {
+        if !(dot(&grad, &self.direction) < 0.0) {
             // Not a descent direction (bad curvature history): start over.
             self.pairs.clear();
             self.compute_direction(&grad);
-            slope = dot(&grad, &self.direction);
         }
-        let mut t = if self.pairs.is_empty() {
+        let t = if self.pairs.is_empty() {
             let l1: f64 = grad.iter().map(|g| g.abs() as f64).sum();
             (self.first_step as f64 * (1.0f64).min(1.0 / l1)).max(f64::MIN_POSITIVE)
         } else {
             1.0
         };
 
-        self.g_new.resize(n, 0.0);
-        for _ in 0..=MAX_BACKTRACKS {
-            self.x_new.clear();
-            self.x_new.extend(x.iter().zip(&self.direction).map(|(xi, d)| xi + t as f32 * d));
-            let f_new = objective.evaluate(&self.x_new, &mut self.g_new);
-            evaluations += 1;
-            if f_new.is_finite() && f_new <= value + ARMIJO * t * slope {
-                let s: Vec<f32> = self.x_new.iter().zip(x.iter()).map(|(a, b)| a - b).collect();
-                let y: Vec<f32> = self.g_new.iter().zip(&grad).map(|(a, b)| a - b).collect();
-                let sy = dot(&s, &y);
-                // Keep the pair only if it carries positive curvature.
-                if sy > 1e-10 * dot(&y, &y).max(f64::MIN_POSITIVE) {
-                    if self.pairs.len() == self.history {
-                        self.pairs.pop_front();
-                    }
-                    self.pairs.push_back(Pair { s, y, rho: 1.0 / sy });
-                }
-                x.copy_from_slice(&self.x_new);
-                self.current = Some((f_new, self.g_new.clone()));
-                return StepReport { value, evaluations, converged: false };
-            }
-            // Minimiser of the quadratic through f(0), f'(0) and f(t),
-            // kept within [t/10, t/2].
-            let quadratic = -slope * t * t / (2.0 * (f_new - value - slope * t));
-            t = if quadratic.is_finite() { quadratic.clamp(0.1 * t, 0.5 * t) } else { 0.5 * t };
+        let accepted = strong_wolfe(objective, x, &self.direction, value, &grad, t, &mut self.x_new);
+        evaluations += accepted.evaluations;
+        if !(accepted.f < value) || accepted.t <= 0.0 {
+            // No step lowered the value: x is (numerically) at a minimum.
+            self.pairs.clear();
+            self.current = Some((value, grad));
+            return StepReport { value, evaluations, converged: true };
         }
-        // No step lowered the value: x is (numerically) at a minimum.
-        self.pairs.clear();
-        self.current = Some((value, grad));
-        StepReport { value, evaluations, converged: true }
+        let t = accepted.t as f32;
+        let s: Vec<f32> = self.direction.iter().map(|d| t * d).collect();
+        let y: Vec<f32> = accepted.g.iter().zip(&grad).map(|(a, b)| a - b).collect();
+        let sy = dot(&s, &y);
+        // Keep the pair only if it carries positive curvature (the Wolfe
+        // conditions ensure it, up to rounding).
+        if sy > 1e-10 * dot(&y, &y).max(f64::MIN_POSITIVE) {
+            if self.pairs.len() == self.history {
+                self.pairs.pop_front();
+            }
+            self.pairs.push_back(Pair { s, y, rho: 1.0 / sy });
+        }
+        // The same arithmetic as the line search's trial point, so x is
+        // exactly where the accepted value and gradient were computed.
+        x.iter_mut().zip(&self.direction).for_each(|(xi, d)| *xi += t * d);
+        self.current = Some((accepted.f, accepted.g));
+        StepReport { value, evaluations, converged: false }
     }
 
     fn state_bytes(&self, n: usize) -> usize {
-        // Curvature pairs, gradient, direction, trial point and its gradient.
-        (2 * self.history + 4) * n * 4
+        // Curvature pairs; gradient, direction; the line search's trial
+        // point and the gradients it keeps (at most four at once).
+        (2 * self.history + 7) * n * 4
     }
 }

@@ -25,6 +25,7 @@
 
 mod adam;
 mod lbfgs;
+mod line_search;
 
 pub use adam::Adam;
 pub use lbfgs::Lbfgs;

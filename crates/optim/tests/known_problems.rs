@@ -129,3 +129,24 @@ fn adam_clamps_to_the_box() {
     }
     assert_eq!(x, [1.0, 0.0]);
 }
+
+/// A double well in every coordinate, sum (x_i^2 - 1)^2: from near 0 the
+/// curvature is negative, where a sufficient-decrease search alone stalls.
+fn double_well(x: &[f32], g: &mut [f32]) -> f64 {
+    let mut f = 0.0;
+    for (xi, gi) in x.iter().zip(g.iter_mut()) {
+        let (x, a) = (*xi as f64, (*xi as f64).powi(2) - 1.0);
+        f += a * a;
+        *gi = (4.0 * x * a) as f32;
+    }
+    f
+}
+
+#[test]
+fn lbfgs_leaves_regions_of_negative_curvature() {
+    let mut x: Vec<f32> = (0..50).map(|i| 0.01 + 0.001 * i as f32).collect();
+    let (value, evaluations) = run(&mut Lbfgs::new(10), &mut x, &mut double_well, 60);
+    assert!(value < 1e-8, "f = {value}");
+    assert!(x.iter().all(|v| (v - 1.0).abs() < 1e-3), "{x:?}");
+    assert!(evaluations < 150, "{evaluations} evaluations");
+}

@@ -88,7 +88,7 @@ impl Default for Settings {
         let layer = |n: &str| n.parse::<Layer>().expect("known layer");
         Self {
             size: 512,
-            iterations: 500,
+            iterations: 300,
             content_weight: 1.0,
             style_weight: 10.0,
             tv_weight: 10.0,
