@@ -31,6 +31,7 @@ mod optimize;
 mod progress;
 pub mod reconstruct;
 mod scales;
+pub mod tiles;
 mod transfer;
 
 pub use colour::ColorMode;
