@@ -119,6 +119,16 @@ pub struct TransferArgs {
     /// Long edge of the first (coarsest) size
     #[arg(long, value_name = "PX")]
     pub start_size: Option<i64>,
+    /// Render sizes too large for memory in overlapping tiles, guided by the
+    /// whole picture at a coarser size
+    #[arg(long)]
+    pub tile: bool,
+    /// Longest side of a tile (with --tile)
+    #[arg(long, value_name = "PX", default_value_t = 1024)]
+    pub tile_size: i64,
+    /// Pixels neighbouring tiles share and are blended across (with --tile)
+    #[arg(long, value_name = "PX", default_value_t = 128)]
+    pub tile_overlap: i64,
     /// Curvature pairs L-BFGS remembers (memory: two image-sized vectors each)
     #[arg(long, value_name = "N", default_value_t = crate::transfer::DEFAULT_LBFGS_HISTORY)]
     pub lbfgs_history: usize,

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use restyle::{io, stylize, ColorMode, Init, ScaleSchedule, Settings, StyleImage};
+use restyle::{io, stylize, ColorMode, Init, ScaleSchedule, Settings, StyleImage, Tiling};
 use serde_json::json;
 
 use crate::args::{ColorArg, TransferArgs};
@@ -66,6 +66,14 @@ fn plan(args: &TransferArgs) -> Result<Job> {
             ColorArg::Luminance => ColorMode::Luminance,
             ColorArg::Histogram => ColorMode::Histogram,
         },
+        tiling: if args.tile {
+            Some(Tiling {
+                tile: positive("--tile-size", args.tile_size, 64)?,
+                overlap: positive("--tile-overlap", args.tile_overlap, 0)?,
+            })
+        } else {
+            None
+        },
         scales: ScaleSchedule {
             start_size: args.start_size.map(|s| positive("--start-size", s, 1)).transpose()?,
             scales: args.scales.map(|n| positive("--scales", n, 1)).transpose()?,
@@ -76,7 +84,8 @@ fn plan(args: &TransferArgs) -> Result<Job> {
         blend.iter().map(|&weight| StyleImage { image: restyle::Image::filled(1, 1, [0.0; 3]), weight }).collect();
     settings.validate(&placeholder)?;
 
-    let total_steps = settings.scales.long_edges(size).len() * iterations;
+    // Tiles count as steps too: plan the names for the most a run can take.
+    let total_steps = settings.scales.long_edges(size).len() * iterations * max_tiles(&settings);
     let plan = OutputPlan::new(&output, save_every, total_steps);
     let mut inputs: Vec<&Path> = vec![&content];
     inputs.extend(args.styles.iter().map(|p| p.as_path()));
@@ -88,6 +97,11 @@ fn plan(args: &TransferArgs) -> Result<Job> {
     }
     plan.check(&inputs, run.overwrite)?;
     Ok(Job { settings, plan, content, styles: args.styles.iter().cloned().zip(blend).collect(), init_path })
+}
+
+/// An upper bound on the tiles of any scale (1 without tiling).
+fn max_tiles(settings: &Settings) -> usize {
+    settings.tiling.and_then(|t| t.tiles(settings.size, settings.size)).map_or(1, |tiles| tiles.len())
 }
 
 pub fn run(args: TransferArgs) -> Result<()> {
@@ -105,7 +119,7 @@ pub fn run(args: TransferArgs) -> Result<()> {
     let net = load_network(args.run.weights.as_deref(), deepest)?;
 
     let interrupted = interrupt_flag();
-    let total_steps = job.settings.plan(content.width(), content.height()).iter().map(|s| s.iterations).sum();
+    let total_steps = job.settings.total_steps(content.width(), content.height());
     let mut reporter = Reporter::new(
         total_steps,
         args.run.quiet,

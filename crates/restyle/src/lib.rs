@@ -31,6 +31,7 @@ mod optimize;
 mod progress;
 pub mod reconstruct;
 mod scales;
+mod targets;
 pub mod tiles;
 mod transfer;
 
@@ -43,4 +44,4 @@ pub use progress::{Flow, Losses, Observer, Progress, Silent};
 pub use restyle_vgg::{Layer, Vgg19};
 pub use scales::{Scale, ScaleSchedule, AUTO_START_SIZE, SCALE_STEP};
 pub use optimize::{OptimizerSettings, DEFAULT_ADAM_LEARNING_RATE};
-pub use transfer::{stylize, Init, OptimizerKind, Outcome, Settings, StyleImage};
+pub use transfer::{stylize, Init, OptimizerKind, Outcome, Settings, StyleImage, Tiling};

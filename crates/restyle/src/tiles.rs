@@ -62,6 +62,7 @@ fn ramp_weight(i: usize, len: usize, ramp: usize, fade_start: bool, fade_end: bo
 
 /// Accumulates tiles into one image: the weighted mean of every tile that
 /// covers a pixel.
+#[derive(Clone)]
 pub struct Blender {
     width: usize,
     height: usize,

@@ -18,10 +18,11 @@ use restyle_engine::Tensor;
 use restyle_vgg::{Layer, Vgg19};
 
 use crate::colour::{luminance, match_colours, matched_luminance, recombine, ColorMode};
-use crate::image::fit_long_edge;
-use crate::losses::{gram, ContentLoss, Gram, StyleLoss};
 use crate::scales::{Scale, ScaleSchedule};
+use crate::tiles::{crop, plan_tiles, Blender, Tile};
+use crate::losses::StyleLoss;
 use crate::objective::StyleObjective;
+use crate::targets::{content_targets, style_targets};
 use crate::optimize::{optimize, OptimizerSettings, RunClock};
 use crate::progress::{Losses, Observer};
 use crate::{Error, Image, Result};
@@ -81,6 +82,25 @@ pub struct Settings {
     pub color: ColorMode,
     /// Coarse-to-fine sizes (automatic for large outputs).
     pub scales: ScaleSchedule,
+    /// Optimise sizes larger than a tile in overlapping tiles (for outputs
+    /// larger than memory allows); `None`: whole images only.
+    pub tiling: Option<Tiling>,
+}
+
+/// How large outputs are cut into tiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tiling {
+    /// Longest side of a tile, pixels.
+    pub tile: usize,
+    /// Pixels neighbouring tiles share; they are blended across it.
+    pub overlap: usize,
+}
+
+impl Tiling {
+    /// The tiles of a `width x height` scale, or `None` if it fits in one.
+    pub fn tiles(&self, width: usize, height: usize) -> Option<Vec<Tile>> {
+        (width.max(height) > self.tile).then(|| plan_tiles(width, height, self.tile, self.overlap))
+    }
 }
 
 impl Default for Settings {
@@ -102,6 +122,7 @@ impl Default for Settings {
             seed: 0,
             color: ColorMode::Style,
             scales: ScaleSchedule::default(),
+            tiling: None,
         }
     }
 }
@@ -128,6 +149,14 @@ impl Settings {
     /// The sizes this run optimises at, for a `width x height` content image.
     pub fn plan(&self, width: usize, height: usize) -> Vec<Scale> {
         self.scales.plan(width, height, self.size, self.iterations)
+    }
+
+    /// Steps over all scales and tiles, for a `width x height` content image.
+    pub fn total_steps(&self, width: usize, height: usize) -> usize {
+        self.plan(width, height)
+            .iter()
+            .map(|s| s.iterations * self.tiling.and_then(|t| t.tiles(s.width, s.height)).map_or(1, |t| t.len()))
+            .sum()
     }
 
     /// Checks every value, before any work is done.
@@ -162,6 +191,14 @@ impl Settings {
         }
         if self.scales.start_size == Some(0) {
             return bad("the start size must be at least 1 pixel".into());
+        }
+        if let Some(t) = self.tiling {
+            if t.tile < 64 || t.overlap >= t.tile / 2 {
+                return bad(format!(
+                    "tiles must be at least 64 pixels and overlap by less than half their size (tile {}, overlap {})",
+                    t.tile, t.overlap
+                ));
+            }
         }
         if self.lbfgs_history == 0 {
             return bad("L-BFGS needs a history of at least 1".into());
@@ -228,63 +265,165 @@ pub fn stylize(
         _ => styles.to_vec(),
     };
 
-    let mut clock = RunClock::new(&plan.iter().map(|s| (s.iterations, s.pixels())).collect::<Vec<_>>());
+    // One stage per whole-image scale, one per tile of a tiled scale.
+    let tilings: Vec<Option<Vec<Tile>>> =
+        plan.iter().map(|s| settings.tiling.and_then(|t| t.tiles(s.width, s.height))).collect();
+    let stages: Vec<(usize, usize)> = plan
+        .iter()
+        .zip(&tilings)
+        .flat_map(|(scale, tiles)| match tiles {
+            None => vec![(scale.iterations, scale.pixels())],
+            Some(tiles) => tiles.iter().map(|t| (scale.iterations, t.width * t.height)).collect(),
+        })
+        .collect();
+    let mut clock = RunClock::new(&stages);
+    let mut run = RunState { stage: 0, steps: 0, losses: Losses::default(), stopped: false };
     let mut pixels: Option<Tensor> = None;
-    let mut steps = 0;
-    let mut losses = Losses::default();
-    let mut stopped = false;
-    let mut last_content = content.clone();
-    for (stage, scale) in plan.iter().enumerate() {
+    let mut last_photo = content.clone();
+    for (scale, tiles) in plan.iter().zip(&tilings) {
         let photo = content.resized(scale.width, scale.height);
-        let (target, stage_styles) = match settings.color {
+        let (target, scale_styles) = match settings.color {
             ColorMode::Luminance => {
-                let grey = luminance(&photo);
                 let styles = styles
                     .iter()
                     .map(|s| StyleImage { image: matched_luminance(&s.image, &photo), weight: s.weight })
                     .collect();
-                (grey, styles)
+                (luminance(&photo), styles)
             }
             _ => (photo.clone(), styles.clone()),
         };
-        let size = scale.width.max(scale.height);
-        let mut objective = StyleObjective::new(
-            net,
-            content_targets(net, &target, settings),
-            style_targets(net, &stage_styles, settings, size)?,
-            settings.tv_weight,
-        );
-        let mut x = match pixels.take() {
+        let start = match pixels.take() {
             None => initial_pixels(&settings.init, &target, settings.seed, settings.color),
             Some(previous) => Image::from_tensor(previous).resized(scale.width, scale.height).into_tensor(),
         };
-        let present = |t: &Tensor| present(t, &photo, settings.color);
-        let end = optimize(
-            &mut objective,
-            &mut x,
-            &settings.optimizer_settings(),
-            scale.iterations,
-            stage,
-            &mut clock,
-            observer,
-            &present,
-        )?;
-        steps += end.steps;
-        losses = objective.latest();
-        pixels = Some(x);
-        last_content = photo;
-        if end.stopped {
-            stopped = true;
+        let size = scale.width.max(scale.height);
+        let tile_size = settings.tiling.map(|t| t.tile);
+        let style = style_targets(net, &scale_styles, settings, size, tile_size)?;
+        let scale_run = ScaleRun { net, settings, photo: &photo, target: &target, style, iterations: scale.iterations };
+        let result = match tiles {
+            None => scale_run.whole(start, &mut run, &mut clock, observer)?,
+            Some(tiles) => scale_run.tiled(start, tiles, &mut run, &mut clock, observer)?,
+        };
+        pixels = Some(result);
+        last_photo = photo;
+        if run.stopped {
             break;
         }
     }
     let pixels = pixels.expect("at least one scale ran");
-    let mut image = present(&pixels, &last_content, settings.color);
+    let mut image = present(&pixels, &last_photo, settings.color);
     let last = plan[plan.len() - 1];
     if (image.width(), image.height()) != (last.width, last.height) {
         image = image.resized(last.width, last.height);
     }
-    Ok(Outcome { image, steps, losses, stopped })
+    Ok(Outcome { image, steps: run.steps, losses: run.losses, stopped: run.stopped })
+}
+
+/// Counters carried across the stages of a run.
+struct RunState {
+    stage: usize,
+    steps: usize,
+    losses: Losses,
+    stopped: bool,
+}
+
+/// One scale of a run: its targets, ready to optimise whole or in tiles.
+struct ScaleRun<'a> {
+    net: &'a Vgg19,
+    settings: &'a Settings,
+    /// The photo at this scale, for presenting results in its colours.
+    photo: &'a Image,
+    /// What the content loss aims at (the photo, grey in luminance mode).
+    target: &'a Image,
+    style: Vec<(Layer, f64, StyleLoss)>,
+    iterations: usize,
+}
+
+impl ScaleRun<'_> {
+    fn objective(&self, target: &Image) -> StyleObjective<'_> {
+        StyleObjective::new(
+            self.net,
+            content_targets(self.net, target, self.settings),
+            self.style.clone(),
+            self.settings.tv_weight,
+        )
+    }
+
+    /// Optimises the whole image from `start`.
+    fn whole(
+        &self,
+        mut pixels: Tensor,
+        run: &mut RunState,
+        clock: &mut RunClock,
+        observer: &mut dyn Observer,
+    ) -> Result<Tensor> {
+        let mut objective = self.objective(self.target);
+        let present = |t: &Tensor| present(t, self.photo, self.settings.color);
+        let end = optimize(
+            &mut objective,
+            &mut pixels,
+            &self.settings.optimizer_settings(),
+            self.iterations,
+            run.stage,
+            clock,
+            observer,
+            &present,
+        )?;
+        run.finish_stage(end.steps, objective.latest(), end.stopped);
+        Ok(pixels)
+    }
+
+    /// Optimises `tiles` one after another. Each starts from the picture as
+    /// it stands (the coarser scale's result, with the tiles done so far
+    /// blended in), matches the photo's content within it and the style
+    /// images' Gram matrices of the whole picture, and is blended into the
+    /// result across its overlaps.
+    fn tiled(
+        &self,
+        start: Tensor,
+        tiles: &[Tile],
+        run: &mut RunState,
+        clock: &mut RunClock,
+        observer: &mut dyn Observer,
+    ) -> Result<Tensor> {
+        let tiling = self.settings.tiling.expect("tiled scales have a tiling");
+        let (w, h) = (start.width(), start.height());
+        let mut blender = Blender::new(3, w, h, tiling.overlap);
+        for &tile in tiles {
+            let mut pixels = crop(&blender.finish(&start), tile);
+            let mut objective = self.objective(&Image::from_tensor(crop(self.target.tensor(), tile)));
+            let present = |t: &Tensor| {
+                let mut preview = blender.clone();
+                preview.add(tile, t);
+                present(&preview.finish(&start), self.photo, self.settings.color)
+            };
+            let end = optimize(
+                &mut objective,
+                &mut pixels,
+                &self.settings.optimizer_settings(),
+                self.iterations,
+                run.stage,
+                clock,
+                observer,
+                &present,
+            )?;
+            blender.add(tile, &pixels);
+            run.finish_stage(end.steps, objective.latest(), end.stopped);
+            if run.stopped {
+                break;
+            }
+        }
+        Ok(blender.finish(&start))
+    }
+}
+
+impl RunState {
+    fn finish_stage(&mut self, steps: usize, losses: Losses, stopped: bool) {
+        self.stage += 1;
+        self.steps += steps;
+        self.losses = losses;
+        self.stopped = stopped;
+    }
 }
 
 /// The picture the user sees for optimised pixels.
@@ -295,7 +434,7 @@ fn present(pixels: &Tensor, photo: &Image, color: ColorMode) -> Image {
     }
 }
 
-fn check_size(what: &str, width: usize, height: usize, settings: &Settings) -> Result<()> {
+pub(crate) fn check_size(what: &str, width: usize, height: usize, settings: &Settings) -> Result<()> {
     let min = settings.min_side();
     if width.min(height) < min {
         return Err(Error::Settings(format!(
@@ -304,59 +443,6 @@ fn check_size(what: &str, width: usize, height: usize, settings: &Settings) -> R
         )));
     }
     Ok(())
-}
-
-/// Relative layer weights, normalised to sum to 1 and multiplied by `global`.
-fn normalised(layers: &[(Layer, f32)], global: f32) -> Vec<(Layer, f64)> {
-    let sum: f64 = layers.iter().map(|l| l.1 as f64).sum();
-    layers
-        .iter()
-        .map(|&(l, w)| (l, if sum > 0.0 { global as f64 * w as f64 / sum } else { 0.0 }))
-        .collect()
-}
-
-fn content_targets(net: &Vgg19, content: &Image, settings: &Settings) -> Vec<(Layer, f64, ContentLoss)> {
-    let layers = normalised(&settings.content_layers, settings.content_weight);
-    let wanted: Vec<Layer> = layers.iter().filter(|l| l.1 > 0.0).map(|l| l.0).collect();
-    let features = net.features(content.tensor(), &wanted);
-    layers
-        .into_iter()
-        .filter(|l| l.1 > 0.0)
-        .zip(features)
-        .map(|((layer, w), f)| (layer, w, ContentLoss::new(f)))
-        .collect()
-}
-
-/// Style targets for an output whose long edge is `size`.
-fn style_targets(
-    net: &Vgg19,
-    styles: &[StyleImage],
-    settings: &Settings,
-    size: usize,
-) -> Result<Vec<(Layer, f64, StyleLoss)>> {
-    let layers: Vec<(Layer, f64)> =
-        normalised(&settings.style_layers, settings.style_weight).into_iter().filter(|l| l.1 > 0.0).collect();
-    if layers.is_empty() {
-        return Ok(Vec::new());
-    }
-    let wanted: Vec<Layer> = layers.iter().map(|l| l.0).collect();
-    let blend_sum: f32 = styles.iter().map(|s| s.weight).sum();
-    let style_edge = ((size as f32 * settings.style_scale).round() as usize).max(1);
-    // Per layer, each style's Gram matrix with its blend weight.
-    let mut grams: Vec<Vec<(Gram, f32)>> = vec![Vec::new(); layers.len()];
-    for (i, style) in styles.iter().enumerate().filter(|(_, s)| s.weight > 0.0) {
-        let (w, h) = fit_long_edge(style.image.width(), style.image.height(), style_edge);
-        check_size(&format!("style image {}", i + 1), w, h, settings)?;
-        let resized = style.image.resized(w, h);
-        for (slot, f) in grams.iter_mut().zip(net.features(resized.tensor(), &wanted)) {
-            slot.push((gram(&f), style.weight / blend_sum));
-        }
-    }
-    Ok(layers
-        .into_iter()
-        .zip(grams)
-        .map(|((layer, w), parts)| (layer, w, StyleLoss::new(Gram::blend(&parts))))
-        .collect())
 }
 
 /// The starting pixels for `content` (which is already grey in luminance

@@ -143,3 +143,40 @@ fn runs_are_deterministic() {
     let c = stylize(&net(), &content, &style(), &Settings { seed: 6, ..settings }, &mut restyle::Silent).unwrap();
     assert_ne!(a.image, c.image);
 }
+
+#[test]
+fn tiled_runs_cover_the_picture_without_seams() {
+    use restyle::Tiling;
+    let content = picture(128, 96, [0.2, 0.5, 0.9], 1.5);
+    let settings = Settings {
+        size: 128,
+        iterations: 6,
+        tiling: Some(Tiling { tile: 64, overlap: 24 }),
+        scales: ScaleSchedule { start_size: Some(64), scales: Some(2) },
+        ..Settings::default()
+    };
+    let mut stages = std::collections::BTreeSet::new();
+    let mut sizes = Vec::new();
+    let outcome = stylize(&net(), &content, &style(), &settings, &mut |p: &Progress<'_>| {
+        stages.insert(p.stage);
+        sizes.push(p.size());
+        Flow::Continue
+    })
+    .unwrap();
+    // The 64 px scale is whole; the 128x96 one takes 3x2 tiles of 64x64.
+    assert_eq!(stages.len(), 1 + 6);
+    assert!(sizes[..6].iter().all(|&s| s == (64, 48)));
+    assert!(sizes[6..].iter().all(|&s| s == (64, 64)));
+    assert_eq!((outcome.image.width(), outcome.image.height()), (128, 96));
+    assert_eq!(outcome.steps, 7 * 6);
+    // No seam: along tile edges, neighbouring pixels differ no more than
+    // they do on average across the picture.
+    let t = outcome.image.tensor();
+    let step = |x: usize| -> f64 {
+        (0..3).map(|c| (0..96).map(|y| (t.get(c, y, x + 1) - t.get(c, y, x)).abs() as f64).sum::<f64>()).sum::<f64>()
+    };
+    let typical = (0..127).map(step).sum::<f64>() / 127.0;
+    for edge in [31, 32, 63, 64, 95, 96] {
+        assert!(step(edge) < 3.0 * typical, "column {edge}: {} vs {typical}", step(edge));
+    }
+}

@@ -1,0 +1,144 @@
+//! What the losses aim at: the content image's activations at the content
+//! layers, and the style images' Gram matrices at the style layers.
+
+use restyle_vgg::{Layer, Op, Vgg19};
+
+use crate::image::fit_long_edge;
+use crate::losses::{gram, ContentLoss, Gram, StyleLoss};
+use crate::tiles::{crop, Tile};
+use crate::transfer::check_size;
+use crate::{Image, Result, Settings, StyleImage};
+
+/// Relative layer weights, normalised to sum to 1 and multiplied by `global`.
+fn normalised(layers: &[(Layer, f32)], global: f32) -> Vec<(Layer, f64)> {
+    let sum: f64 = layers.iter().map(|l| l.1 as f64).sum();
+    layers
+        .iter()
+        .map(|&(l, w)| (l, if sum > 0.0 { global as f64 * w as f64 / sum } else { 0.0 }))
+        .filter(|l| l.1 > 0.0)
+        .collect()
+}
+
+/// Content losses for `content` (already at the size being optimised).
+pub(crate) fn content_targets(net: &Vgg19, content: &Image, settings: &Settings) -> Vec<(Layer, f64, ContentLoss)> {
+    let layers = normalised(&settings.content_layers, settings.content_weight);
+    let wanted: Vec<Layer> = layers.iter().map(|l| l.0).collect();
+    let features = net.features(content.tensor(), &wanted);
+    layers.into_iter().zip(features).map(|((layer, w), f)| (layer, w, ContentLoss::new(f))).collect()
+}
+
+/// Style losses for an output whose long edge is `size`: each style image is
+/// resized to `style_scale * size` and its Gram matrices blended. With
+/// `tile`, style images larger than a tile are measured tile by tile.
+pub(crate) fn style_targets(
+    net: &Vgg19,
+    styles: &[StyleImage],
+    settings: &Settings,
+    size: usize,
+    tile: Option<usize>,
+) -> Result<Vec<(Layer, f64, StyleLoss)>> {
+    let layers = normalised(&settings.style_layers, settings.style_weight);
+    if layers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wanted: Vec<Layer> = layers.iter().map(|l| l.0).collect();
+    let blend_sum: f32 = styles.iter().map(|s| s.weight).sum();
+    let style_edge = ((size as f32 * settings.style_scale).round() as usize).max(1);
+    // Per layer, each style's Gram matrix with its blend weight.
+    let mut grams: Vec<Vec<(Gram, f32)>> = vec![Vec::new(); layers.len()];
+    for (i, style) in styles.iter().enumerate().filter(|(_, s)| s.weight > 0.0) {
+        let (w, h) = fit_long_edge(style.image.width(), style.image.height(), style_edge);
+        check_size(&format!("style image {}", i + 1), w, h, settings)?;
+        let resized = style.image.resized(w, h);
+        let style_grams = match tile {
+            Some(tile) if w.max(h) > tile => tiled_grams(net, &resized, &wanted, tile),
+            _ => net.features(resized.tensor(), &wanted).iter().map(gram).collect(),
+        };
+        for (slot, g) in grams.iter_mut().zip(style_grams) {
+            slot.push((g, style.weight / blend_sum));
+        }
+    }
+    Ok(layers.into_iter().zip(grams).map(|((layer, w), parts)| (layer, w, StyleLoss::new(Gram::blend(&parts)))).collect())
+}
+
+/// Tiles are aligned to this many pixels, so that every layer's positions
+/// (each pooling halves them) fall exactly on tile boundaries.
+const ALIGN: usize = 32;
+
+/// Gram matrices of a large image, measured tile by tile: each tile's core
+/// is run with `margin` pixels of context around it, and only the core's
+/// positions count. A Gram matrix is a sum over positions, so the parts add
+/// up to the whole, up to what the margin cuts from the receptive fields.
+pub fn tiled_grams(net: &Vgg19, image: &Image, layers: &[Layer], tile: usize) -> Vec<Gram> {
+    let (w, h) = (image.width(), image.height());
+    let margin = (tile / 4 / ALIGN * ALIGN).max(ALIGN);
+    let core = ((tile.saturating_sub(2 * margin)) / ALIGN * ALIGN).max(ALIGN);
+    let mut parts: Vec<Vec<(Gram, usize)>> = vec![Vec::new(); layers.len()];
+    for cy in (0..h).step_by(core) {
+        for cx in (0..w).step_by(core) {
+            let core_tile = Tile { x: cx, y: cy, width: core.min(w - cx), height: core.min(h - cy) };
+            let region = Tile {
+                x: cx.saturating_sub(margin),
+                y: cy.saturating_sub(margin),
+                width: (cx + core + margin).min(w) - cx.saturating_sub(margin),
+                height: (cy + core + margin).min(h) - cy.saturating_sub(margin),
+            };
+            let features = net.features(&crop(image.tensor(), region), layers);
+            for ((slot, f), layer) in parts.iter_mut().zip(features).zip(layers) {
+                let factor = downsampling(*layer);
+                // The core's positions in this layer, relative to the region.
+                let x0 = core_tile.x / factor - region.x / factor;
+                let y0 = core_tile.y / factor - region.y / factor;
+                let x1 = ((core_tile.x + core_tile.width) / factor - region.x / factor).min(f.width());
+                let y1 = ((core_tile.y + core_tile.height) / factor - region.y / factor).min(f.height());
+                if x1 > x0 && y1 > y0 {
+                    let positions = (x1 - x0) * (y1 - y0);
+                    let core_features = crop(&f, Tile { x: x0, y: y0, width: x1 - x0, height: y1 - y0 });
+                    slot.push((gram(&core_features), positions));
+                }
+            }
+        }
+    }
+    parts
+        .into_iter()
+        .map(|p| {
+            let total: usize = p.iter().map(|(_, n)| n).sum();
+            let weighted: Vec<(Gram, f32)> = p.into_iter().map(|(g, n)| (g, n as f32 / total as f32)).collect();
+            Gram::blend(&weighted)
+        })
+        .collect()
+}
+
+/// How many input pixels one position of `layer` spans along each axis.
+fn downsampling(layer: Layer) -> usize {
+    1 << Layer::all().take(layer.index() + 1).filter(|l| l.op() == Op::Pool).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use restyle_engine::Tensor;
+
+    #[test]
+    fn tiled_gram_matrices_match_the_whole_image() {
+        let layers: Vec<Layer> = ["relu1_1", "relu2_1", "relu3_1"].iter().map(|n| n.parse().unwrap()).collect();
+        let net = Vgg19::embedded_up_to(layers[2]);
+        let (w, h) = (200, 150);
+        let mut t = Tensor::zeros(3, h, w);
+        for c in 0..3 {
+            for (i, v) in t.plane_mut(c).iter_mut().enumerate() {
+                let (x, y) = ((i % w) as f32, (i / w) as f32);
+                *v = 0.5 + 0.4 * ((x * (0.1 + 0.05 * c as f32)).sin() * (y * 0.07).cos());
+            }
+        }
+        let image = Image::from_tensor(t);
+        let whole: Vec<Gram> = net.features(image.tensor(), &layers).iter().map(gram).collect();
+        let tiled = tiled_grams(&net, &image, &layers, 128);
+        for ((a, b), layer) in whole.iter().zip(&tiled).zip(&layers) {
+            let diff: f64 = a.as_slice().iter().zip(b.as_slice()).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+            let norm: f64 = a.as_slice().iter().map(|x| (*x as f64).powi(2)).sum();
+            let relative = (diff / norm).sqrt();
+            assert!(relative < 2e-2, "{layer}: relative error {relative}");
+        }
+    }
+}
