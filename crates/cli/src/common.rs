@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use restyle::{io, Image, Layer, OptimizerKind, Vgg19};
+use restyle::{io, Image, Layer, OptimizerKind, Vgg19, VggWeights};
 
 use crate::args::{OptimizerArg, RunArgs};
 
@@ -39,7 +39,7 @@ pub fn configure_threads(run: &RunArgs) -> Result<()> {
 /// The network, from `--weights` or the embedded copy, up to `deepest`.
 pub fn load_network(weights: Option<&Path>, deepest: Layer) -> Result<Vgg19> {
     Ok(match weights {
-        Some(path) => Vgg19::from_file(path)?.truncated(deepest),
+        Some(path) => Vgg19::new(VggWeights::from_file(path)?.truncated(deepest)),
         None => Vgg19::embedded_up_to(deepest),
     })
 }
@@ -80,4 +80,13 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
         eprintln!("\nrestyle: interrupted; finishing the current step (press Ctrl-C again to quit now)");
     });
     flag
+}
+
+/// The most memory this process has held, from the kernel's accounting
+/// (Linux only).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

@@ -9,7 +9,9 @@ use restyle::{io, stylize, ColorMode, Init, ScaleSchedule, Settings, StyleImage,
 use serde_json::json;
 
 use crate::args::{ColorArg, TransferArgs};
-use crate::common::{configure_threads, interrupt_flag, load_image, load_network, optimizer, parse_layers, positive};
+use crate::common::{
+    configure_threads, interrupt_flag, load_image, load_network, optimizer, parse_layers, peak_rss_bytes, positive,
+};
 use crate::outputs::OutputPlan;
 use crate::report::{format_duration, Reporter};
 
@@ -145,6 +147,7 @@ pub fn run(args: TransferArgs) -> Result<()> {
         "loss": outcome.losses.total(),
         "seconds": elapsed.as_secs_f64(),
         "interrupted": interrupted.load(Ordering::SeqCst),
+        "peak_rss_bytes": peak_rss_bytes(),
     }));
     if !args.run.quiet && !args.run.json {
         let what = if outcome.stopped { "partial result after" } else { "" };

@@ -41,7 +41,7 @@ pub use grid::{labelled_grid, GridRow};
 pub use image::{fit_long_edge, Image};
 pub use objective::StyleObjective;
 pub use progress::{Flow, Losses, Observer, Progress, Silent};
-pub use restyle_vgg::{Layer, Vgg19};
+pub use restyle_vgg::{InputConvention, Layer, Vgg19, VggWeights};
 pub use scales::{Scale, ScaleSchedule, AUTO_START_SIZE, SCALE_STEP};
 pub use optimize::{OptimizerSettings, DEFAULT_ADAM_LEARNING_RATE};
 pub use transfer::{stylize, Init, OptimizerKind, Outcome, Settings, StyleImage, Tiling};

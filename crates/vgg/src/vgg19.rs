@@ -27,6 +27,11 @@ pub struct Vgg19 {
     convention: InputConvention,
 }
 
+/// How many convolutions the layers up to `last` contain.
+pub(crate) fn convs_up_to(last: Layer) -> usize {
+    Layer::all().take(last.index() + 1).filter(|l| matches!(l.op(), Op::Conv(_))).count()
+}
+
 /// What the backward pass needs from one layer's forward pass.
 enum Saved {
     Conv(usize),
@@ -52,7 +57,7 @@ impl Vgg19 {
     /// The embedded network, keeping only the layers up to `last`: the rest
     /// would never run, and their weights are a quarter of the network.
     pub fn embedded_up_to(last: Layer) -> Self {
-        Self::new(VggWeights::embedded()).truncated(last)
+        Self::new(VggWeights::embedded().truncated(last))
     }
 
     /// Weights from a file (restyle's .safetensors or a PyTorch .pth).
@@ -62,11 +67,7 @@ impl Vgg19 {
 
     /// Drops every convolution after `last`.
     pub fn truncated(mut self, last: Layer) -> Self {
-        let needed = Layer::all()
-            .take(last.index() + 1)
-            .filter(|l| matches!(l.op(), Op::Conv(_)))
-            .count();
-        self.convs.truncate(needed);
+        self.convs.truncate(convs_up_to(last));
         self
     }
 

@@ -80,6 +80,12 @@ impl VggWeights {
         Self::from_bytes(EMBEDDED, "the embedded weights").expect("the embedded weights are valid (tested)")
     }
 
+    /// Keeps only the convolutions up to `last`.
+    pub fn truncated(mut self, last: crate::Layer) -> Self {
+        self.convs.truncate(crate::vgg19::convs_up_to(last));
+        self
+    }
+
     /// Reads a weights file in any supported format.
     pub fn from_file(path: &Path) -> Result<VggWeights, WeightsError> {
         let bytes = std::fs::read(path)
