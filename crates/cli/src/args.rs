@@ -123,12 +123,15 @@ pub struct TransferArgs {
     /// whole picture at a coarser size
     #[arg(long)]
     pub tile: bool,
-    /// Longest side of a tile (with --tile)
-    #[arg(long, value_name = "PX", default_value_t = 1024)]
-    pub tile_size: i64,
+    /// Longest side of a tile (with --tile; default: the largest up to 1024 that fits in memory)
+    #[arg(long, value_name = "PX")]
+    pub tile_size: Option<i64>,
     /// Pixels neighbouring tiles share and are blended across (with --tile)
     #[arg(long, value_name = "PX", default_value_t = 128)]
     pub tile_overlap: i64,
+    /// Memory the run may use, e.g. 6G or 800M (default: what the system has available)
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<String>,
     /// Curvature pairs L-BFGS remembers (memory: two image-sized vectors each)
     #[arg(long, value_name = "N", default_value_t = crate::transfer::DEFAULT_LBFGS_HISTORY)]
     pub lbfgs_history: usize,

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use restyle::{io, stylize, ColorMode, Init, ScaleSchedule, Settings, StyleImage, Tiling};
+use restyle::{io, memory, stylize, ColorMode, Init, ScaleSchedule, Settings, StyleImage, Tiling};
 use serde_json::json;
 
 use crate::args::{ColorArg, TransferArgs};
@@ -18,6 +18,9 @@ use crate::report::{format_duration, Reporter};
 pub const DEFAULT_SIZE: i64 = 512;
 pub const DEFAULT_ITERATIONS: i64 = 300;
 pub const DEFAULT_LBFGS_HISTORY: usize = 20;
+/// The largest tile `--tile` picks by itself: larger tiles mean fewer seams,
+/// but past this the whole picture at a coarser scale guides them well enough.
+const MAX_AUTO_TILE: usize = 1024;
 
 /// What to do, fully checked, before anything expensive happens.
 struct Job {
@@ -68,9 +71,10 @@ fn plan(args: &TransferArgs) -> Result<Job> {
             ColorArg::Luminance => ColorMode::Luminance,
             ColorArg::Histogram => ColorMode::Histogram,
         },
+        // The tile size is settled once the budget is known (see `fit_memory`).
         tiling: if args.tile {
             Some(Tiling {
-                tile: positive("--tile-size", args.tile_size, 64)?,
+                tile: positive("--tile-size", args.tile_size.unwrap_or(MAX_AUTO_TILE as i64), 64)?,
                 overlap: positive("--tile-overlap", args.tile_overlap, 0)?,
             })
         } else {
@@ -101,6 +105,53 @@ fn plan(args: &TransferArgs) -> Result<Job> {
     Ok(Job { settings, plan, content, styles: args.styles.iter().cloned().zip(blend).collect(), init_path })
 }
 
+/// Checks, from the images' sizes alone, that the run fits in memory, and
+/// picks the tile size for `--tile` when none was given. Returns the
+/// estimated peak.
+fn fit_memory(job: &mut Job, args: &TransferArgs) -> Result<usize> {
+    let budget = match &args.max_memory {
+        Some(text) => memory::parse_bytes(text)
+            .ok_or_else(|| anyhow::anyhow!("--max-memory: `{text}` is not a size (try 6G or 800M)"))?,
+        None => match memory::available_bytes() {
+            Some(bytes) => bytes,
+            None => return Ok(0), // unknown: nothing to check against
+        },
+    };
+    let limits = io::ImageLimits::default();
+    let content = io::image_dimensions(&job.content, limits).context("cannot use the content image")?;
+    let mut styles = Vec::new();
+    for (path, _) in &job.styles {
+        styles.push(io::image_dimensions(path, limits).context("cannot use the style image")?);
+    }
+    let settings = &mut job.settings;
+    if let (Some(tiling), None) = (settings.tiling, args.tile_size) {
+        // The largest tile that fits, shrinking from the maximum.
+        let with_tile = |tile| Settings { tiling: Some(Tiling { tile, ..tiling }), ..settings.clone() };
+        let mut tile = MAX_AUTO_TILE;
+        while tile > 128 && memory::estimate(&with_tile(tile), content, &styles).total() > budget {
+            tile = tile * 3 / 4;
+        }
+        settings.tiling = Some(Tiling { tile, ..tiling });
+    }
+    let needed = memory::estimate(settings, content, &styles).total();
+    if needed <= budget {
+        return Ok(needed);
+    }
+    let source = if args.max_memory.is_some() { "--max-memory allows" } else { "this machine has" };
+    let fitting = memory::largest_fitting_size(&Settings { tiling: None, ..settings.clone() }, content, &styles, budget);
+    let advice = match (settings.tiling, fitting) {
+        (Some(t), _) => format!("even in tiles of {} px; try a smaller --tile-size", t.tile),
+        (None, Some(px)) => format!("at most {px} px fits; use --tile to render larger in tiles"),
+        (None, None) => "not even the smallest size fits".to_string(),
+    };
+    bail!(
+        "a {} px result needs about {} and {source} {} available: {advice}",
+        settings.size,
+        memory::format_bytes(needed),
+        memory::format_bytes(budget)
+    )
+}
+
 /// An upper bound on the tiles of any scale (1 without tiling).
 fn max_tiles(settings: &Settings) -> usize {
     settings.tiling.and_then(|t| t.tiles(settings.size, settings.size)).map_or(1, |tiles| tiles.len())
@@ -109,6 +160,7 @@ fn max_tiles(settings: &Settings) -> usize {
 pub fn run(args: TransferArgs) -> Result<()> {
     let mut job = plan(&args)?;
     configure_threads(&args.run)?;
+    let estimated_peak = fit_memory(&mut job, &args)?;
     let content = load_image(&job.content, "content")?;
     let mut styles = Vec::new();
     for (path, weight) in &job.styles {
@@ -148,6 +200,7 @@ pub fn run(args: TransferArgs) -> Result<()> {
         "seconds": elapsed.as_secs_f64(),
         "interrupted": interrupted.load(Ordering::SeqCst),
         "peak_rss_bytes": peak_rss_bytes(),
+        "estimated_peak_bytes": estimated_peak,
     }));
     if !args.run.quiet && !args.run.json {
         let what = if outcome.stopped { "partial result after" } else { "" };

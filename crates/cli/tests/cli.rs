@@ -330,3 +330,57 @@ fn usage_errors_exit_with_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("sgd"));
 }
+
+// Memory: estimated before work, and checked against what is measured.
+
+fn done_event(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().expect("events")).unwrap()
+}
+
+#[test]
+fn the_memory_estimate_is_within_15_percent_of_the_measured_peak() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for size in ["256", "512"] {
+        // A short history fills at once, so a few steps reach the run's peak.
+        let out = restyle(
+            &[
+                examples.join("content/chelsea.png").to_str().unwrap(),
+                examples.join("style/starry_night.jpg").to_str().unwrap(),
+                "-o", "out.png", "-s", size, "-n", "4", "--lbfgs-history", "2", "--json", "-y",
+            ],
+            dir.path(),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let done = done_event(&out);
+        let (measured, estimated) = (done["peak_rss_bytes"].as_f64().unwrap(), done["estimated_peak_bytes"].as_f64().unwrap());
+        let ratio = estimated / measured;
+        assert!((0.85..1.15).contains(&ratio), "{size} px: estimated {estimated}, measured {measured}");
+    }
+}
+
+#[test]
+fn a_run_that_cannot_fit_is_refused_before_work_with_the_size_that_fits() {
+    let f = Fixture::new();
+    let out = f.run(&["content.png", "style.png", "-o", "out.png", "-s", "3000", "--max-memory", "400M", "--json"]);
+    assert_refused(&out, "at most");
+    assert!(stderr(&out).contains("use --tile"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "no step ran");
+    assert!(!f.path().join("out.png").exists());
+    assert_refused(&f.run(&["content.png", "style.png", "-o", "out.png", "--max-memory", "lots"]), "not a size");
+}
+
+#[test]
+fn tiles_render_a_picture_of_the_full_size() {
+    let f = Fixture::new();
+    let out = f.run(&[
+        "content.png", "style.png", "-o", "out.png", "-s", "128", "-n", "2", "--tile", "--tile-size", "64",
+        "--tile-overlap", "16", "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let img = image::open(f.path().join("out.png")).unwrap();
+    assert_eq!((img.width(), img.height()), (128, 96));
+    let done = done_event(&out);
+    assert!(done["steps"].as_u64().unwrap() > 2, "several tiles ran: {done}");
+}

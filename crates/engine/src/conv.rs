@@ -82,6 +82,13 @@ impl Conv3x3 {
         grad_input
     }
 
+    /// Scratch memory one pass (either direction) over an `height x width`
+    /// image allocates while it runs: per thread, a lowered band and the
+    /// matrix product's packing buffers.
+    pub fn workspace_bytes(&self, height: usize, width: usize) -> usize {
+        conv3x3_workspace_bytes(self.in_channels, self.out_channels, height, width)
+    }
+
     /// Multiply-adds of one forward pass over an `height x width` input.
     pub fn flops(&self, height: usize, width: usize) -> u64 {
         2 * 9 * (self.in_channels * self.out_channels * height * width) as u64
@@ -91,6 +98,34 @@ impl Conv3x3 {
 /// Target size of one band's lowered input: large enough that the products
 /// run near full speed, small enough to stay in cache-friendly territory.
 const BAND_BYTES: usize = 2 << 20;
+
+/// [`Conv3x3::workspace_bytes`] for a convolution not yet built.
+pub fn conv3x3_workspace_bytes(in_channels: usize, out_channels: usize, height: usize, width: usize) -> usize {
+    let depth = in_channels.max(out_channels) * 9;
+    let (rows, _) = band_rows(depth, height, width);
+    let threads = rayon::current_num_threads().max(1).min(height.max(1));
+    threads * (depth * rows * width * 4 + GEMM_PACKING_BYTES)
+}
+
+/// Bytes a [`Conv3x3`] keeps: its weights in both arrangements, and the bias.
+pub fn conv3x3_weight_bytes(in_channels: usize, out_channels: usize) -> usize {
+    (2 * 9 * in_channels * out_channels + out_channels) * 4
+}
+
+/// What one `matrixmultiply::sgemm` call allocates to pack its operands:
+/// KC x (MC + NC) floats with its default blocking (256, 64, 1024).
+const GEMM_PACKING_BYTES: usize = 256 * (64 + 1024) * 4;
+
+/// Rows per band and number of bands for a lowered matrix `depth` deep:
+/// enough bands to keep every thread busy, each within `BAND_BYTES`.
+fn band_rows(depth: usize, height: usize, width: usize) -> (usize, usize) {
+    let row_bytes = (depth * width * 4).max(1);
+    let threads = rayon::current_num_threads().max(1);
+    let mut rows_per_band = (BAND_BYTES / row_bytes).clamp(1, height.max(1));
+    let min_bands = (2 * threads).min(height.max(1));
+    rows_per_band = rows_per_band.min(height.max(1).div_ceil(min_bands));
+    (rows_per_band, height.div_ceil(rows_per_band))
+}
 
 /// `out = conv3x3(input, kernels) (+ bias)`, where `kernels` is
 /// `out_channels x (input.channels() * 9)`, row-major.
@@ -102,13 +137,7 @@ pub fn conv3x3_into(input: &Tensor, kernels: &[f32], out_channels: usize, bias: 
         return;
     }
     let depth = in_channels * 9;
-    let row_bytes = depth * width * 4;
-    let threads = rayon::current_num_threads().max(1);
-    // Enough bands to keep every thread busy, each within BAND_BYTES.
-    let mut rows_per_band = (BAND_BYTES / row_bytes).clamp(1, height);
-    let min_bands = (2 * threads).min(height);
-    rows_per_band = rows_per_band.min(height.div_ceil(min_bands));
-    let bands = height.div_ceil(rows_per_band);
+    let (rows_per_band, bands) = band_rows(depth, height, width);
 
     let out_ptr = SharedMut(out.as_mut_slice().as_mut_ptr());
     (0..bands).into_par_iter().for_each_init(Vec::new, |lowered, band| {

@@ -65,6 +65,38 @@ impl OutputType {
     }
 }
 
+/// An image file's width and height from its header, without decoding it,
+/// checked against `limits` as [`load_image`] would.
+pub fn image_dimensions(path: &Path, limits: ImageLimits) -> Result<(usize, usize), ImageFileError> {
+    let file = fs::File::open(path).map_err(|source| ImageFileError::Open { path: path.to_path_buf(), source })?;
+    // The format comes from the contents only, never from the file name.
+    let reader = ImageReader::new(std::io::BufReader::new(file))
+        .with_guessed_format()
+        .map_err(|e| ImageFileError::Corrupt { path: path.to_path_buf(), detail: e.to_string() })?;
+    if reader.format().is_none() {
+        return Err(ImageFileError::Format { path: path.to_path_buf(), detail: "unrecognised file contents".into() });
+    }
+    let (width, height) = reader.into_dimensions().map_err(|e| classify(e, path))?;
+    check_dimensions(path, width, height, limits)?;
+    Ok((width as usize, height as usize))
+}
+
+fn check_dimensions(path: &Path, width: u32, height: u32, limits: ImageLimits) -> Result<(), ImageFileError> {
+    if width == 0 || height == 0 {
+        return Err(ImageFileError::Empty { path: path.to_path_buf(), width, height });
+    }
+    if width.max(height) > limits.max_side || width as u64 * height as u64 > limits.max_pixels {
+        return Err(ImageFileError::TooLarge {
+            path: path.to_path_buf(),
+            width,
+            height,
+            max_side: limits.max_side,
+            max_megapixels: limits.max_pixels / 1_000_000,
+        });
+    }
+    Ok(())
+}
+
 /// Decodes an image file, turned upright per its EXIF orientation.
 pub fn load_image(path: &Path, limits: ImageLimits) -> Result<Image, ImageFileError> {
     let bytes = fs::read(path).map_err(|source| ImageFileError::Open { path: path.to_path_buf(), source })?;
@@ -82,18 +114,7 @@ pub fn decode_image(bytes: &[u8], path: &Path, limits: ImageLimits) -> Result<Im
     }
     let mut decoder = reader.into_decoder().map_err(|e| classify(e, path))?;
     let (width, height) = decoder.dimensions();
-    if width == 0 || height == 0 {
-        return Err(ImageFileError::Empty { path: err_path(), width, height });
-    }
-    if width.max(height) > limits.max_side || width as u64 * height as u64 > limits.max_pixels {
-        return Err(ImageFileError::TooLarge {
-            path: err_path(),
-            width,
-            height,
-            max_side: limits.max_side,
-            max_megapixels: limits.max_pixels / 1_000_000,
-        });
-    }
+    check_dimensions(path, width, height, limits)?;
     let mut decoder_limits = Limits::default();
     decoder_limits.max_image_width = Some(limits.max_side);
     decoder_limits.max_image_height = Some(limits.max_side);

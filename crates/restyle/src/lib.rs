@@ -25,6 +25,7 @@ mod error;
 mod grid;
 mod image;
 pub mod io;
+pub mod memory;
 pub mod losses;
 mod objective;
 mod optimize;

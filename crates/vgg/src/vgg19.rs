@@ -16,9 +16,11 @@
 use std::path::Path;
 
 use restyle_engine::{
-    maxpool2x2_backward, maxpool2x2_forward, relu_backward, relu_forward, Conv3x3, PoolArgmax, ReluMask, Tensor,
+    conv3x3_weight_bytes, conv3x3_workspace_bytes, maxpool2x2_backward, maxpool2x2_forward, relu_backward,
+    relu_forward, Conv3x3, PoolArgmax, ReluMask, Tensor,
 };
 
+use crate::weights::conv_shapes;
 use crate::{InputConvention, Layer, Op, VggWeights, WeightsError};
 
 /// VGG-19 with frozen weights.
@@ -101,6 +103,134 @@ impl Vgg19 {
             }
         }
         flops
+    }
+
+    /// Peak heap bytes one [`Vgg19::value_and_grad`] call holds for an
+    /// `height x width` image (not counting the image itself), found by
+    /// replaying the pass's allocations: the activations alive at each
+    /// layer, the ReLU masks and pooling indices kept for the backward pass,
+    /// the gradients injected at taps, the convolutions' scratch, and what
+    /// the loss callback allocates at each tap (`callback_bytes`, given the
+    /// layer and its output's shape), which the caller knows.
+    pub fn step_memory_bytes(
+        height: usize,
+        width: usize,
+        taps: &[Layer],
+        callback_bytes: &dyn Fn(Layer, (usize, usize, usize)) -> usize,
+    ) -> usize {
+        let Some(&last) = taps.iter().max() else { return 0 };
+        let f32s = |(c, h, w): (usize, usize, usize)| c * h * w * 4;
+        let mut shape = (3, height, width);
+        let mut live = f32s(shape); // the network input
+        let mut peak = live;
+        // What each layer leaves for the backward pass, and what it injects.
+        let mut kept = Vec::new();
+        let mut injected = Vec::new();
+        let mut shapes = Vec::new();
+        for layer in Layer::all().take(last.index() + 1) {
+            let before = shape;
+            shapes.push(before);
+            let keep = match layer.op() {
+                Op::Conv(i) => {
+                    let (cin, cout) = conv_shapes()[i];
+                    shape = (cout, before.1, before.2);
+                    peak = peak.max(live + f32s(shape) + conv3x3_workspace_bytes(cin, cout, before.1, before.2));
+                    live = live - f32s(before) + f32s(shape);
+                    0
+                }
+                Op::Relu => (before.0 * before.1 * before.2).div_ceil(64) * 8,
+                Op::Pool => {
+                    shape = (before.0, before.1 / 2, before.2 / 2);
+                    let argmax = shape.0 * shape.1 * shape.2;
+                    peak = peak.max(live + f32s(shape) + argmax);
+                    live = live - f32s(before) + f32s(shape);
+                    argmax
+                }
+            };
+            live += keep;
+            kept.push(keep);
+            peak = peak.max(live);
+            let tap = if taps.contains(&layer) { f32s(shape) } else { 0 };
+            if tap > 0 {
+                peak = peak.max(live + callback_bytes(layer, shape));
+                live += tap;
+            }
+            injected.push(tap);
+        }
+        live -= f32s(shape); // the last activation is dropped before going back
+        let mut gradient = 0; // bytes of the gradient being carried down
+        let layers: Vec<Layer> = Layer::all().take(last.index() + 1).collect();
+        for (index, &layer) in layers.iter().enumerate().rev() {
+            if injected[index] > 0 {
+                if gradient == 0 {
+                    gradient = injected[index]; // the injected tensor becomes the gradient
+                } else {
+                    live -= injected[index]; // added in, then freed
+                }
+            }
+            let input = f32s(shapes[index]);
+            if gradient > 0 {
+                match layer.op() {
+                    Op::Conv(i) => {
+                        let (_, h, w) = shapes[index];
+                        let (cin, cout) = conv_shapes()[i];
+                        peak = peak.max(live + input + conv3x3_workspace_bytes(cin, cout, h, w));
+                        live = live - gradient + input;
+                        gradient = input;
+                    }
+                    Op::Relu => {}
+                    Op::Pool => {
+                        peak = peak.max(live + input);
+                        live = live - gradient + input;
+                        gradient = input;
+                    }
+                }
+            }
+            live -= kept[index];
+        }
+        // The gradient with respect to the RGB image, made from the last one.
+        peak.max(live + f32s((3, height, width)))
+    }
+
+    /// Peak heap bytes one [`Vgg19::features`] call holds for an
+    /// `height x width` image: the pass's activations and scratch, and the
+    /// copies of the asked layers' outputs it returns.
+    pub fn features_memory_bytes(height: usize, width: usize, layers: &[Layer]) -> usize {
+        let Some(&last) = layers.iter().max() else { return 0 };
+        let f32s = |(c, h, w): (usize, usize, usize)| c * h * w * 4;
+        let mut shape = (3, height, width);
+        let mut live = f32s(shape);
+        let mut peak = live;
+        for layer in Layer::all().take(last.index() + 1) {
+            let before = shape;
+            match layer.op() {
+                Op::Conv(i) => {
+                    let (cin, cout) = conv_shapes()[i];
+                    shape = (cout, before.1, before.2);
+                    peak = peak.max(live + f32s(shape) + conv3x3_workspace_bytes(cin, cout, before.1, before.2));
+                    live = live - f32s(before) + f32s(shape);
+                }
+                Op::Relu => {
+                    // The mask is made and dropped at once.
+                    peak = peak.max(live + f32s(before).div_ceil(32));
+                }
+                Op::Pool => {
+                    shape = (before.0, before.1 / 2, before.2 / 2);
+                    peak = peak.max(live + f32s(shape) + shape.0 * shape.1 * shape.2);
+                    live = live - f32s(before) + f32s(shape);
+                }
+            }
+            if layers.contains(&layer) {
+                live += f32s(shape);
+                peak = peak.max(live);
+            }
+        }
+        peak
+    }
+
+    /// Bytes the weights of the layers up to `last` take once built.
+    pub fn weight_memory_bytes(last: Layer) -> usize {
+        conv_shapes().into_iter().take(convs_up_to(last)).map(|(i, o)| conv3x3_weight_bytes(i, o)).sum()
     }
 
     /// Activations at `layers` for an RGB image with values in 0..1
