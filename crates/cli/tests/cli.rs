@@ -363,7 +363,7 @@ fn the_memory_estimate_is_within_15_percent_of_the_measured_peak() {
 #[test]
 fn a_run_that_cannot_fit_is_refused_before_work_with_the_size_that_fits() {
     let f = Fixture::new();
-    let out = f.run(&["content.png", "style.png", "-o", "out.png", "-s", "3000", "--max-memory", "400M", "--json"]);
+    let out = f.run(&["content.png", "style.png", "-o", "out.png", "-s", "3000", "--max-memory", "900M", "--json"]);
     assert_refused(&out, "at most");
     assert!(stderr(&out).contains("use --tile"), "{}", stderr(&out));
     assert!(out.stdout.is_empty(), "no step ran");

@@ -2,32 +2,90 @@
 //!
 //! The gradient of such a convolution with respect to its input is itself a
 //! 3x3 convolution of the output gradient, with each kernel flipped in both
-//! directions and the input and output channels swapped. So one kernel,
-//! [`conv3x3_into`], serves both directions: [`Conv3x3`] keeps the weights in
-//! both arrangements, made once when the network is loaded.
+//! directions and the input and output channels swapped. So [`Conv3x3`]
+//! prepares, when the network loads, one convolution for each direction,
+//! each by the faster algorithm for its shape:
 //!
-//! The kernel lowers the convolution to matrix products (im2col) a band of
-//! output rows at a time, so the lowered input stays a few megabytes however
-//! large the image, and the bands are spread over threads with rayon. The
-//! products use `matrixmultiply`, which measured faster than `gemm` on these
-//! shapes on our machines and did not crash on any of them.
+//! - Winograd F(4x4, 3x3) ([`WinogradConv`]) when it reads 16 channels or
+//!   more: a quarter of the multiplications;
+//! - a direct convolution otherwise (VGG's first layer, which reads the 3
+//!   colour channels): lowered to a matrix product a band of output rows at a
+//!   time (im2col), so the lowered input stays a few megabytes however large
+//!   the image.
+//!
+//! Either way the work is spread over threads with rayon.
 
 use rayon::prelude::*;
 
+use crate::gemm::{gemm, PackedA};
+use crate::winograd::WinogradConv;
 use crate::Tensor;
+
+/// Convolutions reading at least this many channels use Winograd.
+const WINOGRAD_MIN_CHANNELS: usize = 16;
+
+/// How a convolution runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    /// Winograd where it pays, direct elsewhere (the default).
+    Auto,
+    /// Always the direct (im2col) path: the plain reference for the fast one.
+    Direct,
+}
+
+/// One direction's prepared convolution.
+#[derive(Clone, Debug)]
+enum Prepared {
+    /// `out x (in * 9)` kernels, packed.
+    Direct { in_channels: usize, kernels: PackedA },
+    Winograd(WinogradConv),
+}
+
+impl Prepared {
+    fn new(in_channels: usize, out_channels: usize, weight: &[f32], algorithm: Algorithm) -> Self {
+        if algorithm == Algorithm::Auto && in_channels >= WINOGRAD_MIN_CHANNELS {
+            Prepared::Winograd(WinogradConv::new(in_channels, out_channels, weight))
+        } else {
+            let depth = in_channels * 9;
+            Prepared::Direct { in_channels, kernels: PackedA::pack(weight, out_channels, depth, depth) }
+        }
+    }
+
+    fn run(&self, input: &Tensor, bias: Option<&[f32]>, out: &mut Tensor) {
+        match self {
+            Prepared::Direct { kernels, .. } => direct(input, kernels, bias, out),
+            Prepared::Winograd(w) => w.run(input, bias, out),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Prepared::Direct { kernels, .. } => kernels.bytes(),
+            Prepared::Winograd(w) => w.bytes(),
+        }
+    }
+
+    fn workspace_bytes(&self, height: usize, width: usize) -> usize {
+        let threads = rayon::current_num_threads().max(1).min(height.max(1));
+        match self {
+            Prepared::Direct { in_channels, .. } => {
+                let (rows, _) = band_rows(in_channels * 9, height, width);
+                threads * (in_channels * 9 * rows * width * 4 + crate::gemm::WORKSPACE_BYTES)
+            }
+            Prepared::Winograd(w) => w.workspace_bytes(height, width),
+        }
+    }
+}
 
 /// Weights and bias of one 3x3 convolution, ready for forward and backward.
 #[derive(Clone, Debug)]
 pub struct Conv3x3 {
     in_channels: usize,
     out_channels: usize,
-    /// `[out][in][3][3]` (OIHW), which is also the row-major `out x (in*9)`
-    /// matrix the forward product needs.
-    weight: Vec<f32>,
     bias: Vec<f32>,
-    /// `[in][out][3][3]` with every kernel rotated by 180 degrees: the
-    /// weights of the convolution that maps output gradients to input ones.
-    weight_backward: Vec<f32>,
+    forward: Prepared,
+    /// The convolution that maps output gradients to input gradients.
+    backward: Prepared,
 }
 
 impl Conv3x3 {
@@ -36,17 +94,26 @@ impl Conv3x3 {
     /// # Panics
     /// If the lengths do not match the channel counts.
     pub fn new(in_channels: usize, out_channels: usize, weight: Vec<f32>, bias: Vec<f32>) -> Self {
+        Self::with_algorithm(in_channels, out_channels, &weight, bias, Algorithm::Auto)
+    }
+
+    pub fn with_algorithm(
+        in_channels: usize,
+        out_channels: usize,
+        weight: &[f32],
+        bias: Vec<f32>,
+        algorithm: Algorithm,
+    ) -> Self {
         assert_eq!(weight.len(), out_channels * in_channels * 9, "conv weight length");
         assert_eq!(bias.len(), out_channels, "conv bias length");
-        let mut weight_backward = vec![0.0; weight.len()];
-        for o in 0..out_channels {
-            for i in 0..in_channels {
-                for k in 0..9 {
-                    weight_backward[(i * out_channels + o) * 9 + (8 - k)] = weight[(o * in_channels + i) * 9 + k];
-                }
-            }
+        let flipped = flip_and_transpose(weight, in_channels, out_channels);
+        Self {
+            in_channels,
+            out_channels,
+            bias,
+            forward: Prepared::new(in_channels, out_channels, weight, algorithm),
+            backward: Prepared::new(out_channels, in_channels, &flipped, algorithm),
         }
-        Self { in_channels, out_channels, weight, bias, weight_backward }
     }
 
     pub fn in_channels(&self) -> usize {
@@ -57,11 +124,6 @@ impl Conv3x3 {
         self.out_channels
     }
 
-    /// OIHW weights.
-    pub fn weight(&self) -> &[f32] {
-        &self.weight
-    }
-
     pub fn bias(&self) -> &[f32] {
         &self.bias
     }
@@ -70,7 +132,7 @@ impl Conv3x3 {
     pub fn forward(&self, input: &Tensor) -> Tensor {
         assert_eq!(input.channels(), self.in_channels, "conv input channels");
         let mut out = Tensor::zeros(self.out_channels, input.height(), input.width());
-        conv3x3_into(input, &self.weight, self.out_channels, Some(&self.bias), &mut out);
+        self.forward.run(input, Some(&self.bias), &mut out);
         out
     }
 
@@ -78,43 +140,73 @@ impl Conv3x3 {
     pub fn backward_input(&self, grad_output: &Tensor) -> Tensor {
         assert_eq!(grad_output.channels(), self.out_channels, "conv gradient channels");
         let mut grad_input = Tensor::zeros(self.in_channels, grad_output.height(), grad_output.width());
-        conv3x3_into(grad_output, &self.weight_backward, self.in_channels, None, &mut grad_input);
+        self.backward.run(grad_output, None, &mut grad_input);
         grad_input
     }
 
-    /// Scratch memory one pass (either direction) over an `height x width`
-    /// image allocates while it runs: per thread, a lowered band and the
-    /// matrix product's packing buffers.
-    pub fn workspace_bytes(&self, height: usize, width: usize) -> usize {
-        conv3x3_workspace_bytes(self.in_channels, self.out_channels, height, width)
+    /// Bytes the prepared weights take.
+    pub fn weight_bytes(&self) -> usize {
+        self.forward.bytes() + self.backward.bytes() + self.bias.len() * 4
     }
 
-    /// Multiply-adds of one forward pass over an `height x width` input.
+    /// Scratch memory the larger of the two directions allocates while it
+    /// runs over an `height x width` image.
+    pub fn workspace_bytes(&self, height: usize, width: usize) -> usize {
+        self.forward.workspace_bytes(height, width).max(self.backward.workspace_bytes(height, width))
+    }
+
+    /// Multiply-adds of one forward pass over an `height x width` input, as
+    /// a direct convolution counts them (the usual yardstick).
     pub fn flops(&self, height: usize, width: usize) -> u64 {
         2 * 9 * (self.in_channels * self.out_channels * height * width) as u64
     }
 }
 
-/// Target size of one band's lowered input: large enough that the products
-/// run near full speed, small enough to stay in cache-friendly territory.
-const BAND_BYTES: usize = 2 << 20;
+/// `[in][out][3][3]` with every kernel rotated by 180 degrees.
+fn flip_and_transpose(weight: &[f32], in_channels: usize, out_channels: usize) -> Vec<f32> {
+    let mut flipped = vec![0.0; weight.len()];
+    for o in 0..out_channels {
+        for i in 0..in_channels {
+            for k in 0..9 {
+                flipped[(i * out_channels + o) * 9 + (8 - k)] = weight[(o * in_channels + i) * 9 + k];
+            }
+        }
+    }
+    flipped
+}
 
 /// [`Conv3x3::workspace_bytes`] for a convolution not yet built.
 pub fn conv3x3_workspace_bytes(in_channels: usize, out_channels: usize, height: usize, width: usize) -> usize {
-    let depth = in_channels.max(out_channels) * 9;
-    let (rows, _) = band_rows(depth, height, width);
-    let threads = rayon::current_num_threads().max(1).min(height.max(1));
-    threads * (depth * rows * width * 4 + GEMM_PACKING_BYTES)
+    // Built on empty weights: only the shapes matter.
+    let shape_only = |cin: usize, cout: usize| -> usize {
+        let threads = rayon::current_num_threads().max(1).min(height.max(1));
+        if cin >= WINOGRAD_MIN_CHANNELS {
+            crate::winograd::workspace_bytes(cin, cout, height, width)
+        } else {
+            let (rows, _) = band_rows(cin * 9, height, width);
+            threads * (cin * 9 * rows * width * 4 + crate::gemm::WORKSPACE_BYTES)
+        }
+    };
+    shape_only(in_channels, out_channels).max(shape_only(out_channels, in_channels))
 }
 
-/// Bytes a [`Conv3x3`] keeps: its weights in both arrangements, and the bias.
+/// Bytes a [`Conv3x3`] keeps once built: both directions' prepared weights
+/// and the bias.
 pub fn conv3x3_weight_bytes(in_channels: usize, out_channels: usize) -> usize {
-    (2 * 9 * in_channels * out_channels + out_channels) * 4
+    let prepared = |cin: usize, cout: usize| {
+        let rows = cout.div_ceil(crate::gemm::MR) * crate::gemm::MR;
+        if cin >= WINOGRAD_MIN_CHANNELS {
+            36 * rows * cin * 4
+        } else {
+            rows * cin * 9 * 4
+        }
+    };
+    prepared(in_channels, out_channels) + prepared(out_channels, in_channels) + out_channels * 4
 }
 
-/// What one `matrixmultiply::sgemm` call allocates to pack its operands:
-/// KC x (MC + NC) floats with its default blocking (256, 64, 1024).
-const GEMM_PACKING_BYTES: usize = 256 * (64 + 1024) * 4;
+/// Target size of one band's lowered input: large enough that the products
+/// run near full speed, small enough to stay in cache-friendly territory.
+const BAND_BYTES: usize = 2 << 20;
 
 /// Rows per band and number of bands for a lowered matrix `depth` deep:
 /// enough bands to keep every thread busy, each within `BAND_BYTES`.
@@ -127,19 +219,20 @@ fn band_rows(depth: usize, height: usize, width: usize) -> (usize, usize) {
     (rows_per_band, height.div_ceil(rows_per_band))
 }
 
-/// `out = conv3x3(input, kernels) (+ bias)`, where `kernels` is
-/// `out_channels x (input.channels() * 9)`, row-major.
-pub fn conv3x3_into(input: &Tensor, kernels: &[f32], out_channels: usize, bias: Option<&[f32]>, out: &mut Tensor) {
+/// The direct path: `out = conv3x3(input, kernels) (+ bias)`, where
+/// `kernels` is `out_channels x (input.channels() * 9)`, packed.
+fn direct(input: &Tensor, kernels: &PackedA, bias: Option<&[f32]>, out: &mut Tensor) {
     let (in_channels, height, width) = input.shape();
-    assert_eq!(kernels.len(), out_channels * in_channels * 9);
+    let out_channels = kernels.rows();
+    assert_eq!(kernels.depth(), in_channels * 9);
     assert_eq!(out.shape(), (out_channels, height, width));
     if height == 0 || width == 0 {
         return;
     }
-    let depth = in_channels * 9;
-    let (rows_per_band, bands) = band_rows(depth, height, width);
-
+    let (rows_per_band, bands) = band_rows(in_channels * 9, height, width);
+    let plane = height * width;
     let out_ptr = SharedMut(out.as_mut_slice().as_mut_ptr());
+    let out_len = out.len();
     (0..bands).into_par_iter().for_each_init(Vec::new, |lowered, band| {
         let first_row = band * rows_per_band;
         let rows = rows_per_band.min(height - first_row);
@@ -148,35 +241,16 @@ pub fn conv3x3_into(input: &Tensor, kernels: &[f32], out_channels: usize, bias: 
         // SAFETY: each band writes only its own rows `first_row..first_row+rows`
         // of every output channel, so no two bands touch the same element,
         // and `out` outlives the parallel loop.
-        unsafe {
-            let c = out_ptr.get().add(first_row * width);
-            let plane = (height * width) as isize;
-            let beta = match bias {
-                Some(bias) => {
-                    for (o, &b) in bias.iter().enumerate() {
-                        std::slice::from_raw_parts_mut(c.offset(o as isize * plane), n).fill(b);
-                    }
-                    1.0
-                }
-                None => 0.0,
-            };
-            matrixmultiply::sgemm(
-                out_channels,
-                depth,
-                n,
-                1.0,
-                kernels.as_ptr(),
-                depth as isize,
-                1,
-                lowered.as_ptr(),
-                n as isize,
-                1,
-                beta,
-                c,
-                plane,
-                1,
-            );
+        let c = unsafe {
+            let start = first_row * width;
+            std::slice::from_raw_parts_mut(out_ptr.get().add(start), out_len - start)
+        };
+        if let Some(bias) = bias {
+            for (o, &b) in bias.iter().enumerate() {
+                c[o * plane..o * plane + n].fill(b);
+            }
         }
+        gemm(kernels, lowered, n, n, c, plane, bias.is_some());
     });
 }
 
@@ -218,6 +292,7 @@ struct SharedMut(*mut f32);
 unsafe impl Send for SharedMut {}
 unsafe impl Sync for SharedMut {}
 impl SharedMut {
+    /// A method, not a field access, so closures capture the whole wrapper.
     fn get(self) -> *mut f32 {
         self.0
     }

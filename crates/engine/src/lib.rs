@@ -25,12 +25,15 @@
 //! ```
 
 mod conv;
+pub mod gemm;
 mod pool;
 pub mod reference;
 mod relu;
 mod tensor;
+mod winograd;
 
-pub use conv::{conv3x3_into, conv3x3_weight_bytes, conv3x3_workspace_bytes, Conv3x3};
+pub use conv::{conv3x3_weight_bytes, conv3x3_workspace_bytes, Algorithm, Conv3x3};
 pub use pool::{maxpool2x2_backward, maxpool2x2_forward, PoolArgmax};
 pub use relu::{relu_backward, relu_forward, ReluMask};
 pub use tensor::Tensor;
+pub use winograd::WinogradConv;

@@ -10,10 +10,11 @@ fn random_tensor(rng: &mut ChaCha8Rng, c: usize, h: usize, w: usize) -> Tensor {
     Tensor::from_vec(c, h, w, (0..c * h * w).map(|_| rng.random_range(-1.0..1.0)).collect())
 }
 
-fn random_conv(rng: &mut ChaCha8Rng, cin: usize, cout: usize) -> Conv3x3 {
-    let weight = (0..cout * cin * 9).map(|_| rng.random_range(-0.5..0.5)).collect();
-    let bias = (0..cout).map(|_| rng.random_range(-0.5..0.5)).collect();
-    Conv3x3::new(cin, cout, weight, bias)
+/// A convolution with random weights, and its weights and bias.
+fn random_conv(rng: &mut ChaCha8Rng, cin: usize, cout: usize) -> (Conv3x3, Vec<f32>, Vec<f32>) {
+    let weight: Vec<f32> = (0..cout * cin * 9).map(|_| rng.random_range(-0.5..0.5)).collect();
+    let bias: Vec<f32> = (0..cout).map(|_| rng.random_range(-0.5..0.5)).collect();
+    (Conv3x3::new(cin, cout, weight.clone(), bias.clone()), weight, bias)
 }
 
 fn dot(a: &Tensor, b: &Tensor) -> f64 {
@@ -28,17 +29,27 @@ fn assert_close(actual: &[f32], expected: &[f32], tolerance: f32, what: &str) {
     }
 }
 
-/// Shapes that cover single rows and columns, odd sizes and many channels.
-const SHAPES: [(usize, usize, usize, usize); 7] =
-    [(1, 1, 1, 1), (3, 1, 7, 2), (2, 5, 1, 3), (3, 7, 9, 4), (8, 16, 16, 8), (16, 33, 17, 5), (64, 12, 10, 32)];
+/// Shapes that cover single rows and columns, odd sizes, both algorithms
+/// (16 channels or more run Winograd) and VGG's first layer.
+const SHAPES: [(usize, usize, usize, usize); 9] = [
+    (1, 1, 1, 1),
+    (3, 1, 7, 2),
+    (2, 5, 1, 3),
+    (3, 7, 9, 4),
+    (8, 16, 16, 8),
+    (16, 33, 17, 5),
+    (64, 12, 10, 32),
+    (3, 13, 11, 64),
+    (20, 1, 1, 17),
+];
 
 #[test]
 fn conv_forward_matches_the_direct_reference() {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     for (cin, h, w, cout) in SHAPES {
-        let conv = random_conv(&mut rng, cin, cout);
+        let (conv, weight, bias) = random_conv(&mut rng, cin, cout);
         let x = random_tensor(&mut rng, cin, h, w);
-        let expected = reference::conv3x3(&x, conv.weight(), Some(conv.bias()), cout);
+        let expected = reference::conv3x3(&x, &weight, Some(&bias), cout);
         assert_close(conv.forward(&x).as_slice(), expected.as_slice(), 1e-5, &format!("{cin}x{h}x{w}->{cout}"));
     }
 }
@@ -48,8 +59,8 @@ fn conv_backward_is_the_adjoint_of_forward() {
     // <conv(x) - bias, g> = <x, conv_backward(g)> for every x and g.
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     for (cin, h, w, cout) in SHAPES {
-        let conv = random_conv(&mut rng, cin, cout);
-        let unbiased = Conv3x3::new(cin, cout, conv.weight().to_vec(), vec![0.0; cout]);
+        let (conv, weight, _) = random_conv(&mut rng, cin, cout);
+        let unbiased = Conv3x3::new(cin, cout, weight, vec![0.0; cout]);
         let x = random_tensor(&mut rng, cin, h, w);
         let g = random_tensor(&mut rng, cout, h, w);
         let lhs = dot(&unbiased.forward(&x), &g);
@@ -80,7 +91,7 @@ fn check_gradient(x: &Tensor, forward: impl Fn(&Tensor) -> Tensor, grad: &Tensor
 #[test]
 fn conv_gradient_matches_finite_differences() {
     let mut rng = ChaCha8Rng::seed_from_u64(4);
-    let conv = random_conv(&mut rng, 4, 6);
+    let (conv, _, _) = random_conv(&mut rng, 4, 6);
     let x = random_tensor(&mut rng, 4, 9, 11);
     let r = random_tensor(&mut rng, 6, 9, 11);
     check_gradient(&x, |t| conv.forward(t), &conv.backward_input(&r), &r, 1e-2);
@@ -157,4 +168,30 @@ fn maxpool_of_a_single_row_is_empty() {
     let (y, argmax) = maxpool2x2_forward(&x);
     assert_eq!(y.shape(), (2, 0, 3));
     assert_eq!(maxpool2x2_backward(&argmax, &y).shape(), (2, 1, 6));
+}
+
+/// Every VGG-19 layer's channel counts, at small odd sizes.
+const VGG_LAYERS: [(usize, usize); 8] = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 512), (512, 512)];
+
+#[test]
+fn the_fast_path_matches_the_plain_path_on_every_vgg_layer_both_ways() {
+    use restyle_engine::Algorithm;
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    for (i, &(cin, cout)) in VGG_LAYERS.iter().enumerate() {
+        let (h, w) = [(13, 9), (9, 14), (7, 5), (6, 6), (5, 7), (4, 9), (3, 3), (5, 2)][i];
+        let weight: Vec<f32> = (0..cout * cin * 9).map(|_| rng.random_range(-0.1..0.1)).collect();
+        let bias: Vec<f32> = (0..cout).map(|_| rng.random_range(-0.5..0.5)).collect();
+        let fast = Conv3x3::with_algorithm(cin, cout, &weight, bias.clone(), Algorithm::Auto);
+        let plain = Conv3x3::with_algorithm(cin, cout, &weight, bias, Algorithm::Direct);
+        let x = random_tensor(&mut rng, cin, h, w);
+        let g = random_tensor(&mut rng, cout, h, w);
+        let what = format!("{cin}->{cout} at {h}x{w}");
+        assert_close(fast.forward(&x).as_slice(), plain.forward(&x).as_slice(), 1e-4, &format!("forward {what}"));
+        assert_close(
+            fast.backward_input(&g).as_slice(),
+            plain.backward_input(&g).as_slice(),
+            1e-4,
+            &format!("backward {what}"),
+        );
+    }
 }

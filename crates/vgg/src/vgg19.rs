@@ -16,7 +16,7 @@
 use std::path::Path;
 
 use restyle_engine::{
-    conv3x3_weight_bytes, conv3x3_workspace_bytes, maxpool2x2_backward, maxpool2x2_forward, relu_backward,
+    conv3x3_weight_bytes, conv3x3_workspace_bytes, Algorithm, maxpool2x2_backward, maxpool2x2_forward, relu_backward,
     relu_forward, Conv3x3, PoolArgmax, ReluMask, Tensor,
 };
 
@@ -43,10 +43,16 @@ enum Saved {
 
 impl Vgg19 {
     pub fn new(weights: VggWeights) -> Self {
+        Self::with_algorithm(weights, Algorithm::Auto)
+    }
+
+    /// With a chosen convolution algorithm (`Direct` is the plain path the
+    /// fast one is checked and measured against).
+    pub fn with_algorithm(weights: VggWeights, algorithm: Algorithm) -> Self {
         let convs = weights
             .convs
             .into_iter()
-            .map(|c| Conv3x3::new(c.in_channels, c.out_channels, c.weight, c.bias))
+            .map(|c| Conv3x3::with_algorithm(c.in_channels, c.out_channels, &c.weight, c.bias, algorithm))
             .collect();
         Self { convs, convention: weights.convention }
     }
@@ -88,7 +94,7 @@ impl Vgg19 {
 
     /// Bytes held by the weights (forward and backward arrangements).
     pub fn weight_bytes(&self) -> usize {
-        self.convs.iter().map(|c| 2 * c.weight().len() * 4 + c.bias().len() * 4).sum()
+        self.convs.iter().map(Conv3x3::weight_bytes).sum()
     }
 
     /// Floating-point operations of the convolutions up to `last` for an

@@ -1,0 +1,233 @@
+//! Single-precision matrix products for the convolutions, `C (+)= A B`,
+//! with `A` (the weights) packed once when the network loads.
+//!
+//! Written here rather than taken from a crate because the convolutions
+//! need two things the GEMM crates do not offer together: an AVX-512
+//! micro-kernel (matrixmultiply's widest is AVX2, half this machine's FMA
+//! width), and an `A` packed once and reused for every product, instead of
+//! repacked on each call (the weights are the same for every band, every
+//! Winograd position and every step). The blocking follows Goto & van de
+//! Geijn: `K` in blocks of [`KC`], `B` packed in [`NR`]-wide panels, `A`
+//! in [`MR`]-tall panels, and a register-blocked `MR x NR` micro-kernel.
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod portable;
+
+/// Rows of `A` (and `C`) per micro-tile.
+pub const MR: usize = 8;
+/// Columns of `B` (and `C`) per micro-tile: three 16-float vectors.
+pub const NR: usize = 48;
+/// Depth of one block of `K`: an `MR x KC` sliver of `A` and a `KC x NR`
+/// panel of `B` stay in the first two cache levels.
+pub const KC: usize = 384;
+
+/// An `m x k` matrix packed for [`gemm`]: panels of [`MR`] rows, each laid
+/// out column by column (`MR` values per column, zero-padded at the bottom).
+#[derive(Clone, Debug)]
+pub struct PackedA {
+    m: usize,
+    k: usize,
+    data: Vec<f32>,
+}
+
+impl PackedA {
+    /// Packs the row-major `m x k` matrix whose row `i` starts at `a[i * row_stride]`.
+    pub fn pack(a: &[f32], m: usize, k: usize, row_stride: usize) -> Self {
+        let panels = m.div_ceil(MR);
+        let mut data = vec![0.0; panels * k * MR];
+        for p in 0..panels {
+            for i in 0..MR.min(m - p * MR) {
+                let row = &a[(p * MR + i) * row_stride..][..k];
+                for (kk, &v) in row.iter().enumerate() {
+                    data[(p * k + kk) * MR + i] = v;
+                }
+            }
+        }
+        Self { m, k, data }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.m
+    }
+
+    pub fn depth(&self) -> usize {
+        self.k
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.data.len() * 4
+    }
+
+    /// Panel `p`, columns `k0..k0 + kc`.
+    fn sliver(&self, p: usize, k0: usize, kc: usize) -> &[f32] {
+        &self.data[(p * self.k + k0) * MR..][..kc * MR]
+    }
+}
+
+/// Which micro-kernel runs: the fastest this CPU supports, unless
+/// `RESTYLE_PORTABLE=1` asks for the portable one (so tests can check both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Kernel {
+    pub fn detect() -> Kernel {
+        static CHOICE: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+        *CHOICE.get_or_init(|| {
+            if std::env::var_os("RESTYLE_PORTABLE").is_some_and(|v| v == "1") {
+                return Kernel::Portable;
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx512f") {
+                return Kernel::Avx512;
+            }
+            Kernel::Portable
+        })
+    }
+}
+
+/// Bytes [`gemm`] allocates while it runs (its packed `B` panel).
+pub const WORKSPACE_BYTES: usize = KC * NR * 4;
+
+/// `C = A B` (or `C += A B` with `accumulate`), where `B` is `k x n` with
+/// row stride `ldb` and `C` is `m x n` with row stride `ldc`.
+///
+/// # Panics
+/// If the slices are too short for the shapes.
+pub fn gemm(a: &PackedA, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+    gemm_with(Kernel::detect(), a, b, ldb, n, c, ldc, accumulate);
+}
+
+/// [`gemm`] with a chosen micro-kernel.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_with(kernel: Kernel, a: &PackedA, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+    let (m, k) = (a.m, a.k);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(c.len() >= (m - 1) * ldc + n, "C is too short");
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                c[i * ldc..i * ldc + n].fill(0.0);
+            }
+        }
+        return;
+    }
+    assert!(b.len() >= (k - 1) * ldb + n, "B is too short");
+    let mut packed_b = vec![0.0f32; KC * NR];
+    for k0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - k0);
+        // The first block writes C (unless accumulating), the rest add to it.
+        let add = accumulate || k0 > 0;
+        for j0 in (0..n).step_by(NR) {
+            let nr = NR.min(n - j0);
+            pack_b(&b[k0 * ldb + j0..], ldb, kc, nr, &mut packed_b);
+            for p in 0..m.div_ceil(MR) {
+                let mr = MR.min(m - p * MR);
+                let tile = &mut c[p * MR * ldc + j0..];
+                let sliver = a.sliver(p, k0, kc);
+                match kernel {
+                    Kernel::Portable => portable::kernel(kc, sliver, &packed_b, tile, ldc, mr, nr, add),
+                    // SAFETY: Kernel::Avx512 is only chosen where the CPU has AVX-512F;
+                    // the slices hold kc*MR, kc*NR and an mr x nr tile of C.
+                    #[cfg(target_arch = "x86_64")]
+                    Kernel::Avx512 => unsafe { avx512::kernel(kc, sliver, &packed_b, tile, ldc, mr, nr, add) },
+                }
+            }
+        }
+    }
+}
+
+/// Copies a `kc x nr` block of `B` into `NR`-wide rows, zero-padded.
+fn pack_b(b: &[f32], ldb: usize, kc: usize, nr: usize, out: &mut [f32]) {
+    for kk in 0..kc {
+        let dst = &mut out[kk * NR..(kk + 1) * NR];
+        dst[..nr].copy_from_slice(&b[kk * ldb..kk * ldb + nr]);
+        dst[nr..].fill(0.0);
+    }
+}
+
+/// Adds (or writes) a full `MR x NR` result held in `acc` into the
+/// `mr x nr` corner of `c`: the edge case shared by every kernel.
+fn store_edge(acc: &[[f32; NR]; MR], c: &mut [f32], ldc: usize, mr: usize, nr: usize, add: bool) {
+    for (i, row) in acc.iter().enumerate().take(mr) {
+        let dst = &mut c[i * ldc..i * ldc + nr];
+        if add {
+            dst.iter_mut().zip(row).for_each(|(d, v)| *d += v);
+        } else {
+            dst.copy_from_slice(&row[..nr]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k).map(|kk| a[i * k + kk] as f64 * b[kk * n + j] as f64).sum::<f64>() as f32;
+            }
+        }
+        c
+    }
+
+    fn kernels() -> Vec<Kernel> {
+        let mut k = vec![Kernel::Portable];
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512f") {
+            k.push(Kernel::Avx512);
+        }
+        k
+    }
+
+    #[test]
+    fn every_kernel_matches_the_naive_product_on_edge_shapes() {
+        let shapes = [(1, 1, 1), (3, 5, 7), (8, 256, 48), (9, 257, 49), (64, 27, 100), (17, 600, 95), (130, 64, 1)];
+        for kernel in kernels() {
+            for &(m, k, n) in &shapes {
+                let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+                let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0).collect();
+                let packed = PackedA::pack(&a, m, k, k);
+                let expected = naive(&a, &b, m, k, n);
+                let mut c = vec![f32::NAN; m * n];
+                gemm_with(kernel, &packed, &b, n, n, &mut c, n, false);
+                for (x, y) in c.iter().zip(&expected) {
+                    assert!((x - y).abs() <= 1e-4 * (k as f32).sqrt(), "{kernel:?} {m}x{k}x{n}: {x} vs {y}");
+                }
+                // Accumulating adds the product again.
+                gemm_with(kernel, &packed, &b, n, n, &mut c, n, true);
+                for (x, y) in c.iter().zip(&expected) {
+                    assert!((x - 2.0 * y).abs() <= 2e-4 * (k as f32).sqrt(), "{kernel:?} accumulate {m}x{k}x{n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strided_operands_leave_the_rest_alone() {
+        let (m, k, n) = (10, 20, 30);
+        let (ldb, ldc) = (n + 5, n + 3);
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32).collect();
+        let b: Vec<f32> = (0..k * ldb).map(|i| (i % 5) as f32).collect();
+        let packed = PackedA::pack(&a, m, k, k);
+        for kernel in kernels() {
+            let mut c = vec![-1.0f32; m * ldc];
+            gemm_with(kernel, &packed, &b, ldb, n, &mut c, ldc, false);
+            for i in 0..m {
+                for j in 0..n {
+                    let expected: f32 = (0..k).map(|kk| a[i * k + kk] * b[kk * ldb + j]).sum();
+                    assert_eq!(c[i * ldc + j], expected);
+                }
+                assert!(c[i * ldc + n..(i + 1) * ldc].iter().all(|&v| v == -1.0), "padding untouched");
+            }
+        }
+    }
+}

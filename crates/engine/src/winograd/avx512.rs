@@ -1,0 +1,225 @@
+//! The Winograd transforms with AVX-512: sixteen tiles per vector.
+//!
+//! A tile row's input line is deinterleaved into its six sample phases
+//! (`line[4l + i]` for tile `l`) with two-source permutes, so that every
+//! tile's arithmetic is the same vector arithmetic; the inverse transform
+//! interleaves the four output columns back the same way.
+
+use std::arch::x86_64::*;
+
+use super::{IN, OUT};
+#[cfg(test)]
+use super::{input_transform, output_transform, POINTS};
+
+/// Tiles per vector.
+pub(super) const LANES: usize = 16;
+
+// Every helper carries the feature itself: AVX-512 intrinsics inline only
+// into functions compiled with it.
+
+/// Indices picking lanes `4l + i` (l = 0..8) out of two vectors (32 lanes).
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn stride4(i: i32) -> __m512i {
+    _mm512_setr_epi32(i, 4 + i, 8 + i, 12 + i, 16 + i, 20 + i, 24 + i, 28 + i, 0, 0, 0, 0, 0, 0, 0, 0)
+}
+
+/// The low eight lanes of `a` then the low eight lanes of `b`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn low_halves(a: __m512, b: __m512) -> __m512 {
+    _mm512_shuffle_f32x4(a, b, 0b01_00_01_00)
+}
+
+/// Phase `i` of 64 samples in four vectors: `v[4l + i]` for l in 0..16.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn phase(v: &[__m512; 4], i: i32) -> __m512 {
+    let idx = stride4(i);
+    low_halves(_mm512_permutex2var_ps(v[0], idx, v[1]), _mm512_permutex2var_ps(v[2], idx, v[3]))
+}
+
+/// `phase` shifted by one tile, with `next` entering as tile 15.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn shifted(phase: __m512, next: __m512) -> __m512 {
+    _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(phase), 1))
+}
+
+/// `line[4l + i]` for l in 0..16, i in 0..6, from `line` (at least 66 floats).
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn phases(line: *const f32) -> [__m512; IN] {
+    let v = [
+        _mm512_loadu_ps(line),
+        _mm512_loadu_ps(line.add(16)),
+        _mm512_loadu_ps(line.add(32)),
+        _mm512_loadu_ps(line.add(48)),
+    ];
+    let (p0, p1, p2, p3) = (phase(&v, 0), phase(&v, 1), phase(&v, 2), phase(&v, 3));
+    // Samples 4 and 5 are samples 0 and 1 of the next tile.
+    let (s64, s65) = (_mm512_set1_ps(*line.add(64)), _mm512_set1_ps(*line.add(65)));
+    [p0, p1, p2, p3, shifted(p0, s64), shifted(p1, s65)]
+}
+
+/// `Bᵀ d` on vectors.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn input_transform_v(d: [__m512; IN]) -> [__m512; IN] {
+    let [d0, d1, d2, d3, d4, d5] = d;
+    let four = _mm512_set1_ps(4.0);
+    let five = _mm512_set1_ps(5.0);
+    let two = _mm512_set1_ps(2.0);
+    let d4_minus_4d2 = _mm512_fnmadd_ps(four, d2, d4);
+    let d3_minus_4d1 = _mm512_fnmadd_ps(four, d1, d3);
+    let d4_minus_d2 = _mm512_sub_ps(d4, d2);
+    let d3_minus_d1 = _mm512_sub_ps(d3, d1);
+    [
+        _mm512_add_ps(_mm512_fnmadd_ps(five, d2, _mm512_mul_ps(four, d0)), d4),
+        _mm512_add_ps(d4_minus_4d2, d3_minus_4d1),
+        _mm512_sub_ps(d4_minus_4d2, d3_minus_4d1),
+        _mm512_fmadd_ps(two, d3_minus_d1, d4_minus_d2),
+        _mm512_fnmadd_ps(two, d3_minus_d1, d4_minus_d2),
+        _mm512_add_ps(_mm512_fnmadd_ps(five, d3, _mm512_mul_ps(four, d1)), d5),
+    ]
+}
+
+/// `Aᵀ m` on vectors.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn output_transform_v(m: [__m512; IN]) -> [__m512; OUT] {
+    let [m0, m1, m2, m3, m4, m5] = m;
+    let (s12, d12) = (_mm512_add_ps(m1, m2), _mm512_sub_ps(m1, m2));
+    let (s34, d34) = (_mm512_add_ps(m3, m4), _mm512_sub_ps(m3, m4));
+    [
+        _mm512_add_ps(_mm512_add_ps(m0, s12), s34),
+        _mm512_fmadd_ps(_mm512_set1_ps(2.0), d34, d12),
+        _mm512_fmadd_ps(_mm512_set1_ps(4.0), s34, s12),
+        _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0), d34, d12), m5),
+    ]
+}
+
+/// Transforms 16 tiles of one channel. `lines[dy]` holds input row `dy`
+/// of the tiles' blocks from the sample left of the first tile (66 floats
+/// at least, zero outside the image); `out(point)` is where the 16 values
+/// of `point` go.
+///
+/// # Safety
+/// AVX-512F; the pointers are valid for those lengths.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn input_tiles(lines: [*const f32; IN], mut out: impl FnMut(usize) -> *mut f32) {
+    // Along the rows, then down the columns.
+    let mut rows = [[_mm512_setzero_ps(); IN]; IN];
+    for dy in 0..IN {
+        rows[dy] = unsafe { input_transform_v(phases(lines[dy])) };
+    }
+    for jx in 0..IN {
+        let d = [rows[0][jx], rows[1][jx], rows[2][jx], rows[3][jx], rows[4][jx], rows[5][jx]];
+        let column = unsafe { input_transform_v(d) };
+        for (jy, value) in column.into_iter().enumerate() {
+            unsafe { _mm512_storeu_ps(out(jy * IN + jx), value) };
+        }
+    }
+}
+
+/// Inverse-transforms 16 tiles of one output channel: `point(p)` gives the
+/// 16 values of Winograd point `p`; writes the tiles' 4 output rows, each
+/// 64 values (tile `l`'s columns at `4l .. 4l + 4`), plus `bias`, into `rows`.
+///
+/// # Safety
+/// AVX-512F; the pointers are valid for those lengths.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn output_tiles(point: impl Fn(usize) -> *const f32, bias: f32, rows: &mut [[f32; 4 * LANES]; OUT]) {
+    let mut columns = [[_mm512_setzero_ps(); OUT]; IN];
+    for (x, column) in columns.iter_mut().enumerate() {
+        let mut m = [_mm512_setzero_ps(); IN];
+        for (y, v) in m.iter_mut().enumerate() {
+            *v = unsafe { _mm512_loadu_ps(point(y * IN + x)) };
+        }
+        *column = unsafe { output_transform_v(m) };
+    }
+    let b = _mm512_set1_ps(bias);
+    for (y, row) in rows.iter_mut().enumerate() {
+        let m = [columns[0][y], columns[1][y], columns[2][y], columns[3][y], columns[4][y], columns[5][y]];
+        let r = unsafe { output_transform_v(m) };
+        // Interleave: out[4l + x] = r[x][l], in four vectors of 16.
+        let (lo01, hi01) = (_mm512_unpacklo_ps(r[0], r[1]), _mm512_unpackhi_ps(r[0], r[1]));
+        let (lo23, hi23) = (_mm512_unpacklo_ps(r[2], r[3]), _mm512_unpackhi_ps(r[2], r[3]));
+        // Per 128-bit lane k: a = tiles 4k, 4k+1 ; c = tiles 4k+2, 4k+3.
+        let a = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(lo01), _mm512_castps_pd(lo23)));
+        let bq = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(lo01), _mm512_castps_pd(lo23)));
+        let c = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(hi01), _mm512_castps_pd(hi23)));
+        let d = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(hi01), _mm512_castps_pd(hi23)));
+        // Lane k of a, bq, c, d now hold tiles 4k, 4k+1, 4k+2, 4k+3: gather
+        // the four 128-bit lanes of each output vector.
+        let ab_lo = _mm512_shuffle_f32x4(a, bq, 0b01_00_01_00);
+        let cd_lo = _mm512_shuffle_f32x4(c, d, 0b01_00_01_00);
+        let ab_hi = _mm512_shuffle_f32x4(a, bq, 0b11_10_11_10);
+        let cd_hi = _mm512_shuffle_f32x4(c, d, 0b11_10_11_10);
+        let out = [
+            _mm512_shuffle_f32x4(ab_lo, cd_lo, 0b10_00_10_00),
+            _mm512_shuffle_f32x4(ab_lo, cd_lo, 0b11_01_11_01),
+            _mm512_shuffle_f32x4(ab_hi, cd_hi, 0b10_00_10_00),
+            _mm512_shuffle_f32x4(ab_hi, cd_hi, 0b11_01_11_01),
+        ];
+        for (k, v) in out.into_iter().enumerate() {
+            unsafe { _mm512_storeu_ps(row.as_mut_ptr().add(16 * k), _mm512_add_ps(v, b)) };
+        }
+    }
+}
+
+/// The same as [`input_tiles`] and [`output_tiles`], one tile at a time,
+/// for the checks below.
+#[cfg(test)]
+fn scalar_tile(d: [[f32; IN]; IN]) -> [[f32; IN]; IN] {
+    let rows: [[f32; IN]; IN] = std::array::from_fn(|r| input_transform(d[r]));
+    let mut v = [[0.0; IN]; IN];
+    for x in 0..IN {
+        let column = input_transform(std::array::from_fn(|r| rows[r][x]));
+        for y in 0..IN {
+            v[y][x] = column[y];
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vector_transforms_match_the_scalar_ones() {
+        if !std::is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        let line_len = 4 * LANES + 16;
+        let lines: Vec<Vec<f32>> = (0..IN).map(|r| (0..line_len).map(|x| ((r * 31 + x * 7) % 23) as f32 - 11.0).collect()).collect();
+        let mut v = vec![0.0f32; POINTS * LANES];
+        unsafe {
+            input_tiles(std::array::from_fn(|r| lines[r].as_ptr()), |p| v.as_mut_ptr().add(p * LANES));
+        }
+        for l in 0..LANES {
+            let d: [[f32; IN]; IN] = std::array::from_fn(|r| std::array::from_fn(|x| lines[r][4 * l + x]));
+            let expected = scalar_tile(d);
+            for p in 0..POINTS {
+                let (a, e) = (v[p * LANES + l], expected[p / IN][p % IN]);
+                assert!((a - e).abs() <= 1e-4 * e.abs().max(1.0), "tile {l} point {p}: {a} vs {e}");
+            }
+        }
+        // Output: points -> 4x4 blocks, interleaved.
+        let m: Vec<f32> = (0..POINTS * LANES).map(|i| ((i * 13) % 17) as f32 - 8.0).collect();
+        let mut rows = [[0.0f32; 4 * LANES]; OUT];
+        unsafe { output_tiles(|p| m.as_ptr().add(p * LANES), 0.5, &mut rows) };
+        for l in 0..LANES {
+            let at = |p: usize| m[p * LANES + l];
+            let r: [[f32; OUT]; IN] = std::array::from_fn(|y| output_transform(std::array::from_fn(|x| at(y * IN + x))));
+            for x in 0..OUT {
+                let column = output_transform(std::array::from_fn(|y| r[y][x]));
+                for y in 0..OUT {
+                    let (a, e) = (rows[y][4 * l + x], column[y] + 0.5);
+                    assert!((a - e).abs() <= 1e-4 * e.abs().max(1.0), "tile {l} ({y}, {x}): {a} vs {e}");
+                }
+            }
+        }
+    }
+}
