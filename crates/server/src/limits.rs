@@ -45,7 +45,11 @@ impl Limits {
         let name = format!("the {role} image");
         io::decode_image(bytes, Path::new(&name), self.image_limits()).map_err(|e| match e {
             ImageFileError::Format { .. } => ApiError::UnsupportedImage(e.to_string()),
-            ImageFileError::TooLarge { .. } => ApiError::TooLarge(e.to_string()),
+            ImageFileError::TooLarge { width, height, .. } => ApiError::TooLarge(format!(
+                "the {role} image is {width}x{height} pixels ({:.1} megapixels); this server accepts at most {:.1} megapixels",
+                width as f64 * height as f64 / 1e6,
+                self.max_pixels as f64 / 1e6
+            )),
             _ => ApiError::Unprocessable(e.to_string()),
         })
     }

@@ -74,11 +74,20 @@ pub async fn index(State(state): State<AppState>) -> Result<Html<String>, ApiErr
         })
         .collect();
     let default = crate::jobs::JobSettings::default();
-    let sizes: String = [256, 384, 512, 768, 1024, 1536, 2048]
-        .into_iter()
-        .filter(|&s| s <= limits.max_size)
-        .map(|s| {
-            let selected = if s == default.size.min(limits.max_size) { " selected" } else { "" };
+    // The usual choices this server allows, and its maximum when that is none of them.
+    let choices = |usual: &[usize], max: usize| {
+        let mut v: Vec<usize> = usual.iter().copied().filter(|&n| n <= max).collect();
+        if v.last() != Some(&max) && !usual.contains(&max) {
+            v.push(max);
+        }
+        v
+    };
+    let sizes_allowed = choices(&[256, 384, 512, 768, 1024, 1536, 2048], limits.max_size);
+    let default_size = sizes_allowed.iter().copied().filter(|&s| s <= default.size).max().unwrap_or(sizes_allowed[0]);
+    let sizes: String = sizes_allowed
+        .iter()
+        .map(|&s| {
+            let selected = if s == default_size { " selected" } else { "" };
             let note = match s {
                 256 => " (quick)",
                 512 => " (standard)",
@@ -87,12 +96,21 @@ pub async fn index(State(state): State<AppState>) -> Result<Html<String>, ApiErr
             format!(r#"<option value="{s}"{selected}>{s} px{note}</option>"#)
         })
         .collect();
-    let iterations: String = [(100, "100 (draft)"), (300, "300 (standard)"), (500, "500 (fine)"), (1000, "1000 (finest)")]
-        .into_iter()
-        .filter(|(n, _)| *n <= limits.max_iterations)
-        .map(|(n, label)| {
-            let selected = if n == default.iterations { " selected" } else { "" };
-            format!(r#"<option value="{n}"{selected}>{label}</option>"#)
+    let steps_allowed = choices(&[100, 300, 500, 1000], limits.max_iterations);
+    let default_steps =
+        steps_allowed.iter().copied().filter(|&n| n <= default.iterations).max().unwrap_or(steps_allowed[0]);
+    let iterations: String = steps_allowed
+        .iter()
+        .map(|&n| {
+            let selected = if n == default_steps { " selected" } else { "" };
+            let note = match n {
+                100 => " (draft)",
+                300 => " (standard)",
+                500 => " (fine)",
+                1000 => " (finest)",
+                _ => "",
+            };
+            format!(r#"<option value="{n}"{selected}>{n}{note}</option>"#)
         })
         .collect();
     let strengths: String = STRENGTHS

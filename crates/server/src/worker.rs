@@ -268,6 +268,7 @@ impl WorkerPool {
         let preview = if job.checkpoint_step > 0 { load(ImageKind::Preview).await? } else { None };
         let mut settings = job.settings.to_settings();
         let checkpoint = job.checkpoint_step.max(0) as usize;
+        let id = job.id.clone();
         tokio::task::spawn_blocking(move || {
             let decode = |bytes: &[u8], role: &str| {
                 io::decode_image(bytes, std::path::Path::new(role), ImageLimits::default()).map_err(|e| e.to_string())
@@ -281,6 +282,7 @@ impl WorkerPool {
                     settings.init = Init::Image(image);
                     settings.iterations -= checkpoint;
                     offset = checkpoint;
+                    tracing::info!(job = %id, step = checkpoint, "resuming from the last preview");
                 }
             }
             Ok(Prepared { content, style, settings, offset })
