@@ -30,6 +30,11 @@ pub enum Command {
     /// figure 1, and write a labelled grid.
     #[command(allow_negative_numbers = true)]
     Reconstruct(ReconstructArgs),
+    /// Serve the web page and JSON API: upload a photo and a painting, watch
+    /// it paint, download the result (jobs queue in SQLite or PostgreSQL)
+    Serve(restyle_server::ServeArgs),
+    /// Run jobs from a PostgreSQL queue shared with `restyle serve`, on this machine
+    Worker(restyle_server::WorkerArgs),
 }
 
 /// Options every run takes.

@@ -19,6 +19,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Reconstruct(args)) => reconstruct::run(args),
+        Some(Command::Serve(args)) => restyle_server::run_serve(args),
+        Some(Command::Worker(args)) => restyle_server::run_worker(args),
         None => transfer::run(cli.transfer),
     };
     match result {

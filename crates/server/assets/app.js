@@ -1,0 +1,213 @@
+// restyle's page: previews and drag-and-drop, submitting through the JSON
+// API, and the job's live progress over server-sent events. Plain
+// JavaScript, no build step.
+"use strict";
+
+const $ = (sel, root = document) => root.querySelector(sel);
+
+function show(el, on) { if (el) el.hidden = !on; }
+
+function formatSeconds(s) {
+  if (s == null || !isFinite(s)) return "–";
+  s = Math.max(0, Math.round(s));
+  if (s < 60) return s + " s";
+  const m = Math.floor(s / 60), r = s % 60;
+  if (m < 60) return m + " min " + String(r).padStart(2, "0") + " s";
+  return Math.floor(m / 60) + " h " + String(m % 60).padStart(2, "0") + " min";
+}
+
+async function errorText(response) {
+  try {
+    const body = await response.json();
+    if (body && body.error) return body.error;
+  } catch (_) { /* not JSON */ }
+  return "the server answered " + response.status + " " + response.statusText;
+}
+
+// ---- The form -----------------------------------------------------------
+
+function setupForm(form) {
+  const errorBox = $("#form-error");
+  const maxUpload = Number(form.dataset.maxUpload || 0);
+  const fail = (message) => { errorBox.textContent = message; show(errorBox, true); };
+
+  function preview(input) {
+    const zone = input.closest(".drop");
+    const img = $(".preview", zone);
+    const file = input.files && input.files[0];
+    if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
+    if (file) {
+      img.dataset.url = URL.createObjectURL(file);
+      img.src = img.dataset.url;
+      show(img, true);
+      zone.classList.add("has-image");
+    } else {
+      img.removeAttribute("src");
+      show(img, false);
+      zone.classList.remove("has-image");
+    }
+  }
+
+  for (const zone of form.querySelectorAll(".drop")) {
+    const input = $("input[type=file]", zone);
+    input.addEventListener("change", () => {
+      show(errorBox, false);
+      preview(input);
+      // An uploaded painting replaces the shipped ones.
+      if (input.name === "style" && input.files.length) {
+        for (const r of form.querySelectorAll("input[name=style_preset]")) r.checked = false;
+      }
+    });
+    ["dragenter", "dragover"].forEach((t) => zone.addEventListener(t, (e) => { e.preventDefault(); zone.classList.add("over"); }));
+    ["dragleave", "drop"].forEach((t) => zone.addEventListener(t, () => zone.classList.remove("over")));
+    zone.addEventListener("drop", (e) => {
+      e.preventDefault();
+      const files = e.dataTransfer && e.dataTransfer.files;
+      if (!files || !files.length) return;
+      const dt = new DataTransfer();
+      dt.items.add(files[0]);
+      input.files = dt.files;
+      input.dispatchEvent(new Event("change"));
+    });
+  }
+  for (const radio of form.querySelectorAll("input[name=style_preset]")) {
+    radio.addEventListener("change", () => {
+      const style = $("#style");
+      style.value = "";
+      preview(style);
+    });
+  }
+
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    show(errorBox, false);
+    const content = $("#content").files[0];
+    const style = $("#style").files[0];
+    const preset = form.querySelector("input[name=style_preset]:checked");
+    if (!content) return fail("Choose a photo first.");
+    if (!style && !preset) return fail("Choose a painting, or pick one of the shipped ones.");
+    const total = content.size + (style ? style.size : 0);
+    if (maxUpload && total > maxUpload) {
+      return fail("These files are too large for this server: " + (total / 1048576).toFixed(1) +
+        " MB together, at most " + (maxUpload / 1048576).toFixed(0) + " MB.");
+    }
+    const data = new FormData();
+    data.append("content", content);
+    if (style) data.append("style", style); else data.append("style_preset", preset.value);
+    for (const name of ["size", "style_weight", "iterations"]) data.append(name, form.elements[name].value);
+    if (form.elements.preserve_colors.checked) data.append("preserve_colors", "luminance");
+    const button = $("#submit");
+    button.disabled = true;
+    button.textContent = "Uploading…";
+    try {
+      const response = await fetch("/api/jobs", { method: "POST", body: data, credentials: "same-origin" });
+      if (response.status === 201) {
+        const job = await response.json();
+        window.location.href = "/jobs/" + job.id;
+        return;
+      }
+      let message = await errorText(response);
+      if (response.status === 503) message += " The server is busy; your picture was not queued.";
+      fail(message.charAt(0).toUpperCase() + message.slice(1));
+    } catch (err) {
+      fail("Could not reach the server: " + err.message);
+    } finally {
+      button.disabled = false;
+      button.textContent = "Paint it";
+    }
+  });
+}
+
+// ---- The job page ---------------------------------------------------------
+
+const LABELS = { queued: "Queued", running: "Running", done: "Done", failed: "Failed", cancelled: "Cancelled" };
+
+function setupJob(section) {
+  const id = section.dataset.id;
+  let job = JSON.parse($("#job-data").textContent);
+  const live = $("#live");
+  const canvas = $("#canvas");
+  let shownImage = live.getAttribute("src");
+  let source = null;
+
+  function swapImage(url) {
+    if (!url || url === shownImage) return;
+    shownImage = url;
+    const next = new Image();
+    next.onload = () => { live.src = url; };
+    next.src = url;
+  }
+
+  function render(j) {
+    job = j;
+    const badge = $("#state");
+    let label = LABELS[j.state] || j.state;
+    if (j.state === "queued" && j.position != null) label = j.position === 0 ? "Next in queue" : "Queued (" + j.position + " ahead)";
+    if (j.state === "running" && j.cancel_requested) label = "Stopping";
+    badge.textContent = label;
+    badge.className = "badge state-" + j.state;
+
+    const status = $("#status-line");
+    const pct = j.total_steps ? Math.round((100 * j.step) / j.total_steps) : 0;
+    const texts = {
+      queued: j.position ? "Waiting for " + j.position + " picture" + (j.position === 1 ? "" : "s") + " ahead of it." : "Starting soon.",
+      running: j.step ? "Painting… " + pct + "%" : "Preparing the painting's style…",
+      done: "Finished.",
+      failed: "This picture could not be made.",
+      cancelled: "Cancelled.",
+    };
+    status.textContent = texts[j.state] || "";
+    const bar = $("#bar");
+    bar.max = Math.max(1, j.total_steps);
+    bar.value = j.state === "done" ? bar.max : j.step;
+    $("#step").textContent = j.total_steps ? j.step + " of " + j.total_steps : "–";
+    $("#eta").textContent = j.state === "running" ? formatSeconds(j.eta_seconds) : j.state === "queued" ? "waiting" : "–";
+    canvas.classList.toggle("waiting", j.state === "queued" || (j.state === "running" && !j.preview_url));
+    $("#caption").textContent = j.state === "done" ? j.width + " × " + j.height + " px" : j.preview_url ? "Live view, step " + j.step : "";
+
+    const err = $("#job-error");
+    err.textContent = j.error || "";
+    show(err, !!j.error);
+    show($("#download"), j.state === "done");
+    show($("#cancel"), j.state === "queued" || j.state === "running");
+    $("#cancel").disabled = !!j.cancel_requested;
+    swapImage(j.result_url || j.preview_url);
+    document.title = label + " · restyle";
+  }
+
+  function listen() {
+    if (!window.EventSource || ["done", "failed", "cancelled"].includes(job.state)) return;
+    source = new EventSource("/api/jobs/" + id + "/events");
+    source.addEventListener("job", (e) => {
+      const j = JSON.parse(e.data);
+      render(j);
+      if (["done", "failed", "cancelled"].includes(j.state)) source.close();
+    });
+    source.addEventListener("deleted", () => {
+      source.close();
+      $("#status-line").textContent = "This picture was deleted.";
+    });
+    // On errors EventSource reconnects by itself (a server restart, say).
+  }
+
+  $("#cancel").addEventListener("click", async () => {
+    const r = await fetch("/api/jobs/" + id + "/cancel", { method: "POST" });
+    if (r.ok) render(await r.json()); else alert(await errorText(r));
+  });
+  $("#delete").addEventListener("click", async () => {
+    if (!confirm("Delete this picture and its uploads?")) return;
+    if (source) source.close();
+    const r = await fetch("/api/jobs/" + id, { method: "DELETE" });
+    if (r.ok || r.status === 404) window.location.href = "/#gallery"; else alert(await errorText(r));
+  });
+
+  render(job);
+  listen();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const form = $("#job-form");
+  if (form) setupForm(form);
+  const job = $("#job");
+  if (job) setupJob(job);
+});

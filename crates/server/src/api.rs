@@ -1,0 +1,355 @@
+//! The JSON API (`/api/...`); the page uses it too.
+//!
+//! | request | answer |
+//! | --- | --- |
+//! | `POST /api/jobs` (multipart: `content`, `style` or `style_preset`, settings) | 201 `{"id": ...}` |
+//! | `GET /api/jobs` | `{"jobs": [job, ...]}`, newest first |
+//! | `GET /api/jobs/{id}` | the job |
+//! | `GET /api/jobs/{id}/events` | server-sent events: `job` with the job whenever it changes |
+//! | `GET /api/jobs/{id}/result` | the result (PNG); `?download=1` as an attachment |
+//! | `GET /api/jobs/{id}/{preview,content,style}` | the latest preview, the uploads |
+//! | `POST /api/jobs/{id}/cancel` | the job (cancelled, or `cancel_requested` while it stops) |
+//! | `DELETE /api/jobs/{id}` | 204 |
+//! | `GET /api/styles` | the shipped styles |
+//! | `GET /api/health` | `{"ok": true, "queued": n, "running": n}` |
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::str::FromStr;
+use std::time::Duration;
+
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::events;
+use crate::jobs::{JobId, JobSettings, JobState, JobView, PreserveColors};
+use crate::server::AppState;
+use crate::storage::{CancelOutcome, ImageKind, NewJob};
+use crate::styles;
+
+/// A job id from a URL: anything but 32 hex digits is simply not found.
+pub fn parse_id(text: &str) -> Result<JobId, ApiError> {
+    text.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// The form fields `POST /api/jobs` takes, besides the files.
+const SETTING_FIELDS: &str =
+    "size, iterations, style_weight, content_weight, tv_weight, style_scale, preserve_colors, seed";
+
+fn number<T: FromStr>(name: &str, text: &str) -> Result<T, ApiError> {
+    text.trim().parse().map_err(|_| ApiError::BadRequest(format!("{name} must be a number, not `{text}`")))
+}
+
+/// A submission as read from the form, before any image is decoded.
+struct Form {
+    content: Option<Vec<u8>>,
+    style: Option<Vec<u8>>,
+    preset: Option<String>,
+    settings: JobSettings,
+}
+
+async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
+    let mut form = Form { content: None, style: None, preset: None, settings: JobSettings::default() };
+    let mut seen = HashSet::new();
+    while let Some(field) = multipart.next_field().await? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if !seen.insert(name.clone()) {
+            return Err(ApiError::BadRequest(format!("the field `{name}` is given twice")));
+        }
+        let s = &mut form.settings;
+        match name.as_str() {
+            "content" | "style" => {
+                let bytes = field.bytes().await?.to_vec();
+                // A form whose file input was left empty sends an empty part.
+                let slot = if name == "content" { &mut form.content } else { &mut form.style };
+                *slot = (!bytes.is_empty()).then_some(bytes);
+                continue;
+            }
+            _ => {}
+        }
+        let text = field.text().await?;
+        let text = text.trim();
+        if text.is_empty() {
+            continue; // an empty form control: the default
+        }
+        match name.as_str() {
+            "style_preset" => form.preset = Some(text.to_owned()),
+            "size" => s.size = number(&name, text)?,
+            "iterations" => s.iterations = number(&name, text)?,
+            "style_weight" => s.style_weight = number(&name, text)?,
+            "content_weight" => s.content_weight = number(&name, text)?,
+            "tv_weight" => s.tv_weight = number(&name, text)?,
+            "style_scale" => s.style_scale = number(&name, text)?,
+            "seed" => s.seed = number(&name, text)?,
+            "preserve_colors" => s.preserve_colors = PreserveColors::from_str(text).map_err(ApiError::BadRequest)?,
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown field `{other}`: expected the files content and style (or style_preset), and {SETTING_FIELDS}"
+                )))
+            }
+        }
+    }
+    Ok(form)
+}
+
+/// `POST /api/jobs`
+pub async fn create(State(state): State<AppState>, multipart: Multipart) -> Result<Response, ApiError> {
+    let limits = state.limits;
+    // Refuse early when the queue is full: no decoding for nothing.
+    if state.store.count(JobState::Queued).await? >= limits.max_queue {
+        return Err(ApiError::QueueFull(limits.max_queue));
+    }
+    let form = read_form(multipart).await?;
+    let content = form.content.ok_or_else(|| ApiError::BadRequest("the `content` image file is missing".into()))?;
+    let (style, settings) = match (form.style, form.preset) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest("give either a `style` file or a `style_preset`, not both".into()))
+        }
+        (Some(bytes), None) => (bytes, form.settings),
+        (None, Some(name)) => {
+            let preset = styles::find(&name).ok_or_else(|| {
+                let names: Vec<_> = styles::PRESETS.iter().map(|p| p.name).collect();
+                ApiError::BadRequest(format!("no shipped style `{name}`; there are {}", names.join(", ")))
+            })?;
+            (preset.jpeg.to_vec(), JobSettings { style_preset: Some(preset.name.to_owned()), ..form.settings })
+        }
+        (None, None) => {
+            return Err(ApiError::BadRequest("the `style` image file (or a `style_preset`) is missing".into()))
+        }
+    };
+
+    // Decode both completely, a few submissions at a time (decoding a large
+    // photo takes memory and a core).
+    let permit = state.decoding.clone().acquire_owned().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (content, style, checked) = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let image = limits.decode(&content, "content")?;
+        limits.decode(&style, "style")?;
+        let checked = limits.check_job(&settings, (image.width(), image.height()))?;
+        Ok::<_, ApiError>((content, style, (settings, checked)))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let (settings, ((width, height), total_steps)) = checked;
+
+    let id = JobId::random();
+    let store = &state.store;
+    store.put_image(&id, ImageKind::Content, content).await?;
+    store.put_image(&id, ImageKind::Style, style).await?;
+    let job = NewJob { id: &id, settings: &settings, total_steps, width, height };
+    if !store.insert(job, limits.max_queue).await? {
+        store.delete_images(&id).await?;
+        return Err(ApiError::QueueFull(limits.max_queue));
+    }
+    tracing::info!(job = %id, width, height, steps = total_steps, "job queued");
+    if let Some(pool) = &state.workers {
+        pool.wake();
+    }
+    state.hub.notify(&id);
+    let location = format!("/api/jobs/{id}");
+    let body = json!({ "id": id.as_str(), "url": location, "page": format!("/jobs/{id}") });
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    response.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&location).expect("ascii"));
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    limit: Option<i64>,
+}
+
+/// `GET /api/jobs`
+pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let jobs: Vec<JobView> = state.store.list(limit).await?.iter().map(|(j, pos)| j.view(*pos)).collect();
+    Ok(Json(json!({ "jobs": jobs })))
+}
+
+/// The job as the API shows it, with its place in the queue.
+pub async fn view(state: &AppState, id: &JobId) -> Result<JobView, ApiError> {
+    let job = state.store.get(id).await?.ok_or(ApiError::NotFound)?;
+    let position = match job.state {
+        JobState::Queued => Some(state.store.position(job.seq).await?),
+        _ => None,
+    };
+    Ok(job.view(position))
+}
+
+/// `GET /api/jobs/{id}`
+pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<JobView>, ApiError> {
+    Ok(Json(view(&state, &parse_id(&id)?).await?))
+}
+
+/// `POST /api/jobs/{id}/cancel`
+pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<JobView>, ApiError> {
+    let id = parse_id(&id)?;
+    match state.store.cancel(&id).await? {
+        CancelOutcome::NotFound => return Err(ApiError::NotFound),
+        CancelOutcome::AlreadyFinal(s) => {
+            return Err(ApiError::Conflict(format!("the job is already {}; nothing to cancel", s.as_str())))
+        }
+        CancelOutcome::Cancelled => tracing::info!(job = %id, "queued job cancelled"),
+        CancelOutcome::Requested => {
+            tracing::info!(job = %id, "cancel requested");
+            if let Some(pool) = &state.workers {
+                pool.interrupt(&id, true);
+            }
+        }
+    }
+    state.hub.notify(&id);
+    Ok(Json(view(&state, &id).await?))
+}
+
+/// `DELETE /api/jobs/{id}`
+pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id)?;
+    if !state.store.delete(&id).await? {
+        return Err(ApiError::NotFound);
+    }
+    if let Some(pool) = &state.workers {
+        pool.interrupt(&id, false);
+    }
+    tracing::info!(job = %id, "job deleted");
+    state.hub.notify(&id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct ImageQuery {
+    download: Option<String>,
+}
+
+/// The image type from the first bytes (uploads are kept as sent, and were
+/// checked by decoding).
+fn sniff(bytes: &[u8]) -> &'static str {
+    if bytes.starts_with(b"\x89PNG") {
+        "image/png"
+    } else if bytes.starts_with(&[0xff, 0xd8]) {
+        "image/jpeg"
+    } else if bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        "image/webp"
+    } else {
+        "application/octet-stream"
+    }
+}
+
+async fn image(state: &AppState, id: &str, kind: ImageKind, download: bool) -> Result<Response, ApiError> {
+    let id = parse_id(id)?;
+    let job = state.store.get(&id).await?.ok_or(ApiError::NotFound)?;
+    if kind == ImageKind::Result && job.state != JobState::Done {
+        return Err(ApiError::Conflict(format!("the job is {}; the result exists once it is done", job.state.as_str())));
+    }
+    let bytes = state.store.get_image(&id, kind).await?.ok_or_else(|| match kind {
+        ImageKind::Preview => ApiError::Conflict("no preview yet".into()),
+        _ => ApiError::NotFound,
+    })?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(sniff(&bytes)));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    let cache = if kind == ImageKind::Preview { "no-store" } else { "private, max-age=3600" };
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if kind == ImageKind::Result {
+        let how = if download { "attachment" } else { "inline" };
+        let value = format!("{how}; filename=\"restyle-{}.png\"", &id.as_str()[..8]);
+        headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&value).expect("ascii"));
+    }
+    Ok((headers, bytes).into_response())
+}
+
+/// `GET /api/jobs/{id}/result`
+pub async fn result(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ImageQuery>,
+) -> Result<Response, ApiError> {
+    let download = q.download.as_deref().is_some_and(|d| d != "0" && d != "false");
+    image(&state, &id, ImageKind::Result, download).await
+}
+
+/// `GET /api/jobs/{id}/{preview,content,style}`
+pub async fn other_image(State(state): State<AppState>, Path((id, kind)): Path<(String, String)>) -> Result<Response, ApiError> {
+    let kind = match kind.as_str() {
+        "preview" => ImageKind::Preview,
+        "content" => ImageKind::Content,
+        "style" => ImageKind::Style,
+        _ => return Err(ApiError::NotFound),
+    };
+    image(&state, &id, kind, false).await
+}
+
+/// `GET /api/jobs/{id}/events`: a `job` event with the job now and whenever
+/// it changes; the stream ends once the job is done, failed or cancelled
+/// (or a `deleted` event when it is deleted).
+pub async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let id = parse_id(&id)?;
+    let first = view(&state, &id).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(8);
+    tokio::spawn(async move {
+        let mut changes = state.hub.subscribe();
+        let mut shutdown = state.shutdown.clone();
+        let mut last: Option<JobView> = None;
+        let mut current = Ok(first);
+        loop {
+            match current {
+                Ok(view) => {
+                    if last.as_ref() != Some(&view) {
+                        let event = Event::default().event("job").json_data(&view).expect("a job serialises");
+                        if tx.send(event).await.is_err() {
+                            return; // the client left
+                        }
+                    }
+                    if view.state.is_final() {
+                        return;
+                    }
+                    last = Some(view);
+                }
+                Err(ApiError::NotFound) => {
+                    let _ = tx.send(Event::default().event("deleted").data(id.as_str())).await;
+                    return;
+                }
+                Err(e) => tracing::warn!(job = %id, error = %e, "cannot read the job for its event stream"),
+            }
+            tokio::select! {
+                _ = events::changed(&mut changes, &id) => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tx.closed() => return,
+                _ = shutdown.wait_for(|&s| s) => return,
+            }
+            current = view(&state, &id).await;
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// `GET /api/styles`
+pub async fn list_styles() -> Json<serde_json::Value> {
+    let styles: Vec<_> = styles::PRESETS
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name, "title": p.title, "artist": p.artist,
+                "image": format!("/assets/styles/{}.jpg", p.name),
+                "thumbnail": format!("/assets/styles/{}-thumb.jpg", p.name),
+            })
+        })
+        .collect();
+    Json(json!({ "styles": styles }))
+}
+
+/// `GET /api/health`
+pub async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let queued = state.store.count(JobState::Queued).await?;
+    let running = state.store.count(JobState::Running).await?;
+    Ok(Json(json!({ "ok": true, "queued": queued, "running": running })))
+}

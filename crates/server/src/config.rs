@@ -1,0 +1,150 @@
+//! Command-line options of `restyle serve` and `restyle worker`, and the
+//! settled configuration they turn into.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::limits::Limits;
+
+/// `restyle serve`: the web page, the JSON API and (by default) one worker.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Jobs run at once in this process (0: API only, for separate `restyle worker`s).
+    /// One job already uses every core.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub workers: usize,
+    /// Require this token (as `Authorization: Bearer TOKEN`, or once as
+    /// `?token=TOKEN` on the page) for everything but the static files;
+    /// for servers reachable beyond localhost
+    #[arg(long, value_name = "TOKEN", env = "RESTYLE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Largest request (all uploads together), in megabytes
+    #[arg(long, value_name = "MB", default_value_t = 25)]
+    pub max_upload_mb: u64,
+    /// Largest uploaded image, in megapixels (width x height)
+    #[arg(long, value_name = "MP", default_value_t = 30.0)]
+    pub max_megapixels: f64,
+    /// Most jobs waiting in the queue; further submissions are refused (503)
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max_queue: u64,
+    /// Largest output a job may ask for (long edge, pixels)
+    #[arg(long, value_name = "PX", default_value_t = 1024)]
+    pub max_size: usize,
+    /// Most optimisation steps a job may ask for
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_iterations: usize,
+}
+
+/// `restyle worker`: takes jobs from a shared PostgreSQL queue.
+#[derive(Args, Debug, Clone)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Jobs run at once in this process
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub workers: usize,
+    /// Name shown in the job's record and logs (default: host name and process id)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+/// Where jobs and images are kept.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Data directory: the SQLite database and the images (default:
+    /// $XDG_DATA_HOME/restyle, or ~/.local/share/restyle)
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// The job queue: sqlite://PATH (default: DATA/restyle.db) or
+    /// postgres://USER@HOST:PORT/DB, shared by several machines
+    #[arg(long, value_name = "URL", env = "RESTYLE_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
+    /// Keep images in this directory (shared by every worker) instead of the
+    /// default: DATA/images with SQLite, the database itself with PostgreSQL
+    #[arg(long, value_name = "DIR")]
+    pub images: Option<PathBuf>,
+    /// A running job whose worker has been silent this long is given to
+    /// another worker (PostgreSQL; with SQLite the server re-queues at start)
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, hide = true)]
+    pub lease_seconds: u64,
+}
+
+/// Where images live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageLocation {
+    Directory(PathBuf),
+    Database,
+}
+
+/// A storage configuration, settled.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub database_url: String,
+    pub images: ImageLocation,
+    pub lease: Duration,
+}
+
+impl StoreArgs {
+    /// Settles defaults, creating the data directory when it is used.
+    pub fn resolve(&self) -> anyhow::Result<StoreConfig> {
+        let data = match &self.data {
+            Some(d) => d.clone(),
+            None => default_data_dir()?,
+        };
+        let database_url = match &self.database {
+            Some(url) => url.clone(),
+            None => {
+                std::fs::create_dir_all(&data)
+                    .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", data.display()))?;
+                format!("sqlite://{}?mode=rwc", data.join("restyle.db").display())
+            }
+        };
+        let is_postgres = database_url.starts_with("postgres:") || database_url.starts_with("postgresql:");
+        if !is_postgres && !database_url.starts_with("sqlite:") {
+            anyhow::bail!("--database must be a sqlite:// or postgres:// URL, not `{database_url}`");
+        }
+        let images = match (&self.images, is_postgres) {
+            (Some(dir), _) => ImageLocation::Directory(dir.clone()),
+            (None, true) => ImageLocation::Database,
+            (None, false) => ImageLocation::Directory(data.join("images")),
+        };
+        Ok(StoreConfig { database_url, images, lease: Duration::from_secs(self.lease_seconds.max(1)) })
+    }
+}
+
+/// `$XDG_DATA_HOME/restyle`, else `~/.local/share/restyle`.
+pub fn default_data_dir() -> anyhow::Result<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(x).join("restyle"));
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".local/share/restyle")),
+        None => anyhow::bail!("no home directory: give a data directory with --data"),
+    }
+}
+
+impl ServeArgs {
+    pub fn limits(&self) -> anyhow::Result<Limits> {
+        if !(self.max_megapixels.is_finite() && self.max_megapixels > 0.0) {
+            anyhow::bail!("--max-megapixels must be a number > 0");
+        }
+        if self.max_upload_mb == 0 || self.max_size < 32 || self.max_iterations == 0 {
+            anyhow::bail!("--max-upload-mb and --max-iterations must be at least 1, --max-size at least 32");
+        }
+        Ok(Limits {
+            max_upload_bytes: (self.max_upload_mb * 1024 * 1024) as usize,
+            max_pixels: (self.max_megapixels * 1e6) as u64,
+            max_queue: self.max_queue,
+            max_size: self.max_size,
+            max_iterations: self.max_iterations,
+        })
+    }
+}

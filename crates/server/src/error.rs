@@ -1,0 +1,82 @@
+//! The API's errors: each has an HTTP status and a message a person can act
+//! on, sent as `{"error": "..."}`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A malformed request: a missing or unknown field, a value that is not a number.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("a valid token is needed (Authorization: Bearer TOKEN)")]
+    Unauthorized,
+    #[error("no such job")]
+    NotFound,
+    /// The job is not in a state that allows this.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request, or an image in it, is larger than this server accepts.
+    #[error("{0}")]
+    TooLarge(String),
+    /// An upload that is not an image restyle can read.
+    #[error("{0}")]
+    UnsupportedImage(String),
+    /// Understood but refused: a corrupt image, a setting out of range.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The queue holds as many jobs as it may.
+    #[error("the queue is full ({0} jobs waiting); try again later")]
+    QueueFull(u64),
+    #[error("storage error: {0}")]
+    Storage(#[from] crate::storage::StorageError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedImage(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::QueueFull(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Storage(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() && !matches!(self, ApiError::QueueFull(_)) {
+            tracing::error!(error = %self, "request failed");
+        }
+        let mut response = (status, Json(serde_json::json!({ "error": self.to_string() }))).into_response();
+        match self {
+            ApiError::QueueFull(_) => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+            }
+            ApiError::Unauthorized => {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<axum::extract::multipart::MultipartError> for ApiError {
+    fn from(e: axum::extract::multipart::MultipartError) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(format!("the upload is too large: {}", e.body_text()))
+        } else {
+            ApiError::BadRequest(format!("malformed multipart form: {}", e.body_text()))
+        }
+    }
+}

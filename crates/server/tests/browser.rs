@@ -1,0 +1,282 @@
+//! A real browser on the page: headless Chromium, driven through
+//! chromedriver's WebDriver HTTP API, uploads two images through the form,
+//! watches the progress appear, and downloads the result.
+//!
+//! Needs `chromium` and `chromedriver` (Debian: `chromium`,
+//! `chromium-driver`); without them the test says so and passes, unless
+//! RESTYLE_REQUIRE_ALL_TESTS=1. With RESTYLE_SCREENSHOTS=DIR it also saves
+//! screenshots of the pages there.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{png, required, TestServer};
+use serde_json::{json, Value};
+
+fn find_program(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).flat_map(|dir| names.iter().map(move |n| dir.join(n))).find(|p| p.is_file())
+}
+
+/// chromedriver, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// One WebDriver session.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Browser {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method, &url);
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        let status = response.status();
+        let value: Value = response.json().await.unwrap();
+        assert!(status.is_success(), "WebDriver {path}: {status} {value}");
+        value["value"].clone()
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn goto(&self, url: &str) {
+        self.post("/url", json!({ "url": url })).await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let v = self.post("/element", json!({ "using": "css selector", "value": css })).await;
+        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_owned()
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        self.post("/execute/sync", json!({ "script": script, "args": [] })).await
+    }
+
+    async fn current_url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", None).await.as_str().unwrap().to_owned()
+    }
+
+    async fn resize(&self, width: u32, height: u32) {
+        self.post("/window/rect", json!({ "width": width, "height": height })).await;
+    }
+
+    /// A PNG of the window, saved under RESTYLE_SCREENSHOTS if set.
+    async fn screenshot(&self, name: &str) {
+        let Some(dir) = std::env::var_os("RESTYLE_SCREENSHOTS") else { return };
+        let b64 = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let path = Path::new(&dir).join(name);
+        std::fs::write(&path, base64_decode(b64.as_str().unwrap())).unwrap();
+        eprintln!("saved {}", path.display());
+    }
+
+    /// Polls `script` until it returns true.
+    async fn wait_until(&self, what: &str, timeout: Duration, script: &str) {
+        let start = Instant::now();
+        while self.script(script).await != Value::Bool(true) {
+            assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let digits: Vec<u8> = text.bytes().filter(|&c| c != b'=' && !c.is_ascii_whitespace()).map(value).collect();
+    digits
+        .chunks(4)
+        .flat_map(|q| {
+            let n = q.iter().enumerate().fold(0u32, |acc, (i, &d)| acc | (d as u32) << (18 - 6 * i));
+            let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+            bytes.into_iter().take(q.len() - 1)
+        })
+        .collect()
+}
+
+async fn start_browser(downloads: &Path, profile: &Path) -> Option<(Driver, Browser)> {
+    let chromium = find_program(&["chromium", "chromium-browser", "google-chrome"]);
+    let chromedriver = find_program(&["chromedriver"]);
+    let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
+        assert!(!required(), "RESTYLE_REQUIRE_ALL_TESTS=1 but chromium or chromedriver is not installed");
+        eprintln!("note: skipping the browser test: chromium and chromedriver are not both installed (apt-get install chromium chromium-driver)");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    let start = Instant::now();
+    loop {
+        let ready = match http.get(format!("{}/status", driver.url)).send().await {
+            Ok(r) => r.json::<Value>().await.ok().is_some_and(|v| v["value"]["ready"] == true),
+            Err(_) => false,
+        };
+        if ready {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "chromedriver did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        &format!("--user-data-dir={}", profile.display()),
+    ];
+    let capabilities = json!({ "capabilities": { "alwaysMatch": {
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": args,
+            "prefs": {
+                "download.default_directory": downloads,
+                "download.prompt_for_download": false,
+                "download.directory_upgrade": true
+            }
+        }
+    }}});
+    let r = http.post(format!("{}/session", driver.url)).json(&capabilities).send().await.unwrap();
+    let v: Value = r.json().await.unwrap();
+    let session = v["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {v}")).to_owned();
+    let browser = Browser { http, base: format!("{}/session/{session}", driver.url) };
+    // Let headless Chromium save downloads where the test looks.
+    browser
+        .post(
+            "/goog/cdp/execute",
+            json!({ "cmd": "Browser.setDownloadBehavior", "params": { "behavior": "allow", "downloadPath": downloads } }),
+        )
+        .await;
+    Some((driver, browser))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_uploads_two_images_watches_progress_and_downloads_the_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let downloads = tmp.path().join("downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    let Some((_driver, browser)) = start_browser(&downloads, &tmp.path().join("profile")).await else { return };
+    // Small limits so that the form's choices are a small, quick job.
+    let s = TestServer::start(&["--max-size", "48", "--max-iterations", "40"]).await;
+    let content = tmp.path().join("photo.png");
+    let style = tmp.path().join("painting.png");
+    std::fs::write(&content, png(64, 48)).unwrap();
+    std::fs::write(&style, png(64, 64)).unwrap();
+
+    browser.resize(1280, 1000).await;
+    browser.goto(&s.url("/")).await;
+    let input = browser.find("#content").await;
+    browser.post(&format!("/element/{input}/value"), json!({ "text": content.to_str().unwrap() })).await;
+    let input = browser.find("#style").await;
+    browser.post(&format!("/element/{input}/value"), json!({ "text": style.to_str().unwrap() })).await;
+    browser
+        .wait_until(
+            "both previews",
+            Duration::from_secs(10),
+            "return [...document.querySelectorAll('.drop .preview')].every(i => !i.hidden && i.complete && i.naturalWidth > 0)",
+        )
+        .await;
+    assert_eq!(
+        browser.script("return document.querySelector('input[name=style_preset]:checked') === null").await,
+        true,
+        "an uploaded painting replaces the shipped choice"
+    );
+    browser.screenshot("browser-form.png").await;
+    let submit = browser.find("#submit").await;
+    browser.post(&format!("/element/{submit}/click"), json!({})).await;
+
+    let start = Instant::now();
+    while !browser.current_url().await.contains("/jobs/") {
+        let error = browser.script("const e = document.querySelector('#form-error'); return (!e || e.hidden) ? null : e.textContent").await;
+        assert!(error.is_null(), "the form says: {error}");
+        assert!(start.elapsed() < Duration::from_secs(20), "the job page did not open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Progress appears: the bar moves and the step count shows.
+    browser
+        .wait_until(
+            "progress",
+            Duration::from_secs(120),
+            "const s = document.querySelector('#step').textContent; \
+             return /^[1-9][0-9]* of 40$/.test(s) && document.querySelector('#bar').value > 0",
+        )
+        .await;
+    browser.screenshot("browser-progress.png").await;
+    browser
+        .wait_until("the download button", Duration::from_secs(180), "return !document.querySelector('#download').hidden")
+        .await;
+    assert_eq!(browser.script("return document.querySelector('#state').textContent").await, "Done");
+    browser.screenshot("browser-done.png").await;
+
+    let download = browser.find("#download").await;
+    browser.post(&format!("/element/{download}/click"), json!({})).await;
+    let start = Instant::now();
+    let file = loop {
+        let done: Vec<PathBuf> = std::fs::read_dir(&downloads)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "png"))
+            .collect();
+        if let Some(f) = done.first() {
+            break f.clone();
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no download arrived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let img = image::open(&file).expect("the download is a valid image");
+    assert_eq!((img.width(), img.height()), (48, 36));
+    assert!(file.file_name().unwrap().to_str().unwrap().starts_with("restyle-"));
+
+    // The gallery lists it, on a phone-sized screen too.
+    browser.resize(390, 844).await;
+    browser.goto(&s.url("/")).await;
+    assert_eq!(browser.script("return document.querySelectorAll('.job-card').length").await, 1);
+    browser.screenshot("browser-phone.png").await;
+    let _ = browser.call(reqwest::Method::DELETE, "", None).await;
+    s.stop().await;
+}
+
+#[test]
+fn base64_decodes() {
+    assert_eq!(base64_decode("aGVsbG8="), b"hello");
+    assert_eq!(base64_decode("aGk="), b"hi");
+    assert_eq!(base64_decode("YWJj"), b"abc");
+}
