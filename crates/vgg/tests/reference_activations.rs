@@ -20,9 +20,9 @@ fn tensor(file: &SafeTensors<'_>, name: &str) -> Tensor {
 /// The fixture's input is already BGR minus the mean; restyle takes RGB in 0..1.
 fn caffe_input_to_rgb(input: &Tensor) -> Tensor {
     let mut rgb = Tensor::zeros(3, input.height(), input.width());
-    for c in 0..3 {
+    for (c, mean) in CAFFE_MEAN_BGR.into_iter().enumerate() {
         for (o, &v) in rgb.plane_mut(2 - c).iter_mut().zip(input.plane(c)) {
-            *o = (v + CAFFE_MEAN_BGR[c]) / 255.0;
+            *o = (v + mean) / 255.0;
         }
     }
     rgb
