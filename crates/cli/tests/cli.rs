@@ -321,6 +321,40 @@ fn a_weights_file_that_is_not_vgg19_is_refused() {
     assert_refused(&f.run(&args), "missing.safetensors");
 }
 
+/// The small torchvision-format fixtures restyle-vgg's tests use (written by
+/// torch itself; see tools/make_torchvision_fixtures.py).
+fn torch_fixture(name: &str) -> String {
+    format!("{}/../vgg/tests/fixtures/torchvision/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn torchvision_weights_are_read_and_other_networks_refused() {
+    let f = Fixture::new();
+    // A whole run needs a real network: the small fixtures' constant weights
+    // overflow. tools/make_torchvision_fixtures.py --full writes one that
+    // torchvision's vgg19() initialised (CI does).
+    match std::env::var_os("RESTYLE_TORCHVISION_FIXTURES") {
+        Some(dir) => {
+            let vgg19 = std::path::Path::new(&dir).join("vgg19-random.pth");
+            let vgg19 = vgg19.to_str().unwrap();
+            let mut args = vec!["content.png", "style.png", "-o", "out.png", "--weights", vgg19];
+            args.extend_from_slice(&SMALL);
+            let out = f.run(&args);
+            assert!(out.status.success(), "{}", stderr(&out));
+            assert!(image::open(f.path().join("out.png")).is_ok());
+        }
+        None if std::env::var("RESTYLE_REQUIRE_ALL_TESTS").is_ok_and(|v| v == "1") => {
+            panic!("RESTYLE_TORCHVISION_FIXTURES is not set, and RESTYLE_REQUIRE_ALL_TESTS=1")
+        }
+        None => eprintln!("skipped a run on torchvision weights: RESTYLE_TORCHVISION_FIXTURES is not set"),
+    }
+    let vgg16 = torch_fixture("vgg16.pth");
+    let mut args = vec!["content.png", "style.png", "-o", "out2.png", "--weights", &vgg16];
+    args.extend_from_slice(&SMALL);
+    assert_refused(&f.run(&args), "looks like a VGG-16");
+    assert!(!f.path().join("out2.png").exists());
+}
+
 #[test]
 fn usage_errors_exit_with_2() {
     let f = Fixture::new();
