@@ -124,6 +124,10 @@ pub struct TransferArgs {
     /// Long edge of the first (coarsest) size
     #[arg(long, value_name = "PX")]
     pub start_size: Option<i64>,
+    /// Steps at each size after the first, which only refine the enlarged
+    /// previous result (default: a third of --iterations)
+    #[arg(long, value_name = "N")]
+    pub refine_iterations: Option<i64>,
     /// Render sizes too large for memory in overlapping tiles, guided by the
     /// whole picture at a coarser size
     #[arg(long)]

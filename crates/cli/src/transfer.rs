@@ -83,6 +83,7 @@ fn plan(args: &TransferArgs) -> Result<Job> {
         scales: ScaleSchedule {
             start_size: args.start_size.map(|s| positive("--start-size", s, 1)).transpose()?,
             scales: args.scales.map(|n| positive("--scales", n, 1)).transpose()?,
+            refine_iterations: args.refine_iterations.map(|n| positive("--refine-iterations", n, 1)).transpose()?,
         },
     };
     // Validate everything but the images now, so mistakes show at once.

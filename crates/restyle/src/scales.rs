@@ -21,6 +21,16 @@ pub struct ScaleSchedule {
     /// Number of scales; `None`: as many sqrt-2 steps as fit between the
     /// start size and the output size (1 for outputs up to the start size).
     pub scales: Option<usize>,
+    /// Steps at each scale after the first; `None`: a third of the first
+    /// scale's. Each later scale starts from the previous result enlarged,
+    /// so it only refines detail, and its steps cost 2x, 4x, ... the first
+    /// scale's (as jcjohnson's multires recipe, fewer steps at the top).
+    pub refine_iterations: Option<usize>,
+}
+
+/// Default steps at each later scale, for `iterations` at the first.
+pub fn default_refine_iterations(iterations: usize) -> usize {
+    iterations.div_ceil(3)
 }
 
 /// One size of a run.
@@ -68,14 +78,16 @@ impl ScaleSchedule {
         edges
     }
 
-    /// The sizes of a run on a `width x height` content image, each with
-    /// `iterations` steps.
+    /// The sizes of a run on a `width x height` content image: `iterations`
+    /// steps at the first, the refinement steps at each later one.
     pub fn plan(&self, width: usize, height: usize, size: usize, iterations: usize) -> Vec<Scale> {
+        let refine = self.refine_iterations.unwrap_or_else(|| default_refine_iterations(iterations));
         self.long_edges(size)
             .into_iter()
-            .map(|edge| {
+            .enumerate()
+            .map(|(k, edge)| {
                 let (w, h) = fit_long_edge(width, height, edge);
-                Scale { width: w, height: h, iterations }
+                Scale { width: w, height: h, iterations: if k == 0 { iterations } else { refine } }
             })
             .collect()
     }
@@ -102,19 +114,19 @@ mod tests {
 
     #[test]
     fn start_size_and_scale_count_can_be_given() {
-        let s = ScaleSchedule { start_size: Some(128), scales: None };
+        let s = ScaleSchedule { start_size: Some(128), ..Default::default() };
         assert_eq!(s.long_edges(512), vec![128, 181, 256, 362, 512]);
-        let s = ScaleSchedule { start_size: None, scales: Some(3) };
+        let s = ScaleSchedule { scales: Some(3), ..Default::default() };
         assert_eq!(s.long_edges(512), vec![256, 362, 512]);
-        let s = ScaleSchedule { start_size: Some(200), scales: Some(2) };
+        let s = ScaleSchedule { start_size: Some(200), scales: Some(2), ..Default::default() };
         assert_eq!(s.long_edges(800), vec![200, 800]);
-        let s = ScaleSchedule { start_size: None, scales: Some(1) };
+        let s = ScaleSchedule { scales: Some(1), ..Default::default() };
         assert_eq!(s.long_edges(2048), vec![2048]);
     }
 
     #[test]
     fn a_start_size_above_the_output_means_one_scale() {
-        let s = ScaleSchedule { start_size: Some(1024), scales: None };
+        let s = ScaleSchedule { start_size: Some(1024), ..Default::default() };
         assert_eq!(s.long_edges(512), vec![512]);
     }
 
@@ -122,6 +134,17 @@ mod tests {
     fn plans_keep_the_aspect_ratio() {
         let plan = ScaleSchedule::default().plan(1024, 768, 1024, 10);
         assert_eq!(plan.iter().map(|s| (s.width, s.height)).collect::<Vec<_>>(), vec![(512, 384), (724, 543), (1024, 768)]);
-        assert!(plan.iter().all(|s| s.iterations == 10));
+    }
+
+    #[test]
+    fn later_scales_refine_with_fewer_steps() {
+        let steps = |s: ScaleSchedule, iterations| {
+            s.plan(1024, 768, 1024, iterations).iter().map(|s| s.iterations).collect::<Vec<_>>()
+        };
+        assert_eq!(steps(ScaleSchedule::default(), 300), vec![300, 100, 100]);
+        assert_eq!(steps(ScaleSchedule::default(), 10), vec![10, 4, 4]);
+        assert_eq!(steps(ScaleSchedule { refine_iterations: Some(7), ..Default::default() }, 300), vec![300, 7, 7]);
+        // One scale: the iterations asked for.
+        assert_eq!(steps(ScaleSchedule { scales: Some(1), ..Default::default() }, 300), vec![300]);
     }
 }

@@ -71,20 +71,22 @@ fn the_observer_can_stop_a_run() {
 #[test]
 fn coarse_to_fine_reports_every_scale_with_one_count() {
     let content = picture(64, 48, [0.2, 0.5, 0.9], 1.5);
-    let settings = Settings { scales: ScaleSchedule { start_size: Some(32), scales: Some(3) }, ..small(4) };
+    let settings = Settings { scales: ScaleSchedule { start_size: Some(32), scales: Some(3), ..Default::default() }, ..small(4) };
     let mut seen = Vec::new();
     let outcome = stylize(&net(), &content, &style(), &settings, &mut |p: &Progress<'_>| {
         seen.push((p.step, p.total_steps, p.stage, p.stages, p.size(), p.eta));
         Flow::Continue
     })
     .unwrap();
-    assert_eq!(seen.len(), 12);
-    assert!(seen.iter().enumerate().all(|(i, s)| s.0 == i + 1 && s.1 == 12 && s.3 == 3));
+    // 4 steps at the first scale, then 2 (a third, rounded up) at each later one.
+    assert_eq!(seen.len(), 8);
+    assert!(seen.iter().enumerate().all(|(i, s)| s.0 == i + 1 && s.1 == 8 && s.3 == 3));
     let sizes: Vec<_> = seen.iter().map(|s| (s.2, s.4)).collect();
     assert_eq!(sizes[0], (0, (32, 24)));
+    assert_eq!(sizes[3], (0, (32, 24)));
     assert_eq!(sizes[4], (1, (39, 29)));
-    assert_eq!(sizes[11], (2, (48, 36)));
-    assert_eq!(seen[11].5, Some(std::time::Duration::ZERO), "nothing left at the end");
+    assert_eq!(sizes[7], (2, (48, 36)));
+    assert_eq!(seen[7].5, Some(std::time::Duration::ZERO), "nothing left at the end");
     assert_eq!((outcome.image.width(), outcome.image.height()), (48, 36));
 }
 
@@ -152,7 +154,7 @@ fn tiled_runs_cover_the_picture_without_seams() {
         size: 128,
         iterations: 6,
         tiling: Some(Tiling { tile: 64, overlap: 24 }),
-        scales: ScaleSchedule { start_size: Some(64), scales: Some(2) },
+        scales: ScaleSchedule { start_size: Some(64), scales: Some(2), refine_iterations: Some(6) },
         ..Settings::default()
     };
     let mut stages = std::collections::BTreeSet::new();
