@@ -56,8 +56,10 @@ def main():
 
     peak = run([RESTYLE, "peak", str(args.threads)])["peak_gflops"]
     print(f"machine: {os.cpu_count()} CPUs, measured FMA peak {peak:.0f} GFLOP/s on {args.threads} threads (f32)")
+    print("effective GFLOP/s: the direct 3x3 convolution count divided by the time; Winograd F(4x4,3x3)")
+    print("does the same work in fewer multiplications, so it can exceed the machine's peak")
     print()
-    print("| size | restyle s/step | PyTorch s/step | ratio | restyle peak RSS | PyTorch peak RSS | restyle GFLOP/s | share of peak |")
+    print("| size | restyle s/step | PyTorch s/step | ratio | restyle peak RSS | PyTorch peak RSS | restyle effective GFLOP/s | vs f32 FMA peak |")
     print("|---|---|---|---|---|---|---|---|")
     rows = []
     for size in sizes:

@@ -7,15 +7,11 @@ use restyle_engine::Tensor;
 use restyle_vgg::{InputConvention, Layer, Vgg19};
 use safetensors::SafeTensors;
 
+mod common;
+use common::{errors, tensor};
+
 const FIXTURE: &[u8] = include_bytes!("fixtures/vgg19_reference.safetensors");
 const CAFFE_MEAN_BGR: [f32; 3] = [103.939, 116.779, 123.68];
-
-fn tensor(file: &SafeTensors<'_>, name: &str) -> Tensor {
-    let t = file.tensor(name).unwrap();
-    let shape = t.shape();
-    let data = t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
-    Tensor::from_vec(shape[0], shape[1], shape[2], data)
-}
 
 /// The fixture's input is already BGR minus the mean; restyle takes RGB in 0..1.
 fn caffe_input_to_rgb(input: &Tensor) -> Tensor {
@@ -26,20 +22,6 @@ fn caffe_input_to_rgb(input: &Tensor) -> Tensor {
         }
     }
     rgb
-}
-
-/// Relative L2 error, and largest error relative to the largest magnitude.
-fn errors(actual: &Tensor, expected: &Tensor) -> (f64, f64) {
-    assert_eq!(actual.shape(), expected.shape());
-    let (mut diff2, mut norm2, mut max_diff, mut max_abs) = (0f64, 0f64, 0f64, 0f64);
-    for (&a, &e) in actual.as_slice().iter().zip(expected.as_slice()) {
-        let d = (a - e) as f64;
-        diff2 += d * d;
-        norm2 += (e as f64) * (e as f64);
-        max_diff = max_diff.max(d.abs());
-        max_abs = max_abs.max((e as f64).abs());
-    }
-    ((diff2 / norm2).sqrt(), max_diff / max_abs)
 }
 
 #[test]
