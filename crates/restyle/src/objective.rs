@@ -48,11 +48,24 @@ impl<'n> StyleObjective<'n> {
     pub fn evaluate(&mut self, pixels: &Tensor) -> (Losses, Tensor) {
         let (mut content, mut style) = (0.0, 0.0);
         let (_, mut grad) = self.net.value_and_grad(pixels, &self.taps, |layer, features| {
-            let mut grad = Tensor::zeros(features.channels(), features.height(), features.width());
-            let mut add = |value: f64, weight: f64, g: Tensor, total: &mut f64| {
+            // The first loss's gradient, scaled in place, becomes the layer's
+            // (usually its only one): no zeroed tensor of the layer's size,
+            // which at relu1_1 is as large as the activations.
+            let mut grad: Option<Tensor> = None;
+            let mut add = |value: f64, weight: f64, mut g: Tensor, total: &mut f64| {
                 *total += weight * value;
-                for (a, b) in grad.as_mut_slice().iter_mut().zip(g.as_slice()) {
-                    *a += weight as f32 * b;
+                match grad.as_mut() {
+                    None => {
+                        if weight != 1.0 {
+                            g.as_mut_slice().iter_mut().for_each(|v| *v *= weight as f32);
+                        }
+                        grad = Some(g);
+                    }
+                    Some(sum) => {
+                        for (a, b) in sum.as_mut_slice().iter_mut().zip(g.as_slice()) {
+                            *a += weight as f32 * b;
+                        }
+                    }
                 }
             };
             for (_, weight, loss) in self.content.iter().filter(|c| c.0 == layer) {
@@ -63,6 +76,7 @@ impl<'n> StyleObjective<'n> {
                 let (v, g) = loss.value_and_grad(features);
                 add(v, *weight, g, &mut style);
             }
+            let grad = grad.unwrap_or_else(|| Tensor::zeros(features.channels(), features.height(), features.width()));
             (0.0, grad)
         });
         let tv = if self.tv_weight > 0.0 {
