@@ -142,7 +142,7 @@ pub struct TransferArgs {
     #[arg(long, value_name = "SIZE")]
     pub max_memory: Option<String>,
     /// Curvature pairs L-BFGS remembers (memory: two image-sized vectors each)
-    #[arg(long, value_name = "N", default_value_t = crate::transfer::DEFAULT_LBFGS_HISTORY)]
+    #[arg(long, value_name = "N", default_value_t = restyle::DEFAULT_LBFGS_HISTORY)]
     pub lbfgs_history: usize,
 }
 

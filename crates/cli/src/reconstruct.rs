@@ -29,7 +29,7 @@ pub fn run(args: ReconstructArgs) -> Result<()> {
         optimizer: OptimizerSettings {
             kind: optimizer(run.optimizer),
             learning_rate: run.learning_rate,
-            lbfgs_history: crate::transfer::DEFAULT_LBFGS_HISTORY,
+            lbfgs_history: restyle::DEFAULT_LBFGS_HISTORY,
         },
         seed: run.seed,
     };

@@ -17,7 +17,6 @@ use crate::report::{format_duration, Reporter};
 
 pub const DEFAULT_SIZE: i64 = 512;
 pub const DEFAULT_ITERATIONS: i64 = 300;
-pub const DEFAULT_LBFGS_HISTORY: usize = 20;
 /// The largest tile `--tile` picks by itself: larger tiles mean fewer seams,
 /// but past this the whole picture at a coarser scale guides them well enough.
 const MAX_AUTO_TILE: usize = 1024;

@@ -44,5 +44,5 @@ pub use objective::StyleObjective;
 pub use progress::{Flow, Losses, Observer, Progress, Silent};
 pub use restyle_vgg::{InputConvention, Layer, Vgg19, VggWeights};
 pub use scales::{Scale, ScaleSchedule, AUTO_START_SIZE, SCALE_STEP};
-pub use optimize::{OptimizerSettings, DEFAULT_ADAM_LEARNING_RATE};
+pub use optimize::{OptimizerSettings, DEFAULT_ADAM_LEARNING_RATE, DEFAULT_LBFGS_HISTORY};
 pub use transfer::{stylize, Init, OptimizerKind, Outcome, Settings, StyleImage, Tiling};

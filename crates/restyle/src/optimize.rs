@@ -12,6 +12,9 @@ use crate::{Error, OptimizerKind, Result};
 /// Adam's default step, in pixel units (0..1).
 pub const DEFAULT_ADAM_LEARNING_RATE: f32 = 0.02;
 
+/// Curvature pairs L-BFGS keeps by default (as jcjohnson's neural-style).
+pub const DEFAULT_LBFGS_HISTORY: usize = 20;
+
 /// How to optimise.
 #[derive(Clone, Copy, Debug)]
 pub struct OptimizerSettings {

@@ -118,7 +118,7 @@ impl Default for Settings {
             init: Init::Content,
             optimizer: OptimizerKind::Lbfgs,
             learning_rate: None,
-            lbfgs_history: 20,
+            lbfgs_history: crate::optimize::DEFAULT_LBFGS_HISTORY,
             seed: 0,
             color: ColorMode::Style,
             scales: ScaleSchedule::default(),
