@@ -21,7 +21,9 @@ use restyle_vgg::{Layer, Vgg19};
 /// accounting: unlike wall time, it does not grow when other programs take
 /// the cores (Linux only; 0 elsewhere).
 fn cpu_seconds() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
     tasks
         .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
         .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
@@ -32,8 +34,16 @@ fn cpu_seconds() -> f64 {
 fn peak_rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .map_or(0, |kib| kib * 1024)
 }
 
@@ -46,7 +56,11 @@ fn fma_peak(threads: usize) -> f64 {
             scope.spawn(|| std::hint::black_box(fma_chains(ITERATIONS)));
         }
     });
-    let lanes = if cfg!(target_arch = "x86_64") && std::is_x86_feature_detected!("avx512f") { 16 } else { 8 };
+    let lanes = if cfg!(target_arch = "x86_64") && std::is_x86_feature_detected!("avx512f") {
+        16
+    } else {
+        8
+    };
     // 12 chains of `lanes`-wide fused multiply-adds (2 FLOP each) per iteration.
     (threads as u64 * ITERATIONS / 12 * 12 * lanes * 2) as f64 / start.elapsed().as_secs_f64() / 1e9
 }
@@ -114,7 +128,13 @@ fn gflops(flops: f64, mut f: impl FnMut()) -> f64 {
 
 fn compare_gemm() {
     use restyle_engine::gemm::{gemm, PackedA};
-    for (m, k, n) in [(64, 576, 16384), (128, 1152, 8192), (256, 2304, 4096), (512, 4608, 1024), (64, 64, 9216)] {
+    for (m, k, n) in [
+        (64, 576, 16384),
+        (128, 1152, 8192),
+        (256, 2304, 4096),
+        (512, 4608, 1024),
+        (64, 64, 9216),
+    ] {
         let a: Vec<f32> = (0..m * k).map(|i| (i % 17) as f32 * 0.01).collect();
         let b: Vec<f32> = (0..k * n).map(|i| (i % 13) as f32 * 0.01).collect();
         let mut c = vec![0.0f32; m * n];
@@ -122,9 +142,27 @@ fn compare_gemm() {
         let packed = PackedA::pack(&a, m, k, k);
         let ours = gflops(flops, || gemm(&packed, &b, n, n, &mut c, n, false));
         let theirs = gflops(flops, || unsafe {
-            matrixmultiply::sgemm(m, k, n, 1.0, a.as_ptr(), k as isize, 1, b.as_ptr(), n as isize, 1, 0.0, c.as_mut_ptr(), n as isize, 1)
+            matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                1.0,
+                a.as_ptr(),
+                k as isize,
+                1,
+                b.as_ptr(),
+                n as isize,
+                1,
+                0.0,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            )
         });
-        println!("{}", serde_json::json!({"m": m, "k": k, "n": n, "restyle_gflops": ours, "matrixmultiply_gflops": theirs}));
+        println!(
+            "{}",
+            serde_json::json!({"m": m, "k": k, "n": n, "restyle_gflops": ours, "matrixmultiply_gflops": theirs})
+        );
     }
 }
 
@@ -135,17 +173,24 @@ fn main() {
         return;
     }
     if args.first().map(String::as_str) == Some("peak") {
-        let threads = args.get(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        });
-        println!("{}", serde_json::json!({"threads": threads, "peak_gflops": fma_peak(threads)}));
+        let threads = args
+            .get(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        println!(
+            "{}",
+            serde_json::json!({"threads": threads, "peak_gflops": fma_peak(threads)})
+        );
         return;
     }
     let usage = "usage: restyle-bench SIZE [REPEATS] [THREADS]";
     let size: usize = args.first().and_then(|s| s.parse().ok()).expect(usage);
     let repeats: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
     if let Some(threads) = args.get(2).and_then(|s| s.parse().ok()) {
-        rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().expect("thread pool");
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .expect("thread pool");
     }
     let relu5_1: Layer = "relu5_1".parse().unwrap();
     // RESTYLE_BENCH_DIRECT=1 times the plain direct convolutions instead.
@@ -154,19 +199,36 @@ fn main() {
     } else {
         restyle_engine::Algorithm::Auto
     };
-    let net = Vgg19::with_algorithm(restyle_vgg::VggWeights::embedded().truncated(relu5_1), algorithm);
+    let net = Vgg19::with_algorithm(
+        restyle_vgg::VggWeights::embedded().truncated(relu5_1),
+        algorithm,
+    );
     // A deterministic, image-like input in 0..1.
     let image = Tensor::from_vec(
         3,
         size,
         size,
-        (0..3 * size * size).map(|i| 0.5 + 0.4 * ((i as f32 * 0.618).sin() * (i as f32 * 0.0013).cos())).collect(),
+        (0..3 * size * size)
+            .map(|i| 0.5 + 0.4 * ((i as f32 * 0.618).sin() * (i as f32 * 0.0013).cos()))
+            .collect(),
     );
     let (h5, w5) = relu5_1.output_size(size, size);
-    let r = Tensor::from_vec(512, h5, w5, (0..512 * h5 * w5).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect());
+    let r = Tensor::from_vec(
+        512,
+        h5,
+        w5,
+        (0..512 * h5 * w5)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect(),
+    );
     let step = || {
         net.value_and_grad(&image, &[relu5_1], |_, x| {
-            let value = x.as_slice().iter().zip(r.as_slice()).map(|(a, b)| (a * b) as f64).sum();
+            let value = x
+                .as_slice()
+                .iter()
+                .zip(r.as_slice())
+                .map(|(a, b)| (a * b) as f64)
+                .sum();
             (value, r.clone())
         })
     };

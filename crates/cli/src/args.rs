@@ -105,7 +105,11 @@ pub struct TransferArgs {
     #[arg(long, value_name = "LAYERS", default_value = "conv4_2")]
     pub content_layers: String,
     /// Style layers, comma separated, each optionally NAME:WEIGHT
-    #[arg(long, value_name = "LAYERS", default_value = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1")]
+    #[arg(
+        long,
+        value_name = "LAYERS",
+        default_value = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
+    )]
     pub style_layers: String,
     /// Starting image: content, noise (seeded by --seed) or an image file
     #[arg(long, value_name = "INIT", default_value = "content")]
@@ -160,7 +164,12 @@ pub struct ReconstructArgs {
     #[command(flatten)]
     pub run: RunArgs,
     /// Which blocks to reconstruct from, comma separated (1 to 5)
-    #[arg(long, value_name = "B,B,...", value_delimiter = ',', default_value = "1,3,5")]
+    #[arg(
+        long,
+        value_name = "B,B,...",
+        value_delimiter = ',',
+        default_value = "1,3,5"
+    )]
     pub layers: Vec<i64>,
     /// Style from blocks 1..k together, as in Gatys et al.'s figure 1,
     /// instead of block k alone

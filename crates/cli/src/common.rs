@@ -31,7 +31,10 @@ pub fn configure_threads(run: &RunArgs) -> Result<()> {
         if n == 0 {
             bail!("--threads must be at least 1");
         }
-        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("cannot start worker threads")?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("cannot start worker threads")?;
     }
     Ok(())
 }
@@ -45,7 +48,8 @@ pub fn load_network(weights: Option<&Path>, deepest: Layer) -> Result<Vgg19> {
 }
 
 pub fn load_image(path: &Path, role: &str) -> Result<Image> {
-    io::load_image(path, io::ImageLimits::default()).with_context(|| format!("cannot use the {role} image"))
+    io::load_image(path, io::ImageLimits::default())
+        .with_context(|| format!("cannot use the {role} image"))
 }
 
 /// Parses `relu1_1,relu2_1:0.5`: names with optional weights (default 1).
@@ -54,7 +58,10 @@ pub fn parse_layers(spec: &str, flag: &str) -> Result<Vec<(Layer, f32)>> {
     for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (name, weight) = match item.split_once(':') {
             Some((n, w)) => {
-                let w: f32 = w.trim().parse().map_err(|_| anyhow::anyhow!("{flag}: `{w}` is not a weight (in `{item}`)"))?;
+                let w: f32 = w
+                    .trim()
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("{flag}: `{w}` is not a weight (in `{item}`)"))?;
                 (n.trim(), w)
             }
             None => (item, 1.0),
@@ -77,7 +84,9 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
         if handler_flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\nrestyle: interrupted; finishing the current step (press Ctrl-C again to quit now)");
+        eprintln!(
+            "\nrestyle: interrupted; finishing the current step (press Ctrl-C again to quit now)"
+        );
     });
     flag
 }

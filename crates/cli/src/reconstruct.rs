@@ -8,7 +8,9 @@ use restyle::{io, OptimizerSettings};
 use serde_json::json;
 
 use crate::args::ReconstructArgs;
-use crate::common::{configure_threads, interrupt_flag, load_image, load_network, optimizer, positive};
+use crate::common::{
+    configure_threads, interrupt_flag, load_image, load_network, optimizer, positive,
+};
 use crate::outputs::OutputPlan;
 use crate::report::{format_duration, Reporter};
 
@@ -23,7 +25,11 @@ pub fn run(args: ReconstructArgs) -> Result<()> {
     }
     let settings = ReconstructSettings {
         size: positive("--size", run.size.unwrap_or(DEFAULT_SIZE), 1)?,
-        iterations: positive("--iterations", run.iterations.unwrap_or(DEFAULT_ITERATIONS), 0)?,
+        iterations: positive(
+            "--iterations",
+            run.iterations.unwrap_or(DEFAULT_ITERATIONS),
+            0,
+        )?,
         blocks,
         cumulative: args.cumulative,
         optimizer: OptimizerSettings {
@@ -43,7 +49,10 @@ pub fn run(args: ReconstructArgs) -> Result<()> {
     configure_threads(run)?;
     let content = load_image(&args.content, "content")?;
     let style = load_image(&args.style, "style")?;
-    let net = load_network(run.weights.as_deref(), settings.deepest_layer().expect("validated"))?;
+    let net = load_network(
+        run.weights.as_deref(),
+        settings.deepest_layer().expect("validated"),
+    )?;
 
     let interrupted = interrupt_flag();
     let total = 2 * settings.blocks.len() * settings.iterations;
@@ -63,7 +72,13 @@ pub fn run(args: ReconstructArgs) -> Result<()> {
         "interrupted": reconstructions.stopped,
     }));
     if !run.quiet && !run.json {
-        eprintln!("wrote {} ({}x{}, {})", plan.output.display(), grid.width(), grid.height(), format_duration(started.elapsed()));
+        eprintln!(
+            "wrote {} ({}x{}, {})",
+            plan.output.display(),
+            grid.width(),
+            grid.height(),
+            format_duration(started.elapsed())
+        );
     }
     Ok(())
 }

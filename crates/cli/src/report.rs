@@ -24,18 +24,33 @@ pub struct Reporter<'a> {
 impl<'a> Reporter<'a> {
     /// A progress bar appears only when standard error is a terminal and
     /// neither `quiet` nor `json` was asked for.
-    pub fn new(total: usize, quiet: bool, json: bool, plan: Option<&'a OutputPlan>, interrupted: Arc<AtomicBool>) -> Self {
+    pub fn new(
+        total: usize,
+        quiet: bool,
+        json: bool,
+        plan: Option<&'a OutputPlan>,
+        interrupted: Arc<AtomicBool>,
+    ) -> Self {
         let bar = (!quiet && !json && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            let bar =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template("{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} {msg}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
             bar.enable_steady_tick(Duration::from_millis(250));
             bar
         });
-        Self { bar, json, plan, interrupted, error: None }
+        Self {
+            bar,
+            json,
+            plan,
+            interrupted,
+            error: None,
+        }
     }
 
     pub fn finish(&self) {

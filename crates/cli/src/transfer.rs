@@ -10,7 +10,8 @@ use serde_json::json;
 
 use crate::args::{ColorArg, TransferArgs};
 use crate::common::{
-    configure_threads, interrupt_flag, load_image, load_network, optimizer, parse_layers, peak_rss_bytes, positive,
+    configure_threads, interrupt_flag, load_image, load_network, optimizer, parse_layers,
+    peak_rss_bytes, positive,
 };
 use crate::outputs::OutputPlan;
 use crate::report::{format_duration, Reporter};
@@ -35,8 +36,15 @@ fn plan(args: &TransferArgs) -> Result<Job> {
     let content = args.content.clone().expect("clap requires CONTENT");
     let output = args.output.clone().expect("clap requires --output");
     let size = positive("--size", run.size.unwrap_or(DEFAULT_SIZE), 1)?;
-    let iterations = positive("--iterations", run.iterations.unwrap_or(DEFAULT_ITERATIONS), 0)?;
-    let save_every = args.save_every.map(|n| positive("--save-every", n, 1)).transpose()?;
+    let iterations = positive(
+        "--iterations",
+        run.iterations.unwrap_or(DEFAULT_ITERATIONS),
+        0,
+    )?;
+    let save_every = args
+        .save_every
+        .map(|n| positive("--save-every", n, 1))
+        .transpose()?;
     let blend = match &args.style_blend_weights {
         Some(w) if w.len() != args.styles.len() => bail!(
             "--style-blend-weights has {} value(s) but {} style image(s) were given",
@@ -73,21 +81,39 @@ fn plan(args: &TransferArgs) -> Result<Job> {
         // The tile size is settled once the budget is known (see `fit_memory`).
         tiling: if args.tile {
             Some(Tiling {
-                tile: positive("--tile-size", args.tile_size.unwrap_or(MAX_AUTO_TILE as i64), 64)?,
+                tile: positive(
+                    "--tile-size",
+                    args.tile_size.unwrap_or(MAX_AUTO_TILE as i64),
+                    64,
+                )?,
                 overlap: positive("--tile-overlap", args.tile_overlap, 0)?,
             })
         } else {
             None
         },
         scales: ScaleSchedule {
-            start_size: args.start_size.map(|s| positive("--start-size", s, 1)).transpose()?,
-            scales: args.scales.map(|n| positive("--scales", n, 1)).transpose()?,
-            refine_iterations: args.refine_iterations.map(|n| positive("--refine-iterations", n, 1)).transpose()?,
+            start_size: args
+                .start_size
+                .map(|s| positive("--start-size", s, 1))
+                .transpose()?,
+            scales: args
+                .scales
+                .map(|n| positive("--scales", n, 1))
+                .transpose()?,
+            refine_iterations: args
+                .refine_iterations
+                .map(|n| positive("--refine-iterations", n, 1))
+                .transpose()?,
         },
     };
     // Validate everything but the images now, so mistakes show at once.
-    let placeholder: Vec<StyleImage> =
-        blend.iter().map(|&weight| StyleImage { image: restyle::Image::filled(1, 1, [0.0; 3]), weight }).collect();
+    let placeholder: Vec<StyleImage> = blend
+        .iter()
+        .map(|&weight| StyleImage {
+            image: restyle::Image::filled(1, 1, [0.0; 3]),
+            weight,
+        })
+        .collect();
     settings.validate(&placeholder)?;
 
     // Tiles count as steps too: plan the names for the most a run can take.
@@ -102,7 +128,13 @@ fn plan(args: &TransferArgs) -> Result<Job> {
         inputs.push(w);
     }
     plan.check(&inputs, run.overwrite)?;
-    Ok(Job { settings, plan, content, styles: args.styles.iter().cloned().zip(blend).collect(), init_path })
+    Ok(Job {
+        settings,
+        plan,
+        content,
+        styles: args.styles.iter().cloned().zip(blend).collect(),
+        init_path,
+    })
 }
 
 /// Checks, from the images' sizes alone, that the run fits in memory, and
@@ -110,15 +142,17 @@ fn plan(args: &TransferArgs) -> Result<Job> {
 /// estimated peak.
 fn fit_memory(job: &mut Job, args: &TransferArgs) -> Result<usize> {
     let budget = match &args.max_memory {
-        Some(text) => memory::parse_bytes(text)
-            .ok_or_else(|| anyhow::anyhow!("--max-memory: `{text}` is not a size (try 6G or 800M)"))?,
+        Some(text) => memory::parse_bytes(text).ok_or_else(|| {
+            anyhow::anyhow!("--max-memory: `{text}` is not a size (try 6G or 800M)")
+        })?,
         None => match memory::available_bytes() {
             Some(bytes) => bytes,
             None => return Ok(0), // unknown: nothing to check against
         },
     };
     let limits = io::ImageLimits::default();
-    let content = io::image_dimensions(&job.content, limits).context("cannot use the content image")?;
+    let content =
+        io::image_dimensions(&job.content, limits).context("cannot use the content image")?;
     let mut styles = Vec::new();
     for (path, _) in &job.styles {
         styles.push(io::image_dimensions(path, limits).context("cannot use the style image")?);
@@ -126,7 +160,10 @@ fn fit_memory(job: &mut Job, args: &TransferArgs) -> Result<usize> {
     let settings = &mut job.settings;
     if let (Some(tiling), None) = (settings.tiling, args.tile_size) {
         // The largest tile that fits, shrinking from the maximum.
-        let with_tile = |tile| Settings { tiling: Some(Tiling { tile, ..tiling }), ..settings.clone() };
+        let with_tile = |tile| Settings {
+            tiling: Some(Tiling { tile, ..tiling }),
+            ..settings.clone()
+        };
         let mut tile = MAX_AUTO_TILE;
         while tile > 128 && memory::estimate(&with_tile(tile), content, &styles).total() > budget {
             tile = tile * 3 / 4;
@@ -137,8 +174,20 @@ fn fit_memory(job: &mut Job, args: &TransferArgs) -> Result<usize> {
     if needed <= budget {
         return Ok(needed);
     }
-    let source = if args.max_memory.is_some() { "--max-memory allows" } else { "this machine has" };
-    let fitting = memory::largest_fitting_size(&Settings { tiling: None, ..settings.clone() }, content, &styles, budget);
+    let source = if args.max_memory.is_some() {
+        "--max-memory allows"
+    } else {
+        "this machine has"
+    };
+    let fitting = memory::largest_fitting_size(
+        &Settings {
+            tiling: None,
+            ..settings.clone()
+        },
+        content,
+        &styles,
+        budget,
+    );
     let advice = match (settings.tiling, fitting) {
         (Some(t), _) => format!("even in tiles of {} px; try a smaller --tile-size", t.tile),
         (None, Some(px)) => format!("at most {px} px fits; use --tile to render larger in tiles"),
@@ -154,7 +203,10 @@ fn fit_memory(job: &mut Job, args: &TransferArgs) -> Result<usize> {
 
 /// An upper bound on the tiles of any scale (1 without tiling).
 fn max_tiles(settings: &Settings) -> usize {
-    settings.tiling.and_then(|t| t.tiles(settings.size, settings.size)).map_or(1, |tiles| tiles.len())
+    settings
+        .tiling
+        .and_then(|t| t.tiles(settings.size, settings.size))
+        .map_or(1, |tiles| tiles.len())
 }
 
 pub fn run(args: TransferArgs) -> Result<()> {
@@ -164,7 +216,10 @@ pub fn run(args: TransferArgs) -> Result<()> {
     let content = load_image(&job.content, "content")?;
     let mut styles = Vec::new();
     for (path, weight) in &job.styles {
-        styles.push(StyleImage { image: load_image(path, "style")?, weight: *weight });
+        styles.push(StyleImage {
+            image: load_image(path, "style")?,
+            weight: *weight,
+        });
     }
     if let Some(path) = &job.init_path {
         job.settings.init = Init::Image(load_image(path, "--init")?);
@@ -203,7 +258,11 @@ pub fn run(args: TransferArgs) -> Result<()> {
         "estimated_peak_bytes": estimated_peak,
     }));
     if !args.run.quiet && !args.run.json {
-        let what = if outcome.stopped { "partial result after" } else { "" };
+        let what = if outcome.stopped {
+            "partial result after"
+        } else {
+            ""
+        };
         eprintln!(
             "wrote {} ({}x{}, {what}{} steps, {})",
             job.plan.output.display(),

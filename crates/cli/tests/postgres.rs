@@ -23,12 +23,20 @@ fn postgres_bin() -> Option<PathBuf> {
         .map(|e| e.path().join("bin"))
         .filter(|bin| bin.join("initdb").is_file() && bin.join("pg_ctl").is_file())
         .collect();
-    found.sort_by_key(|p| p.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok()));
+    found.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+    });
     found.pop()
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// A throwaway PostgreSQL cluster, stopped when dropped.
@@ -54,21 +62,53 @@ impl Cluster {
     }
 
     fn start(bin: PathBuf, dir: &Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let cluster = Self { bin, dir: dir.to_owned(), port, as_postgres: is_root() };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cluster = Self {
+            bin,
+            dir: dir.to_owned(),
+            port,
+            as_postgres: is_root(),
+        };
         if cluster.as_postgres {
-            let ok = Command::new("chown").args(["-R", "postgres:"]).arg(dir).status().unwrap();
-            assert!(ok.success(), "cannot give {} to the postgres user", dir.display());
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:"])
+                .arg(dir)
+                .status()
+                .unwrap();
+            assert!(
+                ok.success(),
+                "cannot give {} to the postgres user",
+                dir.display()
+            );
         }
         let data = dir.join("pgdata");
         let out = cluster
             .command("initdb")
-            .args(["-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "-D"])
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "-D",
+            ])
             .arg(&data)
             .output()
             .unwrap();
-        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
-        let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", dir.display());
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            dir.display()
+        );
         let out = cluster
             .command("pg_ctl")
             .args(["-w", "-t", "60", "-D"])
@@ -94,14 +134,22 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = self.command("pg_ctl").args(["-D"]).arg(self.dir.join("pgdata")).args(["-m", "immediate", "stop"]).output();
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D"])
+            .arg(self.dir.join("pgdata"))
+            .args(["-m", "immediate", "stop"])
+            .output();
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_share_a_postgres_queue_and_run_every_job_exactly_once() {
     let Some(bin) = postgres_bin() else {
-        assert!(!required(), "RESTYLE_REQUIRE_ALL_TESTS=1 but PostgreSQL (initdb, pg_ctl) is not installed");
+        assert!(
+            !required(),
+            "RESTYLE_REQUIRE_ALL_TESTS=1 but PostgreSQL (initdb, pg_ctl) is not installed"
+        );
         eprintln!("note: skipping the PostgreSQL test: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql)");
         return;
     };
@@ -111,7 +159,14 @@ async fn two_workers_share_a_postgres_queue_and_run_every_job_exactly_once() {
     let logs = tempfile::tempdir().unwrap();
     let data = logs.path().join("data");
     let (_server, api_url) = Proc::serve(
-        &["--database", &url, "--workers", "0", "--data", data.to_str().unwrap()],
+        &[
+            "--database",
+            &url,
+            "--workers",
+            "0",
+            "--data",
+            data.to_str().unwrap(),
+        ],
         &logs.path().join("serve.log"),
     );
     let mut workers: Vec<Proc> = ["w1", "w2"]
@@ -131,14 +186,25 @@ async fn two_workers_share_a_postgres_queue_and_run_every_job_exactly_once() {
     }
     let mut by_worker: HashMap<String, usize> = HashMap::new();
     for id in &ids {
-        let job = api.wait_for(id, Duration::from_secs(180), |j| j["state"] == "done").await;
+        let job = api
+            .wait_for(id, Duration::from_secs(180), |j| j["state"] == "done")
+            .await;
         assert_eq!(job["attempts"], 1, "taken once: {job}");
         api.check_result(&job).await;
-        let worker = job["worker"].as_str().unwrap().split('/').next().unwrap().to_owned();
+        let worker = job["worker"]
+            .as_str()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned();
         *by_worker.entry(worker).or_default() += 1;
     }
     assert_eq!(by_worker.values().sum::<usize>(), ids.len());
-    assert!(by_worker.keys().all(|w| w == "w1" || w == "w2"), "{by_worker:?}");
+    assert!(
+        by_worker.keys().all(|w| w == "w1" || w == "w2"),
+        "{by_worker:?}"
+    );
     assert_eq!(by_worker.len(), 2, "both workers took jobs: {by_worker:?}");
 
     // The workers' own logs agree: each job started once, in one of them.
@@ -147,7 +213,10 @@ async fn two_workers_share_a_postgres_queue_and_run_every_job_exactly_once() {
     }
     let logs: String = workers.iter().map(|w| w.log_text()).collect();
     for id in &ids {
-        let starts = logs.lines().filter(|l| l.contains("job started") && l.contains(id.as_str())).count();
+        let starts = logs
+            .lines()
+            .filter(|l| l.contains("job started") && l.contains(id.as_str()))
+            .count();
         assert_eq!(starts, 1, "job {id} started {starts} times:\n{logs}");
     }
     drop(cluster);
@@ -156,7 +225,10 @@ async fn two_workers_share_a_postgres_queue_and_run_every_job_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_worker_is_killed_goes_to_another_worker() {
     let Some(bin) = postgres_bin() else {
-        assert!(!required(), "RESTYLE_REQUIRE_ALL_TESTS=1 but PostgreSQL (initdb, pg_ctl) is not installed");
+        assert!(
+            !required(),
+            "RESTYLE_REQUIRE_ALL_TESTS=1 but PostgreSQL (initdb, pg_ctl) is not installed"
+        );
         eprintln!("note: skipping the PostgreSQL test: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql)");
         return;
     };
@@ -166,23 +238,51 @@ async fn a_job_whose_worker_is_killed_goes_to_another_worker() {
     let logs = tempfile::tempdir().unwrap();
     let data = logs.path().join("data");
     let (_server, api_url) = Proc::serve(
-        &["--database", &url, "--workers", "0", "--data", data.to_str().unwrap()],
+        &[
+            "--database",
+            &url,
+            "--workers",
+            "0",
+            "--data",
+            data.to_str().unwrap(),
+        ],
         &logs.path().join("serve.log"),
     );
     // A short lease: a silent worker's job is taken back after 2 seconds.
     let worker = |name: &str| {
-        Proc::start(&["worker", "--database", &url, "--name", name, "--lease-seconds", "2"], &logs.path().join(name))
+        Proc::start(
+            &[
+                "worker",
+                "--database",
+                &url,
+                "--name",
+                name,
+                "--lease-seconds",
+                "2",
+            ],
+            &logs.path().join(name),
+        )
     };
     let mut doomed = worker("doomed");
     let api = Api::new(&api_url);
     let id = api.submit(48, 60).await;
-    api.wait_for(&id, Duration::from_secs(120), |j| j["state"] == "running" && j["step"].as_u64() >= Some(5)).await;
+    api.wait_for(&id, Duration::from_secs(120), |j| {
+        j["state"] == "running" && j["step"].as_u64() >= Some(5)
+    })
+    .await;
     doomed.kill();
     let heir = worker("heir");
-    let job = api.wait_for(&id, Duration::from_secs(180), |j| j["state"] == "done").await;
+    let job = api
+        .wait_for(&id, Duration::from_secs(180), |j| j["state"] == "done")
+        .await;
     assert_eq!(job["attempts"], 2, "{job}");
     assert_eq!(job["worker"], "heir/0");
     api.check_result(&job).await;
-    assert!(heir.log_text().contains("re-queued jobs whose worker went silent"), "{}", heir.log_text());
+    assert!(
+        heir.log_text()
+            .contains("re-queued jobs whose worker went silent"),
+        "{}",
+        heir.log_text()
+    );
     drop(cluster);
 }

@@ -29,15 +29,22 @@ async fn after_sigkill_mid_job_a_restarted_server_finishes_every_job() {
 
     let (second, url) = Proc::serve(&["--data", data], &dir.path().join("second.log"));
     let api = Api::new(&url);
-    let job = api.wait_for(&long, Duration::from_secs(180), |j| j["state"] == "done").await;
+    let job = api
+        .wait_for(&long, Duration::from_secs(180), |j| j["state"] == "done")
+        .await;
     assert_eq!(job["attempts"], 2, "run again after the restart: {job}");
     assert_eq!(job["step"], 60);
     api.check_result(&job).await;
     let log = second.log_text();
     assert!(log.contains("re-queued jobs interrupted"), "{log}");
-    assert!(log.contains("resuming from the last preview"), "resumed, not restarted: {log}");
+    assert!(
+        log.contains("resuming from the last preview"),
+        "resumed, not restarted: {log}"
+    );
     for id in &queued {
-        let job = api.wait_for(id, Duration::from_secs(120), |j| j["state"] == "done").await;
+        let job = api
+            .wait_for(id, Duration::from_secs(120), |j| j["state"] == "done")
+            .await;
         assert_eq!(job["attempts"], 1, "{job}");
         api.check_result(&job).await;
     }
@@ -51,13 +58,23 @@ async fn sigterm_stops_gracefully_and_the_running_job_waits_for_the_next_start()
     let (mut server, url) = Proc::serve(&["--data", data], &dir.path().join("first.log"));
     let api = Api::new(&url);
     let id = api.submit(48, 400).await;
-    api.wait_for(&id, Duration::from_secs(120), |j| j["state"] == "running" && j["preview_url"].is_string()).await;
+    api.wait_for(&id, Duration::from_secs(120), |j| {
+        j["state"] == "running" && j["preview_url"].is_string()
+    })
+    .await;
     let status = server.terminate(Duration::from_secs(30));
     assert!(status.success(), "{status:?}: {}", server.log_text());
-    assert!(server.log_text().contains("job back in the queue"), "{}", server.log_text());
+    assert!(
+        server.log_text().contains("job back in the queue"),
+        "{}",
+        server.log_text()
+    );
 
     // With no workers the job stays as the stop left it: queued, with its progress.
-    let (_second, url) = Proc::serve(&["--data", data, "--workers", "0"], &dir.path().join("second.log"));
+    let (_second, url) = Proc::serve(
+        &["--data", data, "--workers", "0"],
+        &dir.path().join("second.log"),
+    );
     let job = Api::new(&url).job(&id).await;
     assert_eq!(job["state"], "queued", "{job}");
     assert_eq!(job["position"], 0);

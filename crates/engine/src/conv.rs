@@ -37,7 +37,10 @@ pub enum Algorithm {
 #[derive(Clone, Debug)]
 enum Prepared {
     /// `out x (in * 9)` kernels, packed.
-    Direct { in_channels: usize, kernels: PackedA },
+    Direct {
+        in_channels: usize,
+        kernels: PackedA,
+    },
     Winograd(WinogradConv),
 }
 
@@ -47,7 +50,10 @@ impl Prepared {
             Prepared::Winograd(WinogradConv::new(in_channels, out_channels, weight))
         } else {
             let depth = in_channels * 9;
-            Prepared::Direct { in_channels, kernels: PackedA::pack(weight, out_channels, depth, depth) }
+            Prepared::Direct {
+                in_channels,
+                kernels: PackedA::pack(weight, out_channels, depth, depth),
+            }
         }
     }
 
@@ -104,7 +110,11 @@ impl Conv3x3 {
         bias: Vec<f32>,
         algorithm: Algorithm,
     ) -> Self {
-        assert_eq!(weight.len(), out_channels * in_channels * 9, "conv weight length");
+        assert_eq!(
+            weight.len(),
+            out_channels * in_channels * 9,
+            "conv weight length"
+        );
         assert_eq!(bias.len(), out_channels, "conv bias length");
         let flipped = flip_and_transpose(weight, in_channels, out_channels);
         Self {
@@ -138,8 +148,13 @@ impl Conv3x3 {
 
     /// dL/dx from dL/dy (the bias does not enter it).
     pub fn backward_input(&self, grad_output: &Tensor) -> Tensor {
-        assert_eq!(grad_output.channels(), self.out_channels, "conv gradient channels");
-        let mut grad_input = Tensor::zeros(self.in_channels, grad_output.height(), grad_output.width());
+        assert_eq!(
+            grad_output.channels(),
+            self.out_channels,
+            "conv gradient channels"
+        );
+        let mut grad_input =
+            Tensor::zeros(self.in_channels, grad_output.height(), grad_output.width());
         self.backward.run(grad_output, None, &mut grad_input);
         grad_input
     }
@@ -152,7 +167,9 @@ impl Conv3x3 {
     /// Scratch memory the larger of the two directions allocates while it
     /// runs over an `height x width` image.
     pub fn workspace_bytes(&self, height: usize, width: usize) -> usize {
-        self.forward.workspace_bytes(height, width).max(self.backward.workspace_bytes(height, width))
+        self.forward
+            .workspace_bytes(height, width)
+            .max(self.backward.workspace_bytes(height, width))
     }
 
     /// Multiply-adds of one forward pass over an `height x width` input, as
@@ -168,7 +185,8 @@ fn flip_and_transpose(weight: &[f32], in_channels: usize, out_channels: usize) -
     for o in 0..out_channels {
         for i in 0..in_channels {
             for k in 0..9 {
-                flipped[(i * out_channels + o) * 9 + (8 - k)] = weight[(o * in_channels + i) * 9 + k];
+                flipped[(i * out_channels + o) * 9 + (8 - k)] =
+                    weight[(o * in_channels + i) * 9 + k];
             }
         }
     }
@@ -176,7 +194,12 @@ fn flip_and_transpose(weight: &[f32], in_channels: usize, out_channels: usize) -
 }
 
 /// [`Conv3x3::workspace_bytes`] for a convolution not yet built.
-pub fn conv3x3_workspace_bytes(in_channels: usize, out_channels: usize, height: usize, width: usize) -> usize {
+pub fn conv3x3_workspace_bytes(
+    in_channels: usize,
+    out_channels: usize,
+    height: usize,
+    width: usize,
+) -> usize {
     // Built on empty weights: only the shapes matter.
     let shape_only = |cin: usize, cout: usize| -> usize {
         let threads = rayon::current_num_threads().max(1).min(height.max(1));
@@ -233,25 +256,27 @@ fn direct(input: &Tensor, kernels: &PackedA, bias: Option<&[f32]>, out: &mut Ten
     let plane = height * width;
     let out_ptr = SharedMut(out.as_mut_slice().as_mut_ptr());
     let out_len = out.len();
-    (0..bands).into_par_iter().for_each_init(Vec::new, |lowered, band| {
-        let first_row = band * rows_per_band;
-        let rows = rows_per_band.min(height - first_row);
-        let n = rows * width;
-        lower_band(input, first_row, rows, lowered);
-        // SAFETY: each band writes only its own rows `first_row..first_row+rows`
-        // of every output channel, so no two bands touch the same element,
-        // and `out` outlives the parallel loop.
-        let c = unsafe {
-            let start = first_row * width;
-            std::slice::from_raw_parts_mut(out_ptr.get().add(start), out_len - start)
-        };
-        if let Some(bias) = bias {
-            for (o, &b) in bias.iter().enumerate() {
-                c[o * plane..o * plane + n].fill(b);
+    (0..bands)
+        .into_par_iter()
+        .for_each_init(Vec::new, |lowered, band| {
+            let first_row = band * rows_per_band;
+            let rows = rows_per_band.min(height - first_row);
+            let n = rows * width;
+            lower_band(input, first_row, rows, lowered);
+            // SAFETY: each band writes only its own rows `first_row..first_row+rows`
+            // of every output channel, so no two bands touch the same element,
+            // and `out` outlives the parallel loop.
+            let c = unsafe {
+                let start = first_row * width;
+                std::slice::from_raw_parts_mut(out_ptr.get().add(start), out_len - start)
+            };
+            if let Some(bias) = bias {
+                for (o, &b) in bias.iter().enumerate() {
+                    c[o * plane..o * plane + n].fill(b);
+                }
             }
-        }
-        gemm(kernels, lowered, n, n, c, plane, bias.is_some());
-    });
+            gemm(kernels, lowered, n, n, c, plane, bias.is_some());
+        });
 }
 
 /// Writes the `(channels*9) x (rows*width)` matrix whose column for output

@@ -41,7 +41,12 @@ pub fn maxpool2x2_forward(x: &Tensor) -> (Tensor, PoolArgmax) {
                     let top = &plane[2 * y * w..];
                     let bottom = &plane[(2 * y + 1) * w..];
                     for xo in 0..ow {
-                        let candidates = [top[2 * xo], top[2 * xo + 1], bottom[2 * xo], bottom[2 * xo + 1]];
+                        let candidates = [
+                            top[2 * xo],
+                            top[2 * xo + 1],
+                            bottom[2 * xo],
+                            bottom[2 * xo + 1],
+                        ];
                         let mut best = 0;
                         for k in 1..4 {
                             if candidates[k] > candidates[best] {
@@ -54,7 +59,13 @@ pub fn maxpool2x2_forward(x: &Tensor) -> (Tensor, PoolArgmax) {
                 }
             });
     }
-    (out, PoolArgmax { input_shape: (c, h, w), index })
+    (
+        out,
+        PoolArgmax {
+            input_shape: (c, h, w),
+            index,
+        },
+    )
 }
 
 /// Routes each output gradient to the input that won its window.
@@ -64,16 +75,20 @@ pub fn maxpool2x2_backward(argmax: &PoolArgmax, grad_output: &Tensor) -> Tensor 
     assert_eq!(grad_output.shape(), (c, oh, ow), "pool gradient shape");
     let mut grad_input = Tensor::zeros(c, h, w);
     if oh * ow > 0 {
-        grad_input.as_mut_slice().par_chunks_mut(h * w).enumerate().for_each(|(ch, gi)| {
-            let go = grad_output.plane(ch);
-            let idx = &argmax.index[ch * oh * ow..(ch + 1) * oh * ow];
-            for y in 0..oh {
-                for xo in 0..ow {
-                    let k = idx[y * ow + xo] as usize;
-                    gi[(2 * y + k / 2) * w + 2 * xo + k % 2] = go[y * ow + xo];
+        grad_input
+            .as_mut_slice()
+            .par_chunks_mut(h * w)
+            .enumerate()
+            .for_each(|(ch, gi)| {
+                let go = grad_output.plane(ch);
+                let idx = &argmax.index[ch * oh * ow..(ch + 1) * oh * ow];
+                for y in 0..oh {
+                    for xo in 0..ow {
+                        let k = idx[y * ow + xo] as usize;
+                        gi[(2 * y + k / 2) * w + 2 * xo + k % 2] = go[y * ow + xo];
+                    }
                 }
-            }
-        });
+            });
     }
     grad_input
 }

@@ -4,7 +4,12 @@
 use crate::Tensor;
 
 /// Direct 3x3 convolution (cross-correlation), stride 1, zero padding 1.
-pub fn conv3x3(input: &Tensor, weight: &[f32], bias: Option<&[f32]>, out_channels: usize) -> Tensor {
+pub fn conv3x3(
+    input: &Tensor,
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    out_channels: usize,
+) -> Tensor {
     let (cin, h, w) = input.shape();
     let mut out = Tensor::zeros(out_channels, h, w);
     for o in 0..out_channels {
@@ -14,7 +19,8 @@ pub fn conv3x3(input: &Tensor, weight: &[f32], bias: Option<&[f32]>, out_channel
                 for i in 0..cin {
                     for dy in 0..3 {
                         for dx in 0..3 {
-                            let (yy, xx) = (y as isize + dy as isize - 1, x as isize + dx as isize - 1);
+                            let (yy, xx) =
+                                (y as isize + dy as isize - 1, x as isize + dx as isize - 1);
                             if yy < 0 || xx < 0 || yy >= h as isize || xx >= w as isize {
                                 continue;
                             }

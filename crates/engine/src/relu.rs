@@ -34,28 +34,37 @@ impl ReluMask {
 pub fn relu_forward(x: &mut Tensor) -> ReluMask {
     let len = x.len();
     let mut bits = vec![0u64; len.div_ceil(64)];
-    bits.par_iter_mut().zip(x.as_mut_slice().par_chunks_mut(64)).for_each(|(word, chunk)| {
-        let mut w = 0u64;
-        for (i, v) in chunk.iter_mut().enumerate() {
-            if *v > 0.0 {
-                w |= 1 << i;
-            } else {
-                *v = 0.0;
+    bits.par_iter_mut()
+        .zip(x.as_mut_slice().par_chunks_mut(64))
+        .for_each(|(word, chunk)| {
+            let mut w = 0u64;
+            for (i, v) in chunk.iter_mut().enumerate() {
+                if *v > 0.0 {
+                    w |= 1 << i;
+                } else {
+                    *v = 0.0;
+                }
             }
-        }
-        *word = w;
-    });
+            *word = w;
+        });
     ReluMask { bits, len }
 }
 
 /// Zeroes the gradient where the ReLU's input was not positive.
 pub fn relu_backward(mask: &ReluMask, grad: &mut Tensor) {
-    assert_eq!(mask.len, grad.len(), "ReLU mask does not match the gradient");
-    mask.bits.par_iter().zip(grad.as_mut_slice().par_chunks_mut(64)).for_each(|(&word, chunk)| {
-        for (i, g) in chunk.iter_mut().enumerate() {
-            if word >> i & 1 == 0 {
-                *g = 0.0;
+    assert_eq!(
+        mask.len,
+        grad.len(),
+        "ReLU mask does not match the gradient"
+    );
+    mask.bits
+        .par_iter()
+        .zip(grad.as_mut_slice().par_chunks_mut(64))
+        .for_each(|(&word, chunk)| {
+            for (i, g) in chunk.iter_mut().enumerate() {
+                if word >> i & 1 == 0 {
+                    *g = 0.0;
+                }
             }
-        }
-    });
+        });
 }

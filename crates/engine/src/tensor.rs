@@ -13,7 +13,12 @@ pub struct Tensor {
 impl Tensor {
     /// A tensor of zeros.
     pub fn zeros(channels: usize, height: usize, width: usize) -> Self {
-        Self { channels, height, width, data: vec![0.0; channels * height * width] }
+        Self {
+            channels,
+            height,
+            width,
+            data: vec![0.0; channels * height * width],
+        }
     }
 
     /// Wraps `data`, which must hold exactly `channels * height * width` values.
@@ -26,7 +31,12 @@ impl Tensor {
             channels * height * width,
             "tensor data length does not match shape {channels}x{height}x{width}"
         );
-        Self { channels, height, width, data }
+        Self {
+            channels,
+            height,
+            width,
+            data,
+        }
     }
 
     pub fn channels(&self) -> usize {
@@ -91,7 +101,11 @@ impl Tensor {
     /// # Panics
     /// If the shapes differ.
     pub fn add_assign(&mut self, other: &Tensor) {
-        assert_eq!(self.shape(), other.shape(), "adding tensors of different shapes");
+        assert_eq!(
+            self.shape(),
+            other.shape(),
+            "adding tensors of different shapes"
+        );
         for (a, b) in self.data.iter_mut().zip(&other.data) {
             *a += b;
         }

@@ -3,29 +3,50 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use restyle_engine::{
-    maxpool2x2_backward, maxpool2x2_forward, reference, relu_backward, relu_forward, Conv3x3, Tensor,
+    maxpool2x2_backward, maxpool2x2_forward, reference, relu_backward, relu_forward, Conv3x3,
+    Tensor,
 };
 
 fn random_tensor(rng: &mut ChaCha8Rng, c: usize, h: usize, w: usize) -> Tensor {
-    Tensor::from_vec(c, h, w, (0..c * h * w).map(|_| rng.random_range(-1.0..1.0)).collect())
+    Tensor::from_vec(
+        c,
+        h,
+        w,
+        (0..c * h * w)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect(),
+    )
 }
 
 /// A convolution with random weights, and its weights and bias.
 fn random_conv(rng: &mut ChaCha8Rng, cin: usize, cout: usize) -> (Conv3x3, Vec<f32>, Vec<f32>) {
-    let weight: Vec<f32> = (0..cout * cin * 9).map(|_| rng.random_range(-0.5..0.5)).collect();
+    let weight: Vec<f32> = (0..cout * cin * 9)
+        .map(|_| rng.random_range(-0.5..0.5))
+        .collect();
     let bias: Vec<f32> = (0..cout).map(|_| rng.random_range(-0.5..0.5)).collect();
-    (Conv3x3::new(cin, cout, weight.clone(), bias.clone()), weight, bias)
+    (
+        Conv3x3::new(cin, cout, weight.clone(), bias.clone()),
+        weight,
+        bias,
+    )
 }
 
 fn dot(a: &Tensor, b: &Tensor) -> f64 {
-    a.as_slice().iter().zip(b.as_slice()).map(|(&x, &y)| x as f64 * y as f64).sum()
+    a.as_slice()
+        .iter()
+        .zip(b.as_slice())
+        .map(|(&x, &y)| x as f64 * y as f64)
+        .sum()
 }
 
 fn assert_close(actual: &[f32], expected: &[f32], tolerance: f32, what: &str) {
     assert_eq!(actual.len(), expected.len(), "{what}: lengths differ");
     let scale = expected.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
     for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
-        assert!((a - e).abs() <= tolerance * scale, "{what}: element {i} is {a}, expected {e} (scale {scale})");
+        assert!(
+            (a - e).abs() <= tolerance * scale,
+            "{what}: element {i} is {a}, expected {e} (scale {scale})"
+        );
     }
 }
 
@@ -50,7 +71,12 @@ fn conv_forward_matches_the_direct_reference() {
         let (conv, weight, bias) = random_conv(&mut rng, cin, cout);
         let x = random_tensor(&mut rng, cin, h, w);
         let expected = reference::conv3x3(&x, &weight, Some(&bias), cout);
-        assert_close(conv.forward(&x).as_slice(), expected.as_slice(), 1e-5, &format!("{cin}x{h}x{w}->{cout}"));
+        assert_close(
+            conv.forward(&x).as_slice(),
+            expected.as_slice(),
+            1e-5,
+            &format!("{cin}x{h}x{w}->{cout}"),
+        );
     }
 }
 
@@ -65,13 +91,22 @@ fn conv_backward_is_the_adjoint_of_forward() {
         let g = random_tensor(&mut rng, cout, h, w);
         let lhs = dot(&unbiased.forward(&x), &g);
         let rhs = dot(&x, &conv.backward_input(&g));
-        assert!((lhs - rhs).abs() <= 1e-4 * lhs.abs().max(1.0), "{cin}x{h}x{w}->{cout}: {lhs} vs {rhs}");
+        assert!(
+            (lhs - rhs).abs() <= 1e-4 * lhs.abs().max(1.0),
+            "{cin}x{h}x{w}->{cout}: {lhs} vs {rhs}"
+        );
     }
 }
 
 /// Central finite differences of `loss(x) = <op(x), r>` against the analytic
 /// gradient, at a handful of coordinates.
-fn check_gradient(x: &Tensor, forward: impl Fn(&Tensor) -> Tensor, grad: &Tensor, r: &Tensor, eps: f32) {
+fn check_gradient(
+    x: &Tensor,
+    forward: impl Fn(&Tensor) -> Tensor,
+    grad: &Tensor,
+    r: &Tensor,
+    eps: f32,
+) {
     let loss = |t: &Tensor| dot(&forward(t), r);
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     for _ in 0..24 {
@@ -107,16 +142,29 @@ fn relu_gradient_matches_finite_differences() {
     assert!(y.as_slice().iter().all(|&v| v >= 0.0));
     let mut g = r.clone();
     relu_backward(&mask, &mut g);
-    check_gradient(&x, |t| {
-        let mut t = t.clone();
-        relu_forward(&mut t);
-        t
-    }, &g, &r, 1e-3);
+    check_gradient(
+        &x,
+        |t| {
+            let mut t = t.clone();
+            relu_forward(&mut t);
+            t
+        },
+        &g,
+        &r,
+        1e-3,
+    );
 }
 
 #[test]
 fn relu_mask_covers_lengths_that_are_not_multiples_of_64() {
-    let mut x = Tensor::from_vec(1, 1, 70, (0..70).map(|i| if i % 3 == 0 { 1.0 } else { -1.0 }).collect());
+    let mut x = Tensor::from_vec(
+        1,
+        1,
+        70,
+        (0..70)
+            .map(|i| if i % 3 == 0 { 1.0 } else { -1.0 })
+            .collect(),
+    );
     let mask = relu_forward(&mut x);
     assert_eq!(mask.len(), 70);
     for i in 0..70 {
@@ -159,7 +207,13 @@ fn maxpool_gradient_matches_finite_differences() {
     let x = random_tensor(&mut rng, 4, 9, 10);
     let r = random_tensor(&mut rng, 4, 4, 5);
     let (_, argmax) = maxpool2x2_forward(&x);
-    check_gradient(&x, |t| maxpool2x2_forward(t).0, &maxpool2x2_backward(&argmax, &r), &r, 1e-3);
+    check_gradient(
+        &x,
+        |t| maxpool2x2_forward(t).0,
+        &maxpool2x2_backward(&argmax, &r),
+        &r,
+        1e-3,
+    );
 }
 
 #[test]
@@ -171,22 +225,47 @@ fn maxpool_of_a_single_row_is_empty() {
 }
 
 /// Every VGG-19 layer's channel counts, at small odd sizes.
-const VGG_LAYERS: [(usize, usize); 8] = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 512), (512, 512)];
+const VGG_LAYERS: [(usize, usize); 8] = [
+    (3, 64),
+    (64, 64),
+    (64, 128),
+    (128, 128),
+    (128, 256),
+    (256, 256),
+    (256, 512),
+    (512, 512),
+];
 
 #[test]
 fn the_fast_path_matches_the_plain_path_on_every_vgg_layer_both_ways() {
     use restyle_engine::Algorithm;
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     for (i, &(cin, cout)) in VGG_LAYERS.iter().enumerate() {
-        let (h, w) = [(13, 9), (9, 14), (7, 5), (6, 6), (5, 7), (4, 9), (3, 3), (5, 2)][i];
-        let weight: Vec<f32> = (0..cout * cin * 9).map(|_| rng.random_range(-0.1..0.1)).collect();
+        let (h, w) = [
+            (13, 9),
+            (9, 14),
+            (7, 5),
+            (6, 6),
+            (5, 7),
+            (4, 9),
+            (3, 3),
+            (5, 2),
+        ][i];
+        let weight: Vec<f32> = (0..cout * cin * 9)
+            .map(|_| rng.random_range(-0.1..0.1))
+            .collect();
         let bias: Vec<f32> = (0..cout).map(|_| rng.random_range(-0.5..0.5)).collect();
         let fast = Conv3x3::with_algorithm(cin, cout, &weight, bias.clone(), Algorithm::Auto);
         let plain = Conv3x3::with_algorithm(cin, cout, &weight, bias, Algorithm::Direct);
         let x = random_tensor(&mut rng, cin, h, w);
         let g = random_tensor(&mut rng, cout, h, w);
         let what = format!("{cin}->{cout} at {h}x{w}");
-        assert_close(fast.forward(&x).as_slice(), plain.forward(&x).as_slice(), 1e-4, &format!("forward {what}"));
+        assert_close(
+            fast.forward(&x).as_slice(),
+            plain.forward(&x).as_slice(),
+            1e-4,
+            &format!("forward {what}"),
+        );
         assert_close(
             fast.backward_input(&g).as_slice(),
             plain.backward_input(&g).as_slice(),

@@ -11,9 +11,16 @@ fn convolutions_are_right_with_the_portable_kernel() {
     unsafe { std::env::set_var("RESTYLE_PORTABLE", "1") };
     assert_eq!(Kernel::detect(), Kernel::Portable);
     for (cin, cout, h, w) in [(3, 64, 9, 11), (64, 32, 7, 6), (32, 3, 5, 9)] {
-        let weight: Vec<f32> = (0..cout * cin * 9).map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.2).collect();
+        let weight: Vec<f32> = (0..cout * cin * 9)
+            .map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.2)
+            .collect();
         let bias: Vec<f32> = (0..cout).map(|i| i as f32 * 0.01).collect();
-        let x = Tensor::from_vec(cin, h, w, (0..cin * h * w).map(|i| (i % 17) as f32 / 17.0).collect());
+        let x = Tensor::from_vec(
+            cin,
+            h,
+            w,
+            (0..cin * h * w).map(|i| (i % 17) as f32 / 17.0).collect(),
+        );
         let conv = Conv3x3::new(cin, cout, weight.clone(), bias.clone());
         let expected = reference::conv3x3(&x, &weight, Some(&bias), cout);
         let scale = expected.as_slice().iter().fold(0f32, |m, v| m.max(v.abs()));

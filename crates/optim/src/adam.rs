@@ -53,12 +53,21 @@ impl Optimizer for Adam {
         let (b1, b2) = (self.beta1, self.beta2);
         let step = self.learning_rate * (1.0 - b2.powi(self.t)).sqrt() / (1.0 - b1.powi(self.t));
         let (lo, hi) = self.clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
-        for (((xi, &g), m), v) in x.iter_mut().zip(&self.grad).zip(&mut self.m).zip(&mut self.v) {
+        for (((xi, &g), m), v) in x
+            .iter_mut()
+            .zip(&self.grad)
+            .zip(&mut self.m)
+            .zip(&mut self.v)
+        {
             *m = b1 * *m + (1.0 - b1) * g;
             *v = b2 * *v + (1.0 - b2) * g * g;
             *xi = (*xi - step * *m / (v.sqrt() + self.epsilon)).clamp(lo, hi);
         }
-        StepReport { value, evaluations: 1, converged: false }
+        StepReport {
+            value,
+            evaluations: 1,
+            converged: false,
+        }
     }
 
     fn state_bytes(&self, n: usize) -> usize {

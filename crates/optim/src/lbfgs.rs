@@ -88,7 +88,11 @@ impl Optimizer for Lbfgs {
         };
         if grad.iter().all(|&g| g == 0.0) {
             self.current = Some((value, grad));
-            return StepReport { value, evaluations, converged: true };
+            return StepReport {
+                value,
+                evaluations,
+                converged: true,
+            };
         }
 
         self.compute_direction(&grad);
@@ -104,13 +108,25 @@ impl Optimizer for Lbfgs {
             1.0
         };
 
-        let accepted = strong_wolfe(objective, x, &self.direction, value, &grad, t, &mut self.x_new);
+        let accepted = strong_wolfe(
+            objective,
+            x,
+            &self.direction,
+            value,
+            &grad,
+            t,
+            &mut self.x_new,
+        );
         evaluations += accepted.evaluations;
         if !(accepted.f < value) || accepted.t <= 0.0 {
             // No step lowered the value: x is (numerically) at a minimum.
             self.pairs.clear();
             self.current = Some((value, grad));
-            return StepReport { value, evaluations, converged: true };
+            return StepReport {
+                value,
+                evaluations,
+                converged: true,
+            };
         }
         let t = accepted.t as f32;
         let s: Vec<f32> = self.direction.iter().map(|d| t * d).collect();
@@ -122,13 +138,23 @@ impl Optimizer for Lbfgs {
             if self.pairs.len() == self.history {
                 self.pairs.pop_front();
             }
-            self.pairs.push_back(Pair { s, y, rho: 1.0 / sy });
+            self.pairs.push_back(Pair {
+                s,
+                y,
+                rho: 1.0 / sy,
+            });
         }
         // The same arithmetic as the line search's trial point, so x is
         // exactly where the accepted value and gradient were computed.
-        x.iter_mut().zip(&self.direction).for_each(|(xi, d)| *xi += t * d);
+        x.iter_mut()
+            .zip(&self.direction)
+            .for_each(|(xi, d)| *xi += t * d);
         self.current = Some((accepted.f, accepted.g));
-        StepReport { value, evaluations, converged: false }
+        StepReport {
+            value,
+            evaluations,
+            converged: false,
+        }
     }
 
     fn state_bytes(&self, n: usize) -> usize {

@@ -73,12 +73,26 @@ pub(crate) fn strong_wolfe(
         let value = objective.evaluate(trial, &mut grad);
         *evaluations += 1;
         // A non-finite value counts as "too far": it fails sufficient decrease.
-        let value = if value.is_finite() { value } else { f64::INFINITY };
+        let value = if value.is_finite() {
+            value
+        } else {
+            f64::INFINITY
+        };
         let slope = dot(&grad, d);
-        Point { t, f: value, slope: if slope.is_finite() { slope } else { 0.0 }, g: grad }
+        Point {
+            t,
+            f: value,
+            slope: if slope.is_finite() { slope } else { 0.0 },
+            g: grad,
+        }
     };
 
-    let start = Point { t: 0.0, f, g: g.to_vec(), slope: slope0 };
+    let start = Point {
+        t: 0.0,
+        f,
+        g: g.to_vec(),
+        slope: slope0,
+    };
     let mut previous = start.clone();
     let mut current = evaluate(t, &mut evaluations);
     // Phase 1: grow the step until it brackets an acceptable one.
@@ -89,16 +103,29 @@ pub(crate) fn strong_wolfe(
             break;
         }
         if current.slope.abs() <= -C2 * slope0 {
-            return Accepted { t: current.t, f: current.f, g: current.g, evaluations };
+            return Accepted {
+                t: current.t,
+                f: current.f,
+                g: current.g,
+                evaluations,
+            };
         }
         if current.slope >= 0.0 {
             bracket = [previous, current];
             break;
         }
         if evaluations >= MAX_EVALUATIONS {
-            return Accepted { t: current.t, f: current.f, g: current.g, evaluations };
+            return Accepted {
+                t: current.t,
+                f: current.f,
+                g: current.g,
+                evaluations,
+            };
         }
-        let bounds = (current.t + 0.01 * (current.t - previous.t), current.t * 10.0);
+        let bounds = (
+            current.t + 0.01 * (current.t - previous.t),
+            current.t * 10.0,
+        );
         let next_t = cubic_minimum(&previous, &current, Some(bounds));
         previous = current;
         current = evaluate(next_t, &mut evaluations);
@@ -106,9 +133,16 @@ pub(crate) fn strong_wolfe(
 
     // Phase 2: shrink the bracket around a step meeting both conditions.
     let mut insufficient_progress = false;
-    let (mut low, mut high) = if bracket[0].f <= bracket[1].f { (0, 1) } else { (1, 0) };
+    let (mut low, mut high) = if bracket[0].f <= bracket[1].f {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
     while evaluations < MAX_EVALUATIONS {
-        let (lo_t, hi_t) = (bracket[0].t.min(bracket[1].t), bracket[0].t.max(bracket[1].t));
+        let (lo_t, hi_t) = (
+            bracket[0].t.min(bracket[1].t),
+            bracket[0].t.max(bracket[1].t),
+        );
         if (hi_t - lo_t) * d_norm < TOLERANCE_CHANGE {
             break;
         }
@@ -117,7 +151,11 @@ pub(crate) fn strong_wolfe(
         let eps = 0.1 * (hi_t - lo_t);
         if (hi_t - t).min(t - lo_t) < eps {
             if insufficient_progress || t >= hi_t || t <= lo_t {
-                t = if (t - hi_t).abs() < (t - lo_t).abs() { hi_t - eps } else { lo_t + eps };
+                t = if (t - hi_t).abs() < (t - lo_t).abs() {
+                    hi_t - eps
+                } else {
+                    lo_t + eps
+                };
                 insufficient_progress = false;
             } else {
                 insufficient_progress = true;
@@ -130,15 +168,29 @@ pub(crate) fn strong_wolfe(
             bracket[high] = point;
         } else {
             if point.slope.abs() <= -C2 * slope0 {
-                return Accepted { t: point.t, f: point.f, g: point.g, evaluations };
+                return Accepted {
+                    t: point.t,
+                    f: point.f,
+                    g: point.g,
+                    evaluations,
+                };
             }
             if point.slope * (bracket[high].t - bracket[low].t) >= 0.0 {
                 bracket[high] = bracket[low].clone();
             }
             bracket[low] = point;
         }
-        (low, high) = if bracket[0].f <= bracket[1].f { (0, 1) } else { (1, 0) };
+        (low, high) = if bracket[0].f <= bracket[1].f {
+            (0, 1)
+        } else {
+            (1, 0)
+        };
     }
     let best = bracket[low].clone();
-    Accepted { t: best.t, f: best.f, g: best.g, evaluations }
+    Accepted {
+        t: best.t,
+        f: best.f,
+        g: best.g,
+        evaluations,
+    }
 }

@@ -29,7 +29,12 @@ fn quadratic(x: &[f32], g: &mut [f32]) -> f64 {
     f
 }
 
-fn run(optimizer: &mut dyn Optimizer, x: &mut [f32], f: &mut dyn Objective, steps: usize) -> (f64, usize) {
+fn run(
+    optimizer: &mut dyn Optimizer,
+    x: &mut [f32],
+    f: &mut dyn Objective,
+    steps: usize,
+) -> (f64, usize) {
     let mut evaluations = 0;
     for _ in 0..steps {
         let report = optimizer.step(x, f);
@@ -47,7 +52,10 @@ fn lbfgs_solves_rosenbrock_2d_from_the_classic_start() {
     let mut x = [-1.2f32, 1.0];
     let (value, evaluations) = run(&mut Lbfgs::new(10), &mut x, &mut rosenbrock, 200);
     assert!(value < 1e-8, "f = {value}, x = {x:?}");
-    assert!((x[0] - 1.0).abs() < 1e-3 && (x[1] - 1.0).abs() < 1e-3, "{x:?}");
+    assert!(
+        (x[0] - 1.0).abs() < 1e-3 && (x[1] - 1.0).abs() < 1e-3,
+        "{x:?}"
+    );
     assert!(evaluations < 150, "{evaluations} evaluations");
 }
 
@@ -69,7 +77,10 @@ fn lbfgs_beats_gradient_descent_on_an_ill_conditioned_quadratic() {
     let mut g = vec![0.0; 100];
     while quadratic(&x, &mut g) >= 1e-6 {
         evaluations += lbfgs.step(&mut x, &mut quadratic).evaluations;
-        assert!(evaluations <= 70, "{evaluations} evaluations and still not there");
+        assert!(
+            evaluations <= 70,
+            "{evaluations} evaluations and still not there"
+        );
     }
 }
 
@@ -117,7 +128,10 @@ fn adam_first_step_moves_each_coordinate_by_the_learning_rate() {
         x.iter().sum::<f32>() as f64
     };
     Adam::new(0.1).step(&mut x, &mut f);
-    assert!((x[0] + 0.1).abs() < 1e-6 && (x[1] - 0.1).abs() < 1e-4 && x[2] == 0.0, "{x:?}");
+    assert!(
+        (x[0] + 0.1).abs() < 1e-6 && (x[1] - 0.1).abs() < 1e-4 && x[2] == 0.0,
+        "{x:?}"
+    );
 }
 
 #[test]

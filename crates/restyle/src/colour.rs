@@ -26,7 +26,11 @@ pub enum ColorMode {
 }
 
 /// RGB to YIQ (NTSC 1953), and back.
-const RGB_TO_YIQ: [[f32; 3]; 3] = [[0.299, 0.587, 0.114], [0.595_716, -0.274_453, -0.321_263], [0.211_456, -0.522_591, 0.311_135]];
+const RGB_TO_YIQ: [[f32; 3]; 3] = [
+    [0.299, 0.587, 0.114],
+    [0.595_716, -0.274_453, -0.321_263],
+    [0.211_456, -0.522_591, 0.311_135],
+];
 
 fn yiq_to_rgb_matrix() -> [[f32; 3]; 3] {
     invert3(RGB_TO_YIQ.map(|r| r.map(|v| v as f64))).map(|r| r.map(|v| v as f32))
@@ -87,7 +91,11 @@ pub fn matched_luminance(style: &Image, content: &Image) -> Image {
     let ys = rgb_to_yiq(style);
     let (ms, ss) = mean_std(ys.plane(0));
     let scale = if ss > 1e-12 { sc / ss } else { 1.0 };
-    let y: Vec<f32> = ys.plane(0).iter().map(|&v| ((v as f64 - ms) * scale + mc) as f32).collect();
+    let y: Vec<f32> = ys
+        .plane(0)
+        .iter()
+        .map(|&v| ((v as f64 - ms) * scale + mc) as f32)
+        .collect();
     grey(&y, style.width(), style.height())
 }
 
@@ -95,7 +103,11 @@ pub fn matched_luminance(style: &Image, content: &Image) -> Image {
 /// (whose channels are averaged: a luminance-only run keeps them equal).
 pub fn recombine(result: &Tensor, content: &Image) -> Image {
     let (_, h, w) = result.shape();
-    assert_eq!((content.width(), content.height()), (w, h), "recombining images of different sizes");
+    assert_eq!(
+        (content.width(), content.height()),
+        (w, h),
+        "recombining images of different sizes"
+    );
     let mut yiq = rgb_to_yiq(content);
     let n = h * w;
     let r = result.as_slice();
@@ -135,7 +147,8 @@ pub fn match_colours(style: &Image, content: &Image) -> Image {
     let (mc, cc) = colour_statistics(content.tensor());
     let a = matmul3(symmetric_power(cc, 0.5), symmetric_power(cs, -0.5));
     let af = a.map(|r| r.map(|v| v as f32));
-    let offset: [f32; 3] = std::array::from_fn(|i| (mc[i] - (0..3).map(|j| a[i][j] * ms[j]).sum::<f64>()) as f32);
+    let offset: [f32; 3] =
+        std::array::from_fn(|i| (mc[i] - (0..3).map(|j| a[i][j] * ms[j]).sum::<f64>()) as f32);
     Image::from_tensor(map_pixels(style.tensor(), af, offset))
 }
 
@@ -147,7 +160,8 @@ fn matmul3(a: [[f64; 3]; 3], b: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
 }
 
 fn invert3(m: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
-    let cof = |r0: usize, r1: usize, c0: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
+    let cof =
+        |r0: usize, r1: usize, c0: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
     let adj = [
         [cof(1, 2, 1, 2), -cof(0, 2, 1, 2), cof(0, 1, 1, 2)],
         [-cof(1, 2, 0, 2), cof(0, 2, 0, 2), -cof(0, 1, 0, 2)],
@@ -195,7 +209,9 @@ pub(crate) fn symmetric_power(m: [[f64; 3]; 3], p: f64) -> [[f64; 3]; 3] {
         }
     }
     let lambda = [a[0][0], a[1][1], a[2][2]].map(|l| l.max(1e-8).powf(p));
-    std::array::from_fn(|i| std::array::from_fn(|j| (0..3).map(|k| v[i][k] * lambda[k] * v[j][k]).sum()))
+    std::array::from_fn(|i| {
+        std::array::from_fn(|j| (0..3).map(|k| v[i][k] * lambda[k] * v[j][k]).sum())
+    })
 }
 
 #[cfg(test)]
@@ -206,7 +222,9 @@ mod tests {
         let mut t = Tensor::zeros(3, h, w);
         for c in 0..3 {
             for (i, v) in t.plane_mut(c).iter_mut().enumerate() {
-                let x = (i as u32).wrapping_mul(2654435761).wrapping_add(seed * 97 + c as u32 * 13);
+                let x = (i as u32)
+                    .wrapping_mul(2654435761)
+                    .wrapping_add(seed * 97 + c as u32 * 13);
                 *v = ((x >> 8) % 1000) as f32 / 1000.0 * (0.3 + 0.2 * c as f32) + 0.1 * c as f32;
             }
         }
@@ -223,7 +241,11 @@ mod tests {
         // Grey has no chroma.
         let grey = Image::filled(2, 2, [0.4, 0.4, 0.4]);
         let yiq = rgb_to_yiq(&grey);
-        assert!((yiq.plane(0)[0] - 0.4).abs() < 1e-6 && yiq.plane(1)[0].abs() < 1e-6 && yiq.plane(2)[0].abs() < 1e-6);
+        assert!(
+            (yiq.plane(0)[0] - 0.4).abs() < 1e-6
+                && yiq.plane(1)[0].abs() < 1e-6
+                && yiq.plane(2)[0].abs() < 1e-6
+        );
     }
 
     #[test]
@@ -261,7 +283,12 @@ mod tests {
         for i in 0..3 {
             assert!((mc[i] - mm[i]).abs() < 1e-5, "mean {i}");
             for j in 0..3 {
-                assert!((cc[i][j] - cm[i][j]).abs() < 1e-5, "covariance {i}{j}: {} vs {}", cc[i][j], cm[i][j]);
+                assert!(
+                    (cc[i][j] - cm[i][j]).abs() < 1e-5,
+                    "covariance {i}{j}: {} vs {}",
+                    cc[i][j],
+                    cm[i][j]
+                );
             }
         }
     }

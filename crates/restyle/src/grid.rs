@@ -37,14 +37,32 @@ pub fn labelled_grid(rows: &[GridRow]) -> Image {
     let mut canvas = Image::filled(width, height, [1.0, 1.0, 1.0]).into_tensor();
     for (r, row) in rows.iter().enumerate() {
         let top = PADDING + r * row_h;
-        draw_text(&mut canvas, &font, &row.title, TITLE_PX, PADDING, top + TITLE_PX as usize);
+        draw_text(
+            &mut canvas,
+            &font,
+            &row.title,
+            TITLE_PX,
+            PADDING,
+            top + TITLE_PX as usize,
+        );
         for (c, (caption, image)) in row.cells.iter().enumerate() {
-            assert_eq!((image.width(), image.height()), (cw, ch), "grid cells differ in size");
+            assert_eq!(
+                (image.width(), image.height()),
+                (cw, ch),
+                "grid cells differ in size"
+            );
             let left = PADDING + c * (cw + PADDING);
             paste(&mut canvas, image, left, top + title_h);
             let text_w = text_width(&font, caption, CAPTION_PX);
             let x = left + cw.saturating_sub(text_w) / 2;
-            draw_text(&mut canvas, &font, caption, CAPTION_PX, x, top + title_h + ch + CAPTION_PX as usize + 2);
+            draw_text(
+                &mut canvas,
+                &font,
+                caption,
+                CAPTION_PX,
+                x,
+                top + title_h + ch + CAPTION_PX as usize + 2,
+            );
         }
     }
     Image::from_tensor(canvas)
@@ -67,11 +85,21 @@ fn paste(canvas: &mut Tensor, image: &Image, left: usize, top: usize) {
 
 fn text_width(font: &FontRef<'_>, text: &str, px: f32) -> usize {
     let scaled = font.as_scaled(PxScale::from(px));
-    text.chars().map(|ch| scaled.h_advance(font.glyph_id(ch))).sum::<f32>().ceil() as usize
+    text.chars()
+        .map(|ch| scaled.h_advance(font.glyph_id(ch)))
+        .sum::<f32>()
+        .ceil() as usize
 }
 
 /// Draws `text` with its baseline at `baseline`, starting at `x`.
-fn draw_text(canvas: &mut Tensor, font: &FontRef<'_>, text: &str, px: f32, x: usize, baseline: usize) {
+fn draw_text(
+    canvas: &mut Tensor,
+    font: &FontRef<'_>,
+    text: &str,
+    px: f32,
+    x: usize,
+    baseline: usize,
+) {
     let scale = PxScale::from(px);
     let scaled = font.as_scaled(scale);
     let (w, h) = (canvas.width() as i64, canvas.height() as i64);
@@ -80,10 +108,15 @@ fn draw_text(canvas: &mut Tensor, font: &FontRef<'_>, text: &str, px: f32, x: us
         let id = font.glyph_id(ch);
         let glyph = id.with_scale_and_position(scale, point(caret, baseline as f32));
         caret += scaled.h_advance(id);
-        let Some(outline) = font.outline_glyph(glyph) else { continue };
+        let Some(outline) = font.outline_glyph(glyph) else {
+            continue;
+        };
         let bounds = outline.px_bounds();
         outline.draw(|gx, gy, coverage| {
-            let (px, py) = (bounds.min.x as i64 + gx as i64, bounds.min.y as i64 + gy as i64);
+            let (px, py) = (
+                bounds.min.x as i64 + gx as i64,
+                bounds.min.y as i64 + gy as i64,
+            );
             if px < 0 || py < 0 || px >= w || py >= h {
                 return;
             }

@@ -74,7 +74,9 @@ impl Image {
         let data = self.pixels.as_slice();
         ImageBuffer::from_fn(w as u32, h as u32, |x, y| {
             let i = y as usize * w + x as usize;
-            Rgb(std::array::from_fn(|c| (data[c * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8))
+            Rgb(std::array::from_fn(|c| {
+                (data[c * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8
+            }))
         })
     }
 
@@ -112,7 +114,12 @@ impl Image {
         } else {
             imageops::FilterType::CatmullRom
         };
-        Self::from_rgb32f(&imageops::resize(&self.to_rgb32f(), width as u32, height as u32, filter))
+        Self::from_rgb32f(&imageops::resize(
+            &self.to_rgb32f(),
+            width as u32,
+            height as u32,
+            filter,
+        ))
     }
 
     /// Resampled so that the longer side is `long_edge`, keeping the aspect ratio.

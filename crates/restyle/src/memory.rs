@@ -59,13 +59,19 @@ fn optimizer_bytes(optimizer: &OptimizerSettings, n: usize) -> usize {
 fn loss_bytes(settings: &Settings, layer: Layer, (c, h, w): (usize, usize, usize)) -> usize {
     let activation = c * h * w * 4;
     let style = settings.style_layers.iter().any(|l| l.0 == layer);
-    let gram = if style { ((h * w).div_ceil(4096) + 2) * c * c * 4 } else { 0 };
+    let gram = if style {
+        ((h * w).div_ceil(4096) + 2) * c * c * 4
+    } else {
+        0
+    };
     2 * activation + gram
 }
 
 /// One optimisation of a `width x height` image (a whole scale or a tile).
 fn optimisation_bytes(settings: &Settings, taps: &[Layer], width: usize, height: usize) -> usize {
-    let pass = Vgg19::step_memory_bytes(height, width, taps, &|layer, shape| loss_bytes(settings, layer, shape));
+    let pass = Vgg19::step_memory_bytes(height, width, taps, &|layer, shape| {
+        loss_bytes(settings, layer, shape)
+    });
     let n = 3 * width * height;
     let content_targets: usize = settings
         .content_layers
@@ -81,32 +87,53 @@ fn optimisation_bytes(settings: &Settings, taps: &[Layer], width: usize, height:
 
 /// Gram matrices of every style layer.
 fn gram_bytes(settings: &Settings) -> usize {
-    settings.style_layers.iter().map(|(l, _)| l.channels() * l.channels() * 4).sum::<usize>()
+    settings
+        .style_layers
+        .iter()
+        .map(|(l, _)| l.channels() * l.channels() * 4)
+        .sum::<usize>()
 }
 
 /// The peak of a run on a `content` sized photo with `styles` sized style
 /// images (their sizes as decoded).
-pub fn estimate(settings: &Settings, content: (usize, usize), styles: &[(usize, usize)]) -> MemoryEstimate {
-    let deepest = settings.deepest_layer().unwrap_or_else(|| "conv1_1".parse().expect("a layer"));
-    let mut taps: Vec<Layer> = settings.content_layers.iter().chain(&settings.style_layers).map(|l| l.0).collect();
+pub fn estimate(
+    settings: &Settings,
+    content: (usize, usize),
+    styles: &[(usize, usize)],
+) -> MemoryEstimate {
+    let deepest = settings
+        .deepest_layer()
+        .unwrap_or_else(|| "conv1_1".parse().expect("a layer"));
+    let mut taps: Vec<Layer> = settings
+        .content_layers
+        .iter()
+        .chain(&settings.style_layers)
+        .map(|l| l.0)
+        .collect();
     taps.sort();
     taps.dedup();
     let style_layers: Vec<Layer> = settings.style_layers.iter().map(|l| l.0).collect();
     // Held through the whole run: the decoded inputs and the style targets.
     let inputs = decoded_image_bytes(content.0, content.1)
-        + styles.iter().map(|&(w, h)| decoded_image_bytes(w, h)).sum::<usize>();
+        + styles
+            .iter()
+            .map(|&(w, h)| decoded_image_bytes(w, h))
+            .sum::<usize>();
     let held = inputs + 2 * gram_bytes(settings) * styles.len().max(1);
 
     let mut working = held;
     for scale in settings.plan(content.0, content.1) {
         let size = scale.width.max(scale.height);
-        let tiles = settings.tiling.and_then(|t| t.tiles(scale.width, scale.height));
+        let tiles = settings
+            .tiling
+            .and_then(|t| t.tiles(scale.width, scale.height));
         // This scale's photo and content target, and the previous result.
         let mut scale_bytes = 3 * rgb_bytes(scale.width, scale.height);
         if tiles.is_some() {
             // The picture being assembled: its start, the blend's sums and
             // weights, and the blended view each tile starts from.
-            scale_bytes += 3 * rgb_bytes(scale.width, scale.height) + scale.width * scale.height * 4;
+            scale_bytes +=
+                3 * rgb_bytes(scale.width, scale.height) + scale.width * scale.height * 4;
         }
         // Measuring the style targets at this scale.
         let style_edge = ((size as f32 * settings.style_scale).round() as usize).max(1);
@@ -124,13 +151,21 @@ pub fn estimate(settings: &Settings, content: (usize, usize), styles: &[(usize, 
             .max()
             .unwrap_or(0);
         let (ow, oh) = match &tiles {
-            Some(tiles) => tiles.iter().map(|t| (t.width, t.height)).max_by_key(|&(w, h)| w * h).unwrap_or((0, 0)),
+            Some(tiles) => tiles
+                .iter()
+                .map(|t| (t.width, t.height))
+                .max_by_key(|&(w, h)| w * h)
+                .unwrap_or((0, 0)),
             None => (scale.width, scale.height),
         };
         let optimising = optimisation_bytes(settings, &taps, ow, oh);
         working = working.max(held + scale_bytes + measuring.max(optimising));
     }
-    MemoryEstimate { baseline: PROCESS_BASELINE_BYTES, weights: Vgg19::weight_memory_bytes(deepest), working }
+    MemoryEstimate {
+        baseline: PROCESS_BASELINE_BYTES,
+        weights: Vgg19::weight_memory_bytes(deepest),
+        working,
+    }
 }
 
 /// Memory the system can give this process now (Linux's `MemAvailable`);
@@ -150,7 +185,18 @@ pub fn largest_fitting_size(
     styles: &[(usize, usize)],
     budget: usize,
 ) -> Option<usize> {
-    let fits = |size: usize| estimate(&Settings { size, ..settings.clone() }, content, styles).total() <= budget;
+    let fits = |size: usize| {
+        estimate(
+            &Settings {
+                size,
+                ..settings.clone()
+            },
+            content,
+            styles,
+        )
+        .total()
+            <= budget
+    };
     let (mut lo, mut hi) = (settings.min_side(), settings.size.max(settings.min_side()));
     if !fits(lo) {
         return None;
@@ -218,20 +264,75 @@ mod tests {
     #[test]
     fn the_estimate_grows_with_size_and_the_largest_fitting_size_fits() {
         let settings = Settings::default();
-        let small = estimate(&Settings { size: 256, ..settings.clone() }, (1024, 768), &[(1024, 640)]).total();
-        let large = estimate(&Settings { size: 1024, ..settings.clone() }, (1024, 768), &[(1024, 640)]).total();
+        let small = estimate(
+            &Settings {
+                size: 256,
+                ..settings.clone()
+            },
+            (1024, 768),
+            &[(1024, 640)],
+        )
+        .total();
+        let large = estimate(
+            &Settings {
+                size: 1024,
+                ..settings.clone()
+            },
+            (1024, 768),
+            &[(1024, 640)],
+        )
+        .total();
         assert!(large > 2 * small, "{small} {large}");
         let budget = 3 << 30;
         let size = largest_fitting_size(&settings, (1024, 768), &[(1024, 640)], budget).unwrap();
-        assert!(estimate(&Settings { size, ..settings.clone() }, (1024, 768), &[(1024, 640)]).total() <= budget);
-        assert!(estimate(&Settings { size: size + 1, ..settings }, (1024, 768), &[(1024, 640)]).total() > budget);
+        assert!(
+            estimate(
+                &Settings {
+                    size,
+                    ..settings.clone()
+                },
+                (1024, 768),
+                &[(1024, 640)]
+            )
+            .total()
+                <= budget
+        );
+        assert!(
+            estimate(
+                &Settings {
+                    size: size + 1,
+                    ..settings
+                },
+                (1024, 768),
+                &[(1024, 640)]
+            )
+            .total()
+                > budget
+        );
     }
 
     #[test]
     fn tiles_bound_the_working_memory() {
-        let whole = Settings { size: 4096, ..Settings::default() };
-        let tiled = Settings { tiling: Some(crate::Tiling { tile: 1024, overlap: 128 }), ..whole.clone() };
-        let (a, b) = (estimate(&whole, (1024, 768), &[(1024, 640)]), estimate(&tiled, (1024, 768), &[(1024, 640)]));
-        assert!(b.total() * 3 < a.total(), "tiled {} vs whole {}", b.total(), a.total());
+        let whole = Settings {
+            size: 4096,
+            ..Settings::default()
+        };
+        let tiled = Settings {
+            tiling: Some(crate::Tiling {
+                tile: 1024,
+                overlap: 128,
+            }),
+            ..whole.clone()
+        };
+        let (a, b) = (
+            estimate(&whole, (1024, 768), &[(1024, 640)]),
+            estimate(&tiled, (1024, 768), &[(1024, 640)]),
+        );
+        assert!(
+            b.total() * 3 < a.total(),
+            "tiled {} vs whole {}",
+            b.total(),
+            a.total()
+        );
     }
 }

@@ -29,10 +29,22 @@ impl<'n> StyleObjective<'n> {
         style: Vec<(Layer, f64, StyleLoss)>,
         tv_weight: f32,
     ) -> Self {
-        let mut taps: Vec<Layer> = content.iter().map(|c| c.0).chain(style.iter().map(|s| s.0)).collect();
+        let mut taps: Vec<Layer> = content
+            .iter()
+            .map(|c| c.0)
+            .chain(style.iter().map(|s| s.0))
+            .collect();
         taps.sort();
         taps.dedup();
-        Self { net, content, style, tv_weight, taps, latest: Losses::default(), evaluations: 0 }
+        Self {
+            net,
+            content,
+            style,
+            tv_weight,
+            taps,
+            latest: Losses::default(),
+            evaluations: 0,
+        }
     }
 
     /// The terms at the latest evaluation.
@@ -47,38 +59,44 @@ impl<'n> StyleObjective<'n> {
     /// Value and gradient with respect to the pixels (3 x H x W, RGB 0..1).
     pub fn evaluate(&mut self, pixels: &Tensor) -> (Losses, Tensor) {
         let (mut content, mut style) = (0.0, 0.0);
-        let (_, mut grad) = self.net.value_and_grad(pixels, &self.taps, |layer, features| {
-            // The first loss's gradient, scaled in place, becomes the layer's
-            // (usually its only one): no zeroed tensor of the layer's size,
-            // which at relu1_1 is as large as the activations.
-            let mut grad: Option<Tensor> = None;
-            let mut add = |value: f64, weight: f64, mut g: Tensor, total: &mut f64| {
-                *total += weight * value;
-                match grad.as_mut() {
-                    None => {
-                        if weight != 1.0 {
-                            g.as_mut_slice().iter_mut().for_each(|v| *v *= weight as f32);
+        let (_, mut grad) = self
+            .net
+            .value_and_grad(pixels, &self.taps, |layer, features| {
+                // The first loss's gradient, scaled in place, becomes the layer's
+                // (usually its only one): no zeroed tensor of the layer's size,
+                // which at relu1_1 is as large as the activations.
+                let mut grad: Option<Tensor> = None;
+                let mut add = |value: f64, weight: f64, mut g: Tensor, total: &mut f64| {
+                    *total += weight * value;
+                    match grad.as_mut() {
+                        None => {
+                            if weight != 1.0 {
+                                g.as_mut_slice()
+                                    .iter_mut()
+                                    .for_each(|v| *v *= weight as f32);
+                            }
+                            grad = Some(g);
                         }
-                        grad = Some(g);
-                    }
-                    Some(sum) => {
-                        for (a, b) in sum.as_mut_slice().iter_mut().zip(g.as_slice()) {
-                            *a += weight as f32 * b;
+                        Some(sum) => {
+                            for (a, b) in sum.as_mut_slice().iter_mut().zip(g.as_slice()) {
+                                *a += weight as f32 * b;
+                            }
                         }
                     }
+                };
+                for (_, weight, loss) in self.content.iter().filter(|c| c.0 == layer) {
+                    let (v, g) = loss.value_and_grad(features);
+                    add(v, *weight, g, &mut content);
                 }
-            };
-            for (_, weight, loss) in self.content.iter().filter(|c| c.0 == layer) {
-                let (v, g) = loss.value_and_grad(features);
-                add(v, *weight, g, &mut content);
-            }
-            for (_, weight, loss) in self.style.iter().filter(|s| s.0 == layer) {
-                let (v, g) = loss.value_and_grad(features);
-                add(v, *weight, g, &mut style);
-            }
-            let grad = grad.unwrap_or_else(|| Tensor::zeros(features.channels(), features.height(), features.width()));
-            (0.0, grad)
-        });
+                for (_, weight, loss) in self.style.iter().filter(|s| s.0 == layer) {
+                    let (v, g) = loss.value_and_grad(features);
+                    add(v, *weight, g, &mut style);
+                }
+                let grad = grad.unwrap_or_else(|| {
+                    Tensor::zeros(features.channels(), features.height(), features.width())
+                });
+                (0.0, grad)
+            });
         let tv = if self.tv_weight > 0.0 {
             self.tv_weight as f64 * total_variation(pixels, self.tv_weight, &mut grad)
         } else {

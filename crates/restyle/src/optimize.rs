@@ -34,7 +34,8 @@ impl OptimizerSettings {
             }
             // Pixels stay in 0..1, where they will be saved.
             OptimizerKind::Adam => Box::new(
-                Adam::new(self.learning_rate.unwrap_or(DEFAULT_ADAM_LEARNING_RATE)).with_clamp(0.0, 1.0),
+                Adam::new(self.learning_rate.unwrap_or(DEFAULT_ADAM_LEARNING_RATE))
+                    .with_clamp(0.0, 1.0),
             ),
         }
     }
@@ -61,7 +62,10 @@ impl RunClock {
             total: stages.iter().map(|s| s.0).sum(),
             stages: stages.len(),
             work_done: 0.0,
-            work_total: stages.iter().map(|&(steps, pixels)| (steps * pixels) as f64).sum(),
+            work_total: stages
+                .iter()
+                .map(|&(steps, pixels)| (steps * pixels) as f64)
+                .sum(),
         }
     }
 }
@@ -97,7 +101,10 @@ pub(crate) fn optimize(
         clock.done += 1;
         clock.work_done += (h * w) as f64;
         if !report.value.is_finite() || pixels.as_slice().iter().any(|v| !v.is_finite()) {
-            return Err(Error::Diverged { step: clock.done, value: report.value });
+            return Err(Error::Diverged {
+                step: clock.done,
+                value: report.value,
+            });
         }
         let elapsed = clock.started.elapsed();
         let progress = Progress {
@@ -110,12 +117,17 @@ pub(crate) fn optimize(
             evaluations: objective.evaluations(),
             losses: objective.latest(),
             elapsed,
-            eta: Some(elapsed.mul_f64((clock.work_total - clock.work_done).max(0.0) / clock.work_done)),
+            eta: Some(
+                elapsed.mul_f64((clock.work_total - clock.work_done).max(0.0) / clock.work_done),
+            ),
             pixels,
             present,
         };
         if observer.on_step(&progress) == Flow::Stop {
-            return Ok(StageEnd { steps: taken, stopped: true });
+            return Ok(StageEnd {
+                steps: taken,
+                stopped: true,
+            });
         }
         if report.converged {
             // Nothing left to gain: count the remaining steps as done.
@@ -124,5 +136,8 @@ pub(crate) fn optimize(
             break;
         }
     }
-    Ok(StageEnd { steps: taken, stopped: false })
+    Ok(StageEnd {
+        steps: taken,
+        stopped: false,
+    })
 }

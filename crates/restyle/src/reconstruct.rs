@@ -73,11 +73,15 @@ impl ReconstructSettings {
             return Err(Error::Settings("no blocks to reconstruct from".into()));
         }
         if let Some(b) = self.blocks.iter().find(|&&b| !(1..=5).contains(&b)) {
-            return Err(Error::Settings(format!("VGG-19 has blocks 1 to 5, not {b}")));
+            return Err(Error::Settings(format!(
+                "VGG-19 has blocks 1 to 5, not {b}"
+            )));
         }
         let min = 16; // block 5 sits after four poolings
         if self.size < min {
-            return Err(Error::Settings(format!("reconstructions need a size of at least {min} pixels")));
+            return Err(Error::Settings(format!(
+                "reconstructions need a size of at least {min} pixels"
+            )));
         }
         Ok(())
     }
@@ -94,7 +98,9 @@ pub fn reconstruct(
     settings.validate()?;
     let (w, h) = fit_long_edge(content.width(), content.height(), settings.size);
     if w.min(h) < 16 {
-        return Err(Error::Settings(format!("the reconstructions would be {w}x{h}; each side needs 16 pixels")));
+        return Err(Error::Settings(format!(
+            "the reconstructions would be {w}x{h}; each side needs 16 pixels"
+        )));
     }
     let content = content.resized(w, h);
     let (sw, sh) = fit_long_edge(style.width(), style.height(), settings.size);
@@ -105,13 +111,25 @@ pub fn reconstruct(
 
     let stages = vec![(settings.iterations, w * h); 2 * settings.blocks.len()];
     let mut clock = RunClock::new(&stages);
-    let mut result = Reconstructions { content: Vec::new(), style: Vec::new(), stopped: false };
+    let mut result = Reconstructions {
+        content: Vec::new(),
+        style: Vec::new(),
+        stopped: false,
+    };
     for (i, &block) in settings.blocks.iter().enumerate() {
         let layer = content_layer(block);
         let target = net.features(content.tensor(), &[layer]).remove(0);
-        let objective = StyleObjective::new(net, vec![(layer, 1.0, ContentLoss::new(target))], vec![], 0.0);
+        let objective = StyleObjective::new(
+            net,
+            vec![(layer, 1.0, ContentLoss::new(target))],
+            vec![],
+            0.0,
+        );
         let (image, stopped) = run_stage(objective, &noise, settings, i, &mut clock, observer)?;
-        result.content.push(Reconstruction { layers: layer.name().to_string(), image });
+        result.content.push(Reconstruction {
+            layers: layer.name().to_string(),
+            image,
+        });
         if stopped {
             result.stopped = true;
             return Ok(result);
@@ -126,9 +144,19 @@ pub fn reconstruct(
             .map(|(&l, f)| (l, weight, StyleLoss::new(gram(&f))))
             .collect();
         let objective = StyleObjective::new(net, vec![], losses, 0.0);
-        let (image, stopped) = run_stage(objective, &noise, settings, settings.blocks.len() + i, &mut clock, observer)?;
+        let (image, stopped) = run_stage(
+            objective,
+            &noise,
+            settings,
+            settings.blocks.len() + i,
+            &mut clock,
+            observer,
+        )?;
         let names: Vec<&str> = layers.iter().map(|l| l.name()).collect();
-        result.style.push(Reconstruction { layers: names.join(" + "), image });
+        result.style.push(Reconstruction {
+            layers: names.join(" + "),
+            image,
+        });
         if stopped {
             result.stopped = true;
             return Ok(result);
@@ -147,24 +175,51 @@ fn run_stage(
 ) -> Result<(Image, bool)> {
     let mut pixels = start.clone();
     let present = |t: &Tensor| Image::from_tensor(t.clone());
-    let end =
-        optimize(&mut objective, &mut pixels, &settings.optimizer, settings.iterations, stage, clock, observer, &present)?;
+    let end = optimize(
+        &mut objective,
+        &mut pixels,
+        &settings.optimizer,
+        settings.iterations,
+        stage,
+        clock,
+        observer,
+        &present,
+    )?;
     Ok((Image::from_tensor(pixels), end.stopped))
 }
 
 /// The grid of Gatys et al.'s figure 1: the content row (the photo, then its
 /// reconstructions) over the style row (the painting, then its).
 pub fn reconstruction_grid(content: &Image, style: &Image, r: &Reconstructions) -> Image {
-    let cell = r.content.first().or(r.style.first()).map(|c| (c.image.width(), c.image.height()));
+    let cell = r
+        .content
+        .first()
+        .or(r.style.first())
+        .map(|c| (c.image.width(), c.image.height()));
     let (w, h) = cell.unwrap_or((content.width(), content.height()));
-    let row = |title: &str, original: &Image, original_label: &str, cells: &[Reconstruction]| GridRow {
-        title: title.to_string(),
-        cells: std::iter::once((original_label.to_string(), original.resized(w, h)))
-            .chain(cells.iter().map(|c| (c.layers.clone(), c.image.resized(w, h))))
-            .collect(),
-    };
+    let row =
+        |title: &str, original: &Image, original_label: &str, cells: &[Reconstruction]| GridRow {
+            title: title.to_string(),
+            cells: std::iter::once((original_label.to_string(), original.resized(w, h)))
+                .chain(
+                    cells
+                        .iter()
+                        .map(|c| (c.layers.clone(), c.image.resized(w, h))),
+                )
+                .collect(),
+        };
     labelled_grid(&[
-        row("Content reconstructions: the layout is kept", content, "content image", &r.content),
-        row("Style reconstructions: textures and colours, not places", style, "style image", &r.style),
+        row(
+            "Content reconstructions: the layout is kept",
+            content,
+            "content image",
+            &r.content,
+        ),
+        row(
+            "Style reconstructions: textures and colours, not places",
+            style,
+            "style image",
+            &r.style,
+        ),
     ])
 }

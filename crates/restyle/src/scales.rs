@@ -72,7 +72,9 @@ impl ScaleSchedule {
         };
         // Geometric from start to size in `count` sizes.
         let ratio = (size as f64 / start).powf(1.0 / (count - 1) as f64);
-        let mut edges: Vec<usize> = (0..count).map(|k| (start * ratio.powi(k as i32)).round() as usize).collect();
+        let mut edges: Vec<usize> = (0..count)
+            .map(|k| (start * ratio.powi(k as i32)).round() as usize)
+            .collect();
         *edges.last_mut().expect("count >= 2") = size;
         edges.dedup();
         edges
@@ -81,13 +83,19 @@ impl ScaleSchedule {
     /// The sizes of a run on a `width x height` content image: `iterations`
     /// steps at the first, the refinement steps at each later one.
     pub fn plan(&self, width: usize, height: usize, size: usize, iterations: usize) -> Vec<Scale> {
-        let refine = self.refine_iterations.unwrap_or_else(|| default_refine_iterations(iterations));
+        let refine = self
+            .refine_iterations
+            .unwrap_or_else(|| default_refine_iterations(iterations));
         self.long_edges(size)
             .into_iter()
             .enumerate()
             .map(|(k, edge)| {
                 let (w, h) = fit_long_edge(width, height, edge);
-                Scale { width: w, height: h, iterations: if k == 0 { iterations } else { refine } }
+                Scale {
+                    width: w,
+                    height: h,
+                    iterations: if k == 0 { iterations } else { refine },
+                }
             })
             .collect()
     }
@@ -105,8 +113,14 @@ mod tests {
 
     #[test]
     fn large_outputs_step_by_sqrt2_from_the_start_size() {
-        assert_eq!(ScaleSchedule::default().long_edges(1024), vec![512, 724, 1024]);
-        assert_eq!(ScaleSchedule::default().long_edges(2048), vec![512, 724, 1024, 1448, 2048]);
+        assert_eq!(
+            ScaleSchedule::default().long_edges(1024),
+            vec![512, 724, 1024]
+        );
+        assert_eq!(
+            ScaleSchedule::default().long_edges(2048),
+            vec![512, 724, 1024, 1448, 2048]
+        );
         // Not a power of sqrt 2: the steps are evened out, the last is exact.
         let edges = ScaleSchedule::default().long_edges(900);
         assert_eq!(edges, vec![512, 679, 900]);
@@ -114,37 +128,77 @@ mod tests {
 
     #[test]
     fn start_size_and_scale_count_can_be_given() {
-        let s = ScaleSchedule { start_size: Some(128), ..Default::default() };
+        let s = ScaleSchedule {
+            start_size: Some(128),
+            ..Default::default()
+        };
         assert_eq!(s.long_edges(512), vec![128, 181, 256, 362, 512]);
-        let s = ScaleSchedule { scales: Some(3), ..Default::default() };
+        let s = ScaleSchedule {
+            scales: Some(3),
+            ..Default::default()
+        };
         assert_eq!(s.long_edges(512), vec![256, 362, 512]);
-        let s = ScaleSchedule { start_size: Some(200), scales: Some(2), ..Default::default() };
+        let s = ScaleSchedule {
+            start_size: Some(200),
+            scales: Some(2),
+            ..Default::default()
+        };
         assert_eq!(s.long_edges(800), vec![200, 800]);
-        let s = ScaleSchedule { scales: Some(1), ..Default::default() };
+        let s = ScaleSchedule {
+            scales: Some(1),
+            ..Default::default()
+        };
         assert_eq!(s.long_edges(2048), vec![2048]);
     }
 
     #[test]
     fn a_start_size_above_the_output_means_one_scale() {
-        let s = ScaleSchedule { start_size: Some(1024), ..Default::default() };
+        let s = ScaleSchedule {
+            start_size: Some(1024),
+            ..Default::default()
+        };
         assert_eq!(s.long_edges(512), vec![512]);
     }
 
     #[test]
     fn plans_keep_the_aspect_ratio() {
         let plan = ScaleSchedule::default().plan(1024, 768, 1024, 10);
-        assert_eq!(plan.iter().map(|s| (s.width, s.height)).collect::<Vec<_>>(), vec![(512, 384), (724, 543), (1024, 768)]);
+        assert_eq!(
+            plan.iter().map(|s| (s.width, s.height)).collect::<Vec<_>>(),
+            vec![(512, 384), (724, 543), (1024, 768)]
+        );
     }
 
     #[test]
     fn later_scales_refine_with_fewer_steps() {
         let steps = |s: ScaleSchedule, iterations| {
-            s.plan(1024, 768, 1024, iterations).iter().map(|s| s.iterations).collect::<Vec<_>>()
+            s.plan(1024, 768, 1024, iterations)
+                .iter()
+                .map(|s| s.iterations)
+                .collect::<Vec<_>>()
         };
         assert_eq!(steps(ScaleSchedule::default(), 300), vec![300, 100, 100]);
         assert_eq!(steps(ScaleSchedule::default(), 10), vec![10, 4, 4]);
-        assert_eq!(steps(ScaleSchedule { refine_iterations: Some(7), ..Default::default() }, 300), vec![300, 7, 7]);
+        assert_eq!(
+            steps(
+                ScaleSchedule {
+                    refine_iterations: Some(7),
+                    ..Default::default()
+                },
+                300
+            ),
+            vec![300, 7, 7]
+        );
         // One scale: the iterations asked for.
-        assert_eq!(steps(ScaleSchedule { scales: Some(1), ..Default::default() }, 300), vec![300]);
+        assert_eq!(
+            steps(
+                ScaleSchedule {
+                    scales: Some(1),
+                    ..Default::default()
+                },
+                300
+            ),
+            vec![300]
+        );
     }
 }

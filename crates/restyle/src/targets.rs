@@ -14,17 +14,34 @@ fn normalised(layers: &[(Layer, f32)], global: f32) -> Vec<(Layer, f64)> {
     let sum: f64 = layers.iter().map(|l| l.1 as f64).sum();
     layers
         .iter()
-        .map(|&(l, w)| (l, if sum > 0.0 { global as f64 * w as f64 / sum } else { 0.0 }))
+        .map(|&(l, w)| {
+            (
+                l,
+                if sum > 0.0 {
+                    global as f64 * w as f64 / sum
+                } else {
+                    0.0
+                },
+            )
+        })
         .filter(|l| l.1 > 0.0)
         .collect()
 }
 
 /// Content losses for `content` (already at the size being optimised).
-pub(crate) fn content_targets(net: &Vgg19, content: &Image, settings: &Settings) -> Vec<(Layer, f64, ContentLoss)> {
+pub(crate) fn content_targets(
+    net: &Vgg19,
+    content: &Image,
+    settings: &Settings,
+) -> Vec<(Layer, f64, ContentLoss)> {
     let layers = normalised(&settings.content_layers, settings.content_weight);
     let wanted: Vec<Layer> = layers.iter().map(|l| l.0).collect();
     let features = net.features(content.tensor(), &wanted);
-    layers.into_iter().zip(features).map(|((layer, w), f)| (layer, w, ContentLoss::new(f))).collect()
+    layers
+        .into_iter()
+        .zip(features)
+        .map(|((layer, w), f)| (layer, w, ContentLoss::new(f)))
+        .collect()
 }
 
 /// Style losses for an output whose long edge is `size`: each style image is
@@ -52,13 +69,21 @@ pub(crate) fn style_targets(
         let resized = style.image.resized(w, h);
         let style_grams = match tile {
             Some(tile) if w.max(h) > tile => tiled_grams(net, &resized, &wanted, tile),
-            _ => net.features(resized.tensor(), &wanted).iter().map(gram).collect(),
+            _ => net
+                .features(resized.tensor(), &wanted)
+                .iter()
+                .map(gram)
+                .collect(),
         };
         for (slot, g) in grams.iter_mut().zip(style_grams) {
             slot.push((g, style.weight / blend_sum));
         }
     }
-    Ok(layers.into_iter().zip(grams).map(|((layer, w), parts)| (layer, w, StyleLoss::new(Gram::blend(&parts)))).collect())
+    Ok(layers
+        .into_iter()
+        .zip(grams)
+        .map(|((layer, w), parts)| (layer, w, StyleLoss::new(Gram::blend(&parts))))
+        .collect())
 }
 
 /// Tiles are aligned to this many pixels, so that every layer's positions
@@ -76,7 +101,12 @@ pub fn tiled_grams(net: &Vgg19, image: &Image, layers: &[Layer], tile: usize) ->
     let mut parts: Vec<Vec<(Gram, usize)>> = vec![Vec::new(); layers.len()];
     for cy in (0..h).step_by(core) {
         for cx in (0..w).step_by(core) {
-            let core_tile = Tile { x: cx, y: cy, width: core.min(w - cx), height: core.min(h - cy) };
+            let core_tile = Tile {
+                x: cx,
+                y: cy,
+                width: core.min(w - cx),
+                height: core.min(h - cy),
+            };
             let region = Tile {
                 x: cx.saturating_sub(margin),
                 y: cy.saturating_sub(margin),
@@ -89,11 +119,21 @@ pub fn tiled_grams(net: &Vgg19, image: &Image, layers: &[Layer], tile: usize) ->
                 // The core's positions in this layer, relative to the region.
                 let x0 = core_tile.x / factor - region.x / factor;
                 let y0 = core_tile.y / factor - region.y / factor;
-                let x1 = ((core_tile.x + core_tile.width) / factor - region.x / factor).min(f.width());
-                let y1 = ((core_tile.y + core_tile.height) / factor - region.y / factor).min(f.height());
+                let x1 =
+                    ((core_tile.x + core_tile.width) / factor - region.x / factor).min(f.width());
+                let y1 =
+                    ((core_tile.y + core_tile.height) / factor - region.y / factor).min(f.height());
                 if x1 > x0 && y1 > y0 {
                     let positions = (x1 - x0) * (y1 - y0);
-                    let core_features = crop(&f, Tile { x: x0, y: y0, width: x1 - x0, height: y1 - y0 });
+                    let core_features = crop(
+                        &f,
+                        Tile {
+                            x: x0,
+                            y: y0,
+                            width: x1 - x0,
+                            height: y1 - y0,
+                        },
+                    );
                     slot.push((gram(&core_features), positions));
                 }
             }
@@ -103,7 +143,10 @@ pub fn tiled_grams(net: &Vgg19, image: &Image, layers: &[Layer], tile: usize) ->
         .into_iter()
         .map(|p| {
             let total: usize = p.iter().map(|(_, n)| n).sum();
-            let weighted: Vec<(Gram, f32)> = p.into_iter().map(|(g, n)| (g, n as f32 / total as f32)).collect();
+            let weighted: Vec<(Gram, f32)> = p
+                .into_iter()
+                .map(|(g, n)| (g, n as f32 / total as f32))
+                .collect();
             Gram::blend(&weighted)
         })
         .collect()
@@ -111,7 +154,10 @@ pub fn tiled_grams(net: &Vgg19, image: &Image, layers: &[Layer], tile: usize) ->
 
 /// How many input pixels one position of `layer` spans along each axis.
 fn downsampling(layer: Layer) -> usize {
-    1 << Layer::all().take(layer.index() + 1).filter(|l| l.op() == Op::Pool).count()
+    1 << Layer::all()
+        .take(layer.index() + 1)
+        .filter(|l| l.op() == Op::Pool)
+        .count()
 }
 
 #[cfg(test)]
@@ -121,7 +167,10 @@ mod tests {
 
     #[test]
     fn tiled_gram_matrices_match_the_whole_image() {
-        let layers: Vec<Layer> = ["relu1_1", "relu2_1", "relu3_1"].iter().map(|n| n.parse().unwrap()).collect();
+        let layers: Vec<Layer> = ["relu1_1", "relu2_1", "relu3_1"]
+            .iter()
+            .map(|n| n.parse().unwrap())
+            .collect();
         let net = Vgg19::embedded_up_to(layers[2]);
         let (w, h) = (200, 150);
         let mut t = Tensor::zeros(3, h, w);
@@ -132,10 +181,19 @@ mod tests {
             }
         }
         let image = Image::from_tensor(t);
-        let whole: Vec<Gram> = net.features(image.tensor(), &layers).iter().map(gram).collect();
+        let whole: Vec<Gram> = net
+            .features(image.tensor(), &layers)
+            .iter()
+            .map(gram)
+            .collect();
         let tiled = tiled_grams(&net, &image, &layers, 128);
         for ((a, b), layer) in whole.iter().zip(&tiled).zip(&layers) {
-            let diff: f64 = a.as_slice().iter().zip(b.as_slice()).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+            let diff: f64 = a
+                .as_slice()
+                .iter()
+                .zip(b.as_slice())
+                .map(|(x, y)| ((x - y) as f64).powi(2))
+                .sum();
             let norm: f64 = a.as_slice().iter().map(|x| (*x as f64).powi(2)).sum();
             let relative = (diff / norm).sqrt();
             assert!(relative < 2e-2, "{layer}: relative error {relative}");

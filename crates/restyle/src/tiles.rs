@@ -26,7 +26,9 @@ fn axis(length: usize, tile: usize, overlap: usize) -> (usize, Vec<usize>) {
     // for rounding the starts.
     let size = ((length + (count - 1) * overlap).div_ceil(count) + 1).min(tile);
     // Even spacing: the first tile at 0, the last flush with the end.
-    let starts = (0..count).map(|i| ((length - size) as f64 * i as f64 / (count - 1) as f64).round() as usize).collect();
+    let starts = (0..count)
+        .map(|i| ((length - size) as f64 * i as f64 / (count - 1) as f64).round() as usize)
+        .collect();
     (size, starts)
 }
 
@@ -42,7 +44,12 @@ pub fn plan_tiles(width: usize, height: usize, tile: usize, overlap: usize) -> V
     let mut tiles = Vec::new();
     for &y in &ys {
         for &x in &xs {
-            tiles.push(Tile { x, y, width: tw, height: th });
+            tiles.push(Tile {
+                x,
+                y,
+                width: tw,
+                height: th,
+            });
         }
     }
     tiles
@@ -79,22 +86,42 @@ pub struct Blender {
 
 impl Blender {
     pub fn new(channels: usize, width: usize, height: usize, overlap: usize) -> Self {
-        Self { width, height, overlap, sum: Tensor::zeros(channels, height, width), weight: vec![0.0; width * height] }
+        Self {
+            width,
+            height,
+            overlap,
+            sum: Tensor::zeros(channels, height, width),
+            weight: vec![0.0; width * height],
+        }
     }
 
     /// Adds `pixels` (the tile's size) at `tile`'s place.
     pub fn add(&mut self, tile: Tile, pixels: &Tensor) {
-        assert_eq!((pixels.width(), pixels.height()), (tile.width, tile.height), "tile size");
-        let fades = (tile.x > 0, tile.x + tile.width < self.width, tile.y > 0, tile.y + tile.height < self.height);
+        assert_eq!(
+            (pixels.width(), pixels.height()),
+            (tile.width, tile.height),
+            "tile size"
+        );
+        let fades = (
+            tile.x > 0,
+            tile.x + tile.width < self.width,
+            tile.y > 0,
+            tile.y + tile.height < self.height,
+        );
         let ramp = self.overlap.max(1);
-        let wx: Vec<f32> = (0..tile.width).map(|i| ramp_weight(i, tile.width, ramp, fades.0, fades.1)).collect();
-        let wy: Vec<f32> = (0..tile.height).map(|i| ramp_weight(i, tile.height, ramp, fades.2, fades.3)).collect();
+        let wx: Vec<f32> = (0..tile.width)
+            .map(|i| ramp_weight(i, tile.width, ramp, fades.0, fades.1))
+            .collect();
+        let wy: Vec<f32> = (0..tile.height)
+            .map(|i| ramp_weight(i, tile.height, ramp, fades.2, fades.3))
+            .collect();
         for c in 0..pixels.channels() {
             let src = pixels.plane(c);
             let dst = self.sum.plane_mut(c);
             for y in 0..tile.height {
                 for x in 0..tile.width {
-                    dst[(tile.y + y) * self.width + tile.x + x] += wy[y] * wx[x] * src[y * tile.width + x];
+                    dst[(tile.y + y) * self.width + tile.x + x] +=
+                        wy[y] * wx[x] * src[y * tile.width + x];
                 }
             }
         }
@@ -152,11 +179,21 @@ mod tests {
 
     #[test]
     fn tiles_cover_the_image_with_the_asked_overlap() {
-        for (w, h, tile, overlap) in [(1000, 700, 400, 64), (4096, 2731, 1024, 128), (300, 200, 512, 64), (513, 512, 512, 32)] {
+        for (w, h, tile, overlap) in [
+            (1000, 700, 400, 64),
+            (4096, 2731, 1024, 128),
+            (300, 200, 512, 64),
+            (513, 512, 512, 32),
+        ] {
             let tiles = plan_tiles(w, h, tile, overlap);
             assert!(covered(&tiles, w, h).iter().all(|&c| c >= 1), "{w}x{h}");
             for t in &tiles {
-                assert!(t.x + t.width <= w && t.y + t.height <= h && t.width <= tile && t.height <= tile);
+                assert!(
+                    t.x + t.width <= w
+                        && t.y + t.height <= h
+                        && t.width <= tile
+                        && t.height <= tile
+                );
             }
             // Neighbours along a row overlap by at least `overlap`.
             let row: Vec<&Tile> = tiles.iter().filter(|t| t.y == 0).collect();
@@ -164,7 +201,15 @@ mod tests {
                 assert!(pair[0].x + pair[0].width >= pair[1].x + overlap, "{pair:?}");
             }
         }
-        assert_eq!(plan_tiles(300, 200, 512, 64), vec![Tile { x: 0, y: 0, width: 300, height: 200 }]);
+        assert_eq!(
+            plan_tiles(300, 200, 512, 64),
+            vec![Tile {
+                x: 0,
+                y: 0,
+                width: 300,
+                height: 200
+            }]
+        );
     }
 
     #[test]
@@ -180,7 +225,10 @@ mod tests {
         assert!(covered(&tiles, w, h).iter().all(|&c| c >= 1));
         let column: Vec<&Tile> = tiles.iter().filter(|t| t.x == 0).collect();
         for pair in column.windows(2) {
-            assert!(pair[0].y + pair[0].height >= pair[1].y + overlap, "{pair:?}");
+            assert!(
+                pair[0].y + pair[0].height >= pair[1].y + overlap,
+                "{pair:?}"
+            );
         }
     }
 
@@ -214,13 +262,19 @@ mod tests {
         assert_eq!(tiles.len(), 2);
         let mut blender = Blender::new(1, w, h, 100);
         for (t, value) in tiles.iter().zip([0.0f32, 1.0]) {
-            blender.add(*t, &Tensor::from_vec(1, t.height, t.width, vec![value; t.width * t.height]));
+            blender.add(
+                *t,
+                &Tensor::from_vec(1, t.height, t.width, vec![value; t.width * t.height]),
+            );
         }
         let out = blender.finish(&Tensor::zeros(1, h, w));
         let row = &out.plane(0)[..w];
         assert!(row[..100].iter().all(|&v| v < 1e-3) && row[200..].iter().all(|&v| v > 1.0 - 1e-3));
         for pair in row.windows(2) {
-            assert!(pair[1] >= pair[0] - 1e-6 && pair[1] - pair[0] < 0.05, "{pair:?}");
+            assert!(
+                pair[1] >= pair[0] - 1e-6 && pair[1] - pair[0] < 0.05,
+                "{pair:?}"
+            );
         }
     }
 

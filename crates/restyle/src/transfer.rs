@@ -18,13 +18,13 @@ use restyle_engine::Tensor;
 use restyle_vgg::{Layer, Vgg19};
 
 use crate::colour::{luminance, match_colours, matched_luminance, recombine, ColorMode};
-use crate::scales::{Scale, ScaleSchedule};
-use crate::tiles::{crop, plan_tiles, Blender, Tile};
 use crate::losses::StyleLoss;
 use crate::objective::StyleObjective;
-use crate::targets::{content_targets, style_targets};
 use crate::optimize::{optimize, OptimizerSettings, RunClock};
 use crate::progress::{Losses, Observer};
+use crate::scales::{Scale, ScaleSchedule};
+use crate::targets::{content_targets, style_targets};
+use crate::tiles::{crop, plan_tiles, Blender, Tile};
 use crate::{Error, Image, Result};
 
 /// Where the optimisation starts.
@@ -114,7 +114,9 @@ impl Default for Settings {
             tv_weight: 10.0,
             style_scale: 1.0,
             content_layers: vec![(layer("conv4_2"), 1.0)],
-            style_layers: (1..=5).map(|b| (Layer::first_relu_of_block(b), 1.0)).collect(),
+            style_layers: (1..=5)
+                .map(|b| (Layer::first_relu_of_block(b), 1.0))
+                .collect(),
             init: Init::Content,
             optimizer: OptimizerKind::Lbfgs,
             learning_rate: None,
@@ -129,12 +131,20 @@ impl Default for Settings {
 
 impl Settings {
     pub fn optimizer_settings(&self) -> OptimizerSettings {
-        OptimizerSettings { kind: self.optimizer, learning_rate: self.learning_rate, lbfgs_history: self.lbfgs_history }
+        OptimizerSettings {
+            kind: self.optimizer,
+            learning_rate: self.learning_rate,
+            lbfgs_history: self.lbfgs_history,
+        }
     }
 
     /// The deepest layer any loss reads: the network need not go further.
     pub fn deepest_layer(&self) -> Option<Layer> {
-        self.content_layers.iter().chain(&self.style_layers).map(|l| l.0).max()
+        self.content_layers
+            .iter()
+            .chain(&self.style_layers)
+            .map(|l| l.0)
+            .max()
     }
 
     /// Smallest side an image may have so that the deepest layer still has
@@ -155,7 +165,13 @@ impl Settings {
     pub fn total_steps(&self, width: usize, height: usize) -> usize {
         self.plan(width, height)
             .iter()
-            .map(|s| s.iterations * self.tiling.and_then(|t| t.tiles(s.width, s.height)).map_or(1, |t| t.len()))
+            .map(|s| {
+                s.iterations
+                    * self
+                        .tiling
+                        .and_then(|t| t.tiles(s.width, s.height))
+                        .map_or(1, |t| t.len())
+            })
             .sum()
     }
 
@@ -166,7 +182,9 @@ impl Settings {
             if v.is_finite() && v >= 0.0 {
                 Ok(())
             } else {
-                Err(Error::Settings(format!("{name} must be a number >= 0, not {v}")))
+                Err(Error::Settings(format!(
+                    "{name} must be a number >= 0, not {v}"
+                )))
             }
         };
         if self.size == 0 {
@@ -176,7 +194,10 @@ impl Settings {
         finite_nonneg("the style weight", self.style_weight)?;
         finite_nonneg("the total-variation weight", self.tv_weight)?;
         if !(self.style_scale.is_finite() && self.style_scale > 0.0) {
-            return bad(format!("the style scale must be a number > 0, not {}", self.style_scale));
+            return bad(format!(
+                "the style scale must be a number > 0, not {}",
+                self.style_scale
+            ));
         }
         for (layer, w) in self.content_layers.iter().chain(&self.style_layers) {
             finite_nonneg(&format!("the weight of layer {layer}"), *w)?;
@@ -260,24 +281,37 @@ pub fn stylize(
         // The style's colours become the photo's before anything else.
         ColorMode::Histogram => styles
             .iter()
-            .map(|s| StyleImage { image: match_colours(&s.image, content), weight: s.weight })
+            .map(|s| StyleImage {
+                image: match_colours(&s.image, content),
+                weight: s.weight,
+            })
             .collect(),
         _ => styles.to_vec(),
     };
 
     // One stage per whole-image scale, one per tile of a tiled scale.
-    let tilings: Vec<Option<Vec<Tile>>> =
-        plan.iter().map(|s| settings.tiling.and_then(|t| t.tiles(s.width, s.height))).collect();
+    let tilings: Vec<Option<Vec<Tile>>> = plan
+        .iter()
+        .map(|s| settings.tiling.and_then(|t| t.tiles(s.width, s.height)))
+        .collect();
     let stages: Vec<(usize, usize)> = plan
         .iter()
         .zip(&tilings)
         .flat_map(|(scale, tiles)| match tiles {
             None => vec![(scale.iterations, scale.pixels())],
-            Some(tiles) => tiles.iter().map(|t| (scale.iterations, t.width * t.height)).collect(),
+            Some(tiles) => tiles
+                .iter()
+                .map(|t| (scale.iterations, t.width * t.height))
+                .collect(),
         })
         .collect();
     let mut clock = RunClock::new(&stages);
-    let mut run = RunState { stage: 0, steps: 0, losses: Losses::default(), stopped: false };
+    let mut run = RunState {
+        stage: 0,
+        steps: 0,
+        losses: Losses::default(),
+        stopped: false,
+    };
     let mut pixels: Option<Tensor> = None;
     let mut last_photo = content.clone();
     for (scale, tiles) in plan.iter().zip(&tilings) {
@@ -286,7 +320,10 @@ pub fn stylize(
             ColorMode::Luminance => {
                 let styles = styles
                     .iter()
-                    .map(|s| StyleImage { image: matched_luminance(&s.image, &photo), weight: s.weight })
+                    .map(|s| StyleImage {
+                        image: matched_luminance(&s.image, &photo),
+                        weight: s.weight,
+                    })
                     .collect();
                 (luminance(&photo), styles)
             }
@@ -294,12 +331,21 @@ pub fn stylize(
         };
         let start = match pixels.take() {
             None => initial_pixels(&settings.init, &target, settings.seed, settings.color),
-            Some(previous) => Image::from_tensor(previous).resized(scale.width, scale.height).into_tensor(),
+            Some(previous) => Image::from_tensor(previous)
+                .resized(scale.width, scale.height)
+                .into_tensor(),
         };
         let size = scale.width.max(scale.height);
         let tile_size = settings.tiling.map(|t| t.tile);
         let style = style_targets(net, &scale_styles, settings, size, tile_size)?;
-        let scale_run = ScaleRun { net, settings, photo: &photo, target: &target, style, iterations: scale.iterations };
+        let scale_run = ScaleRun {
+            net,
+            settings,
+            photo: &photo,
+            target: &target,
+            style,
+            iterations: scale.iterations,
+        };
         let result = match tiles {
             None => scale_run.whole(start, &mut run, &mut clock, observer)?,
             Some(tiles) => scale_run.tiled(start, tiles, &mut run, &mut clock, observer)?,
@@ -316,7 +362,12 @@ pub fn stylize(
     if (image.width(), image.height()) != (last.width, last.height) {
         image = image.resized(last.width, last.height);
     }
-    Ok(Outcome { image, steps: run.steps, losses: run.losses, stopped: run.stopped })
+    Ok(Outcome {
+        image,
+        steps: run.steps,
+        losses: run.losses,
+        stopped: run.stopped,
+    })
 }
 
 /// Counters carried across the stages of a run.
@@ -391,7 +442,8 @@ impl ScaleRun<'_> {
         let mut blender = Blender::new(3, w, h, tiling.overlap);
         for &tile in tiles {
             let mut pixels = crop(&blender.finish(&start), tile);
-            let mut objective = self.objective(&Image::from_tensor(crop(self.target.tensor(), tile)));
+            let mut objective =
+                self.objective(&Image::from_tensor(crop(self.target.tensor(), tile)));
             let present = |t: &Tensor| {
                 let mut preview = blender.clone();
                 preview.add(tile, t);
@@ -434,7 +486,12 @@ fn present(pixels: &Tensor, photo: &Image, color: ColorMode) -> Image {
     }
 }
 
-pub(crate) fn check_size(what: &str, width: usize, height: usize, settings: &Settings) -> Result<()> {
+pub(crate) fn check_size(
+    what: &str,
+    width: usize,
+    height: usize,
+    settings: &Settings,
+) -> Result<()> {
     let min = settings.min_side();
     if width.min(height) < min {
         return Err(Error::Settings(format!(

@@ -7,7 +7,12 @@ use restyle::{Layer, StyleObjective, Vgg19};
 use restyle_engine::Tensor;
 
 fn random(rng: &mut ChaCha8Rng, c: usize, h: usize, w: usize, lo: f32, hi: f32) -> Tensor {
-    Tensor::from_vec(c, h, w, (0..c * h * w).map(|_| rng.random_range(lo..hi)).collect())
+    Tensor::from_vec(
+        c,
+        h,
+        w,
+        (0..c * h * w).map(|_| rng.random_range(lo..hi)).collect(),
+    )
 }
 
 /// Checks `grad` against central differences of `f` along `coordinates`
@@ -24,7 +29,12 @@ fn check_along(
     let mut rng = ChaCha8Rng::seed_from_u64(99);
     let central = |d: &Tensor| {
         let (mut plus, mut minus) = (x.clone(), x.clone());
-        for ((p, m), v) in plus.as_mut_slice().iter_mut().zip(minus.as_mut_slice()).zip(d.as_slice()) {
+        for ((p, m), v) in plus
+            .as_mut_slice()
+            .iter_mut()
+            .zip(minus.as_mut_slice())
+            .zip(d.as_slice())
+        {
             *p += eps * v;
             *m -= eps * v;
         }
@@ -41,7 +51,12 @@ fn check_along(
     directions.extend((0..random_directions).map(|_| random(&mut rng, c, h, w, -1.0, 1.0)));
     for d in directions {
         let numeric = central(&d);
-        let analytic: f64 = grad.as_slice().iter().zip(d.as_slice()).map(|(&g, &v)| g as f64 * v as f64).sum();
+        let analytic: f64 = grad
+            .as_slice()
+            .iter()
+            .zip(d.as_slice())
+            .map(|(&g, &v)| g as f64 * v as f64)
+            .sum();
         let scale = numeric.abs().max(analytic.abs()).max(1e-6);
         assert!(
             (numeric - analytic).abs() <= tolerance * scale,
@@ -63,9 +78,18 @@ fn gram_matches_the_definition() {
     let m = 5000.0;
     for i in 0..5 {
         for j in 0..5 {
-            let expected: f64 = f.plane(i).iter().zip(f.plane(j)).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() / m;
+            let expected: f64 = f
+                .plane(i)
+                .iter()
+                .zip(f.plane(j))
+                .map(|(&a, &b)| a as f64 * b as f64)
+                .sum::<f64>()
+                / m;
             let got = g.as_slice()[i * 5 + j] as f64;
-            assert!((got - expected).abs() < 1e-5, "G[{i}][{j}] = {got}, expected {expected}");
+            assert!(
+                (got - expected).abs() < 1e-5,
+                "G[{i}][{j}] = {got}, expected {expected}"
+            );
         }
     }
 }
@@ -90,7 +114,11 @@ fn content_loss_gradient_matches_finite_differences() {
     let (value, grad) = loss.value_and_grad(&x);
     assert!(value > 0.0);
     check(&x, &grad, |t| loss.value_and_grad(t).0, 1e-2, 1e-3);
-    assert_eq!(loss.value_and_grad(loss.target()).0, 0.0, "zero at the target");
+    assert_eq!(
+        loss.value_and_grad(loss.target()).0,
+        0.0,
+        "zero at the target"
+    );
 }
 
 #[test]
@@ -122,9 +150,18 @@ fn total_variation_gradient_matches_finite_differences() {
     let x = random(&mut rng, 3, 7, 9, 0.0, 1.0);
     let mut grad = Tensor::zeros(3, 7, 9);
     total_variation(&x, 2.5, &mut grad);
-    check(&x, &grad, |t| 2.5 * total_variation(t, 1.0, &mut Tensor::zeros(3, 7, 9)), 1e-3, 1e-3);
+    check(
+        &x,
+        &grad,
+        |t| 2.5 * total_variation(t, 1.0, &mut Tensor::zeros(3, 7, 9)),
+        1e-3,
+        1e-3,
+    );
     let flat = Tensor::from_vec(3, 7, 9, vec![0.3; 3 * 63]);
-    assert_eq!(total_variation(&flat, 1.0, &mut Tensor::zeros(3, 7, 9)), 0.0);
+    assert_eq!(
+        total_variation(&flat, 1.0, &mut Tensor::zeros(3, 7, 9)),
+        0.0
+    );
 }
 
 fn layer(name: &str) -> Layer {
@@ -133,15 +170,27 @@ fn layer(name: &str) -> Layer {
 
 /// An objective with content at conv2_2, style at relu1_1 and relu3_1, and
 /// total variation, on random images.
-fn deep_objective<'n>(net: &'n Vgg19, rng: &mut ChaCha8Rng, parts: [bool; 3]) -> StyleObjective<'n> {
+fn deep_objective<'n>(
+    net: &'n Vgg19,
+    rng: &mut ChaCha8Rng,
+    parts: [bool; 3],
+) -> StyleObjective<'n> {
     let content = random(rng, 3, 20, 24, 0.0, 1.0);
     let style = random(rng, 3, 22, 18, 0.0, 1.0);
     let features = net.features(&content, &[layer("conv2_2")]);
     let style_features = net.features(&style, &[layer("relu1_1"), layer("relu3_1")]);
     let content_losses = vec![(layer("conv2_2"), 1.0, ContentLoss::new(features[0].clone()))];
     let style_losses = vec![
-        (layer("relu1_1"), 3.0, StyleLoss::new(gram(&style_features[0]))),
-        (layer("relu3_1"), 2.0, StyleLoss::new(gram(&style_features[1]))),
+        (
+            layer("relu1_1"),
+            3.0,
+            StyleLoss::new(gram(&style_features[0])),
+        ),
+        (
+            layer("relu3_1"),
+            2.0,
+            StyleLoss::new(gram(&style_features[1])),
+        ),
     ];
     StyleObjective::new(
         net,
@@ -170,7 +219,13 @@ fn objective_gradient_is_exact_where_the_network_is_smooth() {
     let x = random(&mut rng, 3, 12, 10, 0.2, 0.8);
     let (_, grad) = objective.evaluate(&x);
     let objective = std::cell::RefCell::new(objective);
-    check(&x, &grad, |t| objective.borrow_mut().evaluate(t).0.total(), 1e-2, 1e-3);
+    check(
+        &x,
+        &grad,
+        |t| objective.borrow_mut().evaluate(t).0.total(),
+        1e-2,
+        1e-3,
+    );
 }
 
 #[test]
@@ -185,7 +240,15 @@ fn objective_gradient_through_vgg19_matches_finite_differences() {
     let (losses, grad) = objective.evaluate(&x);
     assert!(losses.content > 0.0 && losses.style > 0.0 && losses.tv > 0.0);
     let objective = std::cell::RefCell::new(objective);
-    check_along(&x, &grad, |t| objective.borrow_mut().evaluate(t).0.total(), 1e-4, 0.1, 0, 4);
+    check_along(
+        &x,
+        &grad,
+        |t| objective.borrow_mut().evaluate(t).0.total(),
+        1e-4,
+        0.1,
+        0,
+        4,
+    );
 }
 
 #[test]
@@ -194,11 +257,17 @@ fn gradients_injected_at_several_layers_add_up() {
     // of its parts' gradients, each computed alone.
     let net = Vgg19::embedded_up_to(layer("relu3_1"));
     let x = random(&mut ChaCha8Rng::seed_from_u64(8), 3, 20, 24, 0.2, 0.8);
-    let whole = deep_objective(&net, &mut ChaCha8Rng::seed_from_u64(7), [true, true, true]).evaluate(&x);
+    let whole =
+        deep_objective(&net, &mut ChaCha8Rng::seed_from_u64(7), [true, true, true]).evaluate(&x);
     let mut sum = Tensor::zeros(3, 20, 24);
     let mut total = 0.0;
-    for parts in [[true, false, false], [false, true, false], [false, false, true]] {
-        let (losses, grad) = deep_objective(&net, &mut ChaCha8Rng::seed_from_u64(7), parts).evaluate(&x);
+    for parts in [
+        [true, false, false],
+        [false, true, false],
+        [false, false, true],
+    ] {
+        let (losses, grad) =
+            deep_objective(&net, &mut ChaCha8Rng::seed_from_u64(7), parts).evaluate(&x);
         total += losses.total();
         sum.add_assign(&grad);
     }

@@ -1,7 +1,10 @@
 //! Whole runs of the library on small images.
 
 use restyle::colour::rgb_to_yiq;
-use restyle::{stylize, ColorMode, Flow, Image, Init, OptimizerKind, Progress, ScaleSchedule, Settings, StyleImage, Vgg19};
+use restyle::{
+    stylize, ColorMode, Flow, Image, Init, OptimizerKind, Progress, ScaleSchedule, Settings,
+    StyleImage, Vgg19,
+};
 use restyle_engine::Tensor;
 
 /// A smooth, colourful picture: stripes of `hue` on a gradient.
@@ -10,8 +13,11 @@ fn picture(w: usize, h: usize, tint: [f32; 3], stripes: f32) -> Image {
     for c in 0..3 {
         for y in 0..h {
             for x in 0..w {
-                let wave = ((x as f32 * stripes / w as f32 + y as f32 / h as f32) * std::f32::consts::TAU).sin();
-                t.plane_mut(c)[y * w + x] = (tint[c] * (0.6 + 0.35 * wave) + 0.05 * c as f32).clamp(0.0, 1.0);
+                let wave = ((x as f32 * stripes / w as f32 + y as f32 / h as f32)
+                    * std::f32::consts::TAU)
+                    .sin();
+                t.plane_mut(c)[y * w + x] =
+                    (tint[c] * (0.6 + 0.35 * wave) + 0.05 * c as f32).clamp(0.0, 1.0);
             }
         }
     }
@@ -19,7 +25,11 @@ fn picture(w: usize, h: usize, tint: [f32; 3], stripes: f32) -> Image {
 }
 
 fn small(iterations: usize) -> Settings {
-    Settings { size: 48, iterations, ..Settings::default() }
+    Settings {
+        size: 48,
+        iterations,
+        ..Settings::default()
+    }
 }
 
 fn net() -> Vgg19 {
@@ -27,13 +37,18 @@ fn net() -> Vgg19 {
 }
 
 fn style() -> Vec<StyleImage> {
-    vec![StyleImage { image: picture(40, 40, [0.9, 0.5, 0.1], 6.0), weight: 1.0 }]
+    vec![StyleImage {
+        image: picture(40, 40, [0.9, 0.5, 0.1], 6.0),
+        weight: 1.0,
+    }]
 }
 
 fn losses_of(settings: &Settings) -> Vec<f64> {
     let content = picture(64, 48, [0.2, 0.5, 0.9], 1.5);
     let mut seen = Vec::new();
-    stylize(&net(), &content, &style(), settings, &mut |p: &Progress<'_>| {
+    stylize(&net(), &content, &style(), settings, &mut |p: &Progress<
+        '_,
+    >| {
         seen.push(p.losses.total());
         Flow::Continue
     })
@@ -50,7 +65,11 @@ fn lbfgs_lowers_the_loss() {
 
 #[test]
 fn adam_lowers_the_loss() {
-    let l = losses_of(&Settings { optimizer: OptimizerKind::Adam, learning_rate: Some(0.03), ..small(30) });
+    let l = losses_of(&Settings {
+        optimizer: OptimizerKind::Adam,
+        learning_rate: Some(0.03),
+        ..small(30)
+    });
     assert!(l[29] < 0.7 * l[0], "{l:?}");
 }
 
@@ -58,10 +77,20 @@ fn adam_lowers_the_loss() {
 fn the_observer_can_stop_a_run() {
     let content = picture(64, 48, [0.2, 0.5, 0.9], 1.5);
     let mut calls = 0;
-    let outcome = stylize(&net(), &content, &style(), &small(50), &mut |_: &Progress<'_>| {
-        calls += 1;
-        if calls == 3 { Flow::Stop } else { Flow::Continue }
-    })
+    let outcome = stylize(
+        &net(),
+        &content,
+        &style(),
+        &small(50),
+        &mut |_: &Progress<'_>| {
+            calls += 1;
+            if calls == 3 {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            }
+        },
+    )
     .unwrap();
     assert!(outcome.stopped);
     assert_eq!(outcome.steps, 3);
@@ -71,22 +100,42 @@ fn the_observer_can_stop_a_run() {
 #[test]
 fn coarse_to_fine_reports_every_scale_with_one_count() {
     let content = picture(64, 48, [0.2, 0.5, 0.9], 1.5);
-    let settings = Settings { scales: ScaleSchedule { start_size: Some(32), scales: Some(3), ..Default::default() }, ..small(4) };
+    let settings = Settings {
+        scales: ScaleSchedule {
+            start_size: Some(32),
+            scales: Some(3),
+            ..Default::default()
+        },
+        ..small(4)
+    };
     let mut seen = Vec::new();
-    let outcome = stylize(&net(), &content, &style(), &settings, &mut |p: &Progress<'_>| {
-        seen.push((p.step, p.total_steps, p.stage, p.stages, p.size(), p.eta));
-        Flow::Continue
-    })
+    let outcome = stylize(
+        &net(),
+        &content,
+        &style(),
+        &settings,
+        &mut |p: &Progress<'_>| {
+            seen.push((p.step, p.total_steps, p.stage, p.stages, p.size(), p.eta));
+            Flow::Continue
+        },
+    )
     .unwrap();
     // 4 steps at the first scale, then 2 (a third, rounded up) at each later one.
     assert_eq!(seen.len(), 8);
-    assert!(seen.iter().enumerate().all(|(i, s)| s.0 == i + 1 && s.1 == 8 && s.3 == 3));
+    assert!(seen
+        .iter()
+        .enumerate()
+        .all(|(i, s)| s.0 == i + 1 && s.1 == 8 && s.3 == 3));
     let sizes: Vec<_> = seen.iter().map(|s| (s.2, s.4)).collect();
     assert_eq!(sizes[0], (0, (32, 24)));
     assert_eq!(sizes[3], (0, (32, 24)));
     assert_eq!(sizes[4], (1, (39, 29)));
     assert_eq!(sizes[7], (2, (48, 36)));
-    assert_eq!(seen[7].5, Some(std::time::Duration::ZERO), "nothing left at the end");
+    assert_eq!(
+        seen[7].5,
+        Some(std::time::Duration::ZERO),
+        "nothing left at the end"
+    );
     assert_eq!((outcome.image.width(), outcome.image.height()), (48, 36));
 }
 
@@ -94,14 +143,21 @@ fn coarse_to_fine_reports_every_scale_with_one_count() {
 fn mean_chroma(image: &Image) -> f64 {
     let yiq = rgb_to_yiq(image);
     let (i, q) = (yiq.plane(1), yiq.plane(2));
-    i.iter().zip(q).map(|(&a, &b)| ((a * a + b * b) as f64).sqrt()).sum::<f64>() / i.len() as f64
+    i.iter()
+        .zip(q)
+        .map(|(&a, &b)| ((a * a + b * b) as f64).sqrt())
+        .sum::<f64>()
+        / i.len() as f64
 }
 
 /// Mean I and Q: the average colour cast.
 fn mean_iq(image: &Image) -> (f64, f64) {
     let yiq = rgb_to_yiq(image);
     let n = yiq.plane_len() as f64;
-    (yiq.plane(1).iter().map(|&v| v as f64).sum::<f64>() / n, yiq.plane(2).iter().map(|&v| v as f64).sum::<f64>() / n)
+    (
+        yiq.plane(1).iter().map(|&v| v as f64).sum::<f64>() / n,
+        yiq.plane(2).iter().map(|&v| v as f64).sum::<f64>() / n,
+    )
 }
 
 #[test]
@@ -131,18 +187,37 @@ fn luminance_mode_keeps_the_photo_colours_and_histogram_mode_moves_towards_them(
         let ((i1, q1), (i2, q2)) = (mean_iq(img), mean_iq(&reference));
         ((i1 - i2).powi(2) + (q1 - q2).powi(2)).sqrt()
     };
-    assert!(distance(&histogram) < 0.5 * distance(&styled), "{} vs {}", distance(&histogram), distance(&styled));
+    assert!(
+        distance(&histogram) < 0.5 * distance(&styled),
+        "{} vs {}",
+        distance(&histogram),
+        distance(&styled)
+    );
     assert!((mean_chroma(&luminance) - mean_chroma(&reference)).abs() < 1e-4);
 }
 
 #[test]
 fn runs_are_deterministic() {
     let content = picture(64, 48, [0.2, 0.5, 0.9], 1.5);
-    let settings = Settings { init: Init::Noise, seed: 5, ..small(5) };
+    let settings = Settings {
+        init: Init::Noise,
+        seed: 5,
+        ..small(5)
+    };
     let a = stylize(&net(), &content, &style(), &settings, &mut restyle::Silent).unwrap();
     let b = stylize(&net(), &content, &style(), &settings, &mut restyle::Silent).unwrap();
     assert_eq!(a.image, b.image);
-    let c = stylize(&net(), &content, &style(), &Settings { seed: 6, ..settings }, &mut restyle::Silent).unwrap();
+    let c = stylize(
+        &net(),
+        &content,
+        &style(),
+        &Settings {
+            seed: 6,
+            ..settings
+        },
+        &mut restyle::Silent,
+    )
+    .unwrap();
     assert_ne!(a.image, c.image);
 }
 
@@ -153,17 +228,30 @@ fn tiled_runs_cover_the_picture_without_seams() {
     let settings = Settings {
         size: 128,
         iterations: 6,
-        tiling: Some(Tiling { tile: 64, overlap: 24 }),
-        scales: ScaleSchedule { start_size: Some(64), scales: Some(2), refine_iterations: Some(6) },
+        tiling: Some(Tiling {
+            tile: 64,
+            overlap: 24,
+        }),
+        scales: ScaleSchedule {
+            start_size: Some(64),
+            scales: Some(2),
+            refine_iterations: Some(6),
+        },
         ..Settings::default()
     };
     let mut stages = std::collections::BTreeSet::new();
     let mut sizes = Vec::new();
-    let outcome = stylize(&net(), &content, &style(), &settings, &mut |p: &Progress<'_>| {
-        stages.insert(p.stage);
-        sizes.push(p.size());
-        Flow::Continue
-    })
+    let outcome = stylize(
+        &net(),
+        &content,
+        &style(),
+        &settings,
+        &mut |p: &Progress<'_>| {
+            stages.insert(p.stage);
+            sizes.push(p.size());
+            Flow::Continue
+        },
+    )
     .unwrap();
     // The 64 px scale is whole; the 128x96 one takes 3x2 tiles of at most 64x64
     // (60x61: no larger than the 24 px overlaps need).
@@ -176,10 +264,20 @@ fn tiled_runs_cover_the_picture_without_seams() {
     // they do on average across the picture.
     let t = outcome.image.tensor();
     let step = |x: usize| -> f64 {
-        (0..3).map(|c| (0..96).map(|y| (t.get(c, y, x + 1) - t.get(c, y, x)).abs() as f64).sum::<f64>()).sum::<f64>()
+        (0..3)
+            .map(|c| {
+                (0..96)
+                    .map(|y| (t.get(c, y, x + 1) - t.get(c, y, x)).abs() as f64)
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
     };
     let typical = (0..127).map(step).sum::<f64>() / 127.0;
     for edge in [31, 32, 63, 64, 95, 96] {
-        assert!(step(edge) < 3.0 * typical, "column {edge}: {} vs {typical}", step(edge));
+        assert!(
+            step(edge) < 3.0 * typical,
+            "column {edge}: {} vs {typical}",
+            step(edge)
+        );
     }
 }

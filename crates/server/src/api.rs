@@ -44,7 +44,9 @@ const SETTING_FIELDS: &str =
     "size, iterations, style_weight, content_weight, tv_weight, style_scale, preserve_colors, seed";
 
 fn number<T: FromStr>(name: &str, text: &str) -> Result<T, ApiError> {
-    text.trim().parse().map_err(|_| ApiError::BadRequest(format!("{name} must be a number, not `{text}`")))
+    text.trim()
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("{name} must be a number, not `{text}`")))
 }
 
 /// A submission as read from the form, before any image is decoded.
@@ -56,19 +58,30 @@ struct Form {
 }
 
 async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
-    let mut form = Form { content: None, style: None, preset: None, settings: JobSettings::default() };
+    let mut form = Form {
+        content: None,
+        style: None,
+        preset: None,
+        settings: JobSettings::default(),
+    };
     let mut seen = HashSet::new();
     while let Some(field) = multipart.next_field().await? {
         let name = field.name().unwrap_or_default().to_owned();
         if !seen.insert(name.clone()) {
-            return Err(ApiError::BadRequest(format!("the field `{name}` is given twice")));
+            return Err(ApiError::BadRequest(format!(
+                "the field `{name}` is given twice"
+            )));
         }
         let s = &mut form.settings;
         match name.as_str() {
             "content" | "style" => {
                 let bytes = field.bytes().await?.to_vec();
                 // A form whose file input was left empty sends an empty part.
-                let slot = if name == "content" { &mut form.content } else { &mut form.style };
+                let slot = if name == "content" {
+                    &mut form.content
+                } else {
+                    &mut form.style
+                };
                 *slot = (!bytes.is_empty()).then_some(bytes);
                 continue;
             }
@@ -100,34 +113,57 @@ async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
 }
 
 /// `POST /api/jobs`
-pub async fn create(State(state): State<AppState>, multipart: Multipart) -> Result<Response, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    multipart: Multipart,
+) -> Result<Response, ApiError> {
     let limits = state.limits;
     // Refuse early when the queue is full: no decoding for nothing.
     if state.store.count(JobState::Queued).await? >= limits.max_queue {
         return Err(ApiError::QueueFull(limits.max_queue));
     }
     let form = read_form(multipart).await?;
-    let content = form.content.ok_or_else(|| ApiError::BadRequest("the `content` image file is missing".into()))?;
+    let content = form
+        .content
+        .ok_or_else(|| ApiError::BadRequest("the `content` image file is missing".into()))?;
     let (style, settings) = match (form.style, form.preset) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::BadRequest("give either a `style` file or a `style_preset`, not both".into()))
+            return Err(ApiError::BadRequest(
+                "give either a `style` file or a `style_preset`, not both".into(),
+            ))
         }
         (Some(bytes), None) => (bytes, form.settings),
         (None, Some(name)) => {
             let preset = styles::find(&name).ok_or_else(|| {
                 let names: Vec<_> = styles::PRESETS.iter().map(|p| p.name).collect();
-                ApiError::BadRequest(format!("no shipped style `{name}`; there are {}", names.join(", ")))
+                ApiError::BadRequest(format!(
+                    "no shipped style `{name}`; there are {}",
+                    names.join(", ")
+                ))
             })?;
-            (preset.jpeg.to_vec(), JobSettings { style_preset: Some(preset.name.to_owned()), ..form.settings })
+            (
+                preset.jpeg.to_vec(),
+                JobSettings {
+                    style_preset: Some(preset.name.to_owned()),
+                    ..form.settings
+                },
+            )
         }
         (None, None) => {
-            return Err(ApiError::BadRequest("the `style` image file (or a `style_preset`) is missing".into()))
+            return Err(ApiError::BadRequest(
+                "the `style` image file (or a `style_preset`) is missing".into(),
+            ))
         }
     };
 
     // Decode both completely, a few submissions at a time (decoding a large
     // photo takes memory and a core).
-    let permit = state.decoding.clone().acquire_owned().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let permit = state
+        .decoding
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let (content, style, checked) = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let image = limits.decode(&content, "content")?;
@@ -143,7 +179,13 @@ pub async fn create(State(state): State<AppState>, multipart: Multipart) -> Resu
     let store = &state.store;
     store.put_image(&id, ImageKind::Content, content).await?;
     store.put_image(&id, ImageKind::Style, style).await?;
-    let job = NewJob { id: &id, settings: &settings, total_steps, width, height };
+    let job = NewJob {
+        id: &id,
+        settings: &settings,
+        total_steps,
+        width,
+        height,
+    };
     if !store.insert(job, limits.max_queue).await? {
         store.delete_images(&id).await?;
         return Err(ApiError::QueueFull(limits.max_queue));
@@ -156,7 +198,10 @@ pub async fn create(State(state): State<AppState>, multipart: Multipart) -> Resu
     let location = format!("/api/jobs/{id}");
     let body = json!({ "id": id.as_str(), "url": location, "page": format!("/jobs/{id}") });
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
-    response.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&location).expect("ascii"));
+    response.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).expect("ascii"),
+    );
     Ok(response)
 }
 
@@ -166,9 +211,18 @@ pub struct ListQuery {
 }
 
 /// `GET /api/jobs`
-pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let jobs: Vec<JobView> = state.store.list(limit).await?.iter().map(|(j, pos)| j.view(*pos)).collect();
+    let jobs: Vec<JobView> = state
+        .store
+        .list(limit)
+        .await?
+        .iter()
+        .map(|(j, pos)| j.view(*pos))
+        .collect();
     Ok(Json(json!({ "jobs": jobs })))
 }
 
@@ -183,17 +237,26 @@ pub async fn view(state: &AppState, id: &JobId) -> Result<JobView, ApiError> {
 }
 
 /// `GET /api/jobs/{id}`
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<JobView>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
     Ok(Json(view(&state, &parse_id(&id)?).await?))
 }
 
 /// `POST /api/jobs/{id}/cancel`
-pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<JobView>, ApiError> {
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
     let id = parse_id(&id)?;
     match state.store.cancel(&id).await? {
         CancelOutcome::NotFound => return Err(ApiError::NotFound),
         CancelOutcome::AlreadyFinal(s) => {
-            return Err(ApiError::Conflict(format!("the job is already {}; nothing to cancel", s.as_str())))
+            return Err(ApiError::Conflict(format!(
+                "the job is already {}; nothing to cancel",
+                s.as_str()
+            )))
         }
         CancelOutcome::Cancelled => tracing::info!(job = %id, "queued job cancelled"),
         CancelOutcome::Requested => {
@@ -208,7 +271,10 @@ pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Re
 }
 
 /// `DELETE /api/jobs/{id}`
-pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;
     if !state.store.delete(&id).await? {
         return Err(ApiError::NotFound);
@@ -240,25 +306,50 @@ fn sniff(bytes: &[u8]) -> &'static str {
     }
 }
 
-async fn image(state: &AppState, id: &str, kind: ImageKind, download: bool) -> Result<Response, ApiError> {
+async fn image(
+    state: &AppState,
+    id: &str,
+    kind: ImageKind,
+    download: bool,
+) -> Result<Response, ApiError> {
     let id = parse_id(id)?;
     let job = state.store.get(&id).await?.ok_or(ApiError::NotFound)?;
     if kind == ImageKind::Result && job.state != JobState::Done {
-        return Err(ApiError::Conflict(format!("the job is {}; the result exists once it is done", job.state.as_str())));
+        return Err(ApiError::Conflict(format!(
+            "the job is {}; the result exists once it is done",
+            job.state.as_str()
+        )));
     }
-    let bytes = state.store.get_image(&id, kind).await?.ok_or_else(|| match kind {
-        ImageKind::Preview => ApiError::Conflict("no preview yet".into()),
-        _ => ApiError::NotFound,
-    })?;
+    let bytes = state
+        .store
+        .get_image(&id, kind)
+        .await?
+        .ok_or_else(|| match kind {
+            ImageKind::Preview => ApiError::Conflict("no preview yet".into()),
+            _ => ApiError::NotFound,
+        })?;
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(sniff(&bytes)));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    let cache = if kind == ImageKind::Preview { "no-store" } else { "private, max-age=3600" };
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(sniff(&bytes)),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let cache = if kind == ImageKind::Preview {
+        "no-store"
+    } else {
+        "private, max-age=3600"
+    };
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     if kind == ImageKind::Result {
         let how = if download { "attachment" } else { "inline" };
         let value = format!("{how}; filename=\"restyle-{}.png\"", &id.as_str()[..8]);
-        headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&value).expect("ascii"));
+        headers.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_str(&value).expect("ascii"),
+        );
     }
     Ok((headers, bytes).into_response())
 }
@@ -269,12 +360,18 @@ pub async fn result(
     Path(id): Path<String>,
     Query(q): Query<ImageQuery>,
 ) -> Result<Response, ApiError> {
-    let download = q.download.as_deref().is_some_and(|d| d != "0" && d != "false");
+    let download = q
+        .download
+        .as_deref()
+        .is_some_and(|d| d != "0" && d != "false");
     image(&state, &id, ImageKind::Result, download).await
 }
 
 /// `GET /api/jobs/{id}/{preview,content,style}`
-pub async fn other_image(State(state): State<AppState>, Path((id, kind)): Path<(String, String)>) -> Result<Response, ApiError> {
+pub async fn other_image(
+    State(state): State<AppState>,
+    Path((id, kind)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let kind = match kind.as_str() {
         "preview" => ImageKind::Preview,
         "content" => ImageKind::Content,
@@ -303,7 +400,10 @@ pub async fn events(
             match current {
                 Ok(view) => {
                     if last.as_ref() != Some(&view) {
-                        let event = Event::default().event("job").json_data(&view).expect("a job serialises");
+                        let event = Event::default()
+                            .event("job")
+                            .json_data(&view)
+                            .expect("a job serialises");
                         if tx.send(event).await.is_err() {
                             return; // the client left
                         }
@@ -314,10 +414,14 @@ pub async fn events(
                     last = Some(view);
                 }
                 Err(ApiError::NotFound) => {
-                    let _ = tx.send(Event::default().event("deleted").data(id.as_str())).await;
+                    let _ = tx
+                        .send(Event::default().event("deleted").data(id.as_str()))
+                        .await;
                     return;
                 }
-                Err(e) => tracing::warn!(job = %id, error = %e, "cannot read the job for its event stream"),
+                Err(e) => {
+                    tracing::warn!(job = %id, error = %e, "cannot read the job for its event stream")
+                }
             }
             tokio::select! {
                 _ = events::changed(&mut changes, &id) => {}
@@ -328,7 +432,11 @@ pub async fn events(
             current = view(&state, &id).await;
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) });
+    let stream =
+        futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
+        );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
@@ -351,5 +459,7 @@ pub async fn list_styles() -> Json<serde_json::Value> {
 pub async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let queued = state.store.count(JobState::Queued).await?;
     let running = state.store.count(JobState::Running).await?;
-    Ok(Json(json!({ "ok": true, "queued": queued, "running": running })))
+    Ok(Json(
+        json!({ "ok": true, "queued": queued, "running": running }),
+    ))
 }

@@ -24,7 +24,12 @@ pub struct ServeArgs {
     /// Require this token (as `Authorization: Bearer TOKEN`, or once as
     /// `?token=TOKEN` on the page) for everything but the static files;
     /// for servers reachable beyond localhost
-    #[arg(long, value_name = "TOKEN", env = "RESTYLE_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "RESTYLE_TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
     /// Largest request (all uploads together), in megabytes
     #[arg(long, value_name = "MB", default_value_t = 25)]
@@ -65,7 +70,12 @@ pub struct StoreArgs {
     pub data: Option<PathBuf>,
     /// The job queue: sqlite://PATH (default: DATA/restyle.db) or
     /// postgres://USER@HOST:PORT/DB, shared by several machines
-    #[arg(long, value_name = "URL", env = "RESTYLE_DATABASE", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "RESTYLE_DATABASE",
+        hide_env_values = true
+    )]
     pub database: Option<String>,
     /// Keep images in this directory (shared by every worker) instead of the
     /// default: DATA/images with SQLite, the database itself with PostgreSQL
@@ -102,21 +112,29 @@ impl StoreArgs {
         let database_url = match &self.database {
             Some(url) => url.clone(),
             None => {
-                std::fs::create_dir_all(&data)
-                    .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", data.display()))?;
+                std::fs::create_dir_all(&data).map_err(|e| {
+                    anyhow::anyhow!("cannot create the data directory {}: {e}", data.display())
+                })?;
                 format!("sqlite://{}?mode=rwc", data.join("restyle.db").display())
             }
         };
-        let is_postgres = database_url.starts_with("postgres:") || database_url.starts_with("postgresql:");
+        let is_postgres =
+            database_url.starts_with("postgres:") || database_url.starts_with("postgresql:");
         if !is_postgres && !database_url.starts_with("sqlite:") {
-            anyhow::bail!("--database must be a sqlite:// or postgres:// URL, not `{database_url}`");
+            anyhow::bail!(
+                "--database must be a sqlite:// or postgres:// URL, not `{database_url}`"
+            );
         }
         let images = match (&self.images, is_postgres) {
             (Some(dir), _) => ImageLocation::Directory(dir.clone()),
             (None, true) => ImageLocation::Database,
             (None, false) => ImageLocation::Directory(data.join("images")),
         };
-        Ok(StoreConfig { database_url, images, lease: Duration::from_secs(self.lease_seconds.max(1)) })
+        Ok(StoreConfig {
+            database_url,
+            images,
+            lease: Duration::from_secs(self.lease_seconds.max(1)),
+        })
     }
 }
 
@@ -137,7 +155,9 @@ impl ServeArgs {
             anyhow::bail!("--max-megapixels must be a number > 0");
         }
         if self.max_upload_mb == 0 || self.max_size < 32 || self.max_iterations == 0 {
-            anyhow::bail!("--max-upload-mb and --max-iterations must be at least 1, --max-size at least 32");
+            anyhow::bail!(
+                "--max-upload-mb and --max-iterations must be at least 1, --max-size at least 32"
+            );
         }
         Ok(Limits {
             max_upload_bytes: (self.max_upload_mb * 1024 * 1024) as usize,

@@ -57,13 +57,21 @@ impl IntoResponse for ApiError {
         if status.is_server_error() && !matches!(self, ApiError::QueueFull(_)) {
             tracing::error!(error = %self, "request failed");
         }
-        let mut response = (status, Json(serde_json::json!({ "error": self.to_string() }))).into_response();
+        let mut response = (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response();
         match self {
             ApiError::QueueFull(_) => {
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
             }
             ApiError::Unauthorized => {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
         }

@@ -22,7 +22,9 @@ impl Default for Hub {
 
 impl Hub {
     pub fn new() -> Self {
-        Self { tx: broadcast::channel(256).0 }
+        Self {
+            tx: broadcast::channel(256).0,
+        }
     }
 
     /// Tells watchers that `id` changed (nobody listening is fine).

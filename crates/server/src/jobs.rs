@@ -31,7 +31,10 @@ impl FromStr for JobId {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, ()> {
-        if s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if s.len() == 32
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             Ok(Self(s.to_owned()))
         } else {
             Err(())
@@ -79,7 +82,10 @@ impl JobState {
 
     /// Done, failed or cancelled: nothing will change any more.
     pub fn is_final(self) -> bool {
-        matches!(self, JobState::Done | JobState::Failed | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Done | JobState::Failed | JobState::Cancelled
+        )
     }
 }
 
@@ -104,7 +110,9 @@ impl FromStr for PreserveColors {
             "none" | "" | "false" | "off" => Ok(PreserveColors::None),
             "luminance" | "true" | "on" => Ok(PreserveColors::Luminance),
             "histogram" => Ok(PreserveColors::Histogram),
-            other => Err(format!("preserve_colors must be none, luminance or histogram, not `{other}`")),
+            other => Err(format!(
+                "preserve_colors must be none, luminance or histogram, not `{other}`"
+            )),
         }
     }
 }
@@ -239,10 +247,17 @@ impl JobRecord {
         JobView {
             id: id.to_owned(),
             state: self.state,
-            position: if self.state == JobState::Queued { position } else { None },
+            position: if self.state == JobState::Queued {
+                position
+            } else {
+                None
+            },
             step: self.step.max(0) as u64,
             total_steps: self.total_steps.max(0) as u64,
-            eta_seconds: (self.state == JobState::Running).then_some(self.eta_ms).flatten().map(|ms| ms as f64 / 1e3),
+            eta_seconds: (self.state == JobState::Running)
+                .then_some(self.eta_ms)
+                .flatten()
+                .map(|ms| ms as f64 / 1e3),
             elapsed_seconds: self.elapsed_ms.map(|ms| ms as f64 / 1e3),
             loss: self.loss.filter(|l| l.is_finite()),
             error: self.error.clone(),
@@ -254,7 +269,8 @@ impl JobRecord {
             finished_at: self.finished_ms,
             attempts: self.attempts.max(0) as u64,
             worker: self.worker.clone(),
-            preview_url: has_preview.then(|| format!("/api/jobs/{id}/preview?v={}", self.preview_version)),
+            preview_url: has_preview
+                .then(|| format!("/api/jobs/{id}/preview?v={}", self.preview_version)),
             result_url: (self.state == JobState::Done).then(|| format!("/api/jobs/{id}/result")),
         }
     }
@@ -262,7 +278,9 @@ impl JobRecord {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]
@@ -275,16 +293,32 @@ mod tests {
         let b = JobId::random();
         assert_ne!(a, b);
         assert_eq!(a.as_str().parse::<JobId>(), Ok(a.clone()));
-        for bad in ["", "../etc/passwd", &"A".repeat(32), &"0".repeat(31), &"0".repeat(33), "0123456789abcdef0123456789abcde/"] {
+        for bad in [
+            "",
+            "../etc/passwd",
+            &"A".repeat(32),
+            &"0".repeat(31),
+            &"0".repeat(33),
+            "0123456789abcdef0123456789abcde/",
+        ] {
             assert!(bad.parse::<JobId>().is_err(), "{bad}");
         }
     }
 
     #[test]
     fn states_round_trip() {
-        for s in [JobState::Queued, JobState::Running, JobState::Done, JobState::Failed, JobState::Cancelled] {
+        for s in [
+            JobState::Queued,
+            JobState::Running,
+            JobState::Done,
+            JobState::Failed,
+            JobState::Cancelled,
+        ] {
             assert_eq!(JobState::parse(s.as_str()), Some(s));
-            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::json!(s.as_str())
+            );
         }
     }
 }

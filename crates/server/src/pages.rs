@@ -47,14 +47,29 @@ fn fill(template: &str, slots: &[(&str, &str)]) -> String {
 }
 
 fn page(title: &str, body_class: &str, body: &str) -> Html<String> {
-    Html(fill(LAYOUT, &[("title", &escape(title)), ("page", body_class), ("body", body)]))
+    Html(fill(
+        LAYOUT,
+        &[
+            ("title", &escape(title)),
+            ("page", body_class),
+            ("body", body),
+        ],
+    ))
 }
 
 /// Style strengths the page offers (`style_weight`), weakest first.
-pub const STRENGTHS: &[(f32, &str)] = &[(3.0, "Subtle"), (10.0, "Balanced"), (30.0, "Strong"), (100.0, "Very strong")];
+pub const STRENGTHS: &[(f32, &str)] = &[
+    (3.0, "Subtle"),
+    (10.0, "Balanced"),
+    (30.0, "Strong"),
+    (100.0, "Very strong"),
+];
 
 fn strength_label(weight: f32) -> String {
-    STRENGTHS.iter().find(|(w, _)| *w == weight).map_or_else(|| format!("style weight {weight}"), |(_, l)| (*l).to_owned())
+    STRENGTHS.iter().find(|(w, _)| *w == weight).map_or_else(
+        || format!("style weight {weight}"),
+        |(_, l)| (*l).to_owned(),
+    )
 }
 
 /// `GET /`: the form and the gallery.
@@ -83,7 +98,12 @@ pub async fn index(State(state): State<AppState>) -> Result<Html<String>, ApiErr
         v
     };
     let sizes_allowed = choices(&[256, 384, 512, 768, 1024, 1536, 2048], limits.max_size);
-    let default_size = sizes_allowed.iter().copied().filter(|&s| s <= default.size).max().unwrap_or(sizes_allowed[0]);
+    let default_size = sizes_allowed
+        .iter()
+        .copied()
+        .filter(|&s| s <= default.size)
+        .max()
+        .unwrap_or(sizes_allowed[0]);
     let sizes: String = sizes_allowed
         .iter()
         .map(|&s| {
@@ -97,8 +117,12 @@ pub async fn index(State(state): State<AppState>) -> Result<Html<String>, ApiErr
         })
         .collect();
     let steps_allowed = choices(&[100, 300, 500, 1000], limits.max_iterations);
-    let default_steps =
-        steps_allowed.iter().copied().filter(|&n| n <= default.iterations).max().unwrap_or(steps_allowed[0]);
+    let default_steps = steps_allowed
+        .iter()
+        .copied()
+        .filter(|&n| n <= default.iterations)
+        .max()
+        .unwrap_or(steps_allowed[0]);
     let iterations: String = steps_allowed
         .iter()
         .map(|&n| {
@@ -116,7 +140,11 @@ pub async fn index(State(state): State<AppState>) -> Result<Html<String>, ApiErr
     let strengths: String = STRENGTHS
         .iter()
         .map(|(w, label)| {
-            let selected = if *w == default.style_weight { " selected" } else { "" };
+            let selected = if *w == default.style_weight {
+                " selected"
+            } else {
+                ""
+            };
             format!(r#"<option value="{w}"{selected}>{label}</option>"#)
         })
         .collect();
@@ -135,7 +163,10 @@ pub async fn index(State(state): State<AppState>) -> Result<Html<String>, ApiErr
             ("strengths", &strengths),
             ("gallery", &gallery),
             ("max_upload", &limits.max_upload_bytes.to_string()),
-            ("max_mb", &format!("{}", limits.max_upload_bytes / (1024 * 1024))),
+            (
+                "max_mb",
+                &format!("{}", limits.max_upload_bytes / (1024 * 1024)),
+            ),
             ("max_mp", &format!("{:.0}", limits.max_pixels as f64 / 1e6)),
             ("max_queue", &limits.max_queue.to_string()),
         ],
@@ -160,12 +191,17 @@ fn state_label(view: &JobView) -> String {
 
 /// The picture that best shows a job: the result, the latest preview, or the photo.
 fn thumbnail(view: &JobView) -> String {
-    view.result_url.clone().or_else(|| view.preview_url.clone()).unwrap_or_else(|| format!("/api/jobs/{}/content", view.id))
+    view.result_url
+        .clone()
+        .or_else(|| view.preview_url.clone())
+        .unwrap_or_else(|| format!("/api/jobs/{}/content", view.id))
 }
 
 fn card(view: &JobView) -> String {
     let progress = match view.state {
-        JobState::Running if view.total_steps > 0 => format!(" · {}%", view.step * 100 / view.total_steps),
+        JobState::Running if view.total_steps > 0 => {
+            format!(" · {}%", view.step * 100 / view.total_steps)
+        }
         _ => String::new(),
     };
     format!(
@@ -192,7 +228,8 @@ pub async fn job(State(state): State<AppState>, Path(id): Path<String>) -> Respo
     };
     let s = &view.settings;
     let style = match &s.style_preset {
-        Some(name) => styles::find(name).map_or_else(|| name.clone(), |p| format!("{} ({})", p.title, p.artist)),
+        Some(name) => styles::find(name)
+            .map_or_else(|| name.clone(), |p| format!("{} ({})", p.title, p.artist)),
         None => "your upload".into(),
     };
     let colours = match s.preserve_colors {
@@ -212,7 +249,9 @@ pub async fn job(State(state): State<AppState>, Path(id): Path<String>) -> Respo
         s.seed
     );
     // JSON inside a script element: `<` escaped so no `</script>` can close it.
-    let data = serde_json::to_string(&view).expect("a job serialises").replace('<', "\\u003c");
+    let data = serde_json::to_string(&view)
+        .expect("a job serialises")
+        .replace('<', "\\u003c");
     let body = fill(
         JOB,
         &[
@@ -235,7 +274,14 @@ pub async fn not_found() -> impl IntoResponse {
 
 /// The page asking for the token.
 pub fn token_page() -> String {
-    fill(LAYOUT, &[("title", "Token needed"), ("page", "error"), ("body", TOKEN)])
+    fill(
+        LAYOUT,
+        &[
+            ("title", "Token needed"),
+            ("page", "error"),
+            ("body", TOKEN),
+        ],
+    )
 }
 
 /// `GET /assets/{file}`: the embedded CSS, JavaScript and icon.
@@ -246,25 +292,50 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         "favicon.svg" => (ICON, "image/svg+xml"),
         _ => return not_found().await.into_response(),
     };
-    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "public, max-age=300")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// `GET /assets/styles/{name}.jpg` and `{name}-thumb.jpg`: the shipped paintings.
 pub async fn style_image(Path(file): Path<String>) -> Response {
-    let Some(stem) = file.strip_suffix(".jpg") else { return not_found().await.into_response() };
+    let Some(stem) = file.strip_suffix(".jpg") else {
+        return not_found().await.into_response();
+    };
     let (name, thumb) = match stem.strip_suffix("-thumb") {
         Some(name) => (name, true),
         None => (stem, false),
     };
-    let Some(preset) = styles::find(name) else { return not_found().await.into_response() };
-    let bytes = if thumb { preset.thumbnail() } else { preset.jpeg };
-    ([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "public, max-age=86400")], bytes).into_response()
+    let Some(preset) = styles::find(name) else {
+        return not_found().await.into_response();
+    };
+    let bytes = if thumb {
+        preset.thumbnail()
+    } else {
+        preset.jpeg
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        bytes,
+    )
+        .into_response()
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn escaping_leaves_no_markup() {
-        assert_eq!(super::escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            super::escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 }

@@ -41,7 +41,12 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let max_body = state.limits.max_upload_bytes;
     let api = Router::new()
-        .route("/jobs", post(api::create).get(api::list).layer(DefaultBodyLimit::max(max_body)))
+        .route(
+            "/jobs",
+            post(api::create)
+                .get(api::list)
+                .layer(DefaultBodyLimit::max(max_body)),
+        )
         .route("/jobs/{id}", get(api::get).delete(api::delete))
         .route("/jobs/{id}/cancel", post(api::cancel))
         .route("/jobs/{id}/events", get(api::events))
@@ -63,7 +68,11 @@ pub fn router(state: AppState) -> Router {
 
 /// Byte-by-byte comparison whose time does not depend on where they differ.
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 const TOKEN_COOKIE: &str = "restyle_token";
@@ -102,7 +111,9 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
             } else if query && !is_api && method == Method::GET {
                 // Once from a link: remembered in a cookie, then out of the address bar.
                 let mut r = Redirect::to(&path).into_response();
-                let value = format!("{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000");
+                let value = format!(
+                    "{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000"
+                );
                 if let Ok(v) = HeaderValue::from_str(&value) {
                     r.headers_mut().insert(header::SET_COOKIE, v);
                 }
@@ -116,10 +127,19 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         _ => next.run(request).await,
     };
     let headers = response.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    if headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html")) {
+    if headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
+    {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
@@ -162,7 +182,10 @@ impl Server {
             // SQLite serves one process: whatever ran when it stopped runs again.
             let n = store.requeue_stale(i64::MAX).await?;
             if n > 0 {
-                tracing::info!(jobs = n, "re-queued jobs interrupted when the server last stopped");
+                tracing::info!(
+                    jobs = n,
+                    "re-queued jobs interrupted when the server last stopped"
+                );
             }
         }
         if let Err(e) = store.sweep_orphans().await {
@@ -171,8 +194,13 @@ impl Server {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let hub = Hub::new();
         let (workers, handles) = if args.workers > 0 {
-            let (pool, handles) =
-                WorkerPool::start(store.clone(), hub.clone(), process_name(), args.workers, shutdown_rx.clone());
+            let (pool, handles) = WorkerPool::start(
+                store.clone(),
+                hub.clone(),
+                process_name(),
+                args.workers,
+                shutdown_rx.clone(),
+            );
             (Some(pool), handles)
         } else {
             (None, Vec::new())
@@ -200,7 +228,13 @@ impl Server {
                 .await
         });
         tracing::info!(%addr, database = %redact(&config.database_url), workers = args.workers, "restyle serve started");
-        Ok(Self { addr, shutdown, http, workers: handles, store })
+        Ok(Self {
+            addr,
+            shutdown,
+            http,
+            workers: handles,
+            store,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -213,8 +247,13 @@ impl Server {
         let _ = self.shutdown.send(true);
         let http = self.http.await;
         let workers = futures_util::future::join_all(self.workers);
-        if tokio::time::timeout(Duration::from_secs(60), workers).await.is_err() {
-            tracing::warn!("a job did not stop within a minute; it will be re-queued at the next start");
+        if tokio::time::timeout(Duration::from_secs(60), workers)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "a job did not stop within a minute; it will be re-queued at the next start"
+            );
         }
         self.store.close().await;
         http??;
@@ -280,12 +319,25 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let store = Store::connect(&config).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let name = args.name.unwrap_or_else(process_name);
-    let (_pool, handles) = WorkerPool::start(store.clone(), Hub::new(), name.clone(), args.workers, shutdown_rx);
-    println!("restyle worker {name}: taking jobs from {}", redact(&config.database_url));
+    let (_pool, handles) = WorkerPool::start(
+        store.clone(),
+        Hub::new(),
+        name.clone(),
+        args.workers,
+        shutdown_rx,
+    );
+    println!(
+        "restyle worker {name}: taking jobs from {}",
+        redact(&config.database_url)
+    );
     stop_signal().await;
     tracing::info!("stopping: a running job goes back to the queue");
     let _ = shutdown.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(60), futures_util::future::join_all(handles)).await;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(60),
+        futures_util::future::join_all(handles),
+    )
+    .await;
     store.close().await;
     Ok(())
 }
@@ -294,7 +346,10 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
 mod tests {
     #[test]
     fn passwords_stay_out_of_logs() {
-        assert_eq!(super::redact("postgres://me:secret@db:5432/q"), "postgres://me:***@db:5432/q");
+        assert_eq!(
+            super::redact("postgres://me:secret@db:5432/q"),
+            "postgres://me:***@db:5432/q"
+        );
         assert_eq!(super::redact("postgres://me@db/q"), "postgres://me@db/q");
         assert_eq!(super::redact("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
     }

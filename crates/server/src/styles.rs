@@ -52,12 +52,18 @@ impl Preset {
                 .map(|p| {
                     io::decode_image(p.jpeg, std::path::Path::new(p.name), ImageLimits::default())
                         .ok()
-                        .and_then(|img| io::encode_image(&img.resized_to_long_edge(THUMB), OutputType::Jpeg).ok())
+                        .and_then(|img| {
+                            io::encode_image(&img.resized_to_long_edge(THUMB), OutputType::Jpeg)
+                                .ok()
+                        })
                         .unwrap_or_else(|| p.jpeg.to_vec())
                 })
                 .collect()
         });
-        let index = PRESETS.iter().position(|p| p.name == self.name).expect("a shipped preset");
+        let index = PRESETS
+            .iter()
+            .position(|p| p.name == self.name)
+            .expect("a shipped preset");
         &thumbs[index]
     }
 }
@@ -68,7 +74,12 @@ mod tests {
     fn every_preset_decodes_and_has_a_small_thumbnail() {
         for p in super::PRESETS {
             let thumb = p.thumbnail();
-            assert!(thumb.len() < p.jpeg.len() && thumb.len() < 60_000, "{}: {} bytes", p.name, thumb.len());
+            assert!(
+                thumb.len() < p.jpeg.len() && thumb.len() < 60_000,
+                "{}: {} bytes",
+                p.name,
+                thumb.len()
+            );
             assert!(super::find(p.name).is_some());
         }
     }

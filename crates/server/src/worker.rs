@@ -80,7 +80,12 @@ impl WorkerPool {
     /// Stops a run in this process at once (the database says why).
     pub fn interrupt(&self, id: &JobId, cancelled: bool) {
         if let Some(flag) = self.running.lock().unwrap().get(id) {
-            let _ = flag.compare_exchange(RUN, if cancelled { CANCELLED } else { GONE }, Ordering::SeqCst, Ordering::SeqCst);
+            let _ = flag.compare_exchange(
+                RUN,
+                if cancelled { CANCELLED } else { GONE },
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
         }
     }
 
@@ -88,7 +93,9 @@ impl WorkerPool {
         self.net
             .get_or_init(|| async {
                 let deepest = Settings::default().deepest_layer().expect("default layers");
-                let net = tokio::task::spawn_blocking(move || Vgg19::embedded_up_to(deepest)).await.expect("network loads");
+                let net = tokio::task::spawn_blocking(move || Vgg19::embedded_up_to(deepest))
+                    .await
+                    .expect("network loads");
                 Arc::new(net)
             })
             .await
@@ -105,13 +112,19 @@ impl WorkerPool {
         tracing::info!(%worker, "worker ready");
         while !*shutdown.borrow() {
             // Jobs of workers that died are given to the living.
-            if self.store.dialect() == Dialect::Postgres && last_sweep.is_none_or(|t| t.elapsed() > self.store.lease() / 2) {
+            if self.store.dialect() == Dialect::Postgres
+                && last_sweep.is_none_or(|t| t.elapsed() > self.store.lease() / 2)
+            {
                 last_sweep = Some(Instant::now());
                 let before = crate::jobs::now_ms() - self.store.lease().as_millis() as i64;
                 match self.store.requeue_stale(before).await {
                     Ok(0) => {}
-                    Ok(n) => tracing::warn!(%worker, jobs = n, "re-queued jobs whose worker went silent"),
-                    Err(e) => tracing::warn!(%worker, error = %e, "cannot check for silent workers"),
+                    Ok(n) => {
+                        tracing::warn!(%worker, jobs = n, "re-queued jobs whose worker went silent")
+                    }
+                    Err(e) => {
+                        tracing::warn!(%worker, error = %e, "cannot check for silent workers")
+                    }
                 }
             }
             match self.store.claim(&worker).await {
@@ -141,18 +154,27 @@ impl WorkerPool {
             Ok(p) => p,
             Err(reason) => {
                 tracing::warn!(job = %id, %reason, "job failed before it started");
-                self.end(worker, &id, JobState::Failed, Some(&reason), 0).await;
+                self.end(worker, &id, JobState::Failed, Some(&reason), 0)
+                    .await;
                 return;
             }
         };
         let net = self.network().await;
         let stop = Arc::new(AtomicU8::new(RUN));
-        self.running.lock().unwrap().insert(id.clone(), stop.clone());
+        self.running
+            .lock()
+            .unwrap()
+            .insert(id.clone(), stop.clone());
 
         // Heartbeats prove this worker alive while a step (or the style
         // targets, before the first step) takes long, and bring cancels.
         let heartbeat = {
-            let (store, id, worker, stop) = (self.store.clone(), id.clone(), worker.to_owned(), stop.clone());
+            let (store, id, worker, stop) = (
+                self.store.clone(),
+                id.clone(),
+                worker.to_owned(),
+                stop.clone(),
+            );
             let every = (store.lease() / 4).max(Duration::from_millis(500));
             tokio::spawn(async move {
                 loop {
@@ -186,9 +208,23 @@ impl WorkerPool {
             last_preview: None,
             last_step: prepared.offset as i64,
         };
-        let Prepared { content, style, settings, offset } = prepared;
+        let Prepared {
+            content,
+            style,
+            settings,
+            offset,
+        } = prepared;
         let result = tokio::task::spawn_blocking(move || {
-            let outcome = stylize(&net, &content, &[StyleImage { image: style, weight: 1.0 }], &settings, &mut observer);
+            let outcome = stylize(
+                &net,
+                &content,
+                &[StyleImage {
+                    image: style,
+                    weight: 1.0,
+                }],
+                &settings,
+                &mut observer,
+            );
             (outcome, observer.last_step)
         })
         .await;
@@ -200,7 +236,14 @@ impl WorkerPool {
         match result {
             Err(panic) => {
                 tracing::error!(job = %id, error = %panic, "the run panicked");
-                self.end(worker, &id, JobState::Failed, Some("internal error: the run crashed"), 0).await;
+                self.end(
+                    worker,
+                    &id,
+                    JobState::Failed,
+                    Some("internal error: the run crashed"),
+                    0,
+                )
+                .await;
             }
             Ok((_, _)) if reason == GONE => {
                 tracing::info!(job = %id, "job deleted while running");
@@ -208,7 +251,8 @@ impl WorkerPool {
             }
             Ok((Err(e), step)) => {
                 tracing::warn!(job = %id, error = %e, "job failed");
-                self.end(worker, &id, JobState::Failed, Some(&e.to_string()), step).await;
+                self.end(worker, &id, JobState::Failed, Some(&e.to_string()), step)
+                    .await;
             }
             Ok((Ok(outcome), step)) if outcome.stopped && reason == SHUTDOWN => {
                 tracing::info!(job = %id, step, "shutting down: job back in the queue, to resume from its preview");
@@ -221,19 +265,34 @@ impl WorkerPool {
             }
             Ok((Ok(outcome), _)) => {
                 let steps = (offset + outcome.steps) as i64;
-                let png = tokio::task::spawn_blocking(move || io::encode_image(&outcome.image, OutputType::Png)).await;
+                let png = tokio::task::spawn_blocking(move || {
+                    io::encode_image(&outcome.image, OutputType::Png)
+                })
+                .await;
                 match png {
-                    Ok(Ok(bytes)) => match self.store.put_image(&id, ImageKind::Result, bytes).await {
-                        Ok(()) => {
-                            tracing::info!(job = %id, steps, "job done");
-                            self.end(worker, &id, JobState::Done, None, steps).await;
+                    Ok(Ok(bytes)) => {
+                        match self.store.put_image(&id, ImageKind::Result, bytes).await {
+                            Ok(()) => {
+                                tracing::info!(job = %id, steps, "job done");
+                                self.end(worker, &id, JobState::Done, None, steps).await;
+                            }
+                            Err(e) => {
+                                let reason = format!("cannot store the result: {e}");
+                                self.end(worker, &id, JobState::Failed, Some(&reason), steps)
+                                    .await;
+                            }
                         }
-                        Err(e) => {
-                            let reason = format!("cannot store the result: {e}");
-                            self.end(worker, &id, JobState::Failed, Some(&reason), steps).await;
-                        }
-                    },
-                    _ => self.end(worker, &id, JobState::Failed, Some("cannot encode the result"), steps).await,
+                    }
+                    _ => {
+                        self.end(
+                            worker,
+                            &id,
+                            JobState::Failed,
+                            Some("cannot encode the result"),
+                            steps,
+                        )
+                        .await
+                    }
                 }
             }
         }
@@ -263,21 +322,33 @@ impl WorkerPool {
                 Err(e) => Err(format!("cannot read the {} image: {e}", kind.as_str())),
             }
         };
-        let content = load(ImageKind::Content).await?.ok_or("the content image is missing")?;
-        let style = load(ImageKind::Style).await?.ok_or("the style image is missing")?;
-        let preview = if job.checkpoint_step > 0 { load(ImageKind::Preview).await? } else { None };
+        let content = load(ImageKind::Content)
+            .await?
+            .ok_or("the content image is missing")?;
+        let style = load(ImageKind::Style)
+            .await?
+            .ok_or("the style image is missing")?;
+        let preview = if job.checkpoint_step > 0 {
+            load(ImageKind::Preview).await?
+        } else {
+            None
+        };
         let mut settings = job.settings.to_settings();
         let checkpoint = job.checkpoint_step.max(0) as usize;
         let id = job.id.clone();
         tokio::task::spawn_blocking(move || {
             let decode = |bytes: &[u8], role: &str| {
-                io::decode_image(bytes, std::path::Path::new(role), ImageLimits::default()).map_err(|e| e.to_string())
+                io::decode_image(bytes, std::path::Path::new(role), ImageLimits::default())
+                    .map_err(|e| e.to_string())
             };
             let content = decode(&content, "the content image")?;
             let style = decode(&style, "the style image")?;
             let mut offset = 0;
-            let single_scale = settings.plan(content.width(), content.height()).len() == 1 && settings.tiling.is_none();
-            if let (Some(preview), true) = (preview, single_scale && checkpoint < settings.iterations) {
+            let single_scale = settings.plan(content.width(), content.height()).len() == 1
+                && settings.tiling.is_none();
+            if let (Some(preview), true) =
+                (preview, single_scale && checkpoint < settings.iterations)
+            {
                 if let Ok(image) = decode(&preview, "the preview") {
                     settings.init = Init::Image(image);
                     settings.iterations -= checkpoint;
@@ -285,7 +356,12 @@ impl WorkerPool {
                     tracing::info!(job = %id, step = checkpoint, "resuming from the last preview");
                 }
             }
-            Ok(Prepared { content, style, settings, offset })
+            Ok(Prepared {
+                content,
+                style,
+                settings,
+                offset,
+            })
         })
         .await
         .map_err(|e| format!("internal error: {e}"))?
@@ -324,8 +400,12 @@ impl Observer for JobObserver {
         let total = (self.offset + p.total_steps) as i64;
         self.last_step = step;
         let now = Instant::now();
-        let due = |last: Option<Instant>, every| last.is_none_or(|t: Instant| now.duration_since(t) >= every);
-        if self.stop.load(Ordering::SeqCst) == RUN && (due(self.last_progress, PROGRESS_EVERY) || step == total) {
+        let due = |last: Option<Instant>, every| {
+            last.is_none_or(|t: Instant| now.duration_since(t) >= every)
+        };
+        if self.stop.load(Ordering::SeqCst) == RUN
+            && (due(self.last_progress, PROGRESS_EVERY) || step == total)
+        {
             self.last_progress = Some(now);
             // The preview shows this step; the last step's image is the result.
             let preview = (due(self.last_preview, PREVIEW_EVERY) && step < total)
@@ -344,7 +424,9 @@ impl Observer for JobObserver {
             };
             let answer = self.handle.block_on(async {
                 if let Some(bytes) = preview {
-                    self.store.put_image(&self.id, ImageKind::Preview, bytes).await?;
+                    self.store
+                        .put_image(&self.id, ImageKind::Preview, bytes)
+                        .await?;
                 }
                 self.store.progress(&self.id, &self.worker, &update).await
             });

@@ -11,7 +11,10 @@ use serde_json::Value;
 async fn error_of(r: reqwest::Response) -> (u16, String) {
     let status = r.status().as_u16();
     let body: Value = r.json().await.expect("errors are JSON");
-    (status, body["error"].as_str().expect("an `error` field").to_owned())
+    (
+        status,
+        body["error"].as_str().expect("an `error` field").to_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -20,59 +23,159 @@ async fn a_job_streams_progress_then_its_result_can_be_downloaded_and_deleted() 
     let id = s.submit_ok(small_job(48, 8)).await;
     assert_eq!(id.len(), 32);
 
-    let events = read_events(&s.client, &s.url(&format!("/api/jobs/{id}/events")), Duration::from_secs(120)).await;
-    let jobs: Vec<&Value> = events.iter().filter(|(n, _)| n == "job").map(|(_, j)| j).collect();
+    let events = read_events(
+        &s.client,
+        &s.url(&format!("/api/jobs/{id}/events")),
+        Duration::from_secs(120),
+    )
+    .await;
+    let jobs: Vec<&Value> = events
+        .iter()
+        .filter(|(n, _)| n == "job")
+        .map(|(_, j)| j)
+        .collect();
     let states: Vec<&str> = jobs.iter().map(|j| j["state"].as_str().unwrap()).collect();
     assert_eq!(states.last(), Some(&"done"), "{states:?}");
-    let running: Vec<&&Value> = jobs.iter().filter(|j| j["state"] == "running" && j["step"].as_u64() > Some(0)).collect();
-    assert!(!running.is_empty(), "progress events with a step: {states:?}");
-    assert!(running.iter().any(|j| j["preview_url"].is_string() && j["eta_seconds"].is_number()), "{running:?}");
+    let running: Vec<&&Value> = jobs
+        .iter()
+        .filter(|j| j["state"] == "running" && j["step"].as_u64() > Some(0))
+        .collect();
+    assert!(
+        !running.is_empty(),
+        "progress events with a step: {states:?}"
+    );
+    assert!(
+        running
+            .iter()
+            .any(|j| j["preview_url"].is_string() && j["eta_seconds"].is_number()),
+        "{running:?}"
+    );
     let steps: Vec<u64> = jobs.iter().map(|j| j["step"].as_u64().unwrap()).collect();
-    assert!(steps.windows(2).all(|w| w[0] <= w[1]), "steps only grow: {steps:?}");
+    assert!(
+        steps.windows(2).all(|w| w[0] <= w[1]),
+        "steps only grow: {steps:?}"
+    );
 
     let done = s.job(&id).await;
     assert_eq!(done["state"], "done");
-    assert_eq!((done["width"].as_u64(), done["height"].as_u64()), (Some(48), Some(36)));
+    assert_eq!(
+        (done["width"].as_u64(), done["height"].as_u64()),
+        (Some(48), Some(36))
+    );
     assert_eq!(done["step"], 8);
     assert_eq!(done["settings"]["iterations"], 8);
-    let result = s.client.get(s.url(done["result_url"].as_str().unwrap())).send().await.unwrap();
+    let result = s
+        .client
+        .get(s.url(done["result_url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(result.status(), 200);
     assert_eq!(result.headers()["content-type"], "image/png");
     let img = image::load_from_memory(&result.bytes().await.unwrap()).expect("a valid PNG");
     assert_eq!((img.width(), img.height()), (48, 36));
-    let download = s.client.get(s.url(&format!("/api/jobs/{id}/result?download=1"))).send().await.unwrap();
-    assert!(download.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    let download = s
+        .client
+        .get(s.url(&format!("/api/jobs/{id}/result?download=1")))
+        .send()
+        .await
+        .unwrap();
+    assert!(download.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
     for kind in ["content", "style"] {
-        let r = s.client.get(s.url(&format!("/api/jobs/{id}/{kind}"))).send().await.unwrap();
+        let r = s
+            .client
+            .get(s.url(&format!("/api/jobs/{id}/{kind}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "{kind}");
         assert_eq!(r.headers()["content-type"], "image/png");
     }
 
-    let list: Value = s.client.get(s.url("/api/jobs")).send().await.unwrap().json().await.unwrap();
+    let list: Value = s
+        .client
+        .get(s.url("/api/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["jobs"].as_array().unwrap().len(), 1);
     assert_eq!(list["jobs"][0]["id"], id.as_str());
 
-    let page = s.client.get(s.url(&format!("/jobs/{id}"))).send().await.unwrap();
+    let page = s
+        .client
+        .get(s.url(&format!("/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("Download"));
 
-    let deleted = s.client.delete(s.url(&format!("/api/jobs/{id}"))).send().await.unwrap();
+    let deleted = s
+        .client
+        .delete(s.url(&format!("/api/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), 204);
-    let (status, _) = error_of(s.client.get(s.url(&format!("/api/jobs/{id}"))).send().await.unwrap()).await;
+    let (status, _) = error_of(
+        s.client
+            .get(s.url(&format!("/api/jobs/{id}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 404);
-    let (status, _) = error_of(s.client.get(s.url(&format!("/api/jobs/{id}/result"))).send().await.unwrap()).await;
+    let (status, _) = error_of(
+        s.client
+            .get(s.url(&format!("/api/jobs/{id}/result")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 404);
-    assert!(!s.data.path().join("images").join(&id).exists(), "the images went with the job");
+    assert!(
+        !s.data.path().join("images").join(&id).exists(),
+        "the images went with the job"
+    );
     s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shipped_style_and_the_settings_are_used() {
     let s = TestServer::start(&[]).await;
-    let styles: Value = s.client.get(s.url("/api/styles")).send().await.unwrap().json().await.unwrap();
-    let names: Vec<&str> = styles["styles"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["starry_night", "the_scream", "woman-with-hat-matisse"]);
-    let thumb = s.client.get(s.url("/assets/styles/the_scream-thumb.jpg")).send().await.unwrap();
+    let styles: Value = s
+        .client
+        .get(s.url("/api/styles"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = styles["styles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["starry_night", "the_scream", "woman-with-hat-matisse"]
+    );
+    let thumb = s
+        .client
+        .get(s.url("/assets/styles/the_scream-thumb.jpg"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(thumb.headers()["content-type"], "image/jpeg");
 
     let form = Form::new()
@@ -84,13 +187,18 @@ async fn a_shipped_style_and_the_settings_are_used() {
         .text("preserve_colors", "luminance")
         .text("seed", "7");
     let id = s.submit_ok(form).await;
-    let job = s.wait_for(&id, Duration::from_secs(120), |j| j["state"] == "done").await;
+    let job = s
+        .wait_for(&id, Duration::from_secs(120), |j| j["state"] == "done")
+        .await;
     let settings = &job["settings"];
     assert_eq!(settings["style_preset"], "the_scream");
     assert_eq!(settings["style_weight"], 30.0);
     assert_eq!(settings["preserve_colors"], "luminance");
     assert_eq!(settings["seed"], 7);
-    assert_eq!((job["width"].as_u64(), job["height"].as_u64()), (Some(32), Some(24)));
+    assert_eq!(
+        (job["width"].as_u64(), job["height"].as_u64()),
+        (Some(32), Some(24))
+    );
     s.stop().await;
 }
 
@@ -99,25 +207,62 @@ async fn queued_and_running_jobs_can_be_cancelled() {
     let s = TestServer::start(&[]).await;
     let long = s.submit_ok(small_job(48, 1000)).await;
     let queued = s.submit_ok(small_job(48, 5)).await;
-    s.wait_for(&long, Duration::from_secs(60), |j| j["state"] == "running" && j["step"].as_u64() > Some(0)).await;
+    s.wait_for(&long, Duration::from_secs(60), |j| {
+        j["state"] == "running" && j["step"].as_u64() > Some(0)
+    })
+    .await;
     let q = s.job(&queued).await;
-    assert_eq!((q["state"].as_str(), q["position"].as_u64()), (Some("queued"), Some(0)));
+    assert_eq!(
+        (q["state"].as_str(), q["position"].as_u64()),
+        (Some("queued"), Some(0))
+    );
 
-    let r = s.client.post(s.url(&format!("/api/jobs/{queued}/cancel"))).send().await.unwrap();
+    let r = s
+        .client
+        .post(s.url(&format!("/api/jobs/{queued}/cancel")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["state"], "cancelled");
 
     let started = Instant::now();
-    let r = s.client.post(s.url(&format!("/api/jobs/{long}/cancel"))).send().await.unwrap();
+    let r = s
+        .client
+        .post(s.url(&format!("/api/jobs/{long}/cancel")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let job = s.wait_for(&long, Duration::from_secs(30), |j| j["state"] == "cancelled").await;
-    assert!(started.elapsed() < Duration::from_secs(10), "stopped after the current step");
+    let job = s
+        .wait_for(&long, Duration::from_secs(30), |j| {
+            j["state"] == "cancelled"
+        })
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped after the current step"
+    );
     assert!(job["step"].as_u64().unwrap() < 1000);
 
-    let (status, message) = error_of(s.client.post(s.url(&format!("/api/jobs/{long}/cancel"))).send().await.unwrap()).await;
+    let (status, message) = error_of(
+        s.client
+            .post(s.url(&format!("/api/jobs/{long}/cancel")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 409);
     assert!(message.contains("already cancelled"), "{message}");
-    let (status, message) = error_of(s.client.get(s.url(&format!("/api/jobs/{long}/result"))).send().await.unwrap()).await;
+    let (status, message) = error_of(
+        s.client
+            .get(s.url(&format!("/api/jobs/{long}/result")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 409, "{message}");
     s.stop().await;
 }
@@ -125,52 +270,144 @@ async fn queued_and_running_jobs_can_be_cancelled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_uploads_are_refused_with_a_clear_status() {
     // No workers: nothing runs, only the checks.
-    let s = TestServer::start(&["--workers", "0", "--max-upload-mb", "1", "--max-megapixels", "0.01", "--max-size", "256"]).await;
+    let s = TestServer::start(&[
+        "--workers",
+        "0",
+        "--max-upload-mb",
+        "1",
+        "--max-megapixels",
+        "0.01",
+        "--max-size",
+        "256",
+    ])
+    .await;
     let style = || file(png(40, 40), "painting.png");
     let cases: Vec<(&str, Form, u16, &str)> = vec![
         (
             "a text file named .png",
-            Form::new().part("content", file(b"just some words, not a picture\n".to_vec(), "photo.png")).part("style", style()),
+            Form::new()
+                .part(
+                    "content",
+                    file(b"just some words, not a picture\n".to_vec(), "photo.png"),
+                )
+                .part("style", style()),
             415,
             "not an image",
         ),
         (
             "a truncated PNG",
-            Form::new().part("content", file(png(48, 36)[..200].to_vec(), "photo.png")).part("style", style()),
+            Form::new()
+                .part("content", file(png(48, 36)[..200].to_vec(), "photo.png"))
+                .part("style", style()),
             422,
             "truncated or corrupt",
         ),
         (
             "too many pixels",
-            Form::new().part("content", file(png(200, 100), "photo.png")).part("style", style()),
+            Form::new()
+                .part("content", file(png(200, 100), "photo.png"))
+                .part("style", style()),
             413,
             "this server accepts at most 0.0 megapixels",
         ),
         (
             "too many bytes",
-            Form::new().part("content", file(vec![0x89; 2 << 20], "photo.png")).part("style", style()),
+            Form::new()
+                .part("content", file(vec![0x89; 2 << 20], "photo.png"))
+                .part("style", style()),
             413,
             "too large",
         ),
-        ("a wrong field", Form::new().part("image", file(png(48, 36), "photo.png")).part("style", style()), 400, "unknown field `image`"),
-        ("no content", Form::new().part("style", style()), 400, "`content` image file is missing"),
-        ("no style", Form::new().part("content", file(png(48, 36), "photo.png")), 400, "`style` image file"),
-        ("an unknown shipped style", Form::new().part("content", file(png(48, 36), "p.png")).text("style_preset", "mona_lisa"), 400, "no shipped style"),
-        ("a size that is not a number", small_job(48, 5).text("seed", "lots"), 400, "seed must be a number"),
-        ("a size over the limit", small_job(512, 5), 422, "between 1 and 256 pixels"),
-        ("iterations over the limit", small_job(48, 5000), 422, "iterations must be at most 1000"),
-        ("a negative weight", small_job(48, 5).text("style_weight", "-1"), 422, "style weight must be a number >= 0"),
-        ("an output too small for VGG", small_job(8, 5), 422, "at least 16"),
-        ("a field twice", small_job(48, 5).text("size", "48"), 400, "given twice"),
+        (
+            "a wrong field",
+            Form::new()
+                .part("image", file(png(48, 36), "photo.png"))
+                .part("style", style()),
+            400,
+            "unknown field `image`",
+        ),
+        (
+            "no content",
+            Form::new().part("style", style()),
+            400,
+            "`content` image file is missing",
+        ),
+        (
+            "no style",
+            Form::new().part("content", file(png(48, 36), "photo.png")),
+            400,
+            "`style` image file",
+        ),
+        (
+            "an unknown shipped style",
+            Form::new()
+                .part("content", file(png(48, 36), "p.png"))
+                .text("style_preset", "mona_lisa"),
+            400,
+            "no shipped style",
+        ),
+        (
+            "a size that is not a number",
+            small_job(48, 5).text("seed", "lots"),
+            400,
+            "seed must be a number",
+        ),
+        (
+            "a size over the limit",
+            small_job(512, 5),
+            422,
+            "between 1 and 256 pixels",
+        ),
+        (
+            "iterations over the limit",
+            small_job(48, 5000),
+            422,
+            "iterations must be at most 1000",
+        ),
+        (
+            "a negative weight",
+            small_job(48, 5).text("style_weight", "-1"),
+            422,
+            "style weight must be a number >= 0",
+        ),
+        (
+            "an output too small for VGG",
+            small_job(8, 5),
+            422,
+            "at least 16",
+        ),
+        (
+            "a field twice",
+            small_job(48, 5).text("size", "48"),
+            400,
+            "given twice",
+        ),
     ];
     for (what, form, status, needle) in cases {
         let (got, message) = error_of(s.submit(form).await).await;
         assert_eq!(got, status, "{what}: {message}");
-        assert!(message.contains(needle), "{what}: `{message}` should say `{needle}`");
+        assert!(
+            message.contains(needle),
+            "{what}: `{message}` should say `{needle}`"
+        );
     }
-    let list: Value = s.client.get(s.url("/api/jobs")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(list["jobs"].as_array().unwrap().len(), 0, "nothing was queued");
-    let leftovers = std::fs::read_dir(s.data.path().join("images")).unwrap().count();
+    let list: Value = s
+        .client
+        .get(s.url("/api/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["jobs"].as_array().unwrap().len(),
+        0,
+        "nothing was queued"
+    );
+    let leftovers = std::fs::read_dir(s.data.path().join("images"))
+        .unwrap()
+        .count();
     assert_eq!(leftovers, 0, "no images were kept");
     s.stop().await;
 }
@@ -185,7 +422,15 @@ async fn a_full_queue_refuses_with_503_and_retry_after() {
     let (status, message) = error_of(r).await;
     assert_eq!(status, 503);
     assert!(message.contains("queue is full"), "{message}");
-    let health: Value = s.client.get(s.url("/api/health")).send().await.unwrap().json().await.unwrap();
+    let health: Value = s
+        .client
+        .get(s.url("/api/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["queued"], 2);
     s.stop().await;
 }
@@ -205,7 +450,12 @@ async fn ids_are_checked_before_they_reach_storage() {
         let r = s.client.get(s.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 404, "{path}");
     }
-    let r = s.client.delete(s.url("/api/jobs/0123456789abcdef0123456789abcdef")).send().await.unwrap();
+    let r = s
+        .client
+        .delete(s.url("/api/jobs/0123456789abcdef0123456789abcdef"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     s.stop().await;
 }
@@ -213,29 +463,76 @@ async fn ids_are_checked_before_they_reach_storage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_guards_everything_but_the_static_files() {
     let s = TestServer::start(&["--workers", "0", "--token", "s3cret-token"]).await;
-    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let (status, message) = error_of(no_redirects.get(s.url("/api/jobs")).send().await.unwrap()).await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (status, message) =
+        error_of(no_redirects.get(s.url("/api/jobs")).send().await.unwrap()).await;
     assert_eq!(status, 401);
     assert!(message.contains("token"), "{message}");
-    let wrong = no_redirects.get(s.url("/api/jobs")).bearer_auth("s3cret-tokeN").send().await.unwrap();
+    let wrong = no_redirects
+        .get(s.url("/api/jobs"))
+        .bearer_auth("s3cret-tokeN")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 401);
-    let right = no_redirects.get(s.url("/api/jobs")).bearer_auth("s3cret-token").send().await.unwrap();
+    let right = no_redirects
+        .get(s.url("/api/jobs"))
+        .bearer_auth("s3cret-token")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(right.status(), 200);
-    let r = no_redirects.post(s.url("/api/jobs")).multipart(small_job(48, 5)).send().await.unwrap();
+    let r = no_redirects
+        .post(s.url("/api/jobs"))
+        .multipart(small_job(48, 5))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401, "no submissions without the token");
 
     let page = no_redirects.get(s.url("/")).send().await.unwrap();
     assert_eq!(page.status(), 401);
     assert!(page.text().await.unwrap().contains("Token needed"));
-    let login = no_redirects.get(s.url("/?token=s3cret-token")).send().await.unwrap();
+    let login = no_redirects
+        .get(s.url("/?token=s3cret-token"))
+        .send()
+        .await
+        .unwrap();
     assert!(login.status().is_redirection());
-    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     assert!(cookie.starts_with("restyle_token="));
-    let page = no_redirects.get(s.url("/")).header("cookie", &cookie).send().await.unwrap();
+    let page = no_redirects
+        .get(s.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
 
-    for public in ["/assets/app.css", "/assets/app.js", "/assets/styles/starry_night-thumb.jpg"] {
-        assert_eq!(no_redirects.get(s.url(public)).send().await.unwrap().status(), 200, "{public}");
+    for public in [
+        "/assets/app.css",
+        "/assets/app.js",
+        "/assets/styles/starry_night-thumb.jpg",
+    ] {
+        assert_eq!(
+            no_redirects
+                .get(s.url(public))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200,
+            "{public}"
+        );
     }
     s.stop().await;
 }

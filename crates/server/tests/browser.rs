@@ -18,7 +18,9 @@ use serde_json::{json, Value};
 
 fn find_program(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).flat_map(|dir| names.iter().map(move |n| dir.join(n))).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
 }
 
 /// chromedriver, killed when dropped.
@@ -49,7 +51,10 @@ impl Browser {
         if let Some(b) = body {
             request = request.json(&b);
         }
-        let response = request.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
         let status = response.status();
         let value: Value = response.json().await.unwrap();
         assert!(status.is_success(), "WebDriver {path}: {status} {value}");
@@ -65,25 +70,38 @@ impl Browser {
     }
 
     async fn find(&self, css: &str) -> String {
-        let v = self.post("/element", json!({ "using": "css selector", "value": css })).await;
-        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_owned()
+        let v = self
+            .post("/element", json!({ "using": "css selector", "value": css }))
+            .await;
+        v[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_owned()
     }
 
     async fn script(&self, script: &str) -> Value {
-        self.post("/execute/sync", json!({ "script": script, "args": [] })).await
+        self.post("/execute/sync", json!({ "script": script, "args": [] }))
+            .await
     }
 
     async fn current_url(&self) -> String {
-        self.call(reqwest::Method::GET, "/url", None).await.as_str().unwrap().to_owned()
+        self.call(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     async fn resize(&self, width: u32, height: u32) {
-        self.post("/window/rect", json!({ "width": width, "height": height })).await;
+        self.post("/window/rect", json!({ "width": width, "height": height }))
+            .await;
     }
 
     /// A PNG of the window, saved under RESTYLE_SCREENSHOTS if set.
     async fn screenshot(&self, name: &str) {
-        let Some(dir) = std::env::var_os("RESTYLE_SCREENSHOTS") else { return };
+        let Some(dir) = std::env::var_os("RESTYLE_SCREENSHOTS") else {
+            return;
+        };
         let b64 = self.call(reqwest::Method::GET, "/screenshot", None).await;
         let path = Path::new(&dir).join(name);
         std::fs::write(&path, base64_decode(b64.as_str().unwrap())).unwrap();
@@ -102,36 +120,58 @@ impl Browser {
 
 fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(text.trim()).expect("base64 from chromedriver")
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .expect("base64 from chromedriver")
 }
 
 async fn start_browser(downloads: &Path, profile: &Path) -> Option<(Driver, Browser)> {
     let chromium = find_program(&["chromium", "chromium-browser", "google-chrome"]);
     let chromedriver = find_program(&["chromedriver"]);
     let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
-        assert!(!required(), "RESTYLE_REQUIRE_ALL_TESTS=1 but chromium or chromedriver is not installed");
+        assert!(
+            !required(),
+            "RESTYLE_REQUIRE_ALL_TESTS=1 but chromium or chromedriver is not installed"
+        );
         eprintln!("note: skipping the browser test: chromium and chromedriver are not both installed (apt-get install chromium chromium-driver)");
         return None;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(chromedriver)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver starts");
-    let driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
     let start = Instant::now();
     loop {
         let ready = match http.get(format!("{}/status", driver.url)).send().await {
-            Ok(r) => r.json::<Value>().await.ok().is_some_and(|v| v["value"]["ready"] == true),
+            Ok(r) => r
+                .json::<Value>()
+                .await
+                .ok()
+                .is_some_and(|v| v["value"]["ready"] == true),
             Err(_) => false,
         };
         if ready {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "chromedriver did not come up");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "chromedriver did not come up"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let args = [
@@ -159,10 +199,21 @@ async fn start_browser(downloads: &Path, profile: &Path) -> Option<(Driver, Brow
             }
         }
     }}});
-    let r = http.post(format!("{}/session", driver.url)).json(&capabilities).send().await.unwrap();
+    let r = http
+        .post(format!("{}/session", driver.url))
+        .json(&capabilities)
+        .send()
+        .await
+        .unwrap();
     let v: Value = r.json().await.unwrap();
-    let session = v["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {v}")).to_owned();
-    let browser = Browser { http, base: format!("{}/session/{session}", driver.url) };
+    let session = v["value"]["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no session: {v}"))
+        .to_owned();
+    let browser = Browser {
+        http,
+        base: format!("{}/session/{session}", driver.url),
+    };
     // Let headless Chromium save downloads where the test looks.
     browser
         .post(
@@ -178,7 +229,10 @@ async fn a_browser_uploads_two_images_watches_progress_and_downloads_the_result(
     let tmp = tempfile::tempdir().unwrap();
     let downloads = tmp.path().join("downloads");
     std::fs::create_dir(&downloads).unwrap();
-    let Some((_driver, browser)) = start_browser(&downloads, &tmp.path().join("profile")).await else { return };
+    let Some((_driver, browser)) = start_browser(&downloads, &tmp.path().join("profile")).await
+    else {
+        return;
+    };
     // Small limits so that the form's choices are a small, quick job.
     let s = TestServer::start(&["--max-size", "48", "--max-iterations", "40"]).await;
     let content = tmp.path().join("photo.png");
@@ -189,9 +243,19 @@ async fn a_browser_uploads_two_images_watches_progress_and_downloads_the_result(
     browser.resize(1280, 1000).await;
     browser.goto(&s.url("/")).await;
     let input = browser.find("#content").await;
-    browser.post(&format!("/element/{input}/value"), json!({ "text": content.to_str().unwrap() })).await;
+    browser
+        .post(
+            &format!("/element/{input}/value"),
+            json!({ "text": content.to_str().unwrap() }),
+        )
+        .await;
     let input = browser.find("#style").await;
-    browser.post(&format!("/element/{input}/value"), json!({ "text": style.to_str().unwrap() })).await;
+    browser
+        .post(
+            &format!("/element/{input}/value"),
+            json!({ "text": style.to_str().unwrap() }),
+        )
+        .await;
     browser
         .wait_until(
             "both previews",
@@ -200,19 +264,26 @@ async fn a_browser_uploads_two_images_watches_progress_and_downloads_the_result(
         )
         .await;
     assert_eq!(
-        browser.script("return document.querySelector('input[name=style_preset]:checked') === null").await,
+        browser
+            .script("return document.querySelector('input[name=style_preset]:checked') === null")
+            .await,
         true,
         "an uploaded painting replaces the shipped choice"
     );
     browser.screenshot("browser-form.png").await;
     let submit = browser.find("#submit").await;
-    browser.post(&format!("/element/{submit}/click"), json!({})).await;
+    browser
+        .post(&format!("/element/{submit}/click"), json!({}))
+        .await;
 
     let start = Instant::now();
     while !browser.current_url().await.contains("/jobs/") {
         let error = browser.script("const e = document.querySelector('#form-error'); return (!e || e.hidden) ? null : e.textContent").await;
         assert!(error.is_null(), "the form says: {error}");
-        assert!(start.elapsed() < Duration::from_secs(20), "the job page did not open");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the job page did not open"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Progress appears: the bar moves and the step count shows.
@@ -226,13 +297,24 @@ async fn a_browser_uploads_two_images_watches_progress_and_downloads_the_result(
         .await;
     browser.screenshot("browser-progress.png").await;
     browser
-        .wait_until("the download button", Duration::from_secs(180), "return !document.querySelector('#download').hidden")
+        .wait_until(
+            "the download button",
+            Duration::from_secs(180),
+            "return !document.querySelector('#download').hidden",
+        )
         .await;
-    assert_eq!(browser.script("return document.querySelector('#state').textContent").await, "Done");
+    assert_eq!(
+        browser
+            .script("return document.querySelector('#state').textContent")
+            .await,
+        "Done"
+    );
     browser.screenshot("browser-done.png").await;
 
     let download = browser.find("#download").await;
-    browser.post(&format!("/element/{download}/click"), json!({})).await;
+    browser
+        .post(&format!("/element/{download}/click"), json!({}))
+        .await;
     let start = Instant::now();
     let file = loop {
         let done: Vec<PathBuf> = std::fs::read_dir(&downloads)
@@ -243,17 +325,30 @@ async fn a_browser_uploads_two_images_watches_progress_and_downloads_the_result(
         if let Some(f) = done.first() {
             break f.clone();
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "no download arrived");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no download arrived"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let img = image::open(&file).expect("the download is a valid image");
     assert_eq!((img.width(), img.height()), (48, 36));
-    assert!(file.file_name().unwrap().to_str().unwrap().starts_with("restyle-"));
+    assert!(file
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("restyle-"));
 
     // The gallery lists it, on a phone-sized screen too.
     browser.resize(390, 844).await;
     browser.goto(&s.url("/")).await;
-    assert_eq!(browser.script("return document.querySelectorAll('.job-card').length").await, 1);
+    assert_eq!(
+        browser
+            .script("return document.querySelectorAll('.job-card').length")
+            .await,
+        1
+    );
     browser.screenshot("browser-phone.png").await;
     let _ = browser.call(reqwest::Method::DELETE, "", None).await;
     s.stop().await;

@@ -18,14 +18,23 @@ const QUEUE: usize = 60;
 async fn a_hundred_concurrent_submissions_are_each_accepted_or_refused_and_none_is_lost() {
     // No workers, so the queue only fills: the refusals are deterministic.
     let s = TestServer::start(&["--workers", "0", "--max-queue", &QUEUE.to_string()]).await;
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).pool_max_idle_per_host(0).build().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let started = Instant::now();
     let tasks: Vec<_> = (0..SUBMISSIONS)
         .map(|_| {
             let (client, url) = (client.clone(), s.url("/api/jobs"));
             tokio::spawn(async move {
                 let t = Instant::now();
-                let r = client.post(url).multipart(small_job(48, 5)).send().await.expect("an answer");
+                let r = client
+                    .post(url)
+                    .multipart(small_job(48, 5))
+                    .send()
+                    .await
+                    .expect("an answer");
                 let status = r.status().as_u16();
                 let body: Value = r.json().await.expect("a JSON body");
                 (status, body, t.elapsed())
@@ -36,12 +45,21 @@ async fn a_hundred_concurrent_submissions_are_each_accepted_or_refused_and_none_
     let mut refused = 0;
     let mut latencies = Vec::new();
     for task in tasks {
-        let (status, body, latency) = tokio::time::timeout(Duration::from_secs(60), task).await.expect("bounded").unwrap();
+        let (status, body, latency) = tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .expect("bounded")
+            .unwrap();
         latencies.push(latency);
         match status {
-            201 => assert!(accepted.insert(body["id"].as_str().unwrap().to_owned()), "ids are unique"),
+            201 => assert!(
+                accepted.insert(body["id"].as_str().unwrap().to_owned()),
+                "ids are unique"
+            ),
             503 => {
-                assert!(body["error"].as_str().unwrap().contains("queue is full"), "{body}");
+                assert!(
+                    body["error"].as_str().unwrap().contains("queue is full"),
+                    "{body}"
+                );
                 refused += 1;
             }
             other => panic!("unexpected status {other}: {body}"),
@@ -63,14 +81,37 @@ async fn a_hundred_concurrent_submissions_are_each_accepted_or_refused_and_none_
     assert_eq!(accepted.len() + refused, SUBMISSIONS);
     assert_eq!(accepted.len(), QUEUE, "the queue fills exactly");
 
-    let list: Value = s.client.get(s.url("/api/jobs?limit=1000")).send().await.unwrap().json().await.unwrap();
-    let stored: BTreeSet<String> =
-        list["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_owned()).collect();
+    let list: Value = s
+        .client
+        .get(s.url("/api/jobs?limit=1000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stored: BTreeSet<String> = list["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(stored, accepted, "exactly the accepted jobs are queued");
-    let mut positions: Vec<u64> = list["jobs"].as_array().unwrap().iter().map(|j| j["position"].as_u64().unwrap()).collect();
+    let mut positions: Vec<u64> = list["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["position"].as_u64().unwrap())
+        .collect();
     positions.sort();
-    assert_eq!(positions, (0..QUEUE as u64).collect::<Vec<_>>(), "each has its own place in the queue");
-    let dirs = std::fs::read_dir(s.data.path().join("images")).unwrap().count();
+    assert_eq!(
+        positions,
+        (0..QUEUE as u64).collect::<Vec<_>>(),
+        "each has its own place in the queue"
+    );
+    let dirs = std::fs::read_dir(s.data.path().join("images"))
+        .unwrap()
+        .count();
     assert_eq!(dirs, QUEUE, "refused submissions left no images");
     s.stop().await;
 }

@@ -24,7 +24,11 @@ impl InputConvention {
     fn channel_map(self, c: usize) -> (usize, f32, f32) {
         match self {
             InputConvention::Caffe => (2 - c, 255.0, -CAFFE_MEAN_BGR[c]),
-            InputConvention::Torchvision => (c, 1.0 / IMAGENET_STD[c], -IMAGENET_MEAN[c] / IMAGENET_STD[c]),
+            InputConvention::Torchvision => (
+                c,
+                1.0 / IMAGENET_STD[c],
+                -IMAGENET_MEAN[c] / IMAGENET_STD[c],
+            ),
         }
     }
 

@@ -40,11 +40,23 @@ fn table() -> &'static [LayerInfo] {
         let mut conv = 0;
         for (b, &convs) in BLOCKS.iter().enumerate() {
             for i in 1..=convs {
-                layers.push(LayerInfo { name: format!("conv{}_{i}", b + 1), op: Op::Conv(conv), block: b });
-                layers.push(LayerInfo { name: format!("relu{}_{i}", b + 1), op: Op::Relu, block: b });
+                layers.push(LayerInfo {
+                    name: format!("conv{}_{i}", b + 1),
+                    op: Op::Conv(conv),
+                    block: b,
+                });
+                layers.push(LayerInfo {
+                    name: format!("relu{}_{i}", b + 1),
+                    op: Op::Relu,
+                    block: b,
+                });
                 conv += 1;
             }
-            layers.push(LayerInfo { name: format!("pool{}", b + 1), op: Op::Pool, block: b });
+            layers.push(LayerInfo {
+                name: format!("pool{}", b + 1),
+                op: Op::Pool,
+                block: b,
+            });
         }
         layers
     })
@@ -94,7 +106,10 @@ impl Layer {
     /// Height and width of this layer's output for an `height x width` input
     /// (each pooling halves them, rounding down).
     pub fn output_size(self, height: usize, width: usize) -> (usize, usize) {
-        let pools = Layer::all().take(self.index() + 1).filter(|l| l.op() == Op::Pool).count();
+        let pools = Layer::all()
+            .take(self.index() + 1)
+            .filter(|l| l.op() == Op::Pool)
+            .count();
         (height >> pools, width >> pools)
     }
 
@@ -130,7 +145,10 @@ mod tests {
     fn names_round_trip_and_follow_the_network_order() {
         let names: Vec<_> = Layer::all().map(|l| l.name()).collect();
         assert_eq!(names.len(), 37);
-        assert_eq!(&names[..5], &["conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1"]);
+        assert_eq!(
+            &names[..5],
+            &["conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1"]
+        );
         assert_eq!(names[36], "pool5");
         for l in Layer::all() {
             assert_eq!(Layer::from_name(l.name()), Ok(l));

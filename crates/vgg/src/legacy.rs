@@ -32,7 +32,14 @@ const FIRST_READ: usize = 1 << 20;
 /// format's magic-number pickle.
 pub(crate) fn is_legacy(bytes: &[u8]) -> bool {
     // Every pickle of protocol 2 or later starts with PROTO.
-    bytes.first() == Some(&0x80) && matches!(pickle::load(bytes), Ok(Unpickled { value: Value::BigInt(MAGIC), .. }))
+    bytes.first() == Some(&0x80)
+        && matches!(
+            pickle::load(bytes),
+            Ok(Unpickled {
+                value: Value::BigInt(MAGIC),
+                ..
+            })
+        )
 }
 
 /// The five pickles before the data.
@@ -47,42 +54,64 @@ struct Pickles {
 }
 
 /// VGG-19's weights from a legacy `torch.save` file.
-pub(crate) fn load<'a>(source: &mut dyn Source<'a>, what: &str) -> Result<VggWeights, WeightsError> {
-    let corrupt = |reason: String| WeightsError::Corrupt { what: what.to_string(), reason };
+pub(crate) fn load<'a>(
+    source: &mut dyn Source<'a>,
+    what: &str,
+) -> Result<VggWeights, WeightsError> {
+    let corrupt = |reason: String| WeightsError::Corrupt {
+        what: what.to_string(),
+        reason,
+    };
     let pickles = read_pickles(source, FIRST_READ, what)?;
     if !matches!(pickles.magic.value, Value::BigInt(MAGIC)) {
-        return Err(corrupt("it does not start with torch's magic number".into()));
+        return Err(corrupt(
+            "it does not start with torch's magic number".into(),
+        ));
     }
     if !matches!(pickles.version.value, Value::Int(FORMAT_VERSION)) {
-        return Err(corrupt(format!("its format version is not {FORMAT_VERSION}")));
+        return Err(corrupt(format!(
+            "its format version is not {FORMAT_VERSION}"
+        )));
     }
     if !is_little_endian(&pickles.system) {
         return Err(WeightsError::NotVgg19 {
             what: what.to_string(),
-            reason: "it was saved on a big-endian machine, whose files restyle does not read".into(),
+            reason: "it was saved on a big-endian machine, whose files restyle does not read"
+                .into(),
         });
     }
-    let dict = StateDict::from_pickle(&pickles.object)
-        .map_err(|reason| WeightsError::NotVgg19 { what: what.to_string(), reason })?;
-    let keys =
-        storage_keys(&pickles.keys).ok_or_else(|| corrupt("its list of storages is not a list of strings".into()))?;
+    let dict =
+        StateDict::from_pickle(&pickles.object).map_err(|reason| WeightsError::NotVgg19 {
+            what: what.to_string(),
+            reason,
+        })?;
+    let keys = storage_keys(&pickles.keys)
+        .ok_or_else(|| corrupt("its list of storages is not a list of strings".into()))?;
     let index = index_storages(source, pickles.end, &keys, &pickles.object).map_err(corrupt)?;
     state_dict::vgg_weights(&dict, &mut LegacyStorages { source, index }, what)
 }
 
 /// Reads the five pickles from the start of the file, reading more of it
 /// while they go on past what has been read.
-fn read_pickles<'a>(source: &mut dyn Source<'a>, first_read: usize, what: &str) -> Result<Pickles, WeightsError> {
+fn read_pickles<'a>(
+    source: &mut dyn Source<'a>,
+    first_read: usize,
+    what: &str,
+) -> Result<Pickles, WeightsError> {
     let mut want = first_read;
     loop {
-        let len = usize::try_from(source.len()).unwrap_or(usize::MAX).min(want);
+        let len = usize::try_from(source.len())
+            .unwrap_or(usize::MAX)
+            .min(want);
         let head = source.read_at(0, len).map_err(|e| WeightsError::Corrupt {
             what: what.to_string(),
             reason: format!("cannot read it ({e})"),
         })?;
         match parse_pickles(&head) {
             Ok(pickles) => return Ok(pickles),
-            Err((PickleError::Truncated { .. }, _)) if (len as u64) < source.len() => want = want.saturating_mul(4),
+            Err((PickleError::Truncated { .. }, _)) if (len as u64) < source.len() => {
+                want = want.saturating_mul(4)
+            }
             Err((e, part)) => return Err(pickle_error(e, part, what)),
         }
     }
@@ -100,20 +129,41 @@ fn parse_pickles(head: &[u8]) -> Result<Pickles, (PickleError, &'static str)> {
     let system = next("its system info")?;
     let object = next("its saved object")?;
     let keys = next("its list of storages")?;
-    Ok(Pickles { magic, version, system, object, keys, end: at as u64 })
+    Ok(Pickles {
+        magic,
+        version,
+        system,
+        object,
+        keys,
+        end: at as u64,
+    })
 }
 
 /// The system info's `little_endian` (true if absent: torch always wrote it).
 fn is_little_endian(system: &Unpickled) -> bool {
-    let Value::Dict(id) = system.value else { return true };
+    let Value::Dict(id) = system.value else {
+        return true;
+    };
     !system.heap.entries(id).iter().any(|(k, v)| {
         matches!(k, Value::Str(k) if &**k == "little_endian") && matches!(v, Value::Bool(false))
     })
 }
 
 fn storage_keys(keys: &Unpickled) -> Option<Vec<String>> {
-    let Value::List(id) = keys.value else { return None };
-    keys.heap.items(id).iter().map(|k| if let Value::Str(k) = k { Some(k.to_string()) } else { None }).collect()
+    let Value::List(id) = keys.value else {
+        return None;
+    };
+    keys.heap
+        .items(id)
+        .iter()
+        .map(|k| {
+            if let Value::Str(k) = k {
+                Some(k.to_string())
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// Where each storage's bytes are: the data after the pickles is, for each
@@ -129,22 +179,32 @@ fn index_storages<'a>(
     for s in &object.storages {
         match dtypes.insert(&s.key, (s.dtype, s.numel)) {
             Some(seen) if seen != (s.dtype, s.numel) => {
-                return Err(format!("storage `{}` is named with two different types or sizes", s.key))
+                return Err(format!(
+                    "storage `{}` is named with two different types or sizes",
+                    s.key
+                ))
             }
             _ => {}
         }
     }
     let mut index = HashMap::new();
     for key in keys {
-        let &(dtype, numel) = dtypes.get(key.as_str()).ok_or_else(|| format!("storage `{key}` is listed but unused"))?;
+        let &(dtype, numel) = dtypes
+            .get(key.as_str())
+            .ok_or_else(|| format!("storage `{key}` is listed but unused"))?;
         let truncated = || format!("it ends in the middle of storage `{key}`");
         let count = source.read_at(offset, 8).map_err(|_| truncated())?;
         let count = u64::from_le_bytes(std::array::from_fn(|i| count[i]));
         if count != numel as u64 {
-            return Err(format!("storage `{key}` has {count} elements, but its tensors say {numel}"));
+            return Err(format!(
+                "storage `{key}` has {count} elements, but its tensors say {numel}"
+            ));
         }
         let len = numel.checked_mul(dtype.size()).ok_or_else(truncated)?;
-        let end = (offset + 8).checked_add(len as u64).filter(|&end| end <= source.len()).ok_or_else(truncated)?;
+        let end = (offset + 8)
+            .checked_add(len as u64)
+            .filter(|&end| end <= source.len())
+            .ok_or_else(truncated)?;
         index.insert(key.clone(), (offset + 8, len));
         offset = end;
     }
@@ -159,8 +219,13 @@ struct LegacyStorages<'s, 'a> {
 
 impl<'a> Storages<'a> for LegacyStorages<'_, 'a> {
     fn bytes(&mut self, storage: &StorageRef) -> Result<Cow<'a, [u8]>, String> {
-        let &(offset, len) = self.index.get(&storage.key).ok_or_else(|| format!("storage `{}` is missing", storage.key))?;
-        self.source.read_at(offset, len).map_err(|e| format!("cannot read storage `{}` ({e})", storage.key))
+        let &(offset, len) = self
+            .index
+            .get(&storage.key)
+            .ok_or_else(|| format!("storage `{}` is missing", storage.key))?;
+        self.source
+            .read_at(offset, len)
+            .map_err(|e| format!("cannot read storage `{}` ({e})", storage.key))
     }
 }
 
@@ -175,9 +240,18 @@ mod tests {
         let mut source = FIXTURE;
         let pickles = read_pickles(&mut source, 16, "f").unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(pickles.magic.value, Value::BigInt(MAGIC)));
-        assert!(pickles.end > 16 * 4 * 4, "the pickles are several reads long");
+        assert!(
+            pickles.end > 16 * 4 * 4,
+            "the pickles are several reads long"
+        );
         let mut cut = &FIXTURE[..pickles.end as usize - 1];
-        let err = read_pickles(&mut cut, 16, "f").err().expect("a cut pickle is an error");
-        assert!(err.to_string().contains("its list of storages: its pickle ends early"), "{err}");
+        let err = read_pickles(&mut cut, 16, "f")
+            .err()
+            .expect("a cut pickle is an error");
+        assert!(
+            err.to_string()
+                .contains("its list of storages: its pickle ends early"),
+            "{err}"
+        );
     }
 }

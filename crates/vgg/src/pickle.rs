@@ -124,7 +124,9 @@ fn resolve_global(module: &str, name: &str) -> Result<Global, PickleError> {
     match (module, name) {
         ("collections", "OrderedDict") => Ok(Global::OrderedDict),
         ("torch._utils", "_rebuild_tensor" | "_rebuild_tensor_v2") => Ok(Global::RebuildTensor),
-        ("torch._utils", "_rebuild_parameter" | "_rebuild_parameter_with_state") => Ok(Global::RebuildParameter),
+        ("torch._utils", "_rebuild_parameter" | "_rebuild_parameter_with_state") => {
+            Ok(Global::RebuildParameter)
+        }
         ("torch" | "torch.cuda", _) => match Dtype::of_storage_class(name) {
             Some(dtype) => Ok(Global::StorageType(dtype)),
             None => Err(PickleError::Refused(format!("{module}.{name}"))),
@@ -264,7 +266,12 @@ pub(crate) fn load(data: &[u8]) -> Result<Unpickled, PickleError> {
         storages: Vec::new(),
     };
     let value = machine.run()?;
-    Ok(Unpickled { value, heap: machine.heap, len: machine.pos, storages: machine.storages })
+    Ok(Unpickled {
+        value,
+        heap: machine.heap,
+        len: machine.pos,
+        storages: machine.storages,
+    })
 }
 
 /// Each opcode makes at most one value, so this bounds the memory a pickle
@@ -348,7 +355,9 @@ impl<'a> Machine<'a> {
             }
             self.step(opcode)?;
         }
-        Err(self.malformed(format!("it goes on for more than {MAX_OPS} operations, far more than a state dict needs")))
+        Err(self.malformed(format!(
+            "it goes on for more than {MAX_OPS} operations, far more than a state dict needs"
+        )))
     }
 
     fn step(&mut self, opcode: u8) -> Result<(), PickleError> {
@@ -356,7 +365,9 @@ impl<'a> Machine<'a> {
             op::PROTO => {
                 let version = self.read_u8()?;
                 if version > 5 {
-                    return Err(self.malformed(format!("pickle protocol {version} does not exist (yet)")));
+                    return Err(
+                        self.malformed(format!("pickle protocol {version} does not exist (yet)"))
+                    );
                 }
             }
             // Frames only group opcodes for buffered reading.
@@ -411,7 +422,11 @@ impl<'a> Machine<'a> {
             op::BINUNICODE8 => self.push_str(8)?,
             // Python 2 `str`s: text if it decodes, bytes otherwise.
             op::SHORT_BINSTRING | op::BINSTRING => {
-                let bytes = if opcode == op::SHORT_BINSTRING { self.read_counted(1)? } else { self.read_counted(4)? };
+                let bytes = if opcode == op::SHORT_BINSTRING {
+                    self.read_counted(1)?
+                } else {
+                    self.read_counted(4)?
+                };
                 let value = match std::str::from_utf8(bytes) {
                     Ok(text) => Value::Str(text.into()),
                     Err(_) => Value::Bytes(bytes.into()),
@@ -515,7 +530,8 @@ impl<'a> Machine<'a> {
                 self.memoize(index)?;
             }
             op::MEMOIZE => {
-                let index = u32::try_from(self.memo.len()).map_err(|_| self.malformed("memo overflow".into()))?;
+                let index = u32::try_from(self.memo.len())
+                    .map_err(|_| self.malformed("memo overflow".into()))?;
                 self.memoize(index)?;
             }
             op::BINGET => {
@@ -531,17 +547,28 @@ impl<'a> Machine<'a> {
                 let storage = self.persistent_load(&pid)?;
                 self.stack.push(storage);
             }
-            _ => return Err(PickleError::UnknownOpcode { op: opcode, at: self.at }),
+            _ => {
+                return Err(PickleError::UnknownOpcode {
+                    op: opcode,
+                    at: self.at,
+                })
+            }
         }
         Ok(())
     }
 
     fn malformed(&self, reason: String) -> PickleError {
-        PickleError::Malformed { at: self.at, reason }
+        PickleError::Malformed {
+            at: self.at,
+            reason,
+        }
     }
 
     fn read_bytes(&mut self, n: usize) -> Result<&'a [u8], PickleError> {
-        let end = self.pos.checked_add(n).filter(|&end| end <= self.data.len());
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.data.len());
         let end = end.ok_or(PickleError::Truncated { at: self.at })?;
         let bytes = &self.data[self.pos..end];
         self.pos = end;
@@ -577,7 +604,10 @@ impl<'a> Machine<'a> {
     /// A newline-terminated ASCII line (GLOBAL's operands).
     fn read_line(&mut self) -> Result<&'a str, PickleError> {
         let rest: &'a [u8] = &self.data[self.pos..];
-        let len = rest.iter().position(|&b| b == b'\n').ok_or(PickleError::Truncated { at: self.at })?;
+        let len = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or(PickleError::Truncated { at: self.at })?;
         let line = std::str::from_utf8(&rest[..len]).map_err(|_| PickleError::Malformed {
             at: self.at,
             reason: "GLOBAL names a module or class that is not text".into(),
@@ -635,14 +665,18 @@ impl<'a> Machine<'a> {
         if self.stack.len() <= self.mark_floor() {
             return Err(self.malformed("stack underflow".into()));
         }
-        self.stack.pop().ok_or_else(|| self.malformed("stack underflow".into()))
+        self.stack
+            .pop()
+            .ok_or_else(|| self.malformed("stack underflow".into()))
     }
 
     fn top(&self) -> Result<&Value, PickleError> {
         if self.stack.len() <= self.mark_floor() {
             return Err(self.malformed("stack underflow".into()));
         }
-        self.stack.last().ok_or_else(|| self.malformed("stack underflow".into()))
+        self.stack
+            .last()
+            .ok_or_else(|| self.malformed("stack underflow".into()))
     }
 
     fn pop_n(&mut self, n: usize) -> Result<Vec<Value>, PickleError> {
@@ -654,7 +688,10 @@ impl<'a> Machine<'a> {
 
     /// Everything pushed since the last MARK, which is removed.
     fn pop_mark(&mut self) -> Result<Vec<Value>, PickleError> {
-        let mark = self.marks.pop().ok_or_else(|| self.malformed("no MARK to pop to".into()))?;
+        let mark = self
+            .marks
+            .pop()
+            .ok_or_else(|| self.malformed("no MARK to pop to".into()))?;
         Ok(self.stack.split_off(mark.min(self.stack.len())))
     }
 
@@ -689,7 +726,8 @@ impl<'a> Machine<'a> {
 
     fn recall(&mut self, index: u32) -> Result<(), PickleError> {
         let value = self.memo.get(&index).cloned();
-        let value = value.ok_or_else(|| self.malformed(format!("memo entry {index} was never stored")))?;
+        let value =
+            value.ok_or_else(|| self.malformed(format!("memo entry {index} was never stored")))?;
         self.stack.push(value);
         Ok(())
     }
@@ -700,12 +738,21 @@ impl<'a> Machine<'a> {
             return Err(self.malformed(format!("REDUCE calls a {}", callable.kind())));
         };
         let Value::Tuple(args) = *args else {
-            return Err(self.malformed(format!("REDUCE's arguments are a {}, not a tuple", args.kind())));
+            return Err(self.malformed(format!(
+                "REDUCE's arguments are a {}, not a tuple",
+                args.kind()
+            )));
         };
         match global {
-            Global::OrderedDict if self.heap.items(args).is_empty() => self.new_object(callable, &Value::None),
-            Global::OrderedDict => Err(self.malformed("OrderedDict is called with arguments".into())),
-            Global::RebuildTensor => self.rebuild_tensor(self.heap.items(args)).map(|t| Value::Tensor(Rc::new(t))),
+            Global::OrderedDict if self.heap.items(args).is_empty() => {
+                self.new_object(callable, &Value::None)
+            }
+            Global::OrderedDict => {
+                Err(self.malformed("OrderedDict is called with arguments".into()))
+            }
+            Global::RebuildTensor => self
+                .rebuild_tensor(self.heap.items(args))
+                .map(|t| Value::Tensor(Rc::new(t))),
             Global::RebuildParameter => match self.heap.items(args).first() {
                 Some(tensor @ Value::Tensor(_)) => Ok(tensor.clone()),
                 _ => Err(self.malformed("_rebuild_parameter without a tensor".into())),
@@ -737,9 +784,18 @@ impl<'a> Machine<'a> {
         let size = self.usizes_of(size, "a tensor's size")?;
         let stride = self.usizes_of(stride, "a tensor's stride")?;
         if size.len() != stride.len() {
-            return Err(self.malformed(format!("a tensor has {} sizes but {} strides", size.len(), stride.len())));
+            return Err(self.malformed(format!(
+                "a tensor has {} sizes but {} strides",
+                size.len(),
+                stride.len()
+            )));
         }
-        Ok(TensorRef { storage: storage.clone(), offset, size, stride })
+        Ok(TensorRef {
+            storage: storage.clone(),
+            offset,
+            size,
+            stride,
+        })
     }
 
     /// BINPERSID: `('storage', StorageType, key, location, numel[, view])`.
@@ -751,28 +807,47 @@ impl<'a> Machine<'a> {
         match items.first() {
             Some(Value::Str(tag)) if &**tag == "storage" => {}
             Some(Value::Str(tag)) => {
-                return Err(self.malformed(format!("unknown persistent id `{tag}` (restyle reads only storages)")))
+                return Err(self.malformed(format!(
+                    "unknown persistent id `{tag}` (restyle reads only storages)"
+                )))
             }
             _ => return Err(self.malformed("a persistent id without a tag".into())),
         }
-        let [_, Value::Global(Global::StorageType(dtype)), Value::Str(key), _location, numel, rest @ ..] = items else {
-            return Err(self.malformed("a storage's persistent id is not (tag, type, key, location, numel)".into()));
+        let [_, Value::Global(Global::StorageType(dtype)), Value::Str(key), _location, numel, rest @ ..] =
+            items
+        else {
+            return Err(self.malformed(
+                "a storage's persistent id is not (tag, type, key, location, numel)".into(),
+            ));
         };
         let numel = self.usize_of(numel, "a storage's size")?;
         let (view_start, view_len) = match rest.first() {
             None | Some(Value::None) => (0, numel),
             Some(view) => self.storage_view(view, numel)?,
         };
-        let storage = Rc::new(StorageRef { key: key.to_string(), dtype: *dtype, numel, view_start, view_len });
+        let storage = Rc::new(StorageRef {
+            key: key.to_string(),
+            dtype: *dtype,
+            numel,
+            view_start,
+            view_len,
+        });
         self.storages.push(storage.clone());
         Ok(Value::Storage(storage))
     }
 
     /// torch 0.3's `(view_key, offset, size)`: a slice of a storage.
     fn storage_view(&self, view: &Value, numel: usize) -> Result<(usize, usize), PickleError> {
-        let bad = || self.malformed("a storage view is not (key, offset, size) within its storage".into());
-        let Some([_, offset, len]) = self.heap.seq_of(view) else { return Err(bad()) };
-        let (start, len) = (self.usize_of(offset, "a view's offset")?, self.usize_of(len, "a view's size")?);
+        let bad = || {
+            self.malformed("a storage view is not (key, offset, size) within its storage".into())
+        };
+        let Some([_, offset, len]) = self.heap.seq_of(view) else {
+            return Err(bad());
+        };
+        let (start, len) = (
+            self.usize_of(offset, "a view's offset")?,
+            self.usize_of(len, "a view's size")?,
+        );
         match start.checked_add(len) {
             Some(end) if end <= numel => Ok((start, len)),
             _ => Err(bad()),
@@ -781,13 +856,18 @@ impl<'a> Machine<'a> {
 
     fn usize_of(&self, value: &Value, what: &str) -> Result<usize, PickleError> {
         match value {
-            Value::Int(v) => usize::try_from(*v).map_err(|_| self.malformed(format!("{what} is {v}"))),
+            Value::Int(v) => {
+                usize::try_from(*v).map_err(|_| self.malformed(format!("{what} is {v}")))
+            }
             other => Err(self.malformed(format!("{what} is a {}, not an int", other.kind()))),
         }
     }
 
     fn usizes_of(&self, value: &Value, what: &str) -> Result<Vec<usize>, PickleError> {
-        let items = self.heap.seq_of(value).ok_or_else(|| self.malformed(format!("{what} is a {}", value.kind())))?;
+        let items = self
+            .heap
+            .seq_of(value)
+            .ok_or_else(|| self.malformed(format!("{what} is a {}", value.kind())))?;
         items.iter().map(|v| self.usize_of(v, what)).collect()
     }
 }
@@ -795,7 +875,10 @@ impl<'a> Machine<'a> {
 /// `[k1, v1, k2, v2, ...]` as pairs.
 fn pairs(items: Vec<Value>, at: usize) -> Result<Vec<(Value, Value)>, PickleError> {
     if items.len() % 2 != 0 {
-        return Err(PickleError::Malformed { at, reason: "a dict gets a key without a value".into() });
+        return Err(PickleError::Malformed {
+            at,
+            reason: "a dict gets a key without a value".into(),
+        });
     }
     let mut out = Vec::with_capacity(items.len() / 2);
     let mut items = items.into_iter();
@@ -816,7 +899,12 @@ mod tests {
     }
 
     fn unicode(text: &str) -> Vec<u8> {
-        [&[op::BINUNICODE][..], &(text.len() as u32).to_le_bytes(), text.as_bytes()].concat()
+        [
+            &[op::BINUNICODE][..],
+            &(text.len() as u32).to_le_bytes(),
+            text.as_bytes(),
+        ]
+        .concat()
     }
 
     #[test]
@@ -828,9 +916,20 @@ mod tests {
         ops.extend([op::BININT, 0xfe, 0xff, 0xff, 0xff]); // -2
         ops.extend([op::SHORT_BINUNICODE, 1, b'c', op::BINFLOAT]);
         ops.extend(1.5f64.to_be_bytes());
-        ops.extend([op::SHORT_BINUNICODE, 1, b'd', op::SHORT_BINBYTES, 2, 1, 2, op::SETITEMS]);
+        ops.extend([
+            op::SHORT_BINUNICODE,
+            1,
+            b'd',
+            op::SHORT_BINBYTES,
+            2,
+            1,
+            2,
+            op::SETITEMS,
+        ]);
         let u = load(&pickle(&ops)).unwrap();
-        let Value::Dict(id) = u.value else { panic!("{:?}", u.value) };
+        let Value::Dict(id) = u.value else {
+            panic!("{:?}", u.value)
+        };
         let entries = u.heap.entries(id);
         assert_eq!(entries.len(), 4);
         assert!(matches!(&entries[0], (Value::Str(k), Value::Int(7)) if &**k == "a"));
@@ -843,33 +942,64 @@ mod tests {
     #[test]
     fn long1_reads_wide_and_negative_integers() {
         // The legacy format's magic number, as torch.save writes it.
-        let magic = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e];
-        assert!(matches!(load(&magic).unwrap().value, Value::BigInt(0x1950a86a20f9469cfc6c)));
-        assert!(matches!(load(&pickle(&[op::LONG1, 1, 0xff])).unwrap().value, Value::Int(-1)));
-        assert!(matches!(load(&pickle(&[op::LONG1, 0])).unwrap().value, Value::Int(0)));
+        let magic = [
+            0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19,
+            0x2e,
+        ];
+        assert!(matches!(
+            load(&magic).unwrap().value,
+            Value::BigInt(0x1950a86a20f9469cfc6c)
+        ));
+        assert!(matches!(
+            load(&pickle(&[op::LONG1, 1, 0xff])).unwrap().value,
+            Value::Int(-1)
+        ));
+        assert!(matches!(
+            load(&pickle(&[op::LONG1, 0])).unwrap().value,
+            Value::Int(0)
+        ));
         let big = [&[op::LONG1, 5][..], &[0, 0, 0, 0x80, 0]].concat();
-        assert!(matches!(load(&pickle(&big)).unwrap().value, Value::Int(0x8000_0000)));
+        assert!(matches!(
+            load(&pickle(&big)).unwrap().value,
+            Value::Int(0x8000_0000)
+        ));
         let too_wide = [&[op::LONG1, 17][..], &[0; 17]].concat();
-        assert!(matches!(load(&pickle(&too_wide)), Err(PickleError::Malformed { .. })));
+        assert!(matches!(
+            load(&pickle(&too_wide)),
+            Err(PickleError::Malformed { .. })
+        ));
     }
 
     #[test]
     fn globals_outside_the_allow_list_are_refused_by_name() {
         let cases: [(&[u8], &str); 4] = [
             (b"cos\nsystem\n(X\x02\x00\x00\x00lstR.", "os.system"),
-            (b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93.", "builtins.eval"),
+            (
+                b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93.",
+                "builtins.eval",
+            ),
             (b"ctorch\nload\n.", "torch.load"),
-            (b"ctorchvision.models.vgg\nVGG\n)\x81.", "torchvision.models.vgg.VGG"),
+            (
+                b"ctorchvision.models.vgg\nVGG\n)\x81.",
+                "torchvision.models.vgg.VGG",
+            ),
         ];
         for (bytes, name) in cases {
             match load(bytes) {
                 Err(e @ PickleError::Refused(_)) => {
-                    assert!(e.to_string().contains(&format!("refuses to load `{name}`")), "{e}")
+                    assert!(
+                        e.to_string().contains(&format!("refuses to load `{name}`")),
+                        "{e}"
+                    )
                 }
                 other => panic!("{name}: {other:?}"),
             }
         }
-        for (module, name) in [("collections", "OrderedDict"), ("torch", "HalfStorage"), ("torch._utils", "_rebuild_tensor_v2")] {
+        for (module, name) in [
+            ("collections", "OrderedDict"),
+            ("torch", "HalfStorage"),
+            ("torch._utils", "_rebuild_tensor_v2"),
+        ] {
             assert!(resolve_global(module, name).is_ok(), "{module}.{name}");
         }
         assert!(resolve_global("torch", "Storage").is_err());
@@ -879,37 +1009,59 @@ mod tests {
     #[test]
     fn malformed_pickles_are_errors() {
         let malformed: [&[u8]; 11] = [
-            &[op::TUPLE],                         // no MARK
-            &[op::REDUCE],                        // underflow
+            &[op::TUPLE],  // no MARK
+            &[op::REDUCE], // underflow
             &[op::TUPLE2],
             &[op::MARK, op::BININT1, 1, op::SETITEMS], // not a dict
-            &[op::BINGET, 5],                     // memo miss
+            &[op::BINGET, 5],                          // memo miss
             &[op::LONG_BINGET, 0, 0, 0, 1],
             &[op::BININT1, 1, op::BININT1, 2, op::REDUCE], // calling an int
-            &[op::NONE, op::BINPERSID],           // persistent id that is not a tuple
-            &[op::MARK, op::APPEND],              // APPEND may not reach below a MARK
+            &[op::NONE, op::BINPERSID],                    // persistent id that is not a tuple
+            &[op::MARK, op::APPEND],                       // APPEND may not reach below a MARK
             &[op::EMPTY_LIST, op::MARK, op::NONE, op::SETITEMS],
             &[op::PROTO, 9],
         ];
         for ops in malformed {
-            assert!(matches!(load(&pickle(ops)), Err(PickleError::Malformed { .. })), "{ops:?}: {:?}", load(&pickle(ops)));
+            assert!(
+                matches!(load(&pickle(ops)), Err(PickleError::Malformed { .. })),
+                "{ops:?}: {:?}",
+                load(&pickle(ops))
+            );
         }
-        assert!(matches!(load(&[op::PROTO, 2, b'I', b'1', b'\n', op::STOP]), Err(PickleError::UnknownOpcode { op: b'I', .. })));
+        assert!(matches!(
+            load(&[op::PROTO, 2, b'I', b'1', b'\n', op::STOP]),
+            Err(PickleError::UnknownOpcode { op: b'I', .. })
+        ));
     }
 
     #[test]
     fn absurd_lengths_and_early_ends_are_truncations() {
         let truncated: [&[u8]; 7] = [
             b"",
-            &[op::PROTO, 2],                                        // no STOP
+            &[op::PROTO, 2], // no STOP
             &[op::BINUNICODE, 0xff, 0xff, 0xff, 0xff, b'a', op::STOP],
             &[op::BINUNICODE8, 0, 0, 0, 0, 0, 0, 0, 0x80, op::STOP],
-            &[op::BINBYTES8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, op::STOP],
+            &[
+                op::BINBYTES8,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                op::STOP,
+            ],
             &[op::FRAME, 0, 0, 0, 0, 0, 0, 0, 0x10, op::NONE, op::STOP],
             b"ctorch\nFloatStorage",
         ];
         for bytes in truncated {
-            assert!(matches!(load(bytes), Err(PickleError::Truncated { .. })), "{bytes:?}: {:?}", load(bytes));
+            assert!(
+                matches!(load(bytes), Err(PickleError::Truncated { .. })),
+                "{bytes:?}: {:?}",
+                load(bytes)
+            );
         }
     }
 
@@ -923,15 +1075,35 @@ mod tests {
         // Tuples too.
         let mut ops = vec![op::EMPTY_TUPLE];
         ops.extend(vec![op::TUPLE1; depth]);
-        assert!(matches!(load(&pickle(&ops)).unwrap().value, Value::Tuple(_)));
+        assert!(matches!(
+            load(&pickle(&ops)).unwrap().value,
+            Value::Tuple(_)
+        ));
         // A list that contains itself.
-        let u = load(&pickle(&[op::EMPTY_LIST, op::BINPUT, 0, op::BINGET, 0, op::APPEND])).unwrap();
+        let u = load(&pickle(&[
+            op::EMPTY_LIST,
+            op::BINPUT,
+            0,
+            op::BINGET,
+            0,
+            op::APPEND,
+        ]))
+        .unwrap();
         let Value::List(id) = u.value else { panic!() };
         assert!(matches!(u.heap.items(id), [Value::List(inner)] if *inner == id));
         // Doubling through the memo 200 times: 2^200 leaves if it were copied.
         let mut ops = vec![op::EMPTY_LIST, op::BINPUT, 0];
         for _ in 0..200 {
-            ops.extend([op::POP, op::BINGET, 0, op::BINGET, 0, op::TUPLE2, op::BINPUT, 0]);
+            ops.extend([
+                op::POP,
+                op::BINGET,
+                0,
+                op::BINGET,
+                0,
+                op::TUPLE2,
+                op::BINPUT,
+                0,
+            ]);
         }
         assert!(load(&pickle(&ops)).is_ok());
     }
@@ -948,14 +1120,29 @@ mod tests {
         valid.extend(b"ctorch\nFloatStorage\n");
         valid.extend(unicode("0"));
         valid.extend(unicode("cpu"));
-        valid.extend([op::BININT1, 1, op::TUPLE, op::BINPERSID, op::BININT1, 0, op::BININT1, 4, op::TUPLE1]);
+        valid.extend([
+            op::BININT1,
+            1,
+            op::TUPLE,
+            op::BINPERSID,
+            op::BININT1,
+            0,
+            op::BININT1,
+            4,
+            op::TUPLE1,
+        ]);
         valid.extend([op::BININT1, 0, op::TUPLE1, op::NEWFALSE]);
         valid.extend(b"ccollections\nOrderedDict\n)R");
         valid.extend([op::TUPLE, op::REDUCE, op::SETITEMS, op::STOP]);
         let u = load(&valid).unwrap();
         let Value::Dict(id) = u.value else { panic!() };
-        let [(_, Value::Tensor(t))] = u.heap.entries(id) else { panic!("{:?}", u.heap.entries(id)) };
-        assert_eq!((t.size.as_slice(), t.stride.as_slice(), t.storage.dtype), (&[4][..], &[0][..], Dtype::F32));
+        let [(_, Value::Tensor(t))] = u.heap.entries(id) else {
+            panic!("{:?}", u.heap.entries(id))
+        };
+        assert_eq!(
+            (t.size.as_slice(), t.stride.as_slice(), t.storage.dtype),
+            (&[4][..], &[0][..], Dtype::F32)
+        );
 
         for _ in 0..20_000 {
             let mut bytes = valid.clone();

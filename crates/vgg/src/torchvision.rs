@@ -26,7 +26,10 @@ const MAX_STORAGE_BYTES: u64 = 4 << 30;
 /// VGG-19's weights from a `torch.save` zip archive, in memory
 /// (`Cursor<&[u8]>`) or in a file.
 pub(crate) fn load<R: Read + Seek>(reader: R, what: &str) -> Result<VggWeights, WeightsError> {
-    let corrupt = |reason: String| WeightsError::Corrupt { what: what.to_string(), reason };
+    let corrupt = |reason: String| WeightsError::Corrupt {
+        what: what.to_string(),
+        reason,
+    };
     let mut archive = ZipArchive::new(reader)
         .map_err(|e| corrupt(format!("it is not a complete zip archive ({e})")))?;
     let prefix = archive_prefix(&archive).ok_or_else(|| WeightsError::NotVgg19 {
@@ -36,25 +39,34 @@ pub(crate) fn load<R: Read + Seek>(reader: R, what: &str) -> Result<VggWeights, 
     if is_big_endian(&mut archive, &prefix) {
         return Err(WeightsError::NotVgg19 {
             what: what.to_string(),
-            reason: "it was saved on a big-endian machine, whose files restyle does not read".into(),
+            reason: "it was saved on a big-endian machine, whose files restyle does not read"
+                .into(),
         });
     }
     let pickle_name = format!("{prefix}data.pkl");
-    let pickle_bytes = read_entry(&mut archive, &pickle_name, None, MAX_PICKLE_BYTES).map_err(corrupt)?;
-    let unpickled = pickle::load(&pickle_bytes).map_err(|e| pickle_error(e, &format!("`{pickle_name}`"), what))?;
-    let dict = StateDict::from_pickle(&unpickled)
-        .map_err(|reason| WeightsError::NotVgg19 { what: what.to_string(), reason })?;
+    let pickle_bytes =
+        read_entry(&mut archive, &pickle_name, None, MAX_PICKLE_BYTES).map_err(corrupt)?;
+    let unpickled = pickle::load(&pickle_bytes)
+        .map_err(|e| pickle_error(e, &format!("`{pickle_name}`"), what))?;
+    let dict = StateDict::from_pickle(&unpickled).map_err(|reason| WeightsError::NotVgg19 {
+        what: what.to_string(),
+        reason,
+    })?;
     state_dict::vgg_weights(&dict, &mut ZipStorages { archive, prefix }, what)
 }
 
 /// The folder `data.pkl` is in, with its slash (`archive/`), or `""` if it
 /// is at the top. torch.save names the folder after the file.
 fn archive_prefix<R: Read + Seek>(archive: &ZipArchive<R>) -> Option<String> {
-    archive.file_names().filter_map(Result::ok).find_map(|name| {
-        let prefix = name.strip_suffix("data.pkl")?;
-        let folder_ok = prefix.is_empty() || (prefix.ends_with('/') && prefix.matches('/').count() == 1);
-        folder_ok.then(|| prefix.to_string())
-    })
+    archive
+        .file_names()
+        .filter_map(Result::ok)
+        .find_map(|name| {
+            let prefix = name.strip_suffix("data.pkl")?;
+            let folder_ok =
+                prefix.is_empty() || (prefix.ends_with('/') && prefix.matches('/').count() == 1);
+            folder_ok.then(|| prefix.to_string())
+        })
 }
 
 /// torch writes `byteorder` (`little` or `big`) beside the pickle; files
@@ -71,11 +83,15 @@ fn read_entry<R: Read + Seek>(
     expected: Option<u64>,
     limit: u64,
 ) -> Result<Vec<u8>, String> {
-    let mut file = archive.by_name(name).map_err(|e| format!("cannot open `{name}` in it ({e})"))?;
+    let mut file = archive
+        .by_name(name)
+        .map_err(|e| format!("cannot open `{name}` in it ({e})"))?;
     let size = file.size();
     if expected.is_some_and(|n| n != size) || size > limit {
         let wanted = expected.map_or(format!("at most {limit}"), |n| n.to_string());
-        return Err(format!("`{name}` holds {size} bytes where {wanted} were expected"));
+        return Err(format!(
+            "`{name}` holds {size} bytes where {wanted} were expected"
+        ));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     (&mut file)
@@ -83,7 +99,10 @@ fn read_entry<R: Read + Seek>(
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read `{name}` ({e})"))?;
     if bytes.len() as u64 != size {
-        return Err(format!("`{name}` ends after {} of its {size} bytes", bytes.len()));
+        return Err(format!(
+            "`{name}` ends after {} of its {size} bytes",
+            bytes.len()
+        ));
     }
     Ok(bytes)
 }
@@ -98,9 +117,14 @@ impl<'a, R: Read + Seek> Storages<'a> for ZipStorages<R> {
     fn bytes(&mut self, storage: &StorageRef) -> Result<Cow<'a, [u8]>, String> {
         let name = format!("{}data/{}", self.prefix, storage.key);
         let expected = (storage.numel as u64).checked_mul(storage.dtype.size() as u64);
-        let expected = expected.filter(|&n| n <= MAX_STORAGE_BYTES).ok_or_else(|| {
-            format!("its storage `{name}` claims {} elements, more than restyle will read", storage.numel)
-        })?;
+        let expected = expected
+            .filter(|&n| n <= MAX_STORAGE_BYTES)
+            .ok_or_else(|| {
+                format!(
+                    "its storage `{name}` claims {} elements, more than restyle will read",
+                    storage.numel
+                )
+            })?;
         read_entry(&mut self.archive, &name, Some(expected), MAX_STORAGE_BYTES).map(Cow::Owned)
     }
 }

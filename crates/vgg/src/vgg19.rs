@@ -16,8 +16,8 @@
 use std::path::Path;
 
 use restyle_engine::{
-    conv3x3_weight_bytes, conv3x3_workspace_bytes, Algorithm, maxpool2x2_backward, maxpool2x2_forward, relu_backward,
-    relu_forward, Conv3x3, PoolArgmax, ReluMask, Tensor,
+    conv3x3_weight_bytes, conv3x3_workspace_bytes, maxpool2x2_backward, maxpool2x2_forward,
+    relu_backward, relu_forward, Algorithm, Conv3x3, PoolArgmax, ReluMask, Tensor,
 };
 
 use crate::weights::conv_shapes;
@@ -31,7 +31,10 @@ pub struct Vgg19 {
 
 /// How many convolutions the layers up to `last` contain.
 pub(crate) fn convs_up_to(last: Layer) -> usize {
-    Layer::all().take(last.index() + 1).filter(|l| matches!(l.op(), Op::Conv(_))).count()
+    Layer::all()
+        .take(last.index() + 1)
+        .filter(|l| matches!(l.op(), Op::Conv(_)))
+        .count()
 }
 
 /// What the backward pass needs from one layer's forward pass.
@@ -52,9 +55,14 @@ impl Vgg19 {
         let convs = weights
             .convs
             .into_iter()
-            .map(|c| Conv3x3::with_algorithm(c.in_channels, c.out_channels, &c.weight, c.bias, algorithm))
+            .map(|c| {
+                Conv3x3::with_algorithm(c.in_channels, c.out_channels, &c.weight, c.bias, algorithm)
+            })
             .collect();
-        Self { convs, convention: weights.convention }
+        Self {
+            convs,
+            convention: weights.convention,
+        }
     }
 
     /// The original VGG-19 weights, compiled into restyle.
@@ -83,7 +91,9 @@ impl Vgg19 {
     /// first convolution it does not have.
     pub fn deepest_layer(&self) -> Layer {
         match Layer::all().find(|l| l.op() == Op::Conv(self.convs.len())) {
-            Some(first_missing) => Layer::all().nth(first_missing.index() - 1).expect("conv1_1 is always kept"),
+            Some(first_missing) => Layer::all()
+                .nth(first_missing.index() - 1)
+                .expect("conv1_1 is always kept"),
             None => Layer::all().last().expect("VGG-19 has layers"),
         }
     }
@@ -124,7 +134,9 @@ impl Vgg19 {
         taps: &[Layer],
         callback_bytes: &dyn Fn(Layer, (usize, usize, usize)) -> usize,
     ) -> usize {
-        let Some(&last) = taps.iter().max() else { return 0 };
+        let Some(&last) = taps.iter().max() else {
+            return 0;
+        };
         let f32s = |(c, h, w): (usize, usize, usize)| c * h * w * 4;
         let mut shape = (3, height, width);
         let mut live = f32s(shape); // the network input
@@ -140,7 +152,9 @@ impl Vgg19 {
                 Op::Conv(i) => {
                     let (cin, cout) = conv_shapes()[i];
                     shape = (cout, before.1, before.2);
-                    peak = peak.max(live + f32s(shape) + conv3x3_workspace_bytes(cin, cout, before.1, before.2));
+                    peak = peak.max(
+                        live + f32s(shape) + conv3x3_workspace_bytes(cin, cout, before.1, before.2),
+                    );
                     live = live - f32s(before) + f32s(shape);
                     0
                 }
@@ -156,7 +170,11 @@ impl Vgg19 {
             live += keep;
             kept.push(keep);
             peak = peak.max(live);
-            let tap = if taps.contains(&layer) { f32s(shape) } else { 0 };
+            let tap = if taps.contains(&layer) {
+                f32s(shape)
+            } else {
+                0
+            };
             if tap > 0 {
                 peak = peak.max(live + callback_bytes(layer, shape));
                 live += tap;
@@ -202,7 +220,9 @@ impl Vgg19 {
     /// `height x width` image: the pass's activations and scratch, and the
     /// copies of the asked layers' outputs it returns.
     pub fn features_memory_bytes(height: usize, width: usize, layers: &[Layer]) -> usize {
-        let Some(&last) = layers.iter().max() else { return 0 };
+        let Some(&last) = layers.iter().max() else {
+            return 0;
+        };
         let f32s = |(c, h, w): (usize, usize, usize)| c * h * w * 4;
         let mut shape = (3, height, width);
         let mut live = f32s(shape);
@@ -213,7 +233,9 @@ impl Vgg19 {
                 Op::Conv(i) => {
                     let (cin, cout) = conv_shapes()[i];
                     shape = (cout, before.1, before.2);
-                    peak = peak.max(live + f32s(shape) + conv3x3_workspace_bytes(cin, cout, before.1, before.2));
+                    peak = peak.max(
+                        live + f32s(shape) + conv3x3_workspace_bytes(cin, cout, before.1, before.2),
+                    );
                     live = live - f32s(before) + f32s(shape);
                 }
                 Op::Relu => {
@@ -236,7 +258,11 @@ impl Vgg19 {
 
     /// Bytes the weights of the layers up to `last` take once built.
     pub fn weight_memory_bytes(last: Layer) -> usize {
-        conv_shapes().into_iter().take(convs_up_to(last)).map(|(i, o)| conv3x3_weight_bytes(i, o)).sum()
+        conv_shapes()
+            .into_iter()
+            .take(convs_up_to(last))
+            .map(|(i, o)| conv3x3_weight_bytes(i, o))
+            .sum()
     }
 
     /// Activations at `layers` for an RGB image with values in 0..1
@@ -253,7 +279,10 @@ impl Vgg19 {
                 }
             });
         }
-        found.into_iter().map(|t| t.expect("every asked layer is reached")).collect()
+        found
+            .into_iter()
+            .map(|t| t.expect("every asked layer is reached"))
+            .collect()
     }
 
     /// The value of a loss on activations, and its gradient with respect to
@@ -277,7 +306,11 @@ impl Vgg19 {
         let tape = self.forward(image, last, true, |layer, x| {
             if taps.contains(&layer) && injected[layer.index()].is_none() {
                 let (value, grad) = loss(layer, x);
-                assert_eq!(grad.shape(), x.shape(), "loss gradient at {layer} has the wrong shape");
+                assert_eq!(
+                    grad.shape(),
+                    x.shape(),
+                    "loss gradient at {layer} has the wrong shape"
+                );
                 total += value;
                 injected[layer.index()] = Some(grad);
             }
@@ -307,7 +340,13 @@ impl Vgg19 {
 
     /// Runs the layers up to `last`, showing each output to `visit`; with
     /// `keep_tape`, returns what the backward pass needs.
-    fn forward(&self, image: &Tensor, last: Layer, keep_tape: bool, mut visit: impl FnMut(Layer, &Tensor)) -> Vec<Saved> {
+    fn forward(
+        &self,
+        image: &Tensor,
+        last: Layer,
+        keep_tape: bool,
+        mut visit: impl FnMut(Layer, &Tensor),
+    ) -> Vec<Saved> {
         assert!(
             last <= self.deepest_layer(),
             "{last} is deeper than this network's last layer, {}",

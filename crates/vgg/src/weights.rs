@@ -46,7 +46,10 @@ pub struct VggWeights {
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
     #[error("cannot read weights file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{what} is not a weights file restyle can read: expected restyle's .safetensors or a PyTorch state dict (.pth) of a VGG-19")]
     UnknownFormat { what: String },
     #[error("{what} is not a VGG-19: {reason}")]
@@ -82,7 +85,8 @@ pub fn conv_names() -> Vec<String> {
 impl VggWeights {
     /// The weights compiled into restyle.
     pub fn embedded() -> VggWeights {
-        Self::from_bytes(EMBEDDED, "the embedded weights").expect("the embedded weights are valid (tested)")
+        Self::from_bytes(EMBEDDED, "the embedded weights")
+            .expect("the embedded weights are valid (tested)")
     }
 
     /// Keeps only the convolutions up to `last`.
@@ -96,7 +100,10 @@ impl VggWeights {
     /// 548 MB file.
     pub fn from_file(path: &Path) -> Result<VggWeights, WeightsError> {
         let what = path.display().to_string();
-        let io = |source| WeightsError::Io { path: what.clone(), source };
+        let io = |source| WeightsError::Io {
+            path: what.clone(),
+            source,
+        };
         let mut file = File::open(path).map_err(io)?;
         let mut head = Vec::with_capacity(64);
         (&mut file).take(64).read_to_end(&mut head).map_err(io)?;
@@ -122,7 +129,9 @@ impl VggWeights {
         } else if looks_like_safetensors(bytes) {
             load_restyle(bytes, what)
         } else {
-            Err(WeightsError::UnknownFormat { what: what.to_string() })
+            Err(WeightsError::UnknownFormat {
+                what: what.to_string(),
+            })
         }
     }
 }
@@ -139,8 +148,14 @@ fn looks_like_safetensors(bytes: &[u8]) -> bool {
 }
 
 fn load_restyle(bytes: &[u8], what: &str) -> Result<VggWeights, WeightsError> {
-    let corrupt = |reason: String| WeightsError::Corrupt { what: what.to_string(), reason };
-    let not_vgg = |reason: String| WeightsError::NotVgg19 { what: what.to_string(), reason };
+    let corrupt = |reason: String| WeightsError::Corrupt {
+        what: what.to_string(),
+        reason,
+    };
+    let not_vgg = |reason: String| WeightsError::NotVgg19 {
+        what: what.to_string(),
+        reason,
+    };
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| corrupt(e.to_string()))?;
     let metadata: HashMap<String, String> = header.metadata().clone().unwrap_or_default();
     let convention = match metadata.get("input").map(String::as_str) {
@@ -159,11 +174,23 @@ fn load_restyle(bytes: &[u8], what: &str) -> Result<VggWeights, WeightsError> {
             let codes = file.tensor(&format!("{name}.codes")).map_err(|_| {
                 not_vgg(format!("it has neither `{name}.weight` nor `{name}.codes`"))
             })?;
-            check_shape(&format!("{name}.codes"), codes.dtype(), codes.shape(), Dtype::U8, &[cout, cin, 3, 3], what)?;
+            check_shape(
+                &format!("{name}.codes"),
+                codes.dtype(),
+                codes.shape(),
+                Dtype::U8,
+                &[cout, cin, 3, 3],
+                what,
+            )?;
             let codebook = read_f32(&file, &format!("{name}.codebook"), &[256], what)?;
             codes.data().iter().map(|&c| codebook[c as usize]).collect()
         };
-        convs.push(ConvWeights { in_channels: cin, out_channels: cout, weight, bias });
+        convs.push(ConvWeights {
+            in_channels: cin,
+            out_channels: cout,
+            weight,
+            bias,
+        });
     }
     Ok(VggWeights { convs, convention })
 }
@@ -179,19 +206,29 @@ fn check_shape(
     if dtype != expected_dtype || shape != expected {
         return Err(WeightsError::NotVgg19 {
             what: what.to_string(),
-            reason: format!("`{name}` is {dtype:?} {shape:?}, VGG-19 has {expected_dtype:?} {expected:?}"),
+            reason: format!(
+                "`{name}` is {dtype:?} {shape:?}, VGG-19 has {expected_dtype:?} {expected:?}"
+            ),
         });
     }
     Ok(())
 }
 
-fn read_f32(file: &SafeTensors<'_>, name: &str, shape: &[usize], what: &str) -> Result<Vec<f32>, WeightsError> {
+fn read_f32(
+    file: &SafeTensors<'_>,
+    name: &str,
+    shape: &[usize],
+    what: &str,
+) -> Result<Vec<f32>, WeightsError> {
     let t = file.tensor(name).map_err(|_| WeightsError::NotVgg19 {
         what: what.to_string(),
         reason: format!("it has no tensor `{name}`"),
     })?;
     check_shape(name, t.dtype(), t.shape(), Dtype::F32, shape, what)?;
-    Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect())
+    Ok(t.data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect())
 }
 
 #[cfg(test)]
@@ -204,20 +241,34 @@ mod tests {
         assert_eq!(w.convention, InputConvention::Caffe);
         assert_eq!(w.convs.len(), 16);
         let params: usize = w.convs.iter().map(|c| c.weight.len() + c.bias.len()).sum();
-        assert_eq!(params, 20_024_384, "VGG-19's convolutional part has 20,024,384 parameters");
+        assert_eq!(
+            params, 20_024_384,
+            "VGG-19's convolutional part has 20,024,384 parameters"
+        );
     }
 
     #[test]
     fn other_files_are_refused_with_a_reason() {
         let err = VggWeights::from_bytes(b"GIF89a not weights at all", "x.bin").unwrap_err();
-        assert!(err.to_string().contains("x.bin is not a weights file restyle can read"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("x.bin is not a weights file restyle can read"),
+            "{err}"
+        );
         let err = VggWeights::from_bytes(&[], "empty.safetensors").unwrap_err();
         assert!(matches!(err, WeightsError::UnknownFormat { .. }), "{err}");
     }
 
     #[test]
     fn a_truncated_copy_is_reported_as_damaged_or_unknown() {
-        let err = VggWeights::from_bytes(&EMBEDDED[..EMBEDDED.len() / 2], "half.safetensors").unwrap_err();
-        assert!(matches!(err, WeightsError::Corrupt { .. } | WeightsError::UnknownFormat { .. }), "{err}");
+        let err = VggWeights::from_bytes(&EMBEDDED[..EMBEDDED.len() / 2], "half.safetensors")
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                WeightsError::Corrupt { .. } | WeightsError::UnknownFormat { .. }
+            ),
+            "{err}"
+        );
     }
 }

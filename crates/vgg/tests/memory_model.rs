@@ -38,8 +38,12 @@ fn measure(f: impl FnOnce()) -> usize {
 
 #[test]
 fn the_model_matches_measured_allocations() {
-    let taps: Vec<Layer> =
-        ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "conv4_2", "relu5_1"].iter().map(|n| n.parse().unwrap()).collect();
+    let taps: Vec<Layer> = [
+        "relu1_1", "relu2_1", "relu3_1", "relu4_1", "conv4_2", "relu5_1",
+    ]
+    .iter()
+    .map(|n| n.parse().unwrap())
+    .collect();
     let net = Vgg19::embedded_up_to("relu5_1".parse().unwrap());
     for (h, w) in [(96, 128), (171, 256), (256, 200)] {
         let image = Tensor::from_vec(3, h, w, vec![0.4; 3 * h * w]);
@@ -48,21 +52,35 @@ fn the_model_matches_measured_allocations() {
         let measured = measure(|| {
             let _ = net.value_and_grad(&image, &taps, |_, x| {
                 let scratch = Tensor::zeros(x.channels(), x.height(), x.width());
-                let grad = Tensor::from_vec(x.channels(), x.height(), x.width(), vec![1e-3; x.len()]);
+                let grad =
+                    Tensor::from_vec(x.channels(), x.height(), x.width(), vec![1e-3; x.len()]);
                 drop(scratch);
                 (0.0, grad)
             });
         });
         let modelled = Vgg19::step_memory_bytes(h, w, &taps, &|_, (c, h, w)| 2 * c * h * w * 4);
         let ratio = modelled as f64 / measured as f64;
-        assert!((0.95..1.05).contains(&ratio), "{h}x{w}: modelled {modelled}, measured {measured}");
+        assert!(
+            (0.95..1.05).contains(&ratio),
+            "{h}x{w}: modelled {modelled}, measured {measured}"
+        );
 
         let measured = measure(|| drop(net.features(&image, &taps)));
         let modelled = Vgg19::features_memory_bytes(h, w, &taps);
         let ratio = modelled as f64 / measured as f64;
-        assert!((0.95..1.05).contains(&ratio), "features at {h}x{w}: modelled {modelled}, measured {measured}");
+        assert!(
+            (0.95..1.05).contains(&ratio),
+            "features at {h}x{w}: modelled {modelled}, measured {measured}"
+        );
     }
-    let built = measure(|| drop(std::hint::black_box(Vgg19::embedded_up_to("relu5_1".parse().unwrap()))));
+    let built = measure(|| {
+        drop(std::hint::black_box(Vgg19::embedded_up_to(
+            "relu5_1".parse().unwrap(),
+        )))
+    });
     let modelled = Vgg19::weight_memory_bytes("relu5_1".parse().unwrap());
-    assert!(built >= modelled && (built as f64) < 2.0 * modelled as f64, "weights: built {built}, modelled {modelled}");
+    assert!(
+        built >= modelled && (built as f64) < 2.0 * modelled as f64,
+        "weights: built {built}, modelled {modelled}"
+    );
 }

@@ -30,11 +30,17 @@ fn activations_match_the_numpy_reference() {
     let net = Vgg19::embedded();
     assert_eq!(net.convention(), InputConvention::Caffe);
     let image = caffe_input_to_rgb(&tensor(&file, "input"));
-    let names = ["conv1_1", "relu1_1", "relu1_2", "pool1", "relu2_1", "relu3_1", "conv4_2", "relu4_1", "relu5_1"];
+    let names = [
+        "conv1_1", "relu1_1", "relu1_2", "pool1", "relu2_1", "relu3_1", "conv4_2", "relu4_1",
+        "relu5_1",
+    ];
     let layers: Vec<Layer> = names.iter().map(|n| n.parse().unwrap()).collect();
     for (name, actual) in names.iter().zip(net.features(&image, &layers)) {
         let (rel_l2, rel_max) = errors(&actual, &tensor(&file, name));
-        assert!(rel_l2 < 1e-5 && rel_max < 1e-4, "{name}: relative L2 error {rel_l2:e}, max {rel_max:e}");
+        assert!(
+            rel_l2 < 1e-5 && rel_max < 1e-4,
+            "{name}: relative L2 error {rel_l2:e}, max {rel_max:e}"
+        );
     }
 }
 
@@ -45,18 +51,30 @@ fn input_gradient_matches_the_numpy_reference() {
     let image = caffe_input_to_rgb(&tensor(&file, "input"));
     let r = tensor(&file, "relu5_1.grad_weights");
     let (_, grad_rgb) = net.value_and_grad(&image, &["relu5_1".parse().unwrap()], |_, x| {
-        let value = x.as_slice().iter().zip(r.as_slice()).map(|(&a, &b)| a as f64 * b as f64).sum();
+        let value = x
+            .as_slice()
+            .iter()
+            .zip(r.as_slice())
+            .map(|(&a, &b)| a as f64 * b as f64)
+            .sum();
         (value, r.clone())
     });
     // d/d(input) = d/d(rgb) / 255, with the channels back in BGR order.
     let mut grad_input = Tensor::zeros(3, grad_rgb.height(), grad_rgb.width());
     for c in 0..3 {
-        for (o, &g) in grad_input.plane_mut(c).iter_mut().zip(grad_rgb.plane(2 - c)) {
+        for (o, &g) in grad_input
+            .plane_mut(c)
+            .iter_mut()
+            .zip(grad_rgb.plane(2 - c))
+        {
             *o = g / 255.0;
         }
     }
     let (rel_l2, rel_max) = errors(&grad_input, &tensor(&file, "input.grad"));
-    assert!(rel_l2 < 1e-4 && rel_max < 1e-3, "input gradient: relative L2 error {rel_l2:e}, max {rel_max:e}");
+    assert!(
+        rel_l2 < 1e-4 && rel_max < 1e-3,
+        "input gradient: relative L2 error {rel_l2:e}, max {rel_max:e}"
+    );
 }
 
 #[test]

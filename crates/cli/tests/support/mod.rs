@@ -29,9 +29,19 @@ impl Proc {
             .spawn()
             .expect("restyle starts");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert!(!line.is_empty(), "restyle {args:?} printed nothing: {}", std::fs::read_to_string(log).unwrap());
-        Self { child, log: log.to_owned(), first_line: line.trim().to_owned() }
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            !line.is_empty(),
+            "restyle {args:?} printed nothing: {}",
+            std::fs::read_to_string(log).unwrap()
+        );
+        Self {
+            child,
+            log: log.to_owned(),
+            first_line: line.trim().to_owned(),
+        }
     }
 
     /// `restyle serve ARGS` on a free loopback port; returns it and its URL.
@@ -51,14 +61,20 @@ impl Proc {
 
     /// SIGTERM, then waits (at most `limit`) for the exit status.
     pub fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(start.elapsed() < limit, "no exit within {limit:?} of SIGTERM");
+            assert!(
+                start.elapsed() < limit,
+                "no exit within {limit:?} of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -76,10 +92,18 @@ impl Drop for Proc {
 
 pub fn png(w: u32, h: u32) -> Vec<u8> {
     let img = ImageBuffer::from_fn(w, h, |x, y| {
-        Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, ((x * 7 + y * 13) % 256) as u8])
+        Rgb([
+            (x * 255 / w) as u8,
+            (y * 255 / h) as u8,
+            ((x * 7 + y * 13) % 256) as u8,
+        ])
     });
     let mut bytes = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .unwrap();
     bytes
 }
 
@@ -90,27 +114,58 @@ pub struct Api {
 
 impl Api {
     pub fn new(url: &str) -> Self {
-        Self { url: url.to_owned(), client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap() }
+        Self {
+            url: url.to_owned(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        }
     }
 
     pub async fn submit(&self, size: u32, iterations: u32) -> String {
         let form = reqwest::multipart::Form::new()
-            .part("content", reqwest::multipart::Part::bytes(png(48, 36)).file_name("photo.png"))
-            .part("style", reqwest::multipart::Part::bytes(png(40, 40)).file_name("painting.png"))
+            .part(
+                "content",
+                reqwest::multipart::Part::bytes(png(48, 36)).file_name("photo.png"),
+            )
+            .part(
+                "style",
+                reqwest::multipart::Part::bytes(png(40, 40)).file_name("painting.png"),
+            )
             .text("size", size.to_string())
             .text("iterations", iterations.to_string());
-        let r = self.client.post(format!("{}/api/jobs", self.url)).multipart(form).send().await.unwrap();
+        let r = self
+            .client
+            .post(format!("{}/api/jobs", self.url))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 201);
-        r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+        r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     pub async fn job(&self, id: &str) -> Value {
-        let r = self.client.get(format!("{}/api/jobs/{id}", self.url)).send().await.unwrap();
+        let r = self
+            .client
+            .get(format!("{}/api/jobs/{id}", self.url))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         r.json().await.unwrap()
     }
 
-    pub async fn wait_for(&self, id: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let start = Instant::now();
         loop {
             let job = self.job(id).await;
@@ -124,10 +179,28 @@ impl Api {
 
     /// The result, checked to be a PNG of the job's size.
     pub async fn check_result(&self, job: &Value) {
-        let url = format!("{}{}", self.url, job["result_url"].as_str().expect("a result"));
-        let bytes = self.client.get(url).send().await.unwrap().bytes().await.unwrap();
+        let url = format!(
+            "{}{}",
+            self.url,
+            job["result_url"].as_str().expect("a result")
+        );
+        let bytes = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
         let img = image::load_from_memory(&bytes).expect("a valid image");
-        assert_eq!((img.width() as u64, img.height() as u64), (job["width"].as_u64().unwrap(), job["height"].as_u64().unwrap()));
+        assert_eq!(
+            (img.width() as u64, img.height() as u64),
+            (
+                job["width"].as_u64().unwrap(),
+                job["height"].as_u64().unwrap()
+            )
+        );
     }
 }
 

@@ -13,7 +13,16 @@ use super::{store_edge, MR, NR};
 /// `kc * NR`, and `c` an `mr x nr` tile with row stride `ldc`.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn kernel(kc: usize, a: &[f32], b: &[f32], c: &mut [f32], ldc: usize, mr: usize, nr: usize, add: bool) {
+pub(super) unsafe fn kernel(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    mr: usize,
+    nr: usize,
+    add: bool,
+) {
     debug_assert!(a.len() >= kc * MR && b.len() >= kc * NR);
     let mut acc = [[_mm512_setzero_ps(); 3]; MR];
     let (mut pa, mut pb) = (a.as_ptr(), b.as_ptr());
@@ -40,7 +49,11 @@ pub(super) unsafe fn kernel(kc: usize, a: &[f32], b: &[f32], c: &mut [f32], ldc:
                 let dst = c.as_mut_ptr().add(i * ldc);
                 for (v, &r) in row.iter().enumerate() {
                     let p = dst.add(16 * v);
-                    let value = if add { _mm512_add_ps(_mm512_loadu_ps(p), r) } else { r };
+                    let value = if add {
+                        _mm512_add_ps(_mm512_loadu_ps(p), r)
+                    } else {
+                        r
+                    };
                     _mm512_storeu_ps(p, value);
                 }
             }

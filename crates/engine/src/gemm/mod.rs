@@ -98,13 +98,30 @@ pub const WORKSPACE_BYTES: usize = KC * NR * 4;
 ///
 /// # Panics
 /// If the slices are too short for the shapes.
-pub fn gemm(a: &PackedA, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+pub fn gemm(
+    a: &PackedA,
+    b: &[f32],
+    ldb: usize,
+    n: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
     gemm_with(Kernel::detect(), a, b, ldb, n, c, ldc, accumulate);
 }
 
 /// [`gemm`] with a chosen micro-kernel.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_with(kernel: Kernel, a: &PackedA, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+pub fn gemm_with(
+    kernel: Kernel,
+    a: &PackedA,
+    b: &[f32],
+    ldb: usize,
+    n: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
     let (m, k) = (a.m, a.k);
     if m == 0 || n == 0 {
         return;
@@ -132,11 +149,15 @@ pub fn gemm_with(kernel: Kernel, a: &PackedA, b: &[f32], ldb: usize, n: usize, c
                 let tile = &mut c[p * MR * ldc + j0..];
                 let sliver = a.sliver(p, k0, kc);
                 match kernel {
-                    Kernel::Portable => portable::kernel(kc, sliver, &packed_b, tile, ldc, mr, nr, add),
+                    Kernel::Portable => {
+                        portable::kernel(kc, sliver, &packed_b, tile, ldc, mr, nr, add)
+                    }
                     // SAFETY: Kernel::Avx512 is only chosen where the CPU has AVX-512F;
                     // the slices hold kc*MR, kc*NR and an mr x nr tile of C.
                     #[cfg(target_arch = "x86_64")]
-                    Kernel::Avx512 => unsafe { avx512::kernel(kc, sliver, &packed_b, tile, ldc, mr, nr, add) },
+                    Kernel::Avx512 => unsafe {
+                        avx512::kernel(kc, sliver, &packed_b, tile, ldc, mr, nr, add)
+                    },
                 }
             }
         }
@@ -173,7 +194,9 @@ mod tests {
         let mut c = vec![0.0; m * n];
         for i in 0..m {
             for j in 0..n {
-                c[i * n + j] = (0..k).map(|kk| a[i * k + kk] as f64 * b[kk * n + j] as f64).sum::<f64>() as f32;
+                c[i * n + j] = (0..k)
+                    .map(|kk| a[i * k + kk] as f64 * b[kk * n + j] as f64)
+                    .sum::<f64>() as f32;
             }
         }
         c
@@ -190,22 +213,40 @@ mod tests {
 
     #[test]
     fn every_kernel_matches_the_naive_product_on_edge_shapes() {
-        let shapes = [(1, 1, 1), (3, 5, 7), (8, 256, 48), (9, 257, 49), (64, 27, 100), (17, 600, 95), (130, 64, 1)];
+        let shapes = [
+            (1, 1, 1),
+            (3, 5, 7),
+            (8, 256, 48),
+            (9, 257, 49),
+            (64, 27, 100),
+            (17, 600, 95),
+            (130, 64, 1),
+        ];
         for kernel in kernels() {
             for &(m, k, n) in &shapes {
-                let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
-                let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0).collect();
+                let a: Vec<f32> = (0..m * k)
+                    .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+                    .collect();
+                let b: Vec<f32> = (0..k * n)
+                    .map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0)
+                    .collect();
                 let packed = PackedA::pack(&a, m, k, k);
                 let expected = naive(&a, &b, m, k, n);
                 let mut c = vec![f32::NAN; m * n];
                 gemm_with(kernel, &packed, &b, n, n, &mut c, n, false);
                 for (x, y) in c.iter().zip(&expected) {
-                    assert!((x - y).abs() <= 1e-4 * (k as f32).sqrt(), "{kernel:?} {m}x{k}x{n}: {x} vs {y}");
+                    assert!(
+                        (x - y).abs() <= 1e-4 * (k as f32).sqrt(),
+                        "{kernel:?} {m}x{k}x{n}: {x} vs {y}"
+                    );
                 }
                 // Accumulating adds the product again.
                 gemm_with(kernel, &packed, &b, n, n, &mut c, n, true);
                 for (x, y) in c.iter().zip(&expected) {
-                    assert!((x - 2.0 * y).abs() <= 2e-4 * (k as f32).sqrt(), "{kernel:?} accumulate {m}x{k}x{n}");
+                    assert!(
+                        (x - 2.0 * y).abs() <= 2e-4 * (k as f32).sqrt(),
+                        "{kernel:?} accumulate {m}x{k}x{n}"
+                    );
                 }
             }
         }
@@ -226,7 +267,10 @@ mod tests {
                     let expected: f32 = (0..k).map(|kk| a[i * k + kk] * b[kk * ldb + j]).sum();
                     assert_eq!(c[i * ldc + j], expected);
                 }
-                assert!(c[i * ldc + n..(i + 1) * ldc].iter().all(|&v| v == -1.0), "padding untouched");
+                assert!(
+                    c[i * ldc + n..(i + 1) * ldc].iter().all(|&v| v == -1.0),
+                    "padding untouched"
+                );
             }
         }
     }

@@ -5,7 +5,16 @@ use super::{store_edge, MR, NR};
 
 /// `C[..mr][..nr] (+)= A_sliver (MR x kc) * B_panel (kc x NR)`.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn kernel(kc: usize, a: &[f32], b: &[f32], c: &mut [f32], ldc: usize, mr: usize, nr: usize, add: bool) {
+pub(super) fn kernel(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    mr: usize,
+    nr: usize,
+    add: bool,
+) {
     let mut acc = [[0.0f32; NR]; MR];
     for kk in 0..kc {
         let bk: &[f32; NR] = b[kk * NR..(kk + 1) * NR].try_into().expect("NR wide");

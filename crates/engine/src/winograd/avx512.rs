@@ -7,9 +7,9 @@
 
 use std::arch::x86_64::*;
 
-use super::{IN, OUT};
 #[cfg(test)]
 use super::{input_transform, output_transform, POINTS};
+use super::{IN, OUT};
 
 /// Tiles per vector.
 pub(super) const LANES: usize = 16;
@@ -21,7 +21,24 @@ pub(super) const LANES: usize = 16;
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn stride4(i: i32) -> __m512i {
-    _mm512_setr_epi32(i, 4 + i, 8 + i, 12 + i, 16 + i, 20 + i, 24 + i, 28 + i, 0, 0, 0, 0, 0, 0, 0, 0)
+    _mm512_setr_epi32(
+        i,
+        4 + i,
+        8 + i,
+        12 + i,
+        16 + i,
+        20 + i,
+        24 + i,
+        28 + i,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    )
 }
 
 /// The low eight lanes of `a` then the low eight lanes of `b`.
@@ -36,14 +53,21 @@ unsafe fn low_halves(a: __m512, b: __m512) -> __m512 {
 #[inline]
 unsafe fn phase(v: &[__m512; 4], i: i32) -> __m512 {
     let idx = stride4(i);
-    low_halves(_mm512_permutex2var_ps(v[0], idx, v[1]), _mm512_permutex2var_ps(v[2], idx, v[3]))
+    low_halves(
+        _mm512_permutex2var_ps(v[0], idx, v[1]),
+        _mm512_permutex2var_ps(v[2], idx, v[3]),
+    )
 }
 
 /// `phase` shifted by one tile, with `next` entering as tile 15.
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn shifted(phase: __m512, next: __m512) -> __m512 {
-    _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(phase), 1))
+    _mm512_castsi512_ps(_mm512_alignr_epi32(
+        _mm512_castps_si512(next),
+        _mm512_castps_si512(phase),
+        1,
+    ))
 }
 
 /// `line[4l + i]` for l in 0..16, i in 0..6, from `line` (at least 66 floats).
@@ -114,7 +138,14 @@ pub(super) unsafe fn input_tiles(lines: [*const f32; IN], mut out: impl FnMut(us
         rows[dy] = unsafe { input_transform_v(phases(lines[dy])) };
     }
     for jx in 0..IN {
-        let d = [rows[0][jx], rows[1][jx], rows[2][jx], rows[3][jx], rows[4][jx], rows[5][jx]];
+        let d = [
+            rows[0][jx],
+            rows[1][jx],
+            rows[2][jx],
+            rows[3][jx],
+            rows[4][jx],
+            rows[5][jx],
+        ];
         let column = unsafe { input_transform_v(d) };
         for (jy, value) in column.into_iter().enumerate() {
             unsafe { _mm512_storeu_ps(out(jy * IN + jx), value) };
@@ -129,7 +160,11 @@ pub(super) unsafe fn input_tiles(lines: [*const f32; IN], mut out: impl FnMut(us
 /// # Safety
 /// AVX-512F; the pointers are valid for those lengths.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn output_tiles(point: impl Fn(usize) -> *const f32, bias: f32, rows: &mut [[f32; 4 * LANES]; OUT]) {
+pub(super) unsafe fn output_tiles(
+    point: impl Fn(usize) -> *const f32,
+    bias: f32,
+    rows: &mut [[f32; 4 * LANES]; OUT],
+) {
     let mut columns = [[_mm512_setzero_ps(); OUT]; IN];
     for (x, column) in columns.iter_mut().enumerate() {
         let mut m = [_mm512_setzero_ps(); IN];
@@ -140,16 +175,41 @@ pub(super) unsafe fn output_tiles(point: impl Fn(usize) -> *const f32, bias: f32
     }
     let b = _mm512_set1_ps(bias);
     for (y, row) in rows.iter_mut().enumerate() {
-        let m = [columns[0][y], columns[1][y], columns[2][y], columns[3][y], columns[4][y], columns[5][y]];
+        let m = [
+            columns[0][y],
+            columns[1][y],
+            columns[2][y],
+            columns[3][y],
+            columns[4][y],
+            columns[5][y],
+        ];
         let r = unsafe { output_transform_v(m) };
         // Interleave: out[4l + x] = r[x][l], in four vectors of 16.
-        let (lo01, hi01) = (_mm512_unpacklo_ps(r[0], r[1]), _mm512_unpackhi_ps(r[0], r[1]));
-        let (lo23, hi23) = (_mm512_unpacklo_ps(r[2], r[3]), _mm512_unpackhi_ps(r[2], r[3]));
+        let (lo01, hi01) = (
+            _mm512_unpacklo_ps(r[0], r[1]),
+            _mm512_unpackhi_ps(r[0], r[1]),
+        );
+        let (lo23, hi23) = (
+            _mm512_unpacklo_ps(r[2], r[3]),
+            _mm512_unpackhi_ps(r[2], r[3]),
+        );
         // Per 128-bit lane k: a = tiles 4k, 4k+1 ; c = tiles 4k+2, 4k+3.
-        let a = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(lo01), _mm512_castps_pd(lo23)));
-        let bq = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(lo01), _mm512_castps_pd(lo23)));
-        let c = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(hi01), _mm512_castps_pd(hi23)));
-        let d = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(hi01), _mm512_castps_pd(hi23)));
+        let a = _mm512_castpd_ps(_mm512_unpacklo_pd(
+            _mm512_castps_pd(lo01),
+            _mm512_castps_pd(lo23),
+        ));
+        let bq = _mm512_castpd_ps(_mm512_unpackhi_pd(
+            _mm512_castps_pd(lo01),
+            _mm512_castps_pd(lo23),
+        ));
+        let c = _mm512_castpd_ps(_mm512_unpacklo_pd(
+            _mm512_castps_pd(hi01),
+            _mm512_castps_pd(hi23),
+        ));
+        let d = _mm512_castpd_ps(_mm512_unpackhi_pd(
+            _mm512_castps_pd(hi01),
+            _mm512_castps_pd(hi23),
+        ));
         // Lane k of a, bq, c, d now hold tiles 4k, 4k+1, 4k+2, 4k+3: gather
         // the four 128-bit lanes of each output vector.
         let ab_lo = _mm512_shuffle_f32x4(a, bq, 0b01_00_01_00);
@@ -193,31 +253,49 @@ mod tests {
             return;
         }
         let line_len = 4 * LANES + 16;
-        let lines: Vec<Vec<f32>> = (0..IN).map(|r| (0..line_len).map(|x| ((r * 31 + x * 7) % 23) as f32 - 11.0).collect()).collect();
+        let lines: Vec<Vec<f32>> = (0..IN)
+            .map(|r| {
+                (0..line_len)
+                    .map(|x| ((r * 31 + x * 7) % 23) as f32 - 11.0)
+                    .collect()
+            })
+            .collect();
         let mut v = vec![0.0f32; POINTS * LANES];
         unsafe {
-            input_tiles(std::array::from_fn(|r| lines[r].as_ptr()), |p| v.as_mut_ptr().add(p * LANES));
+            input_tiles(std::array::from_fn(|r| lines[r].as_ptr()), |p| {
+                v.as_mut_ptr().add(p * LANES)
+            });
         }
         for l in 0..LANES {
-            let d: [[f32; IN]; IN] = std::array::from_fn(|r| std::array::from_fn(|x| lines[r][4 * l + x]));
+            let d: [[f32; IN]; IN] =
+                std::array::from_fn(|r| std::array::from_fn(|x| lines[r][4 * l + x]));
             let expected = scalar_tile(d);
             for p in 0..POINTS {
                 let (a, e) = (v[p * LANES + l], expected[p / IN][p % IN]);
-                assert!((a - e).abs() <= 1e-4 * e.abs().max(1.0), "tile {l} point {p}: {a} vs {e}");
+                assert!(
+                    (a - e).abs() <= 1e-4 * e.abs().max(1.0),
+                    "tile {l} point {p}: {a} vs {e}"
+                );
             }
         }
         // Output: points -> 4x4 blocks, interleaved.
-        let m: Vec<f32> = (0..POINTS * LANES).map(|i| ((i * 13) % 17) as f32 - 8.0).collect();
+        let m: Vec<f32> = (0..POINTS * LANES)
+            .map(|i| ((i * 13) % 17) as f32 - 8.0)
+            .collect();
         let mut rows = [[0.0f32; 4 * LANES]; OUT];
         unsafe { output_tiles(|p| m.as_ptr().add(p * LANES), 0.5, &mut rows) };
         for l in 0..LANES {
             let at = |p: usize| m[p * LANES + l];
-            let r: [[f32; OUT]; IN] = std::array::from_fn(|y| output_transform(std::array::from_fn(|x| at(y * IN + x))));
+            let r: [[f32; OUT]; IN] =
+                std::array::from_fn(|y| output_transform(std::array::from_fn(|x| at(y * IN + x))));
             for x in 0..OUT {
                 let column = output_transform(std::array::from_fn(|y| r[y][x]));
                 for y in 0..OUT {
                     let (a, e) = (rows[y][4 * l + x], column[y] + 0.5);
-                    assert!((a - e).abs() <= 1e-4 * e.abs().max(1.0), "tile {l} ({y}, {x}): {a} vs {e}");
+                    assert!(
+                        (a - e).abs() <= 1e-4 * e.abs().max(1.0),
+                        "tile {l} ({y}, {x}): {a} vs {e}"
+                    );
                 }
             }
         }

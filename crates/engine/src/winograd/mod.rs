@@ -62,7 +62,12 @@ fn input_transform(d: [f32; 6]) -> [f32; 6] {
 fn output_transform(m: [f32; 6]) -> [f32; 4] {
     let [m0, m1, m2, m3, m4, m5] = m;
     let (s12, d12, s34, d34) = (m1 + m2, m1 - m2, m3 + m4, m3 - m4);
-    [m0 + s12 + s34, d12 + 2.0 * d34, s12 + 4.0 * s34, d12 + 8.0 * d34 + m5]
+    [
+        m0 + s12 + s34,
+        d12 + 2.0 * d34,
+        s12 + 4.0 * s34,
+        d12 + 8.0 * d34 + m5,
+    ]
 }
 
 /// A 3x3 convolution (stride 1, zero padding 1) ready to run by F(4x4, 3x3).
@@ -83,7 +88,9 @@ impl WinogradConv {
             for i in 0..in_channels {
                 let g = &weight[(o * in_channels + i) * 9..][..9];
                 // Rows first (each kernel row to 6 points), then columns.
-                let rows: [[f32; 6]; 3] = std::array::from_fn(|r| kernel_transform([g[3 * r], g[3 * r + 1], g[3 * r + 2]]));
+                let rows: [[f32; 6]; 3] = std::array::from_fn(|r| {
+                    kernel_transform([g[3 * r], g[3 * r + 1], g[3 * r + 2]])
+                });
                 for x in 0..IN {
                     let column = kernel_transform([rows[0][x], rows[1][x], rows[2][x]]);
                     for (y, &v) in column.iter().enumerate() {
@@ -92,8 +99,15 @@ impl WinogradConv {
                 }
             }
         }
-        let u = u.iter().map(|m| PackedA::pack(m, out_channels, in_channels, in_channels)).collect();
-        Self { in_channels, out_channels, u }
+        let u = u
+            .iter()
+            .map(|m| PackedA::pack(m, out_channels, in_channels, in_channels))
+            .collect();
+        Self {
+            in_channels,
+            out_channels,
+            u,
+        }
     }
 
     pub fn bytes(&self) -> usize {
@@ -120,11 +134,22 @@ impl WinogradConv {
             Plan::ByTiles(n) => {
                 // Each thread takes whole chunks: transform, products, back.
                 (0..tiles.div_ceil(n)).into_par_iter().for_each_init(
-                    || (vec![0.0f32; POINTS * c * n], vec![0.0f32; POINTS * self.out_channels * n]),
+                    || {
+                        (
+                            vec![0.0f32; POINTS * c * n],
+                            vec![0.0f32; POINTS * self.out_channels * n],
+                        )
+                    },
                     |(v, m), chunk| {
                         let first = chunk * n;
                         let count = n.min(tiles - first);
-                        let tiles_here = Tiles { tw, first, count, column: 0, stride: n };
+                        let tiles_here = Tiles {
+                            tw,
+                            first,
+                            count,
+                            column: 0,
+                            stride: n,
+                        };
                         self.transform_input(input, tiles_here, v);
                         for (point, u) in self.u.iter().enumerate() {
                             self.product(u, point, v, m, n, count);
@@ -141,16 +166,25 @@ impl WinogradConv {
                 let mut v = vec![0.0f32; POINTS * c * tiles];
                 let mut m = vec![0.0f32; POINTS * self.out_channels * tiles];
                 let v_ptr = SharedMut(v.as_mut_ptr());
-                let row = |ty: usize| Tiles { tw, first: ty * tw, count: tw, column: ty * tw, stride: tiles };
+                let row = |ty: usize| Tiles {
+                    tw,
+                    first: ty * tw,
+                    count: tw,
+                    column: ty * tw,
+                    stride: tiles,
+                };
                 (0..th).into_par_iter().for_each(|ty| {
                     // SAFETY: each tile row writes its own columns of V.
-                    let v = unsafe { std::slice::from_raw_parts_mut(v_ptr.get(), POINTS * c * tiles) };
+                    let v =
+                        unsafe { std::slice::from_raw_parts_mut(v_ptr.get(), POINTS * c * tiles) };
                     self.transform_input(input, row(ty), v);
                 });
-                m.par_chunks_mut(self.out_channels * tiles).enumerate().for_each(|(point, m_point)| {
-                    let b = &v[point * c * tiles..(point + 1) * c * tiles];
-                    gemm(&self.u[point], b, tiles, tiles, m_point, tiles, false);
-                });
+                m.par_chunks_mut(self.out_channels * tiles)
+                    .enumerate()
+                    .for_each(|(point, m_point)| {
+                        let b = &v[point * c * tiles..(point + 1) * c * tiles];
+                        gemm(&self.u[point], b, tiles, tiles, m_point, tiles, false);
+                    });
                 (0..th).into_par_iter().for_each(|ty| {
                     // SAFETY: each tile row writes its own output rows.
                     unsafe { self.transform_output(&m, bias, row(ty), out_ptr, (h, w)) };
@@ -163,7 +197,15 @@ impl WinogradConv {
     fn product(&self, u: &PackedA, point: usize, v: &[f32], m: &mut [f32], n: usize, count: usize) {
         let (c, k) = (self.in_channels, self.out_channels);
         let b = &v[point * c * n..(point + 1) * c * n];
-        gemm(u, b, n, count, &mut m[point * k * n..(point + 1) * k * n], n, false);
+        gemm(
+            u,
+            b,
+            n,
+            count,
+            &mut m[point * k * n..(point + 1) * k * n],
+            n,
+            false,
+        );
     }
 
     /// `V[ξ][c][t] = (Bᵀ d B)[ξ]` for `tiles`.
@@ -196,7 +238,10 @@ impl WinogradConv {
                     let x_start = (block * OUT) as isize - 1;
                     let lines: [*const f32; IN] = std::array::from_fn(|dy| {
                         let y = (ty * OUT + dy) as isize - 1;
-                        let inside = y >= 0 && (y as usize) < h && x_start >= 0 && x_start as usize + LINE <= w;
+                        let inside = y >= 0
+                            && (y as usize) < h
+                            && x_start >= 0
+                            && x_start as usize + LINE <= w;
                         if inside {
                             plane[y as usize * w + x_start as usize..].as_ptr()
                         } else {
@@ -209,12 +254,15 @@ impl WinogradConv {
                         let base = v.as_mut_ptr();
                         // SAFETY: 16 values at column..column+16 of row
                         // (point * c + ch) of V, within its stride.
-                        unsafe { avx512::input_tiles(lines, |p| base.add((p * c + ch) * n + column)) };
+                        unsafe {
+                            avx512::input_tiles(lines, |p| base.add((p * c + ch) * n + column))
+                        };
                     } else {
                         // SAFETY: into the local buffer, then the valid lanes out.
                         unsafe { avx512::input_tiles(lines, |p| partial[p].as_mut_ptr()) };
                         for (p, values) in partial.iter().enumerate() {
-                            v[(p * c + ch) * n + column..][..lanes].copy_from_slice(&values[..lanes]);
+                            v[(p * c + ch) * n + column..][..lanes]
+                                .copy_from_slice(&values[..lanes]);
                         }
                     }
                 }
@@ -233,7 +281,9 @@ impl WinogradConv {
                 for ch in 0..input.channels() {
                     scratch.transform_input_row(input, ch, ty, tx0, tx1);
                     for point in 0..POINTS {
-                        let dst = &mut v[(point * self.in_channels + ch) * n + tiles.column + offset..][..tx1 - tx0];
+                        let dst = &mut v
+                            [(point * self.in_channels + ch) * n + tiles.column + offset..]
+                            [..tx1 - tx0];
                         dst.copy_from_slice(&scratch.points[point][..tx1 - tx0]);
                     }
                 }
@@ -246,7 +296,14 @@ impl WinogradConv {
     /// # Safety
     /// `out` points to an `out_channels x h x w` tensor whose blocks for
     /// these tiles no other thread writes.
-    unsafe fn transform_output(&self, m: &[f32], bias: Option<&[f32]>, tiles: Tiles, out: SharedMut, hw: (usize, usize)) {
+    unsafe fn transform_output(
+        &self,
+        m: &[f32],
+        bias: Option<&[f32]>,
+        tiles: Tiles,
+        out: SharedMut,
+        hw: (usize, usize),
+    ) {
         #[cfg(target_arch = "x86_64")]
         if crate::gemm::Kernel::detect() == crate::gemm::Kernel::Avx512 {
             // SAFETY: AVX-512 is present (detect()); the caller upholds the rest.
@@ -283,10 +340,17 @@ impl WinogradConv {
                     if lanes == LANES {
                         let base = m.as_ptr();
                         // SAFETY: 16 values of row (p * k + o) of M from `column`.
-                        unsafe { avx512::output_tiles(|p| base.add((p * k + o) * n + column), b, &mut rows) };
+                        unsafe {
+                            avx512::output_tiles(
+                                |p| base.add((p * k + o) * n + column),
+                                b,
+                                &mut rows,
+                            )
+                        };
                     } else {
                         for (p, values) in partial.iter_mut().enumerate() {
-                            values[..lanes].copy_from_slice(&m[(p * k + o) * n + column..][..lanes]);
+                            values[..lanes]
+                                .copy_from_slice(&m[(p * k + o) * n + column..][..lanes]);
                         }
                         // SAFETY: the local buffer holds 16 values per point.
                         unsafe { avx512::output_tiles(|p| partial[p].as_ptr(), b, &mut rows) };
@@ -300,7 +364,12 @@ impl WinogradConv {
                         }
                         // SAFETY: row `py` of channel `o`, this block's columns,
                         // which only this chunk writes (the caller's contract).
-                        let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add((o * h + py) * w + x0), len) };
+                        let dst = unsafe {
+                            std::slice::from_raw_parts_mut(
+                                out.get().add((o * h + py) * w + x0),
+                                len,
+                            )
+                        };
                         dst.copy_from_slice(&row[..len]);
                     }
                 }
@@ -324,8 +393,9 @@ impl WinogradConv {
             for (ty, tx0, tx1, offset) in tile_rows(tiles.tw, tiles.first, tiles.count) {
                 let nt = tx1 - tx0;
                 for o in 0..k {
-                    let points: [&[f32]; POINTS] =
-                        std::array::from_fn(|p| &m[(p * k + o) * n + tiles.column + offset..][..nt]);
+                    let points: [&[f32]; POINTS] = std::array::from_fn(|p| {
+                        &m[(p * k + o) * n + tiles.column + offset..][..nt]
+                    });
                     let rows = scratch.transform_output_row(points, bias.map_or(0.0, |b| b[o]));
                     for (y, row) in rows.iter().enumerate() {
                         let py = ty * OUT + y;
@@ -336,7 +406,12 @@ impl WinogradConv {
                         let len = (nt * OUT).min(w - x0);
                         // SAFETY: row `py` of channel `o`, columns of this
                         // chunk's tiles only (see the function's contract).
-                        let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add((o * h + py) * w + x0), len) };
+                        let dst = unsafe {
+                            std::slice::from_raw_parts_mut(
+                                out.get().add((o * h + py) * w + x0),
+                                len,
+                            )
+                        };
                         dst.copy_from_slice(&row[..len]);
                     }
                 }
@@ -374,7 +449,11 @@ struct Tiles {
 
 /// The chunk's tiles as runs within tile rows: `(row, first column, end
 /// column, offset of the run's first tile within the chunk)`.
-fn tile_rows(tw: usize, first: usize, count: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+fn tile_rows(
+    tw: usize,
+    first: usize,
+    count: usize,
+) -> impl Iterator<Item = (usize, usize, usize, usize)> {
     let mut t = first;
     std::iter::from_fn(move || {
         if t >= first + count {
@@ -445,7 +524,14 @@ impl Scratch {
     /// Fills `points` with the transforms of tiles `tx0..tx1` of tile row
     /// `ty` in channel `ch`.
     #[inline(always)]
-    fn transform_input_row(&mut self, input: &Tensor, ch: usize, ty: usize, tx0: usize, tx1: usize) {
+    fn transform_input_row(
+        &mut self,
+        input: &Tensor,
+        ch: usize,
+        ty: usize,
+        tx0: usize,
+        tx1: usize,
+    ) {
         let (_, h, w) = input.shape();
         let nt = tx1 - tx0;
         let plane = input.plane(ch);
@@ -460,7 +546,8 @@ impl Scratch {
                 let lo = x_start.max(0) as usize;
                 let hi = ((x_start + line.len() as isize) as usize).min(w);
                 if hi > lo {
-                    line[(lo as isize - x_start) as usize..][..hi - lo].copy_from_slice(&src[lo..hi]);
+                    line[(lo as isize - x_start) as usize..][..hi - lo]
+                        .copy_from_slice(&src[lo..hi]);
                 }
             }
             // Deinterleave: tile l's six samples are line[4l .. 4l + 6].
@@ -482,11 +569,13 @@ impl Scratch {
         self.points.resize_with(POINTS, Vec::new);
         for jx in 0..IN {
             let d: [&[f32]; 6] = std::array::from_fn(|dy| self.rows[dy][jx].as_slice());
-            let mut outs: Vec<&mut Vec<f32>> = self.points.iter_mut().skip(jx).step_by(IN).collect();
+            let mut outs: Vec<&mut Vec<f32>> =
+                self.points.iter_mut().skip(jx).step_by(IN).collect();
             outs.iter_mut().for_each(|o| {
                 resized(o, nt);
             });
-            let [o0, o1, o2, o3, o4, o5]: [&mut Vec<f32>; 6] = outs.try_into().ok().expect("six rows");
+            let [o0, o1, o2, o3, o4, o5]: [&mut Vec<f32>; 6] =
+                outs.try_into().ok().expect("six rows");
             input_transform_lanes(d, [o0, o1, o2, o3, o4, o5], nt);
         }
     }
@@ -516,7 +605,12 @@ impl Scratch {
                 if l == 0 {
                     resized(row, OUT * nt);
                 }
-                row[OUT * l..OUT * l + OUT].copy_from_slice(&[r[0] + bias, r[1] + bias, r[2] + bias, r[3] + bias]);
+                row[OUT * l..OUT * l + OUT].copy_from_slice(&[
+                    r[0] + bias,
+                    r[1] + bias,
+                    r[2] + bias,
+                    r[3] + bias,
+                ]);
             }
         }
         &self.out_rows
@@ -550,7 +644,12 @@ fn plan(in_channels: usize, out_channels: usize, tiles: usize) -> Plan {
 /// over all threads: each chunk's transformed input and products (or, when
 /// the products are shared out, the whole layer's), and the products'
 /// packing.
-pub(crate) fn workspace_bytes(in_channels: usize, out_channels: usize, height: usize, width: usize) -> usize {
+pub(crate) fn workspace_bytes(
+    in_channels: usize,
+    out_channels: usize,
+    height: usize,
+    width: usize,
+) -> usize {
     let tiles = height.div_ceil(OUT) * width.div_ceil(OUT);
     let threads = rayon::current_num_threads().max(1);
     let packing = threads * crate::gemm::WORKSPACE_BYTES;
@@ -578,15 +677,27 @@ mod tests {
     use crate::reference;
 
     fn check(cin: usize, cout: usize, h: usize, w: usize) {
-        let weight: Vec<f32> = (0..cout * cin * 9).map(|j| ((j * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.1).collect();
+        let weight: Vec<f32> = (0..cout * cin * 9)
+            .map(|j| ((j * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.1)
+            .collect();
         let bias: Vec<f32> = (0..cout).map(|j| j as f32 * 0.01).collect();
-        let x = Tensor::from_vec(cin, h, w, (0..cin * h * w).map(|j| ((j * 104729 % 997) as f32 / 997.0) * 2.0).collect());
+        let x = Tensor::from_vec(
+            cin,
+            h,
+            w,
+            (0..cin * h * w)
+                .map(|j| ((j * 104729 % 997) as f32 / 997.0) * 2.0)
+                .collect(),
+        );
         let expected = reference::conv3x3(&x, &weight, Some(&bias), cout);
         let mut out = Tensor::zeros(cout, h, w);
         WinogradConv::new(cin, cout, &weight).run(&x, Some(&bias), &mut out);
         let scale = expected.as_slice().iter().fold(0f32, |a, v| a.max(v.abs()));
         for (a, e) in out.as_slice().iter().zip(expected.as_slice()) {
-            assert!((a - e).abs() <= 1e-4 * scale, "{cin}->{cout} {h}x{w}: {a} vs {e} (scale {scale})");
+            assert!(
+                (a - e).abs() <= 1e-4 * scale,
+                "{cin}->{cout} {h}x{w}: {a} vs {e} (scale {scale})"
+            );
         }
     }
 
@@ -596,7 +707,10 @@ mod tests {
         let tiles = 2 * rayon::current_num_threads() * 96 + 37;
         let width = 4 * 21;
         let height = 4 * tiles.div_ceil(21) - 1;
-        assert!(matches!(plan(64, 64, (height.div_ceil(4)) * 21), Plan::ByTiles(_)));
+        assert!(matches!(
+            plan(64, 64, (height.div_ceil(4)) * 21),
+            Plan::ByTiles(_)
+        ));
         check(64, 64, height, width);
         assert_eq!(plan(64, 64, 12), Plan::ByPoints);
         check(64, 64, 10, 17);
@@ -605,18 +719,38 @@ mod tests {
     #[test]
     fn matches_the_direct_convolution_on_every_vgg_shape() {
         // Each VGG-19 layer's channel counts, on small odd-sized images.
-        let layers = [(64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 512), (512, 512)];
+        let layers = [
+            (64, 64),
+            (64, 128),
+            (128, 128),
+            (128, 256),
+            (256, 256),
+            (256, 512),
+            (512, 512),
+        ];
         for (i, &(cin, cout)) in layers.iter().enumerate() {
             let (h, w) = [(13, 9), (8, 8), (5, 11), (9, 6), (4, 4), (7, 3), (3, 5)][i];
-            let weight: Vec<f32> = (0..cout * cin * 9).map(|j| ((j * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.1).collect();
+            let weight: Vec<f32> = (0..cout * cin * 9)
+                .map(|j| ((j * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.1)
+                .collect();
             let bias: Vec<f32> = (0..cout).map(|j| j as f32 * 0.01).collect();
-            let x = Tensor::from_vec(cin, h, w, (0..cin * h * w).map(|j| ((j * 104729 % 997) as f32 / 997.0) * 2.0).collect());
+            let x = Tensor::from_vec(
+                cin,
+                h,
+                w,
+                (0..cin * h * w)
+                    .map(|j| ((j * 104729 % 997) as f32 / 997.0) * 2.0)
+                    .collect(),
+            );
             let expected = reference::conv3x3(&x, &weight, Some(&bias), cout);
             let mut out = Tensor::zeros(cout, h, w);
             WinogradConv::new(cin, cout, &weight).run(&x, Some(&bias), &mut out);
             let scale = expected.as_slice().iter().fold(0f32, |a, v| a.max(v.abs()));
             for (a, e) in out.as_slice().iter().zip(expected.as_slice()) {
-                assert!((a - e).abs() <= 1e-4 * scale, "{cin}->{cout} {h}x{w}: {a} vs {e} (scale {scale})");
+                assert!(
+                    (a - e).abs() <= 1e-4 * scale,
+                    "{cin}->{cout} {h}x{w}: {a} vs {e} (scale {scale})"
+                );
             }
         }
     }

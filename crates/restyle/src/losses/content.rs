@@ -13,7 +13,10 @@ pub struct ContentLoss {
 impl ContentLoss {
     pub fn new(target: Tensor) -> Self {
         let norm2: f64 = target.as_slice().iter().map(|&v| v as f64 * v as f64).sum();
-        Self { scale: 1.0 / norm2.max(f64::MIN_POSITIVE), target }
+        Self {
+            scale: 1.0 / norm2.max(f64::MIN_POSITIVE),
+            target,
+        }
     }
 
     pub fn target(&self) -> &Tensor {
@@ -22,7 +25,11 @@ impl ContentLoss {
 
     /// The loss and its gradient `2 (F - P) / |P|^2`.
     pub fn value_and_grad(&self, features: &Tensor) -> (f64, Tensor) {
-        assert_eq!(features.shape(), self.target.shape(), "content features and target differ in shape");
+        assert_eq!(
+            features.shape(),
+            self.target.shape(),
+            "content features and target differ in shape"
+        );
         let mut grad = features.clone();
         let mut sum = 0.0f64;
         for (g, &p) in grad.as_mut_slice().iter_mut().zip(self.target.as_slice()) {

@@ -30,7 +30,10 @@ impl Gram {
         let channels = parts[0].0.channels;
         let mut data = vec![0.0; channels * channels];
         for (g, w) in parts {
-            assert_eq!(g.channels, channels, "blending Gram matrices of different layers");
+            assert_eq!(
+                g.channels, channels,
+                "blending Gram matrices of different layers"
+            );
             for (d, v) in data.iter_mut().zip(&g.data) {
                 *d += w * v;
             }
@@ -64,10 +67,20 @@ pub fn gram(features: &Tensor) -> Gram {
             // within `data` (C rows of M); `g` is C x C.
             unsafe {
                 matrixmultiply::sgemm(
-                    c, len, c, 1.0,
-                    data.as_ptr().add(start), m as isize, 1,
-                    data.as_ptr().add(start), 1, m as isize,
-                    0.0, g.as_mut_ptr(), c as isize, 1,
+                    c,
+                    len,
+                    c,
+                    1.0,
+                    data.as_ptr().add(start),
+                    m as isize,
+                    1,
+                    data.as_ptr().add(start),
+                    1,
+                    m as isize,
+                    0.0,
+                    g.as_mut_ptr(),
+                    c as isize,
+                    1,
                 );
             }
             g
@@ -81,7 +94,10 @@ pub fn gram(features: &Tensor) -> Gram {
     }
     let inv_m = 1.0 / m.max(1) as f32;
     g.iter_mut().for_each(|v| *v *= inv_m);
-    Gram { channels: c, data: g }
+    Gram {
+        channels: c,
+        data: g,
+    }
 }
 
 /// `|G - A|^2 / |A|^2` for the activations' Gram matrix `G` and the style's `A`.
@@ -95,7 +111,10 @@ pub struct StyleLoss {
 impl StyleLoss {
     pub fn new(target: Gram) -> Self {
         let norm2: f64 = target.data.iter().map(|&v| v as f64 * v as f64).sum();
-        Self { scale: 1.0 / norm2.max(f64::MIN_POSITIVE), target }
+        Self {
+            scale: 1.0 / norm2.max(f64::MIN_POSITIVE),
+            target,
+        }
     }
 
     pub fn target(&self) -> &Gram {
@@ -105,7 +124,10 @@ impl StyleLoss {
     /// The loss and its gradient `4 (G - A) F / (M |A|^2)`.
     pub fn value_and_grad(&self, features: &Tensor) -> (f64, Tensor) {
         let (c, h, w) = features.shape();
-        assert_eq!(c, self.target.channels, "style features and target differ in channels");
+        assert_eq!(
+            c, self.target.channels,
+            "style features and target differ in channels"
+        );
         let m = h * w;
         let g = gram(features);
         let mut diff = g.data;
@@ -126,10 +148,20 @@ impl StyleLoss {
             // SAFETY: each slice writes its own columns of the C x M result.
             unsafe {
                 matrixmultiply::sgemm(
-                    c, c, len, alpha,
-                    diff.as_ptr(), c as isize, 1,
-                    src.as_ptr().add(start), m as isize, 1,
-                    0.0, dst.get().add(start), m as isize, 1,
+                    c,
+                    c,
+                    len,
+                    alpha,
+                    diff.as_ptr(),
+                    c as isize,
+                    1,
+                    src.as_ptr().add(start),
+                    m as isize,
+                    1,
+                    0.0,
+                    dst.get().add(start),
+                    m as isize,
+                    1,
                 );
             }
         });

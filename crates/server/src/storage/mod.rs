@@ -122,7 +122,11 @@ impl Store {
     /// Connects, creating the schema (and the image directory) if needed.
     pub async fn connect(config: &StoreConfig) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let dialect = if config.database_url.starts_with("sqlite:") { Dialect::Sqlite } else { Dialect::Postgres };
+        let dialect = if config.database_url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else {
+            Dialect::Postgres
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(match dialect {
                 Dialect::Sqlite => 4,
@@ -142,7 +146,12 @@ impl Store {
             }
             ImageLocation::Database => Images::Database,
         };
-        Ok(Self { pool, dialect, images, lease: config.lease })
+        Ok(Self {
+            pool,
+            dialect,
+            images,
+            lease: config.lease,
+        })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -190,31 +199,36 @@ impl Store {
 
     /// Queued jobs ahead of the job with queue number `seq`.
     pub async fn position(&self, seq: i64) -> Result<u64> {
-        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued' AND seq < $1")
-            .bind(seq)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
+        let n: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued' AND seq < $1")
+                .bind(seq)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
         Ok(n.max(0) as u64)
     }
 
     /// The newest `limit` jobs, newest first, each with its queue position.
     pub async fn list(&self, limit: i64) -> Result<Vec<(JobRecord, Option<u64>)>> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM jobs ORDER BY seq DESC LIMIT $1"))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM jobs ORDER BY seq DESC LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         let jobs = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
-        let queued: Vec<i64> = sqlx::query("SELECT seq FROM jobs WHERE state = 'queued' ORDER BY seq")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<i64, _>("seq"))
-            .collect::<Result<_, _>>()?;
+        let queued: Vec<i64> =
+            sqlx::query("SELECT seq FROM jobs WHERE state = 'queued' ORDER BY seq")
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<i64, _>("seq"))
+                .collect::<Result<_, _>>()?;
         Ok(jobs
             .into_iter()
             .map(|j| {
-                let pos = (j.state == JobState::Queued).then(|| queued.partition_point(|&s| s < j.seq) as u64);
+                let pos = (j.state == JobState::Queued)
+                    .then(|| queued.partition_point(|&s| s < j.seq) as u64);
                 (j, pos)
             })
             .collect())
@@ -252,7 +266,12 @@ impl Store {
 
     /// Records a worker's progress. `None` if the job is no longer this
     /// worker's (deleted, or given to another); else whether a cancel was asked.
-    pub async fn progress(&self, id: &JobId, worker: &str, p: &ProgressUpdate) -> Result<Option<bool>> {
+    pub async fn progress(
+        &self,
+        id: &JobId,
+        worker: &str,
+        p: &ProgressUpdate,
+    ) -> Result<Option<bool>> {
         let row = sqlx::query(
             "UPDATE jobs SET step = $3, total_steps = $4, eta_ms = $5, elapsed_ms = $6, loss = $7, heartbeat_ms = $8, \
              checkpoint_step = COALESCE($9, checkpoint_step), \
@@ -270,7 +289,9 @@ impl Store {
         .bind(p.checkpoint)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| r.try_get::<i64, _>("cancel_requested").map(|c| c != 0)).transpose().map_err(Into::into)
+        row.map(|r| r.try_get::<i64, _>("cancel_requested").map(|c| c != 0))
+            .transpose()
+            .map_err(Into::into)
     }
 
     /// Tells the queue this worker is alive; like [`Store::progress`].
@@ -284,11 +305,20 @@ impl Store {
         .bind(now_ms())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| r.try_get::<i64, _>("cancel_requested").map(|c| c != 0)).transpose().map_err(Into::into)
+        row.map(|r| r.try_get::<i64, _>("cancel_requested").map(|c| c != 0))
+            .transpose()
+            .map_err(Into::into)
     }
 
     /// Ends a job this worker holds; `false` if it no longer holds it.
-    pub async fn finish(&self, id: &JobId, worker: &str, state: JobState, error: Option<&str>, step: i64) -> Result<bool> {
+    pub async fn finish(
+        &self,
+        id: &JobId,
+        worker: &str,
+        state: JobState,
+        error: Option<&str>,
+        step: i64,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE jobs SET state = $3, error = $4, finished_ms = $5, eta_ms = NULL, \
              step = CASE WHEN $6 > step THEN $6 ELSE step END \
@@ -343,10 +373,11 @@ impl Store {
         if queued.rows_affected() == 1 {
             return Ok(CancelOutcome::Cancelled);
         }
-        let running = sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE id = $1 AND state = 'running'")
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await?;
+        let running =
+            sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE id = $1 AND state = 'running'")
+                .bind(id.as_str())
+                .execute(&self.pool)
+                .await?;
         if running.rows_affected() == 1 {
             return Ok(CancelOutcome::Requested);
         }
@@ -359,7 +390,10 @@ impl Store {
     /// Removes a job and its images; a worker running it stops at its next
     /// report. `false` if there was no such job.
     pub async fn delete(&self, id: &JobId) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM jobs WHERE id = $1").bind(id.as_str()).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM jobs WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
         self.delete_images(id).await?;
         Ok(done.rows_affected() == 1)
     }
@@ -414,12 +448,17 @@ impl Store {
 
     pub async fn delete_images(&self, id: &JobId) -> Result<()> {
         match &self.images {
-            Images::Directory(root) => match tokio::fs::remove_dir_all(root.join(id.as_str())).await {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-                _ => Ok(()),
-            },
+            Images::Directory(root) => {
+                match tokio::fs::remove_dir_all(root.join(id.as_str())).await {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+                    _ => Ok(()),
+                }
+            }
             Images::Database => {
-                sqlx::query("DELETE FROM images WHERE job_id = $1").bind(id.as_str()).execute(&self.pool).await?;
+                sqlx::query("DELETE FROM images WHERE job_id = $1")
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
         }
@@ -428,13 +467,22 @@ impl Store {
     /// Image directories whose job is gone (a crash between storing the
     /// uploads and queueing the job): removed at start.
     pub async fn sweep_orphans(&self) -> Result<usize> {
-        let Images::Directory(root) = &self.images else { return Ok(0) };
+        let Images::Directory(root) = &self.images else {
+            return Ok(0);
+        };
         let mut removed = 0;
         let mut entries = tokio::fs::read_dir(root).await?;
         while let Some(entry) = entries.next_entry().await? {
             let name = entry.file_name();
-            let Some(id) = name.to_str().and_then(|n| n.parse::<JobId>().ok()) else { continue };
-            let age = entry.metadata().await?.modified().ok().and_then(|m| m.elapsed().ok());
+            let Some(id) = name.to_str().and_then(|n| n.parse::<JobId>().ok()) else {
+                continue;
+            };
+            let age = entry
+                .metadata()
+                .await?
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok());
             // Young directories may belong to a submission under way.
             if age.is_some_and(|a| a > Duration::from_secs(600)) && self.get(&id).await?.is_none() {
                 tokio::fs::remove_dir_all(entry.path()).await?;
@@ -455,10 +503,14 @@ fn decode(row: &AnyRow) -> Result<JobRecord> {
     let state: String = row.try_get("state")?;
     let settings: String = row.try_get("settings")?;
     Ok(JobRecord {
-        id: id.parse().map_err(|_| StorageError::Corrupt(format!("bad job id `{id}`")))?,
+        id: id
+            .parse()
+            .map_err(|_| StorageError::Corrupt(format!("bad job id `{id}`")))?,
         seq: row.try_get("seq")?,
-        state: JobState::parse(&state).ok_or_else(|| StorageError::Corrupt(format!("job {id}: bad state `{state}`")))?,
-        settings: serde_json::from_str(&settings).map_err(|e| StorageError::Corrupt(format!("job {id}: {e}")))?,
+        state: JobState::parse(&state)
+            .ok_or_else(|| StorageError::Corrupt(format!("job {id}: bad state `{state}`")))?,
+        settings: serde_json::from_str(&settings)
+            .map_err(|e| StorageError::Corrupt(format!("job {id}: {e}")))?,
         created_ms: row.try_get("created_ms")?,
         started_ms: row.try_get("started_ms")?,
         finished_ms: row.try_get("finished_ms")?,

@@ -8,7 +8,8 @@ use sqlx::AnyPool;
 use super::Result;
 
 /// The oldest queued job not locked by another claim (inside the claiming `UPDATE`).
-pub const PICK_NEXT: &str = "SELECT id FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED";
+pub const PICK_NEXT: &str =
+    "SELECT id FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED";
 
 /// Serialises schema creation between processes starting together.
 const SCHEMA_LOCK: i64 = 0x7265_7374_796c;
@@ -21,7 +22,10 @@ fn schema() -> [String; 3] {
 /// Creates the schema, one process at a time.
 pub async fn prepare(pool: &AnyPool) -> Result<()> {
     let mut conn = pool.acquire().await?;
-    sqlx::query("SELECT pg_advisory_lock($1)").bind(SCHEMA_LOCK).execute(&mut *conn).await?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(SCHEMA_LOCK)
+        .execute(&mut *conn)
+        .await?;
     let mut result = Ok(());
     for statement in schema() {
         if let Err(e) = sqlx::query(&statement).execute(&mut *conn).await {
@@ -29,6 +33,9 @@ pub async fn prepare(pool: &AnyPool) -> Result<()> {
             break;
         }
     }
-    sqlx::query("SELECT pg_advisory_unlock($1)").bind(SCHEMA_LOCK).execute(&mut *conn).await?;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(SCHEMA_LOCK)
+        .execute(&mut *conn)
+        .await?;
     result
 }

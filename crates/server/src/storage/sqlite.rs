@@ -17,7 +17,9 @@ fn schema() -> [String; 3] {
 /// Write-ahead logging (readers never wait for the writer; it stays set in
 /// the file), then the schema.
 pub async fn prepare(pool: &AnyPool) -> Result<()> {
-    sqlx::query("PRAGMA journal_mode = WAL").fetch_all(pool).await?;
+    sqlx::query("PRAGMA journal_mode = WAL")
+        .fetch_all(pool)
+        .await?;
     for statement in schema() {
         sqlx::query(&statement).execute(pool).await?;
     }

@@ -29,10 +29,20 @@ impl TestServer {
         let dir = data.path().to_str().unwrap().to_owned();
         let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--data", &dir];
         args.extend_from_slice(extra);
-        let server = Server::start(Cli::parse_from(args).serve).await.expect("the server starts");
+        let server = Server::start(Cli::parse_from(args).serve)
+            .await
+            .expect("the server starts");
         let url = format!("http://{}", server.addr());
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-        Self { server: Some(server), url, client, data }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        Self {
+            server: Some(server),
+            url,
+            client,
+            data,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -40,7 +50,12 @@ impl TestServer {
     }
 
     pub async fn submit(&self, form: reqwest::multipart::Form) -> reqwest::Response {
-        self.client.post(self.url("/api/jobs")).multipart(form).send().await.unwrap()
+        self.client
+            .post(self.url("/api/jobs"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Submits and expects 201; returns the id.
@@ -53,13 +68,23 @@ impl TestServer {
     }
 
     pub async fn job(&self, id: &str) -> Value {
-        let r = self.client.get(self.url(&format!("/api/jobs/{id}"))).send().await.unwrap();
+        let r = self
+            .client
+            .get(self.url(&format!("/api/jobs/{id}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         r.json().await.unwrap()
     }
 
     /// Polls until `done(job)`, or panics after `timeout`.
-    pub async fn wait_for(&self, id: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let start = Instant::now();
         loop {
             let job = self.job(id).await;
@@ -81,10 +106,18 @@ impl TestServer {
 /// A smooth, colourful picture, PNG-encoded.
 pub fn png(w: u32, h: u32) -> Vec<u8> {
     let img = ImageBuffer::from_fn(w, h, |x, y| {
-        Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, ((x * 7 + y * 13) % 256) as u8])
+        Rgb([
+            (x * 255 / w) as u8,
+            (y * 255 / h) as u8,
+            ((x * 7 + y * 13) % 256) as u8,
+        ])
     });
     let mut bytes = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .unwrap();
     bytes
 }
 
@@ -102,7 +135,11 @@ pub fn small_job(size: u32, iterations: u32) -> reqwest::multipart::Form {
 }
 
 /// The `job` events of a stream, until it ends (or `timeout`).
-pub async fn read_events(client: &reqwest::Client, url: &str, timeout: Duration) -> Vec<(String, Value)> {
+pub async fn read_events(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Vec<(String, Value)> {
     use futures_util::StreamExt;
     let response = client.get(url).send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -125,7 +162,10 @@ pub async fn read_events(client: &reqwest::Client, url: &str, timeout: Duration)
                 }
             }
             if !data.is_empty() {
-                events.push((name, serde_json::from_str(&data).unwrap_or(Value::String(data))));
+                events.push((
+                    name,
+                    serde_json::from_str(&data).unwrap_or(Value::String(data)),
+                ));
             }
         }
     }

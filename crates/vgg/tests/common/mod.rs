@@ -8,7 +8,11 @@ use safetensors::SafeTensors;
 pub fn tensor(file: &SafeTensors<'_>, name: &str) -> Tensor {
     let t = file.tensor(name).unwrap();
     let shape = t.shape();
-    let data = t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    let data = t
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
     Tensor::from_vec(shape[0], shape[1], shape[2], data)
 }
 
