@@ -4,6 +4,7 @@
 
 mod args;
 mod common;
+mod flags;
 mod outputs;
 mod reconstruct;
 mod report;

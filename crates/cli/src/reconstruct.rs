@@ -11,6 +11,7 @@ use crate::args::ReconstructArgs;
 use crate::common::{
     configure_threads, interrupt_flag, load_image, load_network, optimizer, positive,
 };
+use crate::flags::in_flag_terms;
 use crate::outputs::OutputPlan;
 use crate::report::{format_duration, Reporter};
 
@@ -39,7 +40,7 @@ pub fn run(args: ReconstructArgs) -> Result<()> {
         },
         seed: run.seed,
     };
-    settings.validate()?;
+    settings.validate().map_err(in_flag_terms)?;
     let plan = OutputPlan::new(&args.output, None, 0);
     let mut inputs = vec![args.content.as_path(), args.style.as_path()];
     if let Some(w) = &run.weights {
@@ -60,7 +61,7 @@ pub fn run(args: ReconstructArgs) -> Result<()> {
     let started = Instant::now();
     let result = reconstruct(&net, &content, &style, &settings, &mut reporter);
     reporter.finish();
-    let reconstructions = result?;
+    let reconstructions = result.map_err(in_flag_terms)?;
     let grid = reconstruction_grid(&content, &style, &reconstructions);
     io::save_image(&grid, &plan.output).context("cannot save the grid")?;
     reporter.json_event(json!({

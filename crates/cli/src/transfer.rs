@@ -9,6 +9,7 @@ use restyle::{io, memory, stylize, ColorMode, Init, ScaleSchedule, Settings, Sty
 use serde_json::json;
 
 use crate::args::{ColorArg, TransferArgs};
+use crate::flags::in_flag_terms;
 use crate::common::{
     configure_threads, interrupt_flag, load_image, load_network, optimizer, parse_layers,
     peak_rss_bytes, positive,
@@ -107,14 +108,10 @@ fn plan(args: &TransferArgs) -> Result<Job> {
         },
     };
     // Validate everything but the images now, so mistakes show at once.
-    let placeholder: Vec<StyleImage> = blend
-        .iter()
-        .map(|&weight| StyleImage {
-            image: restyle::Image::filled(1, 1, [0.0; 3]),
-            weight,
-        })
-        .collect();
-    settings.validate(&placeholder)?;
+    settings.validate().map_err(in_flag_terms)?;
+    settings
+        .validate_style_weights(&blend)
+        .map_err(in_flag_terms)?;
 
     // Tiles count as steps too: plan the names for the most a run can take.
     let total_steps = settings.scales.long_edges(size).len() * iterations * max_tiles(&settings);
@@ -239,7 +236,7 @@ pub fn run(args: TransferArgs) -> Result<()> {
     let started = Instant::now();
     let result = stylize(&net, &content, &styles, &job.settings, &mut reporter);
     reporter.finish();
-    let outcome = result?;
+    let outcome = result.map_err(in_flag_terms)?;
     if let Some(e) = reporter.error.take() {
         return Err(e.context("stopped: could not save an intermediate image"));
     }

@@ -32,17 +32,21 @@ mod optimize;
 mod progress;
 pub mod reconstruct;
 mod scales;
+pub mod settings;
 mod targets;
 pub mod tiles;
 mod transfer;
 
 pub use colour::ColorMode;
-pub use error::{Error, Result};
+pub use error::{Error, Result, SettingsError, SizedImage, WeightOf};
 pub use grid::{labelled_grid, GridRow};
 pub use image::{fit_long_edge, Image};
 pub use objective::StyleObjective;
-pub use optimize::{OptimizerSettings, DEFAULT_ADAM_LEARNING_RATE, DEFAULT_LBFGS_HISTORY};
 pub use progress::{Flow, Losses, Observer, Progress, Silent};
 pub use restyle_vgg::{InputConvention, Layer, Vgg19, VggWeights};
 pub use scales::{Scale, ScaleSchedule, AUTO_START_SIZE, SCALE_STEP};
-pub use transfer::{stylize, Init, OptimizerKind, Outcome, Settings, StyleImage, Tiling};
+pub use settings::{
+    Init, OptimizerKind, OptimizerSettings, Settings, StyleImage, Tiling,
+    DEFAULT_ADAM_LEARNING_RATE, DEFAULT_LBFGS_HISTORY,
+};
+pub use transfer::{stylize, Outcome};

@@ -10,8 +10,7 @@
 use restyle_vgg::{Layer, Vgg19};
 
 use crate::image::fit_long_edge;
-use crate::optimize::OptimizerSettings;
-use crate::{OptimizerKind, Settings};
+use crate::settings::{OptimizerKind, OptimizerSettings, Settings};
 
 /// What the process holds before any image work: code, the embedded weights
 /// file, thread stacks, allocator overhead. Measured with `restyle` on

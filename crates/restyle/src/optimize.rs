@@ -7,22 +7,8 @@ use restyle_optim::{Adam, Lbfgs, Optimizer};
 
 use crate::objective::StyleObjective;
 use crate::progress::{Flow, Observer, Progress};
-use crate::{Error, OptimizerKind, Result};
-
-/// Adam's default step, in pixel units (0..1).
-pub const DEFAULT_ADAM_LEARNING_RATE: f32 = 0.02;
-
-/// Curvature pairs L-BFGS keeps by default (as jcjohnson's neural-style).
-pub const DEFAULT_LBFGS_HISTORY: usize = 20;
-
-/// How to optimise.
-#[derive(Clone, Copy, Debug)]
-pub struct OptimizerSettings {
-    pub kind: OptimizerKind,
-    /// Adam's step size, or L-BFGS's first-step scale; `None` for the default.
-    pub learning_rate: Option<f32>,
-    pub lbfgs_history: usize,
-}
+use crate::settings::{OptimizerKind, OptimizerSettings, DEFAULT_ADAM_LEARNING_RATE};
+use crate::{Error, Result};
 
 impl OptimizerSettings {
     fn build(&self) -> Box<dyn Optimizer> {

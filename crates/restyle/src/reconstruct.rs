@@ -13,10 +13,12 @@ use crate::grid::{labelled_grid, GridRow};
 use crate::image::fit_long_edge;
 use crate::losses::{gram, ContentLoss, StyleLoss};
 use crate::objective::StyleObjective;
-use crate::optimize::{optimize, OptimizerSettings, RunClock};
+use crate::error::SettingsError;
+use crate::optimize::{optimize, RunClock};
 use crate::progress::Observer;
 use crate::transfer::initial_pixels;
-use crate::{ColorMode, Error, Image, Init, Result};
+use crate::settings::{Init, OptimizerSettings};
+use crate::{ColorMode, Image, Result};
 
 #[derive(Clone, Debug)]
 pub struct ReconstructSettings {
@@ -70,18 +72,14 @@ impl ReconstructSettings {
 
     pub fn validate(&self) -> Result<()> {
         if self.blocks.is_empty() {
-            return Err(Error::Settings("no blocks to reconstruct from".into()));
+            return Err(SettingsError::NoBlocks.into());
         }
         if let Some(b) = self.blocks.iter().find(|&&b| !(1..=5).contains(&b)) {
-            return Err(Error::Settings(format!(
-                "VGG-19 has blocks 1 to 5, not {b}"
-            )));
+            return Err(SettingsError::NoSuchBlock(*b).into());
         }
         let min = 16; // block 5 sits after four poolings
         if self.size < min {
-            return Err(Error::Settings(format!(
-                "reconstructions need a size of at least {min} pixels"
-            )));
+            return Err(SettingsError::ReconstructionSize { min }.into());
         }
         Ok(())
     }
@@ -98,9 +96,12 @@ pub fn reconstruct(
     settings.validate()?;
     let (w, h) = fit_long_edge(content.width(), content.height(), settings.size);
     if w.min(h) < 16 {
-        return Err(Error::Settings(format!(
-            "the reconstructions would be {w}x{h}; each side needs 16 pixels"
-        )));
+        return Err(SettingsError::ReconstructionTooSmall {
+            width: w,
+            height: h,
+            min: 16,
+        }
+        .into());
     }
     let content = content.resized(w, h);
     let (sw, sh) = fit_long_edge(style.width(), style.height(), settings.size);

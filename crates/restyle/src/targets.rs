@@ -6,8 +6,9 @@ use restyle_vgg::{Layer, Op, Vgg19};
 use crate::image::fit_long_edge;
 use crate::losses::{gram, ContentLoss, Gram, StyleLoss};
 use crate::tiles::{crop, Tile};
-use crate::transfer::check_size;
-use crate::{Image, Result, Settings, StyleImage};
+use crate::error::SizedImage;
+use crate::settings::{Settings, StyleImage};
+use crate::{Image, Result};
 
 /// Relative layer weights, normalised to sum to 1 and multiplied by `global`.
 fn normalised(layers: &[(Layer, f32)], global: f32) -> Vec<(Layer, f64)> {
@@ -65,7 +66,7 @@ pub(crate) fn style_targets(
     let mut grams: Vec<Vec<(Gram, f32)>> = vec![Vec::new(); layers.len()];
     for (i, style) in styles.iter().enumerate().filter(|(_, s)| s.weight > 0.0) {
         let (w, h) = fit_long_edge(style.image.width(), style.image.height(), style_edge);
-        check_size(&format!("style image {}", i + 1), w, h, settings)?;
+        settings.check_size(SizedImage::Style(i + 1), w, h)?;
         let resized = style.image.resized(w, h);
         let style_grams = match tile {
             Some(tile) if w.max(h) > tile => tiled_grams(net, &resized, &wanted, tile),

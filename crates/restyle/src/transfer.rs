@@ -1,4 +1,4 @@
-//! The style transfer itself: settings, targets, and the run.
+//! The style transfer itself: the run, scale by scale and tile by tile.
 //!
 //! 1. Plan the sizes: one for ordinary outputs, several (coarse to fine)
 //!    for large ones.
@@ -20,227 +20,13 @@ use restyle_vgg::{Layer, Vgg19};
 use crate::colour::{luminance, match_colours, matched_luminance, recombine, ColorMode};
 use crate::losses::StyleLoss;
 use crate::objective::StyleObjective;
-use crate::optimize::{optimize, OptimizerSettings, RunClock};
+use crate::error::{SettingsError, SizedImage};
+use crate::optimize::{optimize, RunClock};
 use crate::progress::{Losses, Observer};
-use crate::scales::{Scale, ScaleSchedule};
+use crate::settings::{Init, Settings, StyleImage};
 use crate::targets::{content_targets, style_targets};
-use crate::tiles::{crop, plan_tiles, Blender, Tile};
-use crate::{Error, Image, Result};
-
-/// Where the optimisation starts.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Init {
-    /// The content image (the default: converges fastest, keeps the composition).
-    Content,
-    /// Grey with seeded Gaussian noise, as in Gatys et al.
-    Noise,
-    /// A given image, resized to the output size.
-    Image(Image),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OptimizerKind {
-    Lbfgs,
-    Adam,
-}
-
-/// A style image and its share in a blend of several.
-#[derive(Clone, Debug)]
-pub struct StyleImage {
-    pub image: Image,
-    pub weight: f32,
-}
-
-/// Everything a run can be told. `Settings::default()` gives good results.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// Long edge of the output, pixels.
-    pub size: usize,
-    /// Optimisation steps.
-    pub iterations: usize,
-    pub content_weight: f32,
-    pub style_weight: f32,
-    /// Total-variation (smoothness) weight.
-    pub tv_weight: f32,
-    /// Style images are resized to `style_scale * size` on their long edge:
-    /// larger values give larger brush strokes.
-    pub style_scale: f32,
-    /// Content layers with relative weights.
-    pub content_layers: Vec<(Layer, f32)>,
-    /// Style layers with relative weights.
-    pub style_layers: Vec<(Layer, f32)>,
-    pub init: Init,
-    pub optimizer: OptimizerKind,
-    /// Adam's step size (pixel units, 0..1), or L-BFGS's first-step scale.
-    /// `None` picks the optimiser's default.
-    pub learning_rate: Option<f32>,
-    /// Curvature pairs L-BFGS keeps (each costs two image-sized vectors).
-    pub lbfgs_history: usize,
-    /// Seed for noise initialisation; runs with equal settings are identical.
-    pub seed: u64,
-    /// Whose colours the result has.
-    pub color: ColorMode,
-    /// Coarse-to-fine sizes (automatic for large outputs).
-    pub scales: ScaleSchedule,
-    /// Optimise sizes larger than a tile in overlapping tiles (for outputs
-    /// larger than memory allows); `None`: whole images only.
-    pub tiling: Option<Tiling>,
-}
-
-/// How large outputs are cut into tiles.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Tiling {
-    /// Longest side of a tile, pixels.
-    pub tile: usize,
-    /// Pixels neighbouring tiles share; they are blended across it.
-    pub overlap: usize,
-}
-
-impl Tiling {
-    /// The tiles of a `width x height` scale, or `None` if it fits in one.
-    pub fn tiles(&self, width: usize, height: usize) -> Option<Vec<Tile>> {
-        (width.max(height) > self.tile).then(|| plan_tiles(width, height, self.tile, self.overlap))
-    }
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        let layer = |n: &str| n.parse::<Layer>().expect("known layer");
-        Self {
-            size: 512,
-            iterations: 300,
-            content_weight: 1.0,
-            style_weight: 10.0,
-            tv_weight: 10.0,
-            style_scale: 1.0,
-            content_layers: vec![(layer("conv4_2"), 1.0)],
-            style_layers: (1..=5)
-                .map(|b| (Layer::first_relu_of_block(b), 1.0))
-                .collect(),
-            init: Init::Content,
-            optimizer: OptimizerKind::Lbfgs,
-            learning_rate: None,
-            lbfgs_history: crate::optimize::DEFAULT_LBFGS_HISTORY,
-            seed: 0,
-            color: ColorMode::Style,
-            scales: ScaleSchedule::default(),
-            tiling: None,
-        }
-    }
-}
-
-impl Settings {
-    pub fn optimizer_settings(&self) -> OptimizerSettings {
-        OptimizerSettings {
-            kind: self.optimizer,
-            learning_rate: self.learning_rate,
-            lbfgs_history: self.lbfgs_history,
-        }
-    }
-
-    /// The deepest layer any loss reads: the network need not go further.
-    pub fn deepest_layer(&self) -> Option<Layer> {
-        self.content_layers
-            .iter()
-            .chain(&self.style_layers)
-            .map(|l| l.0)
-            .max()
-    }
-
-    /// Smallest side an image may have so that the deepest layer still has
-    /// at least one pixel (each pooling halves the size).
-    pub fn min_side(&self) -> usize {
-        self.deepest_layer().map_or(1, |l| {
-            let (h, _) = l.output_size(1 << 10, 1 << 10);
-            (1 << 10) / h.max(1)
-        })
-    }
-
-    /// The sizes this run optimises at, for a `width x height` content image.
-    pub fn plan(&self, width: usize, height: usize) -> Vec<Scale> {
-        self.scales.plan(width, height, self.size, self.iterations)
-    }
-
-    /// Steps over all scales and tiles, for a `width x height` content image.
-    pub fn total_steps(&self, width: usize, height: usize) -> usize {
-        self.plan(width, height)
-            .iter()
-            .map(|s| {
-                s.iterations
-                    * self
-                        .tiling
-                        .and_then(|t| t.tiles(s.width, s.height))
-                        .map_or(1, |t| t.len())
-            })
-            .sum()
-    }
-
-    /// Checks every value, before any work is done.
-    pub fn validate(&self, styles: &[StyleImage]) -> Result<()> {
-        let bad = |m: String| Err(Error::Settings(m));
-        let finite_nonneg = |name: &str, v: f32| -> Result<()> {
-            if v.is_finite() && v >= 0.0 {
-                Ok(())
-            } else {
-                Err(Error::Settings(format!(
-                    "{name} must be a number >= 0, not {v}"
-                )))
-            }
-        };
-        if self.size == 0 {
-            return bad("the output size must be at least 1 pixel".into());
-        }
-        finite_nonneg("the content weight", self.content_weight)?;
-        finite_nonneg("the style weight", self.style_weight)?;
-        finite_nonneg("the total-variation weight", self.tv_weight)?;
-        if !(self.style_scale.is_finite() && self.style_scale > 0.0) {
-            return bad(format!(
-                "the style scale must be a number > 0, not {}",
-                self.style_scale
-            ));
-        }
-        for (layer, w) in self.content_layers.iter().chain(&self.style_layers) {
-            finite_nonneg(&format!("the weight of layer {layer}"), *w)?;
-        }
-        if let Some(lr) = self.learning_rate {
-            if !(lr.is_finite() && lr > 0.0) {
-                return bad(format!("the learning rate must be a number > 0, not {lr}"));
-            }
-        }
-        if self.scales.scales == Some(0) {
-            return bad("the number of scales must be at least 1".into());
-        }
-        if self.scales.start_size == Some(0) {
-            return bad("the start size must be at least 1 pixel".into());
-        }
-        if let Some(t) = self.tiling {
-            if t.tile < 64 || t.overlap >= t.tile / 2 {
-                return bad(format!(
-                    "tiles must be at least 64 pixels and overlap by less than half their size (tile {}, overlap {})",
-                    t.tile, t.overlap
-                ));
-            }
-        }
-        if self.lbfgs_history == 0 {
-            return bad("L-BFGS needs a history of at least 1".into());
-        }
-        if self.content_layers.is_empty() && self.style_layers.is_empty() {
-            return bad("no content or style layers: there is nothing to optimise".into());
-        }
-        if !self.style_layers.is_empty() && self.style_weight > 0.0 {
-            if styles.is_empty() {
-                return bad("at least one style image is needed".into());
-            }
-            for s in styles {
-                finite_nonneg("a style blend weight", s.weight)?;
-            }
-            if styles.iter().map(|s| s.weight).sum::<f32>() <= 0.0 {
-                return bad("the style blend weights add up to zero".into());
-            }
-        }
-        Ok(())
-    }
-}
+use crate::tiles::{crop, Blender, Tile};
+use crate::{Image, Result};
 
 /// What a run produced.
 #[derive(Clone, Debug)]
@@ -266,17 +52,20 @@ pub fn stylize(
     settings: &Settings,
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
-    settings.validate(styles)?;
+    settings.validate()?;
+    let weights: Vec<f32> = styles.iter().map(|s| s.weight).collect();
+    settings.validate_style_weights(&weights)?;
     let deepest = settings.deepest_layer().expect("validated: some layer");
     if deepest > net.deepest_layer() {
-        return Err(Error::Settings(format!(
-            "layer {deepest} is deeper than the network's last layer, {}",
-            net.deepest_layer()
-        )));
+        return Err(SettingsError::DeeperThanNetwork {
+            layer: deepest,
+            deepest: net.deepest_layer(),
+        }
+        .into());
     }
     let plan = settings.plan(content.width(), content.height());
     let first = plan[0];
-    check_size("the output", first.width, first.height, settings)?;
+    settings.check_size(SizedImage::Output, first.width, first.height)?;
     let styles: Vec<StyleImage> = match settings.color {
         // The style's colours become the photo's before anything else.
         ColorMode::Histogram => styles
@@ -484,22 +273,6 @@ fn present(pixels: &Tensor, photo: &Image, color: ColorMode) -> Image {
         ColorMode::Luminance => recombine(pixels, photo),
         _ => Image::from_tensor(pixels.clone()),
     }
-}
-
-pub(crate) fn check_size(
-    what: &str,
-    width: usize,
-    height: usize,
-    settings: &Settings,
-) -> Result<()> {
-    let min = settings.min_side();
-    if width.min(height) < min {
-        return Err(Error::Settings(format!(
-            "{what} would be {width}x{height} pixels; the layers used need at least {min} on each side \
-             (raise --size, or --style-scale for style images)"
-        )));
-    }
-    Ok(())
 }
 
 /// The starting pixels for `content` (which is already grey in luminance

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use restyle::io::{self, ImageFileError, ImageLimits};
-use restyle::{fit_long_edge, Image, StyleImage};
+use restyle::{fit_long_edge, Image};
 
 use crate::error::ApiError;
 use crate::jobs::JobSettings;
@@ -84,12 +84,8 @@ impl Limits {
             )));
         }
         let settings = s.to_settings();
-        let placeholder = [StyleImage {
-            image: Image::filled(1, 1, [0.0; 3]),
-            weight: 1.0,
-        }];
         settings
-            .validate(&placeholder)
+            .validate()
             .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
         let (w, h) = fit_long_edge(content.0, content.1, s.size);
         let min = settings.min_side();
