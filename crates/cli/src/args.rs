@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+use restyle::{ColorMode, OptimizerKind};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -54,8 +55,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
     /// Optimiser
-    #[arg(long, value_enum, default_value_t = OptimizerArg::Lbfgs)]
-    pub optimizer: OptimizerArg,
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Lbfgs)]
+    pub optimizer: OptimizerKind,
     /// Step size: Adam's (in 0..1 pixel units; default 0.02) or L-BFGS's first step scale (default 1)
     #[arg(long, value_name = "RATE")]
     pub learning_rate: Option<f32>,
@@ -119,8 +120,8 @@ pub struct TransferArgs {
     pub save_every: Option<i64>,
     /// Keep the photo's colours: `luminance` transfers brightness only and puts the
     /// photo's colours back; `histogram` recolours the style image to the photo's colours first
-    #[arg(long, value_enum, value_name = "MODE", default_value_t = ColorArg::None)]
-    pub preserve_colors: ColorArg,
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = ColorMode::None)]
+    pub preserve_colors: ColorMode,
     /// Optimise at this many sizes, coarse to fine (default: one up to 512 px,
     /// then steps of sqrt 2 from 512 px)
     #[arg(long, value_name = "N")]
@@ -177,18 +178,3 @@ pub struct ReconstructArgs {
     pub cumulative: bool,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ColorArg {
-    /// The result takes the painting's colours
-    None,
-    /// Transfer brightness only; the photo's colours are put back
-    Luminance,
-    /// Recolour the painting to the photo's colours before the transfer
-    Histogram,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OptimizerArg {
-    Lbfgs,
-    Adam,
-}

@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use restyle::{io, Image, Layer, OptimizerKind, Vgg19, VggWeights};
+use restyle::{io, Image, Layer, Vgg19, VggWeights};
 
-use crate::args::{OptimizerArg, RunArgs};
+use crate::args::RunArgs;
 
 /// A count that must be at least `min`.
 pub fn positive(name: &str, value: i64, min: i64) -> Result<usize> {
@@ -16,13 +16,6 @@ pub fn positive(name: &str, value: i64, min: i64) -> Result<usize> {
         bail!("{name} must be at least {min}, not {value}");
     }
     Ok(value as usize)
-}
-
-pub fn optimizer(arg: OptimizerArg) -> OptimizerKind {
-    match arg {
-        OptimizerArg::Lbfgs => OptimizerKind::Lbfgs,
-        OptimizerArg::Adam => OptimizerKind::Adam,
-    }
 }
 
 /// Uses `--threads` for the whole process.

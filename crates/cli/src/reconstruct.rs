@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::args::ReconstructArgs;
 use crate::common::{
-    configure_threads, interrupt_flag, load_image, load_network, optimizer, positive,
+    configure_threads, interrupt_flag, load_image, load_network, positive,
 };
 use crate::flags::in_flag_terms;
 use crate::outputs::OutputPlan;
@@ -34,7 +34,7 @@ pub fn run(args: ReconstructArgs) -> Result<()> {
         blocks,
         cumulative: args.cumulative,
         optimizer: OptimizerSettings {
-            kind: optimizer(run.optimizer),
+            kind: run.optimizer,
             learning_rate: run.learning_rate,
             lbfgs_history: restyle::DEFAULT_LBFGS_HISTORY,
         },

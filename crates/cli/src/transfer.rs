@@ -5,13 +5,13 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use restyle::{io, memory, stylize, ColorMode, Init, ScaleSchedule, Settings, StyleImage, Tiling};
+use restyle::{io, memory, stylize, Init, ScaleSchedule, Settings, StyleImage, Tiling};
 use serde_json::json;
 
-use crate::args::{ColorArg, TransferArgs};
+use crate::args::TransferArgs;
 use crate::flags::in_flag_terms;
 use crate::common::{
-    configure_threads, interrupt_flag, load_image, load_network, optimizer, parse_layers,
+    configure_threads, interrupt_flag, load_image, load_network, parse_layers,
     peak_rss_bytes, positive,
 };
 use crate::outputs::OutputPlan;
@@ -70,15 +70,11 @@ fn plan(args: &TransferArgs) -> Result<Job> {
         content_layers: parse_layers(&args.content_layers, "--content-layers")?,
         style_layers: parse_layers(&args.style_layers, "--style-layers")?,
         init,
-        optimizer: optimizer(run.optimizer),
+        optimizer: run.optimizer,
         learning_rate: run.learning_rate,
         lbfgs_history: args.lbfgs_history,
         seed: run.seed,
-        color: match args.preserve_colors {
-            ColorArg::None => ColorMode::Style,
-            ColorArg::Luminance => ColorMode::Luminance,
-            ColorArg::Histogram => ColorMode::Histogram,
-        },
+        color: args.preserve_colors,
         // The tile size is settled once the budget is known (see `fit_memory`).
         tiling: if args.tile {
             Some(Tiling {

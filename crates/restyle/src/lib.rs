@@ -20,7 +20,7 @@
 //! # Ok::<(), restyle::Error>(())
 //! ```
 
-pub mod colour;
+pub mod color;
 mod error;
 mod grid;
 mod image;
@@ -37,7 +37,7 @@ mod targets;
 pub mod tiles;
 mod transfer;
 
-pub use colour::ColorMode;
+pub use color::ColorMode;
 pub use error::{Error, Result, SettingsError, SizedImage, WeightOf};
 pub use grid::{labelled_grid, GridRow};
 pub use image::{fit_long_edge, Image};

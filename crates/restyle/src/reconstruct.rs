@@ -108,7 +108,7 @@ pub fn reconstruct(
     let style = style.resized(sw, sh);
     // Every reconstruction starts from the same noise, so they differ only
     // by the layers they match.
-    let noise = initial_pixels(&Init::Noise, &content, settings.seed, ColorMode::Style);
+    let noise = initial_pixels(&Init::Noise, &content, settings.seed, ColorMode::None);
 
     let stages = vec![(settings.iterations, w * h); 2 * settings.blocks.len()];
     let mut clock = RunClock::new(&stages);

@@ -4,7 +4,7 @@
 
 use restyle_vgg::Layer;
 
-use crate::colour::ColorMode;
+use crate::color::ColorMode;
 use crate::error::{SettingsError, SizedImage, WeightOf};
 use crate::scales::{Scale, ScaleSchedule};
 use crate::tiles::{plan_tiles, Tile};
@@ -36,8 +36,15 @@ pub enum Init {
     Image(Image),
 }
 
-/// Which optimiser moves the pixels.
+/// Which optimiser moves the pixels (`lbfgs` or `adam` with the `clap` and
+/// `serde` features).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum OptimizerKind {
     Lbfgs,
     Adam,
@@ -121,7 +128,7 @@ impl Default for Settings {
             learning_rate: None,
             lbfgs_history: DEFAULT_LBFGS_HISTORY,
             seed: 0,
-            color: ColorMode::Style,
+            color: ColorMode::None,
             scales: ScaleSchedule::default(),
             tiling: None,
         }

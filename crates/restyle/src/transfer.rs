@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use restyle_engine::Tensor;
 use restyle_vgg::{Layer, Vgg19};
 
-use crate::colour::{luminance, match_colours, matched_luminance, recombine, ColorMode};
+use crate::color::{luminance, match_colors, matched_luminance, recombine, ColorMode};
 use crate::losses::StyleLoss;
 use crate::objective::StyleObjective;
 use crate::error::{SettingsError, SizedImage};
@@ -71,7 +71,7 @@ pub fn stylize(
         ColorMode::Histogram => styles
             .iter()
             .map(|s| StyleImage {
-                image: match_colours(&s.image, content),
+                image: match_colors(&s.image, content),
                 weight: s.weight,
             })
             .collect(),

@@ -1,6 +1,6 @@
 //! Whole runs of the library on small images.
 
-use restyle::colour::rgb_to_yiq;
+use restyle::color::rgb_to_yiq;
 use restyle::{
     stylize, ColorMode, Flow, Image, Init, OptimizerKind, Progress, ScaleSchedule, Settings,
     StyleImage, Vgg19,
@@ -170,7 +170,7 @@ fn luminance_mode_keeps_the_photo_colours_and_histogram_mode_moves_towards_them(
         let outcome = stylize(&net(), &content, &style(), &settings, &mut restyle::Silent).unwrap();
         outcome.image
     };
-    let styled = run(ColorMode::Style);
+    let styled = run(ColorMode::None);
     let luminance = run(ColorMode::Luminance);
     let histogram = run(ColorMode::Histogram);
 

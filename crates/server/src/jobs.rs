@@ -163,7 +163,7 @@ impl JobSettings {
             style_scale: self.style_scale,
             seed: self.seed,
             color: match self.preserve_colors {
-                PreserveColors::None => ColorMode::Style,
+                PreserveColors::None => ColorMode::None,
                 PreserveColors::Luminance => ColorMode::Luminance,
                 PreserveColors::Histogram => ColorMode::Histogram,
             },

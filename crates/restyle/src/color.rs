@@ -1,6 +1,8 @@
 //! Keeping the photo's colours (Gatys, Bethge, Hertzmann & Shechtman,
 //! "Preserving Color in Neural Artistic Style Transfer", 2016).
 //!
+//! - [`ColorMode::None`]: the result takes the painting's colours (Gatys et
+//!   al. 2015).
 //! - [`ColorMode::Luminance`]: the transfer runs on luminance only. Content
 //!   and style become grey (their Y channel in YIQ), the style's luminance is
 //!   shifted and scaled to the content's mean and spread, and at the end the
@@ -13,15 +15,24 @@ use restyle_engine::Tensor;
 
 use crate::Image;
 
-/// How colours are kept.
+/// Which of the photo's colours the result keeps (`--preserve-colors` on
+/// the command line, `preserve_colors` in the server's API). With the `clap`
+/// and `serde` features it parses and serialises as `none`, `luminance` and
+/// `histogram`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum ColorMode {
-    /// The result takes the style's colours (Gatys et al. 2015).
+    /// The result takes the painting's colours
     #[default]
-    Style,
-    /// Transfer luminance only; the photo's colours are put back.
+    None,
+    /// Transfer brightness only; the photo's colours are put back
     Luminance,
-    /// Match the style image's colours to the photo's before the transfer.
+    /// Recolour the painting to the photo's colours before the transfer
     Histogram,
 }
 
@@ -119,7 +130,7 @@ pub fn recombine(result: &Tensor, content: &Image) -> Image {
 }
 
 /// Per-channel mean and 3x3 covariance of an image's pixels.
-fn colour_statistics(t: &Tensor) -> ([f64; 3], [[f64; 3]; 3]) {
+fn color_statistics(t: &Tensor) -> ([f64; 3], [[f64; 3]; 3]) {
     let n = t.plane_len();
     let planes = [t.plane(0), t.plane(1), t.plane(2)];
     let mean = planes.map(|p| p.iter().map(|&v| v as f64).sum::<f64>() / n.max(1) as f64);
@@ -142,9 +153,9 @@ fn colour_statistics(t: &Tensor) -> ([f64; 3], [[f64; 3]; 3]) {
 /// The style image with the content's colour statistics: `x' = A (x - mu_s)
 /// + mu_c`, where `A = C_c^(1/2) C_s^(-1/2)` maps the style's colour
 /// covariance onto the content's.
-pub fn match_colours(style: &Image, content: &Image) -> Image {
-    let (ms, cs) = colour_statistics(style.tensor());
-    let (mc, cc) = colour_statistics(content.tensor());
+pub fn match_colors(style: &Image, content: &Image) -> Image {
+    let (ms, cs) = color_statistics(style.tensor());
+    let (mc, cc) = color_statistics(content.tensor());
     let a = matmul3(symmetric_power(cc, 0.5), symmetric_power(cs, -0.5));
     let af = a.map(|r| r.map(|v| v as f32));
     let offset: [f32; 3] =
@@ -275,11 +286,11 @@ mod tests {
     }
 
     #[test]
-    fn matched_colours_have_the_content_mean_and_covariance() {
+    fn matched_colors_have_the_content_mean_and_covariance() {
         let content = test_image(12, 10, 6);
         let style = test_image(9, 13, 7);
-        let (mc, cc) = colour_statistics(content.tensor());
-        let (mm, cm) = colour_statistics(match_colours(&style, &content).tensor());
+        let (mc, cc) = color_statistics(content.tensor());
+        let (mm, cm) = color_statistics(match_colors(&style, &content).tensor());
         for i in 0..3 {
             assert!((mc[i] - mm[i]).abs() < 1e-5, "mean {i}");
             for j in 0..3 {
@@ -304,6 +315,34 @@ mod tests {
                 assert!((back[i][j] - m[i][j]).abs() < 1e-9);
                 assert!((inv[i][j] - if i == j { 1.0 } else { 0.0 }).abs() < 1e-9);
             }
+        }
+    }
+
+    #[cfg(any(feature = "serde", feature = "clap"))]
+    const NAMES: [(ColorMode, &str); 3] = [
+        (ColorMode::None, "none"),
+        (ColorMode::Luminance, "luminance"),
+        (ColorMode::Histogram, "histogram"),
+    ];
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn modes_serialise_by_the_names_users_know() {
+        for (mode, name) in NAMES {
+            let json = format!("\"{name}\"");
+            assert_eq!(serde_json::to_string(&mode).unwrap(), json);
+            assert_eq!(serde_json::from_str::<ColorMode>(&json).unwrap(), mode);
+        }
+        assert!(serde_json::from_str::<ColorMode>("\"style\"").is_err());
+    }
+
+    #[cfg(feature = "clap")]
+    #[test]
+    fn modes_parse_by_the_names_users_know() {
+        use clap::ValueEnum;
+        for (mode, name) in NAMES {
+            assert_eq!(ColorMode::from_str(name, false), Ok(mode));
+            assert_eq!(mode.to_possible_value().unwrap().get_name(), name);
         }
     }
 }
