@@ -19,6 +19,7 @@ use rayon::prelude::*;
 
 use crate::gemm::{gemm, PackedA};
 use crate::winograd::WinogradConv;
+use crate::shared_mut::SharedMut;
 use crate::Tensor;
 
 /// Convolutions reading at least this many channels use Winograd.
@@ -254,7 +255,7 @@ fn direct(input: &Tensor, kernels: &PackedA, bias: Option<&[f32]>, out: &mut Ten
     }
     let (rows_per_band, bands) = band_rows(in_channels * 9, height, width);
     let plane = height * width;
-    let out_ptr = SharedMut(out.as_mut_slice().as_mut_ptr());
+    let out_ptr = SharedMut::new(out.as_mut_slice());
     let out_len = out.len();
     (0..bands)
         .into_par_iter()
@@ -308,17 +309,5 @@ fn lower_band(input: &Tensor, first_row: usize, rows: usize, lowered: &mut Vec<f
                 }
             }
         }
-    }
-}
-
-/// A raw pointer that rayon may share between threads writing disjoint parts.
-#[derive(Clone, Copy)]
-struct SharedMut(*mut f32);
-unsafe impl Send for SharedMut {}
-unsafe impl Sync for SharedMut {}
-impl SharedMut {
-    /// A method, not a field access, so closures capture the whole wrapper.
-    fn get(self) -> *mut f32 {
-        self.0
     }
 }

@@ -1,5 +1,7 @@
 //! Plain, obviously-correct versions of the engine's operations, in `f64`,
-//! used by the tests to check the fast paths.
+//! used by the tests to check the fast paths. Not part of the engine's API:
+//! compiled into its unit tests (`#[cfg(test)]` in `lib.rs`) and included by
+//! path into its integration tests, whose root imports `Tensor`.
 
 use crate::Tensor;
 

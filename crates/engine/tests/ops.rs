@@ -3,9 +3,12 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use restyle_engine::{
-    maxpool2x2_backward, maxpool2x2_forward, reference, relu_backward, relu_forward, Conv3x3,
-    Tensor,
+    maxpool2x2_backward, maxpool2x2_forward, relu_backward, relu_forward, Conv3x3, Tensor,
 };
+
+// The test oracle, shared with the engine's unit tests and not part of its API.
+#[path = "../src/reference.rs"]
+mod reference;
 
 fn random_tensor(rng: &mut ChaCha8Rng, c: usize, h: usize, w: usize) -> Tensor {
     Tensor::from_vec(

@@ -2,7 +2,11 @@
 //! RESTYLE_PORTABLE=1 in this test binary, against the direct reference.
 
 use restyle_engine::gemm::Kernel;
-use restyle_engine::{reference, Conv3x3, Tensor};
+use restyle_engine::{Conv3x3, Tensor};
+
+// The test oracle, shared with the engine's unit tests and not part of its API.
+#[path = "../src/reference.rs"]
+mod reference;
 
 #[test]
 fn convolutions_are_right_with_the_portable_kernel() {

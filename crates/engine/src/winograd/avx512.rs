@@ -18,6 +18,8 @@ pub(super) const LANES: usize = 16;
 // into functions compiled with it.
 
 /// Indices picking lanes `4l + i` (l = 0..8) out of two vectors (32 lanes).
+/// # Safety
+/// The CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn stride4(i: i32) -> __m512i {
@@ -42,6 +44,8 @@ unsafe fn stride4(i: i32) -> __m512i {
 }
 
 /// The low eight lanes of `a` then the low eight lanes of `b`.
+/// # Safety
+/// The CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn low_halves(a: __m512, b: __m512) -> __m512 {
@@ -49,6 +53,8 @@ unsafe fn low_halves(a: __m512, b: __m512) -> __m512 {
 }
 
 /// Phase `i` of 64 samples in four vectors: `v[4l + i]` for l in 0..16.
+/// # Safety
+/// The CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn phase(v: &[__m512; 4], i: i32) -> __m512 {
@@ -60,6 +66,8 @@ unsafe fn phase(v: &[__m512; 4], i: i32) -> __m512 {
 }
 
 /// `phase` shifted by one tile, with `next` entering as tile 15.
+/// # Safety
+/// The CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn shifted(phase: __m512, next: __m512) -> __m512 {
@@ -71,6 +79,9 @@ unsafe fn shifted(phase: __m512, next: __m512) -> __m512 {
 }
 
 /// `line[4l + i]` for l in 0..16, i in 0..6, from `line` (at least 66 floats).
+///
+/// # Safety
+/// The CPU has AVX-512F, and `line` is valid for reading 66 floats.
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn phases(line: *const f32) -> [__m512; IN] {
@@ -87,6 +98,8 @@ unsafe fn phases(line: *const f32) -> [__m512; IN] {
 }
 
 /// `Bᵀ d` on vectors.
+/// # Safety
+/// The CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn input_transform_v(d: [__m512; IN]) -> [__m512; IN] {
@@ -109,6 +122,8 @@ unsafe fn input_transform_v(d: [__m512; IN]) -> [__m512; IN] {
 }
 
 /// `Aᵀ m` on vectors.
+/// # Safety
+/// The CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn output_transform_v(m: [__m512; IN]) -> [__m512; OUT] {
@@ -135,6 +150,7 @@ pub(super) unsafe fn input_tiles(lines: [*const f32; IN], mut out: impl FnMut(us
     // Along the rows, then down the columns.
     let mut rows = [[_mm512_setzero_ps(); IN]; IN];
     for dy in 0..IN {
+        // SAFETY: AVX-512F and 66 readable floats per line (the contract).
         rows[dy] = unsafe { input_transform_v(phases(lines[dy])) };
     }
     for jx in 0..IN {
@@ -146,8 +162,10 @@ pub(super) unsafe fn input_tiles(lines: [*const f32; IN], mut out: impl FnMut(us
             rows[4][jx],
             rows[5][jx],
         ];
+        // SAFETY: AVX-512F (the contract).
         let column = unsafe { input_transform_v(d) };
         for (jy, value) in column.into_iter().enumerate() {
+            // SAFETY: `out(point)` is valid for 16 floats (the contract).
             unsafe { _mm512_storeu_ps(out(jy * IN + jx), value) };
         }
     }
@@ -169,8 +187,10 @@ pub(super) unsafe fn output_tiles(
     for (x, column) in columns.iter_mut().enumerate() {
         let mut m = [_mm512_setzero_ps(); IN];
         for (y, v) in m.iter_mut().enumerate() {
+            // SAFETY: `point(p)` is valid for 16 floats (the contract).
             *v = unsafe { _mm512_loadu_ps(point(y * IN + x)) };
         }
+        // SAFETY: AVX-512F (the contract).
         *column = unsafe { output_transform_v(m) };
     }
     let b = _mm512_set1_ps(bias);
@@ -183,6 +203,7 @@ pub(super) unsafe fn output_tiles(
             columns[4][y],
             columns[5][y],
         ];
+        // SAFETY: AVX-512F (the contract).
         let r = unsafe { output_transform_v(m) };
         // Interleave: out[4l + x] = r[x][l], in four vectors of 16.
         let (lo01, hi01) = (
@@ -223,6 +244,7 @@ pub(super) unsafe fn output_tiles(
             _mm512_shuffle_f32x4(ab_hi, cd_hi, 0b11_01_11_01),
         ];
         for (k, v) in out.into_iter().enumerate() {
+            // SAFETY: 16 floats at 16k of a row of 4 * LANES = 64.
             unsafe { _mm512_storeu_ps(row.as_mut_ptr().add(16 * k), _mm512_add_ps(v, b)) };
         }
     }
@@ -261,6 +283,8 @@ mod tests {
             })
             .collect();
         let mut v = vec![0.0f32; POINTS * LANES];
+        // SAFETY: AVX-512F was detected above; each line has 4 * 16 + 16
+        // floats (66 needed) and `v` 16 per point.
         unsafe {
             input_tiles(std::array::from_fn(|r| lines[r].as_ptr()), |p| {
                 v.as_mut_ptr().add(p * LANES)
@@ -283,6 +307,7 @@ mod tests {
             .map(|i| ((i * 13) % 17) as f32 - 8.0)
             .collect();
         let mut rows = [[0.0f32; 4 * LANES]; OUT];
+        // SAFETY: AVX-512F was detected above; `m` holds 16 floats per point.
         unsafe { output_tiles(|p| m.as_ptr().add(p * LANES), 0.5, &mut rows) };
         for l in 0..LANES {
             let at = |p: usize| m[p * LANES + l];

@@ -20,6 +20,7 @@ use crate::gemm::{gemm, PackedA, NR};
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+use crate::shared_mut::SharedMut;
 use crate::Tensor;
 
 /// Output block side, input block side (4 + 3 - 1), and points per block.
@@ -129,7 +130,7 @@ impl WinogradConv {
         }
         let (th, tw) = (h.div_ceil(OUT), w.div_ceil(OUT));
         let tiles = th * tw;
-        let out_ptr = SharedMut(out.as_mut_slice().as_mut_ptr());
+        let out_ptr = SharedMut::new(out.as_mut_slice());
         match plan(self.in_channels, self.out_channels, tiles) {
             Plan::ByTiles(n) => {
                 // Each thread takes whole chunks: transform, products, back.
@@ -165,7 +166,7 @@ impl WinogradConv {
                 // products (each over every tile), then transform back.
                 let mut v = vec![0.0f32; POINTS * c * tiles];
                 let mut m = vec![0.0f32; POINTS * self.out_channels * tiles];
-                let v_ptr = SharedMut(v.as_mut_ptr());
+                let v_ptr = SharedMut::new(&mut v);
                 let row = |ty: usize| Tiles {
                     tw,
                     first: ty * tw,
@@ -219,6 +220,9 @@ impl WinogradConv {
     }
 
     /// [`WinogradConv::transform_input`], sixteen tiles at a time.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn transform_input_avx512(&self, input: &Tensor, tiles: Tiles, v: &mut [f32]) {
@@ -301,7 +305,7 @@ impl WinogradConv {
         m: &[f32],
         bias: Option<&[f32]>,
         tiles: Tiles,
-        out: SharedMut,
+        out: SharedMut<f32>,
         hw: (usize, usize),
     ) {
         #[cfg(target_arch = "x86_64")]
@@ -324,7 +328,7 @@ impl WinogradConv {
         m: &[f32],
         bias: Option<&[f32]>,
         tiles: Tiles,
-        out: SharedMut,
+        out: SharedMut<f32>,
         (h, w): (usize, usize),
     ) {
         use avx512::LANES;
@@ -378,13 +382,16 @@ impl WinogradConv {
     }
 
     /// See [`WinogradConv::transform_output`]; inlined into each entry point.
+    ///
+    /// # Safety
+    /// As [`WinogradConv::transform_output`].
     #[inline(always)]
     unsafe fn transform_output_impl(
         &self,
         m: &[f32],
         bias: Option<&[f32]>,
         tiles: Tiles,
-        out: SharedMut,
+        out: SharedMut<f32>,
         (h, w): (usize, usize),
     ) {
         let (k, n) = (self.out_channels, tiles.stride);
@@ -656,18 +663,6 @@ pub(crate) fn workspace_bytes(
     match plan(in_channels, out_channels, tiles) {
         Plan::ByTiles(n) => threads * POINTS * n * (in_channels + out_channels) * 4 + packing,
         Plan::ByPoints => POINTS * tiles * (in_channels + out_channels) * 4 + packing,
-    }
-}
-
-/// A raw pointer that rayon may share between threads writing disjoint parts.
-#[derive(Clone, Copy)]
-struct SharedMut(*mut f32);
-unsafe impl Send for SharedMut {}
-unsafe impl Sync for SharedMut {}
-impl SharedMut {
-    /// A method, not a field access, so closures capture the whole wrapper.
-    fn get(self) -> *mut f32 {
-        self.0
     }
 }
 

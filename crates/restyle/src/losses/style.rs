@@ -3,7 +3,7 @@
 //! occur together (colours, textures, strokes) and drop where they occur.
 
 use rayon::prelude::*;
-use restyle_engine::Tensor;
+use restyle_engine::{SharedMut, Tensor};
 
 /// The `C x C` Gram matrix of `C x M` activations, divided by `M` (the
 /// number of positions) so that images of different sizes compare.
@@ -140,12 +140,13 @@ impl StyleLoss {
         let alpha = (4.0 * self.scale / m.max(1) as f64) as f32;
         let src = features.as_slice();
         // Columns are independent: split them over threads.
-        let dst = SendPtr(grad.as_mut_slice().as_mut_ptr());
+        let dst = SharedMut::new(grad.as_mut_slice());
         let slices = m.div_ceil(SLICE);
         (0..slices).into_par_iter().for_each(|s| {
             let start = s * SLICE;
             let len = SLICE.min(m - start);
-            // SAFETY: each slice writes its own columns of the C x M result.
+            // SAFETY: each slice writes its own columns `start..start+len` of
+            // the C x M result (row stride M), which outlives the loop.
             unsafe {
                 matrixmultiply::sgemm(
                     c,
@@ -166,15 +167,5 @@ impl StyleLoss {
             }
         });
         (sum * self.scale, grad)
-    }
-}
-
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
     }
 }
