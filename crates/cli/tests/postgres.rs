@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support::{required, Api, Proc};
+use support::{skip, Api, Proc};
 
 /// The directory holding initdb, pg_ctl and postgres (the newest version).
 fn postgres_bin() -> Option<PathBuf> {
@@ -146,11 +146,7 @@ impl Drop for Cluster {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_share_a_postgres_queue_and_run_every_job_exactly_once() {
     let Some(bin) = postgres_bin() else {
-        assert!(
-            !required(),
-            "RESTYLE_REQUIRE_ALL_TESTS=1 but PostgreSQL (initdb, pg_ctl) is not installed"
-        );
-        eprintln!("note: skipping the PostgreSQL test: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql)");
+        skip("PostgreSQL is not installed: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -225,11 +221,7 @@ async fn two_workers_share_a_postgres_queue_and_run_every_job_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_worker_is_killed_goes_to_another_worker() {
     let Some(bin) = postgres_bin() else {
-        assert!(
-            !required(),
-            "RESTYLE_REQUIRE_ALL_TESTS=1 but PostgreSQL (initdb, pg_ctl) is not installed"
-        );
-        eprintln!("note: skipping the PostgreSQL test: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql)");
+        skip("PostgreSQL is not installed: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

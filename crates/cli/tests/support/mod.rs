@@ -1,7 +1,7 @@
 //! Running the real `restyle serve` and `restyle worker` processes.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -202,6 +202,14 @@ impl Api {
             )
         );
     }
+}
+
+/// Says that a test is skipped and why, straight to standard error (past the
+/// test harness's capture, so that it shows when the test passes); when
+/// every test must run (`RESTYLE_REQUIRE_ALL_TESTS=1`, as in CI), fails instead.
+pub fn skip(reason: &str) {
+    assert!(!required(), "RESTYLE_REQUIRE_ALL_TESTS=1, but {reason}");
+    let _ = writeln!(std::io::stderr(), "skipped: {reason}");
 }
 
 /// Whether tests that need outside programs must run (CI) rather than skip.
