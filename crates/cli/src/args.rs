@@ -179,4 +179,3 @@ pub struct ReconstructArgs {
     #[arg(long)]
     pub cumulative: bool,
 }
-

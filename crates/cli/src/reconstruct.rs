@@ -8,9 +8,7 @@ use restyle::{io, OptimizerSettings};
 use serde_json::json;
 
 use crate::args::ReconstructArgs;
-use crate::common::{
-    configure_threads, interrupt_flag, load_image, load_network, positive,
-};
+use crate::common::{configure_threads, interrupt_flag, load_image, load_network, positive};
 use crate::flags::in_flag_terms;
 use crate::outputs::OutputPlan;
 use crate::report::{format_duration, Reporter};

@@ -9,11 +9,11 @@ use restyle::{io, memory, stylize, Init, ScaleSchedule, Settings, StyleImage, Ti
 use serde_json::json;
 
 use crate::args::TransferArgs;
-use crate::flags::in_flag_terms;
 use crate::common::{
-    configure_threads, interrupt_flag, load_image, load_network, parse_layers,
-    peak_rss_bytes, positive,
+    configure_threads, interrupt_flag, load_image, load_network, parse_layers, peak_rss_bytes,
+    positive,
 };
+use crate::flags::in_flag_terms;
 use crate::outputs::OutputPlan;
 use crate::report::{format_duration, Reporter};
 

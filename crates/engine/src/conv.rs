@@ -18,8 +18,8 @@
 use rayon::prelude::*;
 
 use crate::gemm::{gemm, PackedA};
-use crate::winograd::WinogradConv;
 use crate::shared_mut::SharedMut;
+use crate::winograd::WinogradConv;
 use crate::Tensor;
 
 /// Convolutions reading at least this many channels use Winograd.

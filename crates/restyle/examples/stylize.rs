@@ -27,10 +27,16 @@ fn main() -> Result<(), restyle::Error> {
         ..Settings::default()
     };
     let net = Vgg19::embedded_up_to(settings.deepest_layer().unwrap());
-    let outcome = stylize(&net, &content, &[style], &settings, &mut |p: &Progress<'_>| {
-        eprintln!("step {}/{}: loss {:.3}", p.step, p.total_steps, p.losses.total());
+    let mut report = |p: &Progress<'_>| {
+        eprintln!(
+            "step {}/{}: loss {:.3}",
+            p.step,
+            p.total_steps,
+            p.losses.total()
+        );
         Flow::Continue
-    })?;
+    };
+    let outcome = stylize(&net, &content, &[style], &settings, &mut report)?;
     io::save_image(&outcome.image, Path::new(out))?;
     Ok(())
 }

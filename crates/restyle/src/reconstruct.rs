@@ -9,15 +9,15 @@
 use restyle_engine::Tensor;
 use restyle_vgg::{Layer, Vgg19};
 
+use crate::error::SettingsError;
 use crate::grid::{labelled_grid, GridRow};
 use crate::image::fit_long_edge;
 use crate::losses::{gram, ContentLoss, StyleLoss};
 use crate::objective::StyleObjective;
-use crate::error::SettingsError;
 use crate::optimize::{optimize, RunClock};
 use crate::progress::Observer;
-use crate::transfer::initial_pixels;
 use crate::settings::{Init, OptimizerSettings};
+use crate::transfer::initial_pixels;
 use crate::{ColorMode, Image, Result};
 
 #[derive(Clone, Debug)]

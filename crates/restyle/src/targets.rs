@@ -3,11 +3,11 @@
 
 use restyle_vgg::{Layer, Op, Vgg19};
 
+use crate::error::SizedImage;
 use crate::image::fit_long_edge;
 use crate::losses::{gram, ContentLoss, Gram, StyleLoss};
-use crate::tiles::{crop, Tile};
-use crate::error::SizedImage;
 use crate::settings::{Settings, StyleImage};
+use crate::tiles::{crop, Tile};
 use crate::{Image, Result};
 
 /// Relative layer weights, normalised to sum to 1 and multiplied by `global`.

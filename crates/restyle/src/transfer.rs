@@ -18,9 +18,9 @@ use restyle_engine::Tensor;
 use restyle_vgg::{Layer, Vgg19};
 
 use crate::color::{luminance, match_colors, matched_luminance, recombine, ColorMode};
+use crate::error::{SettingsError, SizedImage};
 use crate::losses::StyleLoss;
 use crate::objective::StyleObjective;
-use crate::error::{SettingsError, SizedImage};
 use crate::optimize::{optimize, RunClock};
 use crate::progress::{Losses, Observer};
 use crate::settings::{Init, Settings, StyleImage};

@@ -50,7 +50,7 @@ impl VggWeights {
         }
         #[cfg(not(feature = "pytorch"))]
         if looks_like_pytorch(&head) {
-            return Err(WeightsError::PytorchNotBuilt { what });
+            return Err(WeightsError::PytorchNotBuilt { what: what.clone() });
         }
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         let mut bytes = Vec::new();

@@ -12,8 +12,8 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-use crate::layers::BLOCKS;
 use super::pickle::{Dtype, PickleError, StorageRef, TensorRef, Unpickled, Value};
+use crate::layers::BLOCKS;
 use crate::weights::{conv_names, conv_shapes, ConvWeights, VggWeights, WeightsError};
 use crate::InputConvention;
 
