@@ -5,6 +5,7 @@
 //! Wolfe conditions almost always once the curvature history is built, so
 //! most iterations cost one evaluation.
 
+use std::cmp::Ordering;
 use std::collections::VecDeque;
 
 use crate::line_search::strong_wolfe;
@@ -96,7 +97,8 @@ impl Optimizer for Lbfgs {
         }
 
         self.compute_direction(&grad);
-        if !(dot(&grad, &self.direction) < 0.0) {
+        // Also when the slope is NaN.
+        if dot(&grad, &self.direction).partial_cmp(&0.0) != Some(Ordering::Less) {
             // Not a descent direction (bad curvature history): start over.
             self.pairs.clear();
             self.compute_direction(&grad);
@@ -118,7 +120,8 @@ impl Optimizer for Lbfgs {
             &mut self.x_new,
         );
         evaluations += accepted.evaluations;
-        if !(accepted.f < value) || accepted.t <= 0.0 {
+        // Also when either value is NaN.
+        if accepted.f.partial_cmp(&value) != Some(Ordering::Less) || accepted.t <= 0.0 {
             // No step lowered the value: x is (numerically) at a minimum.
             self.pairs.clear();
             self.current = Some((value, grad));

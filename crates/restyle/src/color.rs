@@ -150,9 +150,9 @@ fn color_statistics(t: &Tensor) -> ([f64; 3], [[f64; 3]; 3]) {
     (mean, cov)
 }
 
-/// The style image with the content's colour statistics: `x' = A (x - mu_s)
-/// + mu_c`, where `A = C_c^(1/2) C_s^(-1/2)` maps the style's colour
-/// covariance onto the content's.
+/// The style image with the content's colour statistics:
+/// `x' = A (x - mu_s) + mu_c`, where `A = C_c^(1/2) C_s^(-1/2)` maps the
+/// style's colour covariance onto the content's.
 pub fn match_colors(style: &Image, content: &Image) -> Image {
     let (ms, cs) = color_statistics(style.tensor());
     let (mc, cc) = color_statistics(content.tensor());
@@ -202,15 +202,15 @@ pub(crate) fn symmetric_power(m: [[f64; 3]; 3], p: f64) -> [[f64; 3]; 3] {
             let t = if theta == 0.0 { 1.0 } else { t };
             let (c, s) = (1.0 / (t * t + 1.0).sqrt(), t / (t * t + 1.0).sqrt());
             // a = J^T a J, v = v J for the rotation J in the (p, q) plane.
-            for k in 0..3 {
-                let (akp, akq) = (a[k][p_], a[k][q]);
-                a[k][p_] = c * akp - s * akq;
-                a[k][q] = s * akp + c * akq;
+            for row in a.iter_mut() {
+                let (akp, akq) = (row[p_], row[q]);
+                row[p_] = c * akp - s * akq;
+                row[q] = s * akp + c * akq;
             }
+            let (row_p, row_q) = (a[p_], a[q]);
             for k in 0..3 {
-                let (apk, aqk) = (a[p_][k], a[q][k]);
-                a[p_][k] = c * apk - s * aqk;
-                a[q][k] = s * apk + c * aqk;
+                a[p_][k] = c * row_p[k] - s * row_q[k];
+                a[q][k] = s * row_p[k] + c * row_q[k];
             }
             for row in v.iter_mut() {
                 let (vkp, vkq) = (row[p_], row[q]);

@@ -231,7 +231,7 @@ impl Settings {
     /// Checks the style images' blend weights (one per style image), which
     /// is all these settings need to know of them.
     pub fn validate_style_weights(&self, weights: &[f32]) -> Result<(), SettingsError> {
-        if self.style_layers.is_empty() || !(self.style_weight > 0.0) {
+        if self.style_layers.is_empty() || self.style_weight.is_nan() || self.style_weight <= 0.0 {
             return Ok(()); // the style images are not used
         }
         if weights.is_empty() {

@@ -118,16 +118,16 @@ impl Blender {
         for c in 0..pixels.channels() {
             let src = pixels.plane(c);
             let dst = self.sum.plane_mut(c);
-            for y in 0..tile.height {
-                for x in 0..tile.width {
+            for (y, &fy) in wy.iter().enumerate() {
+                for (x, &fx) in wx.iter().enumerate() {
                     dst[(tile.y + y) * self.width + tile.x + x] +=
-                        wy[y] * wx[x] * src[y * tile.width + x];
+                        fy * fx * src[y * tile.width + x];
                 }
             }
         }
-        for y in 0..tile.height {
-            for x in 0..tile.width {
-                self.weight[(tile.y + y) * self.width + tile.x + x] += wy[y] * wx[x];
+        for (y, &fy) in wy.iter().enumerate() {
+            for (x, &fx) in wx.iter().enumerate() {
+                self.weight[(tile.y + y) * self.width + tile.x + x] += fy * fx;
             }
         }
     }

@@ -10,14 +10,14 @@ use restyle_engine::Tensor;
 /// A smooth, colourful picture: stripes of `hue` on a gradient.
 fn picture(w: usize, h: usize, tint: [f32; 3], stripes: f32) -> Image {
     let mut t = Tensor::zeros(3, h, w);
-    for c in 0..3 {
+    for (c, tint) in tint.iter().enumerate() {
         for y in 0..h {
             for x in 0..w {
                 let wave = ((x as f32 * stripes / w as f32 + y as f32 / h as f32)
                     * std::f32::consts::TAU)
                     .sin();
                 t.plane_mut(c)[y * w + x] =
-                    (tint[c] * (0.6 + 0.35 * wave) + 0.05 * c as f32).clamp(0.0, 1.0);
+                    (tint * (0.6 + 0.35 * wave) + 0.05 * c as f32).clamp(0.0, 1.0);
             }
         }
     }

@@ -874,7 +874,7 @@ impl<'a> Machine<'a> {
 
 /// `[k1, v1, k2, v2, ...]` as pairs.
 fn pairs(items: Vec<Value>, at: usize) -> Result<Vec<(Value, Value)>, PickleError> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(PickleError::Malformed {
             at,
             reason: "a dict gets a key without a value".into(),
