@@ -121,8 +121,8 @@ pub struct TransferArgs {
     /// photo's colours back; `histogram` recolours the style image to the photo's colours first
     #[arg(long, value_enum, value_name = "MODE", default_value_t = ColorArg::None)]
     pub preserve_colors: ColorArg,
-    /// Optimise at this many sizes, coarse to fine (default: one up to 512 px,
-    /// then steps of sqrt 2 from 512 px)
+    /// Optimise at this many sizes, coarse to fine (default: one up to 256 px,
+    /// then steps of sqrt 2 from 256 px)
     #[arg(long, value_name = "N")]
     pub scales: Option<i64>,
     /// Long edge of the first (coarsest) size
@@ -145,6 +145,10 @@ pub struct TransferArgs {
     /// Memory the run may use, e.g. 6G or 800M (default: what the system has available)
     #[arg(long, value_name = "SIZE")]
     pub max_memory: Option<String>,
+    /// Each size stops once its loss fell by less than this fraction over its
+    /// last 10 steps (0: every size takes all its steps)
+    #[arg(long, value_name = "FRACTION", default_value_t = restyle::DEFAULT_STOP_TOLERANCE)]
+    pub stop_tolerance: f64,
     /// Curvature pairs L-BFGS remembers (memory: two image-sized vectors each)
     #[arg(long, value_name = "N", default_value_t = restyle::DEFAULT_LBFGS_HISTORY)]
     pub lbfgs_history: usize,

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use restyle_engine::Tensor;
-use restyle_optim::{Adam, Lbfgs, Optimizer};
+use restyle_optim::{Adam, Convergence, Lbfgs, Optimizer};
 
 use crate::objective::StyleObjective;
 use crate::progress::{Flow, Observer, Progress};
@@ -24,12 +24,55 @@ pub struct OptimizerSettings {
     pub lbfgs_history: usize,
 }
 
+/// When a stage stops before its step limit: once the objective fell by
+/// less than `tolerance` (relative) over the last `window` steps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StopRule {
+    pub window: usize,
+    pub tolerance: f64,
+}
+
+impl Default for StopRule {
+    fn default() -> Self {
+        Self {
+            window: DEFAULT_STOP_WINDOW,
+            tolerance: DEFAULT_STOP_TOLERANCE,
+        }
+    }
+}
+
+/// Steps over which the objective's decrease is measured.
+pub const DEFAULT_STOP_WINDOW: usize = 10;
+/// A stage stops once its objective fell by less than this over the window.
+pub const DEFAULT_STOP_TOLERANCE: f64 = 0.01;
+
+/// One stage's step limit, stopping rule and starting curvature.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct StagePlan {
+    /// The most steps the stage takes.
+    pub steps: usize,
+    pub stop: Option<StopRule>,
+    /// L-BFGS's inverse-Hessian scale to start from (see [`Lbfgs::initial_scale`]).
+    pub initial_scale: Option<f64>,
+}
+
+impl StagePlan {
+    /// Exactly `steps` steps (fewer only if the optimiser finds nothing left to do).
+    pub fn steps(steps: usize) -> Self {
+        Self {
+            steps,
+            ..Self::default()
+        }
+    }
+}
+
 impl OptimizerSettings {
-    fn build(&self) -> Box<dyn Optimizer> {
+    fn build(&self, initial_scale: Option<f64>) -> Box<dyn Optimizer> {
         match self.kind {
             OptimizerKind::Lbfgs => {
                 let mut lbfgs = Lbfgs::new(self.lbfgs_history);
                 lbfgs.first_step = self.learning_rate.unwrap_or(1.0);
+                lbfgs.initial_scale = initial_scale;
                 Box::new(lbfgs)
             }
             // Pixels stay in 0..1, where they will be saved.
@@ -75,20 +118,25 @@ pub(crate) struct StageEnd {
     pub steps: usize,
     /// The observer asked to stop the whole run.
     pub stopped: bool,
+    /// What the optimiser learnt of the curvature (see [`Optimizer::curvature_scale`]).
+    pub curvature_scale: Option<f64>,
 }
 
-/// Runs `steps` optimiser steps on `pixels` as stage `stage` of the run.
+/// Runs up to `plan.steps` optimiser steps on `pixels` as stage `stage` of the run.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn optimize(
     objective: &mut StyleObjective<'_>,
     pixels: &mut Tensor,
     optimizer: &OptimizerSettings,
-    steps: usize,
+    plan: StagePlan,
     stage: usize,
     clock: &mut RunClock,
     observer: &mut dyn Observer,
     present: &dyn Fn(&Tensor) -> crate::Image,
 ) -> Result<StageEnd> {
-    let mut optimizer = optimizer.build();
+    let steps = plan.steps;
+    let mut optimizer = optimizer.build(plan.initial_scale);
+    let mut convergence = plan.stop.map(|r| Convergence::new(r.window, r.tolerance));
     let (c, h, w) = pixels.shape();
     let mut taken = 0;
     while taken < steps {
@@ -106,6 +154,11 @@ pub(crate) fn optimize(
                 value: report.value,
             });
         }
+        // The value where this step ended (the next step starts from it).
+        if let Some(c) = convergence.as_mut() {
+            c.record(objective.latest().total());
+        }
+        let relative_decrease = convergence.as_ref().and_then(|c| c.relative_decrease());
         let elapsed = clock.started.elapsed();
         let progress = Progress {
             step: clock.done,
@@ -120,6 +173,7 @@ pub(crate) fn optimize(
             eta: Some(
                 elapsed.mul_f64((clock.work_total - clock.work_done).max(0.0) / clock.work_done),
             ),
+            relative_decrease,
             pixels,
             present,
         };
@@ -127,9 +181,10 @@ pub(crate) fn optimize(
             return Ok(StageEnd {
                 steps: taken,
                 stopped: true,
+                curvature_scale: optimizer.curvature_scale(),
             });
         }
-        if report.converged {
+        if report.converged || convergence.as_ref().is_some_and(|c| c.converged()) {
             // Nothing left to gain: count the remaining steps as done.
             clock.done += steps - taken;
             clock.work_done += ((steps - taken) * h * w) as f64;
@@ -139,5 +194,6 @@ pub(crate) fn optimize(
     Ok(StageEnd {
         steps: taken,
         stopped: false,
+        curvature_scale: optimizer.curvature_scale(),
     })
 }

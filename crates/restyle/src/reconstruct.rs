@@ -13,7 +13,7 @@ use crate::grid::{labelled_grid, GridRow};
 use crate::image::fit_long_edge;
 use crate::losses::{gram, ContentLoss, StyleLoss};
 use crate::objective::StyleObjective;
-use crate::optimize::{optimize, OptimizerSettings, RunClock};
+use crate::optimize::{optimize, OptimizerSettings, RunClock, StagePlan};
 use crate::progress::Observer;
 use crate::transfer::initial_pixels;
 use crate::{ColorMode, Error, Image, Init, Result};
@@ -179,7 +179,7 @@ fn run_stage(
         &mut objective,
         &mut pixels,
         &settings.optimizer,
-        settings.iterations,
+        StagePlan::steps(settings.iterations),
         stage,
         clock,
         observer,

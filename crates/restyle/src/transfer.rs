@@ -20,7 +20,7 @@ use restyle_vgg::{Layer, Vgg19};
 use crate::colour::{luminance, match_colours, matched_luminance, recombine, ColorMode};
 use crate::losses::StyleLoss;
 use crate::objective::StyleObjective;
-use crate::optimize::{optimize, OptimizerSettings, RunClock};
+use crate::optimize::{optimize, OptimizerSettings, RunClock, StageEnd, StagePlan, StopRule};
 use crate::progress::{Losses, Observer};
 use crate::scales::{Scale, ScaleSchedule};
 use crate::targets::{content_targets, style_targets};
@@ -85,6 +85,9 @@ pub struct Settings {
     /// Optimise sizes larger than a tile in overlapping tiles (for outputs
     /// larger than memory allows); `None`: whole images only.
     pub tiling: Option<Tiling>,
+    /// When a scale stops before its step limit (its objective has stopped
+    /// falling); `None`: every scale takes all its steps.
+    pub stop: Option<StopRule>,
 }
 
 /// How large outputs are cut into tiles.
@@ -125,6 +128,7 @@ impl Default for Settings {
             color: ColorMode::Style,
             scales: ScaleSchedule::default(),
             tiling: None,
+            stop: Some(StopRule::default()),
         }
     }
 }
@@ -221,6 +225,14 @@ impl Settings {
                 ));
             }
         }
+        if let Some(rule) = self.stop {
+            if rule.window == 0 || !(rule.tolerance.is_finite() && rule.tolerance >= 0.0) {
+                return bad(format!(
+                    "the stopping rule needs a window of at least 1 step and a tolerance >= 0 (window {}, tolerance {})",
+                    rule.window, rule.tolerance
+                ));
+            }
+        }
         if self.lbfgs_history == 0 {
             return bad("L-BFGS needs a history of at least 1".into());
         }
@@ -311,6 +323,7 @@ pub fn stylize(
         steps: 0,
         losses: Losses::default(),
         stopped: false,
+        curvature: None,
     };
     let mut pixels: Option<Tensor> = None;
     let mut last_photo = content.clone();
@@ -376,6 +389,8 @@ struct RunState {
     steps: usize,
     losses: Losses,
     stopped: bool,
+    /// The latest stage's learnt inverse-Hessian scale and its pixel count.
+    curvature: Option<(f64, usize)>,
 }
 
 /// One scale of a run: its targets, ready to optimise whole or in tiles.
@@ -400,6 +415,20 @@ impl ScaleRun<'_> {
         )
     }
 
+    /// The step plan of a stage of `pixels` pixels. The losses are means
+    /// over positions, so their curvature falls as the pixel count grows:
+    /// the previous stage's inverse-Hessian scale, times the ratio of pixel
+    /// counts, starts L-BFGS close to its natural step.
+    fn stage_plan(&self, run: &RunState, pixels: usize) -> StagePlan {
+        StagePlan {
+            steps: self.iterations,
+            stop: self.settings.stop,
+            initial_scale: run
+                .curvature
+                .map(|(scale, before)| scale * pixels as f64 / before as f64),
+        }
+    }
+
     /// Optimises the whole image from `start`.
     fn whole(
         &self,
@@ -410,17 +439,18 @@ impl ScaleRun<'_> {
     ) -> Result<Tensor> {
         let mut objective = self.objective(self.target);
         let present = |t: &Tensor| present(t, self.photo, self.settings.color);
+        let plan = self.stage_plan(run, pixels.plane_len());
         let end = optimize(
             &mut objective,
             &mut pixels,
             &self.settings.optimizer_settings(),
-            self.iterations,
+            plan,
             run.stage,
             clock,
             observer,
             &present,
         )?;
-        run.finish_stage(end.steps, objective.latest(), end.stopped);
+        run.finish_stage(&end, objective.latest(), pixels.plane_len());
         Ok(pixels)
     }
 
@@ -449,18 +479,19 @@ impl ScaleRun<'_> {
                 preview.add(tile, t);
                 present(&preview.finish(&start), self.photo, self.settings.color)
             };
+            let plan = self.stage_plan(run, pixels.plane_len());
             let end = optimize(
                 &mut objective,
                 &mut pixels,
                 &self.settings.optimizer_settings(),
-                self.iterations,
+                plan,
                 run.stage,
                 clock,
                 observer,
                 &present,
             )?;
             blender.add(tile, &pixels);
-            run.finish_stage(end.steps, objective.latest(), end.stopped);
+            run.finish_stage(&end, objective.latest(), pixels.plane_len());
             if run.stopped {
                 break;
             }
@@ -470,11 +501,14 @@ impl ScaleRun<'_> {
 }
 
 impl RunState {
-    fn finish_stage(&mut self, steps: usize, losses: Losses, stopped: bool) {
+    fn finish_stage(&mut self, end: &StageEnd, losses: Losses, pixels: usize) {
         self.stage += 1;
-        self.steps += steps;
+        self.steps += end.steps;
         self.losses = losses;
-        self.stopped = stopped;
+        self.stopped = end.stopped;
+        if let Some(scale) = end.curvature_scale {
+            self.curvature = Some((scale, pixels));
+        }
     }
 }
 
