@@ -56,7 +56,8 @@ pub struct RunArgs {
     /// Optimiser
     #[arg(long, value_enum, default_value_t = OptimizerArg::Lbfgs)]
     pub optimizer: OptimizerArg,
-    /// Step size: Adam's (in 0..1 pixel units; default 0.02) or L-BFGS's first step scale (default 1)
+    /// Step size in 0..1 pixel units: Adam's (default 0.02), or how far L-BFGS's first step
+    /// moves the pixel that moves most (default 0.5)
     #[arg(long, value_name = "RATE")]
     pub learning_rate: Option<f32>,
     /// Worker threads (default: all cores)

@@ -25,8 +25,9 @@ pub struct Lbfgs {
     direction: Vec<f32>,
     /// Scratch for the line search's trial points.
     x_new: Vec<f32>,
-    /// The first step's length along `-gradient`, scaled by the gradient
-    /// (before any curvature is known).
+    /// Before any curvature is known: how far the first step moves the
+    /// coordinate that moves most (a step along `-gradient` scaled by its
+    /// largest entry, so the guess does not shrink as `x` grows longer).
     pub first_step: f32,
     /// The inverse-Hessian scale to start from (for example the previous,
     /// coarser scale's [`Optimizer::curvature_scale`], rescaled): with it the
@@ -118,8 +119,8 @@ impl Optimizer for Lbfgs {
             match self.latest_scale.or(self.initial_scale) {
                 Some(gamma) if gamma.is_finite() && gamma > 0.0 => gamma,
                 _ => {
-                    let l1: f64 = grad.iter().map(|g| g.abs() as f64).sum();
-                    (self.first_step as f64 * (1.0f64).min(1.0 / l1)).max(f64::MIN_POSITIVE)
+                    let largest = grad.iter().fold(0f32, |m, g| m.max(g.abs())) as f64;
+                    (self.first_step as f64 / largest).max(f64::MIN_POSITIVE)
                 }
             }
         } else {

@@ -42,8 +42,8 @@ pub use grid::{labelled_grid, GridRow};
 pub use image::{fit_long_edge, Image};
 pub use objective::StyleObjective;
 pub use optimize::{
-    OptimizerSettings, StopRule, DEFAULT_ADAM_LEARNING_RATE, DEFAULT_LBFGS_HISTORY,
-    DEFAULT_STOP_TOLERANCE, DEFAULT_STOP_WINDOW,
+    OptimizerSettings, StopRule, DEFAULT_ADAM_LEARNING_RATE, DEFAULT_LBFGS_FIRST_STEP,
+    DEFAULT_LBFGS_HISTORY, DEFAULT_STOP_TOLERANCE, DEFAULT_STOP_WINDOW,
 };
 pub use progress::{Flow, Losses, Observer, Progress, Silent};
 pub use restyle_vgg::{InputConvention, Layer, Vgg19, VggWeights};

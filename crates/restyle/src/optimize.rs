@@ -12,6 +12,13 @@ use crate::{Error, OptimizerKind, Result};
 /// Adam's default step, in pixel units (0..1).
 pub const DEFAULT_ADAM_LEARNING_RATE: f32 = 0.02;
 
+/// L-BFGS's first step (before any curvature is known) moves the pixel that
+/// moves most by this much (pixel units, 0..1). On Tübingen and The Starry
+/// Night at 256 px, 0.01 to 0.5 are all accepted at the first try (the old
+/// guess, scaled by the gradient's 1-norm, took 5 evaluations); 0.5 lowers
+/// the loss most.
+pub const DEFAULT_LBFGS_FIRST_STEP: f32 = 0.5;
+
 /// Curvature pairs L-BFGS keeps by default (as jcjohnson's neural-style).
 pub const DEFAULT_LBFGS_HISTORY: usize = 20;
 
@@ -71,7 +78,7 @@ impl OptimizerSettings {
         match self.kind {
             OptimizerKind::Lbfgs => {
                 let mut lbfgs = Lbfgs::new(self.lbfgs_history);
-                lbfgs.first_step = self.learning_rate.unwrap_or(1.0);
+                lbfgs.first_step = self.learning_rate.unwrap_or(DEFAULT_LBFGS_FIRST_STEP);
                 lbfgs.initial_scale = initial_scale;
                 Box::new(lbfgs)
             }
