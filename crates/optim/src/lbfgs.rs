@@ -26,9 +26,17 @@ pub struct Lbfgs {
     direction: Vec<f32>,
     /// Scratch for the line search's trial points.
     x_new: Vec<f32>,
-    /// The first step's length along `-gradient`, scaled by the gradient
-    /// (before any curvature is known).
+    /// Before any curvature is known: how far the first step moves the
+    /// coordinate that moves most (a step along `-gradient` scaled by its
+    /// largest entry, so the guess does not shrink as `x` grows longer).
     pub first_step: f32,
+    /// The inverse-Hessian scale to start from (for example the previous,
+    /// coarser scale's [`Optimizer::curvature_scale`], rescaled): with it the
+    /// first step is a quasi-Newton step of length 1, which the line search
+    /// usually accepts at once, instead of a guess it must grow or shrink.
+    pub initial_scale: Option<f64>,
+    /// `s'y / y'y` of the newest curvature pair.
+    latest_scale: Option<f64>,
 }
 
 impl Lbfgs {
@@ -41,6 +49,8 @@ impl Lbfgs {
             direction: Vec::new(),
             x_new: Vec::new(),
             first_step: 1.0,
+            initial_scale: None,
+            latest_scale: None,
         }
     }
 
@@ -74,6 +84,8 @@ fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
 }
 
 impl Optimizer for Lbfgs {
+    // `!(a < b)` on purpose: a NaN must fail the descent and decrease tests.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     fn step(&mut self, x: &mut [f32], objective: &mut dyn Objective) -> StepReport {
         let n = x.len();
         let mut evaluations = 0;
@@ -104,8 +116,15 @@ impl Optimizer for Lbfgs {
             self.compute_direction(&grad);
         }
         let t = if self.pairs.is_empty() {
-            let l1: f64 = grad.iter().map(|g| g.abs() as f64).sum();
-            (self.first_step as f64 * (1.0f64).min(1.0 / l1)).max(f64::MIN_POSITIVE)
+            // No curvature yet: the latest known scale (after a restart), the
+            // one given, or a guess from the gradient alone.
+            match self.latest_scale.or(self.initial_scale) {
+                Some(gamma) if gamma.is_finite() && gamma > 0.0 => gamma,
+                _ => {
+                    let largest = grad.iter().fold(0f32, |m, g| m.max(g.abs())) as f64;
+                    (self.first_step as f64 / largest).max(f64::MIN_POSITIVE)
+                }
+            }
         } else {
             1.0
         };
@@ -141,6 +160,7 @@ impl Optimizer for Lbfgs {
             if self.pairs.len() == self.history {
                 self.pairs.pop_front();
             }
+            self.latest_scale = Some(sy / dot(&y, &y));
             self.pairs.push_back(Pair {
                 s,
                 y,
@@ -158,6 +178,10 @@ impl Optimizer for Lbfgs {
             evaluations,
             converged: false,
         }
+    }
+
+    fn curvature_scale(&self) -> Option<f64> {
+        self.latest_scale
     }
 
     fn state_bytes(&self, n: usize) -> usize {

@@ -24,10 +24,12 @@
 //! ```
 
 mod adam;
+mod convergence;
 mod lbfgs;
 mod line_search;
 
 pub use adam::Adam;
+pub use convergence::Convergence;
 pub use lbfgs::Lbfgs;
 
 /// A differentiable function of a flat vector.
@@ -63,6 +65,12 @@ pub trait Optimizer {
 
     /// Bytes of state kept between steps for a vector of `n` values.
     fn state_bytes(&self, n: usize) -> usize;
+
+    /// The inverse-Hessian scale the optimiser has learnt (`s'y / y'y` for
+    /// L-BFGS), to start a similar problem with; `None` if it keeps none.
+    fn curvature_scale(&self) -> Option<f64> {
+        None
+    }
 }
 
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f64 {

@@ -1,6 +1,6 @@
 //! Both optimisers on problems whose minimum is known.
 
-use restyle_optim::{Adam, Lbfgs, Objective, Optimizer};
+use restyle_optim::{Adam, Convergence, Lbfgs, Objective, Optimizer};
 
 /// The n-dimensional Rosenbrock function, minimum 0 at (1, ..., 1).
 fn rosenbrock(x: &[f32], g: &mut [f32]) -> f64 {
@@ -167,4 +167,62 @@ fn lbfgs_leaves_regions_of_negative_curvature() {
     assert!(value < 1e-8, "f = {value}");
     assert!(x.iter().all(|v| (v - 1.0).abs() < 1e-3), "{x:?}");
     assert!(evaluations < 150, "{evaluations} evaluations");
+}
+
+/// Steps `optimizer` until `stop` says the value stopped falling (or 1000
+/// steps); returns the steps taken and every value seen.
+fn run_until_converged(
+    optimizer: &mut dyn Optimizer,
+    x: &mut [f32],
+    f: &mut dyn Objective,
+    stop: &mut Convergence,
+) -> (usize, Vec<f64>) {
+    let mut values = Vec::new();
+    for step in 1..=1000 {
+        let report = optimizer.step(x, f);
+        stop.record(report.value);
+        values.push(report.value);
+        if stop.converged() || report.converged {
+            return (step, values);
+        }
+    }
+    (1000, values)
+}
+
+#[test]
+fn the_stopping_rule_ends_lbfgs_near_a_known_minimum() {
+    // 1 + the quadratic: the minimum is 1, so relative decreases are those
+    // of a loss that levels off at a known, non-zero floor (as style losses do).
+    let mut f = |x: &[f32], g: &mut [f32]| 1.0 + quadratic(x, g);
+    let mut x = vec![0.0f32; 100];
+    let mut stop = Convergence::new(5, 1e-4);
+    let (steps, values) = run_until_converged(&mut Lbfgs::new(10), &mut x, &mut f, &mut stop);
+    let mut g = vec![0.0; 100];
+    let end = f(&x, &mut g);
+    assert!(steps < 1000, "never stopped: {values:?}");
+    // Stopped near the minimum (where the value falls no more)...
+    assert!(end - 1.0 < 1e-3, "stopped at {end} after {steps} steps");
+    // ...at the first window that fell by less than the tolerance: the
+    // window ending one step earlier still fell by more.
+    let (n, w) = (values.len(), stop.window());
+    let earlier = (values[n - 2 - w] - values[n - 2]) / values[n - 2 - w];
+    assert!(earlier >= 1e-4, "{earlier}: {values:?}");
+}
+
+#[test]
+fn the_stopping_rule_waits_while_the_value_still_falls() {
+    // From far away the value falls by far more than 1e-4 a window: the rule
+    // must not stop Adam's slow, steady descent before it nears the minimum.
+    let mut f = |x: &[f32], g: &mut [f32]| 1.0 + quadratic(x, g);
+    let mut x = vec![0.0f32; 100];
+    let mut stop = Convergence::new(10, 1e-4);
+    let (steps, values) = run_until_converged(&mut Adam::new(0.01), &mut x, &mut f, &mut stop);
+    let mut g = vec![0.0; 100];
+    let end = f(&x, &mut g);
+    assert!(steps > 50, "stopped after {steps} steps at {end}");
+    assert!(
+        end - 1.0 < 0.05 * (values[0] - 1.0),
+        "stopped at {end}, started at {}",
+        values[0]
+    );
 }

@@ -46,6 +46,11 @@ pub enum SettingsError {
          (tile {tile}, overlap {overlap})"
     )]
     Tiling { tile: usize, overlap: usize },
+    #[error(
+        "the stopping rule needs a window of at least 1 step and a tolerance >= 0 \
+         (window {window}, tolerance {tolerance})"
+    )]
+    StopRule { window: usize, tolerance: f64 },
     #[error("L-BFGS needs a history of at least 1")]
     ZeroLbfgsHistory,
     #[error("no content or style layers: there is nothing to optimise")]

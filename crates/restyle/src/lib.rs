@@ -46,7 +46,8 @@ pub use progress::{Flow, Losses, Observer, Progress, Silent};
 pub use restyle_vgg::{InputConvention, Layer, Vgg19, VggWeights};
 pub use scales::{Scale, ScaleSchedule, AUTO_START_SIZE, SCALE_STEP};
 pub use settings::{
-    Init, OptimizerKind, OptimizerSettings, Settings, StyleImage, Tiling,
-    DEFAULT_ADAM_LEARNING_RATE, DEFAULT_LBFGS_HISTORY,
+    Init, OptimizerKind, OptimizerSettings, Settings, StopRule, StyleImage, Tiling,
+    DEFAULT_ADAM_LEARNING_RATE, DEFAULT_LBFGS_FIRST_STEP, DEFAULT_LBFGS_HISTORY,
+    DEFAULT_STOP_TOLERANCE, DEFAULT_STOP_WINDOW,
 };
 pub use transfer::{stylize, Outcome};

@@ -3,19 +3,43 @@
 use std::time::Instant;
 
 use restyle_engine::Tensor;
-use restyle_optim::{Adam, Lbfgs, Optimizer};
+use restyle_optim::{Adam, Convergence, Lbfgs, Optimizer};
 
 use crate::objective::StyleObjective;
 use crate::progress::{Flow, Observer, Progress};
-use crate::settings::{OptimizerKind, OptimizerSettings, DEFAULT_ADAM_LEARNING_RATE};
+use crate::settings::{
+    OptimizerKind, OptimizerSettings, StopRule, DEFAULT_ADAM_LEARNING_RATE,
+    DEFAULT_LBFGS_FIRST_STEP,
+};
 use crate::{Error, Result};
 
+/// One stage's step limit, stopping rule and starting curvature.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct StagePlan {
+    /// The most steps the stage takes.
+    pub steps: usize,
+    pub stop: Option<StopRule>,
+    /// L-BFGS's inverse-Hessian scale to start from (see [`Lbfgs::initial_scale`]).
+    pub initial_scale: Option<f64>,
+}
+
+impl StagePlan {
+    /// Exactly `steps` steps (fewer only if the optimiser finds nothing left to do).
+    pub fn steps(steps: usize) -> Self {
+        Self {
+            steps,
+            ..Self::default()
+        }
+    }
+}
+
 impl OptimizerSettings {
-    fn build(&self) -> Box<dyn Optimizer> {
+    fn build(&self, initial_scale: Option<f64>) -> Box<dyn Optimizer> {
         match self.kind {
             OptimizerKind::Lbfgs => {
                 let mut lbfgs = Lbfgs::new(self.lbfgs_history);
-                lbfgs.first_step = self.learning_rate.unwrap_or(1.0);
+                lbfgs.first_step = self.learning_rate.unwrap_or(DEFAULT_LBFGS_FIRST_STEP);
+                lbfgs.initial_scale = initial_scale;
                 Box::new(lbfgs)
             }
             // Pixels stay in 0..1, where they will be saved.
@@ -61,23 +85,25 @@ pub(crate) struct StageEnd {
     pub steps: usize,
     /// The observer asked to stop the whole run.
     pub stopped: bool,
+    /// What the optimiser learnt of the curvature (see [`Optimizer::curvature_scale`]).
+    pub curvature_scale: Option<f64>,
 }
 
-/// Runs `steps` optimiser steps on `pixels` as stage `stage` of the run.
-// Eight plain arguments, each used once; grouping them is left to the rewrite
-// of this loop under way on the `speed` branch.
+/// Runs up to `plan.steps` optimiser steps on `pixels` as stage `stage` of the run.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn optimize(
     objective: &mut StyleObjective<'_>,
     pixels: &mut Tensor,
     optimizer: &OptimizerSettings,
-    steps: usize,
+    plan: StagePlan,
     stage: usize,
     clock: &mut RunClock,
     observer: &mut dyn Observer,
     present: &dyn Fn(&Tensor) -> crate::Image,
 ) -> Result<StageEnd> {
-    let mut optimizer = optimizer.build();
+    let steps = plan.steps;
+    let mut optimizer = optimizer.build(plan.initial_scale);
+    let mut convergence = plan.stop.map(|r| Convergence::new(r.window, r.tolerance));
     let (c, h, w) = pixels.shape();
     let mut taken = 0;
     while taken < steps {
@@ -95,6 +121,11 @@ pub(crate) fn optimize(
                 value: report.value,
             });
         }
+        // The value where this step ended (the next step starts from it).
+        if let Some(c) = convergence.as_mut() {
+            c.record(objective.latest().total());
+        }
+        let relative_decrease = convergence.as_ref().and_then(|c| c.relative_decrease());
         let elapsed = clock.started.elapsed();
         let progress = Progress {
             step: clock.done,
@@ -109,6 +140,7 @@ pub(crate) fn optimize(
             eta: Some(
                 elapsed.mul_f64((clock.work_total - clock.work_done).max(0.0) / clock.work_done),
             ),
+            relative_decrease,
             pixels,
             present,
         };
@@ -116,9 +148,10 @@ pub(crate) fn optimize(
             return Ok(StageEnd {
                 steps: taken,
                 stopped: true,
+                curvature_scale: optimizer.curvature_scale(),
             });
         }
-        if report.converged {
+        if report.converged || convergence.as_ref().is_some_and(|c| c.converged()) {
             // Nothing left to gain: count the remaining steps as done.
             clock.done += steps - taken;
             clock.work_done += ((steps - taken) * h * w) as f64;
@@ -128,5 +161,6 @@ pub(crate) fn optimize(
     Ok(StageEnd {
         steps: taken,
         stopped: false,
+        curvature_scale: optimizer.curvature_scale(),
     })
 }

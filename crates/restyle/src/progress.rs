@@ -42,6 +42,10 @@ pub struct Progress<'a> {
     pub elapsed: Duration,
     /// Estimated time left.
     pub eta: Option<Duration>,
+    /// How much the objective fell, relative, over the stage's last steps
+    /// (the window of its stopping rule); `None` until that many steps ran,
+    /// or when the stage runs all its steps regardless.
+    pub relative_decrease: Option<f64>,
     pub(crate) pixels: &'a Tensor,
     /// Turns the optimised pixels into the picture the user sees (puts the
     /// photo's colours back in luminance-only runs).

@@ -14,7 +14,7 @@ use crate::grid::{labelled_grid, GridRow};
 use crate::image::fit_long_edge;
 use crate::losses::{gram, ContentLoss, StyleLoss};
 use crate::objective::StyleObjective;
-use crate::optimize::{optimize, RunClock};
+use crate::optimize::{optimize, RunClock, StagePlan};
 use crate::progress::Observer;
 use crate::settings::{Init, OptimizerSettings};
 use crate::transfer::initial_pixels;
@@ -180,7 +180,7 @@ fn run_stage(
         &mut objective,
         &mut pixels,
         &settings.optimizer,
-        settings.iterations,
+        StagePlan::steps(settings.iterations),
         stage,
         clock,
         observer,

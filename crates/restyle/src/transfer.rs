@@ -21,7 +21,7 @@ use crate::color::{luminance, match_colors, matched_luminance, recombine, ColorM
 use crate::error::{SettingsError, SizedImage};
 use crate::losses::StyleLoss;
 use crate::objective::StyleObjective;
-use crate::optimize::{optimize, RunClock};
+use crate::optimize::{optimize, RunClock, StageEnd, StagePlan};
 use crate::progress::{Losses, Observer};
 use crate::settings::{Init, Settings, StyleImage};
 use crate::targets::{content_targets, style_targets};
@@ -100,6 +100,7 @@ pub fn stylize(
         steps: 0,
         losses: Losses::default(),
         stopped: false,
+        curvature: None,
     };
     let mut pixels: Option<Tensor> = None;
     let mut last_photo = content.clone();
@@ -165,6 +166,8 @@ struct RunState {
     steps: usize,
     losses: Losses,
     stopped: bool,
+    /// The latest stage's learnt inverse-Hessian scale and its pixel count.
+    curvature: Option<(f64, usize)>,
 }
 
 /// One scale of a run: its targets, ready to optimise whole or in tiles.
@@ -189,6 +192,20 @@ impl ScaleRun<'_> {
         )
     }
 
+    /// The step plan of a stage of `pixels` pixels. The losses are means
+    /// over positions, so their curvature falls as the pixel count grows:
+    /// the previous stage's inverse-Hessian scale, times the ratio of pixel
+    /// counts, starts L-BFGS close to its natural step.
+    fn stage_plan(&self, run: &RunState, pixels: usize) -> StagePlan {
+        StagePlan {
+            steps: self.iterations,
+            stop: self.settings.stop,
+            initial_scale: run
+                .curvature
+                .map(|(scale, before)| scale * pixels as f64 / before as f64),
+        }
+    }
+
     /// Optimises the whole image from `start`.
     fn whole(
         &self,
@@ -199,17 +216,18 @@ impl ScaleRun<'_> {
     ) -> Result<Tensor> {
         let mut objective = self.objective(self.target);
         let present = |t: &Tensor| present(t, self.photo, self.settings.color);
+        let plan = self.stage_plan(run, pixels.plane_len());
         let end = optimize(
             &mut objective,
             &mut pixels,
             &self.settings.optimizer_settings(),
-            self.iterations,
+            plan,
             run.stage,
             clock,
             observer,
             &present,
         )?;
-        run.finish_stage(end.steps, objective.latest(), end.stopped);
+        run.finish_stage(&end, objective.latest(), pixels.plane_len());
         Ok(pixels)
     }
 
@@ -238,18 +256,19 @@ impl ScaleRun<'_> {
                 preview.add(tile, t);
                 present(&preview.finish(&start), self.photo, self.settings.color)
             };
+            let plan = self.stage_plan(run, pixels.plane_len());
             let end = optimize(
                 &mut objective,
                 &mut pixels,
                 &self.settings.optimizer_settings(),
-                self.iterations,
+                plan,
                 run.stage,
                 clock,
                 observer,
                 &present,
             )?;
             blender.add(tile, &pixels);
-            run.finish_stage(end.steps, objective.latest(), end.stopped);
+            run.finish_stage(&end, objective.latest(), pixels.plane_len());
             if run.stopped {
                 break;
             }
@@ -259,11 +278,14 @@ impl ScaleRun<'_> {
 }
 
 impl RunState {
-    fn finish_stage(&mut self, steps: usize, losses: Losses, stopped: bool) {
+    fn finish_stage(&mut self, end: &StageEnd, losses: Losses, pixels: usize) {
         self.stage += 1;
-        self.steps += steps;
+        self.steps += end.steps;
         self.losses = losses;
-        self.stopped = stopped;
+        self.stopped = end.stopped;
+        if let Some(scale) = end.curvature_scale {
+            self.curvature = Some((scale, pixels));
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 use restyle::color::rgb_to_yiq;
 use restyle::{
     stylize, ColorMode, Flow, Image, Init, OptimizerKind, Progress, ScaleSchedule, Settings,
-    StyleImage, Vgg19,
+    StopRule, StyleImage, Vgg19,
 };
 use restyle_engine::Tensor;
 
@@ -95,6 +95,58 @@ fn the_observer_can_stop_a_run() {
     assert!(outcome.stopped);
     assert_eq!(outcome.steps, 3);
     assert_eq!((outcome.image.width(), outcome.image.height()), (48, 36));
+}
+
+#[test]
+fn a_scale_stops_once_its_loss_stops_falling() {
+    let content = picture(64, 48, [0.2, 0.5, 0.9], 1.5);
+    let rule = StopRule {
+        window: 5,
+        tolerance: 0.01,
+    };
+    let run = |stop| {
+        let mut seen = Vec::new();
+        let settings = Settings { stop, ..small(150) };
+        let outcome = stylize(
+            &net(),
+            &content,
+            &style(),
+            &settings,
+            &mut |p: &Progress<'_>| {
+                seen.push((p.relative_decrease, p.losses.total()));
+                Flow::Continue
+            },
+        )
+        .unwrap();
+        (outcome, seen)
+    };
+    let (stopped, seen) = run(Some(rule));
+    assert!(stopped.steps < 150, "never stopped: {seen:?}");
+    assert_eq!(seen.len(), stopped.steps);
+    // The decrease is reported once a window of steps has run, and the
+    // scale ends at the first window that fell by less than the tolerance.
+    assert!(
+        seen[..rule.window].iter().all(|s| s.0.is_none()),
+        "{seen:?}"
+    );
+    let (last, earlier) = seen.split_last().unwrap();
+    assert!(last.0.unwrap() < rule.tolerance, "{seen:?}");
+    assert!(
+        earlier[rule.window..]
+            .iter()
+            .all(|s| s.0.unwrap() >= rule.tolerance),
+        "{seen:?}"
+    );
+    // Where it stopped, little was left to gain: all 150 steps do barely better.
+    let (full, all) = run(None);
+    assert_eq!(full.steps, 150);
+    assert!(all.iter().all(|s| s.0.is_none()));
+    assert!(
+        stopped.losses.total() < 1.15 * full.losses.total(),
+        "stopped at {} where 150 steps reach {}",
+        stopped.losses.total(),
+        full.losses.total()
+    );
 }
 
 #[test]

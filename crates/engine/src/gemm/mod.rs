@@ -13,6 +13,9 @@
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 mod portable;
+mod symmetric;
+
+pub use symmetric::{syrk, syrk_with};
 
 /// Rows of `A` (and `C`) per micro-tile.
 pub const MR: usize = 8;

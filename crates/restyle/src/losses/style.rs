@@ -3,7 +3,7 @@
 //! occur together (colours, textures, strokes) and drop where they occur.
 
 use rayon::prelude::*;
-use restyle_engine::{SharedMut, Tensor};
+use restyle_engine::{gemm, Tensor};
 
 /// The `C x C` Gram matrix of `C x M` activations, divided by `M` (the
 /// number of positions) so that images of different sizes compare.
@@ -48,10 +48,12 @@ impl Gram {
 
 /// Positions per slice when summing partial Gram matrices in parallel. A
 /// fixed size (not one derived from the thread count) keeps results
-/// identical on any machine.
-const SLICE: usize = 4096;
+/// identical on any machine; 2048 gives the deep layers (512 channels,
+/// a few thousand positions) more than one slice to share out.
+const SLICE: usize = 2048;
 
-/// `F F^T / M` for activations `F` (C x M).
+/// `F F^T / M` for activations `F` (C x M), on the engine's symmetric
+/// product (half the multiplications of a general one).
 pub fn gram(features: &Tensor) -> Gram {
     let c = features.channels();
     let m = features.plane_len();
@@ -60,35 +62,17 @@ pub fn gram(features: &Tensor) -> Gram {
     let partial: Vec<Vec<f32>> = (0..slices)
         .into_par_iter()
         .map(|s| {
-            let start = s * SLICE;
-            let len = SLICE.min(m - start.min(m));
+            let start = (s * SLICE).min(m);
+            let len = SLICE.min(m - start);
             let mut g = vec![0.0f32; c * c];
-            // SAFETY: the slice `start..start+len` of every channel row lies
-            // within `data` (C rows of M); `g` is C x C.
-            unsafe {
-                matrixmultiply::sgemm(
-                    c,
-                    len,
-                    c,
-                    1.0,
-                    data.as_ptr().add(start),
-                    m as isize,
-                    1,
-                    data.as_ptr().add(start),
-                    1,
-                    m as isize,
-                    0.0,
-                    g.as_mut_ptr(),
-                    c as isize,
-                    1,
-                );
-            }
+            gemm::syrk(&data[start..], c, len, m, &mut g);
             g
         })
         .collect();
-    let mut g = vec![0.0f32; c * c];
-    for p in &partial {
-        for (a, b) in g.iter_mut().zip(p) {
+    let mut partial = partial.into_iter();
+    let mut g = partial.next().expect("at least one slice");
+    for p in partial {
+        for (a, b) in g.iter_mut().zip(&p) {
             *a += b;
         }
     }
@@ -136,36 +120,24 @@ impl StyleLoss {
             *d -= a;
             sum += *d as f64 * *d as f64;
         }
-        let mut grad = Tensor::zeros(c, h, w);
+        // The gradient is alpha (G - A) F. Each thread computes a block of
+        // its rows (channels) from all of F: the blocks are disjoint, and
+        // every value is the same sum whatever the split.
         let alpha = (4.0 * self.scale / m.max(1) as f64) as f32;
+        diff.iter_mut().for_each(|d| *d *= alpha);
+        let mut grad = Tensor::zeros(c, h, w);
         let src = features.as_slice();
-        // Columns are independent: split them over threads.
-        let dst = SharedMut::new(grad.as_mut_slice());
-        let slices = m.div_ceil(SLICE);
-        (0..slices).into_par_iter().for_each(|s| {
-            let start = s * SLICE;
-            let len = SLICE.min(m - start);
-            // SAFETY: each slice writes its own columns `start..start+len` of
-            // the C x M result (row stride M), which outlives the loop.
-            unsafe {
-                matrixmultiply::sgemm(
-                    c,
-                    c,
-                    len,
-                    alpha,
-                    diff.as_ptr(),
-                    c as isize,
-                    1,
-                    src.as_ptr().add(start),
-                    m as isize,
-                    1,
-                    0.0,
-                    dst.get().add(start),
-                    m as isize,
-                    1,
-                );
-            }
-        });
+        let rows = c
+            .div_ceil(rayon::current_num_threads().max(1))
+            .next_multiple_of(gemm::MR);
+        grad.as_mut_slice()
+            .par_chunks_mut(rows * m.max(1))
+            .enumerate()
+            .for_each(|(block, out)| {
+                let first = block * rows;
+                let factor = gemm::PackedA::pack(&diff[first * c..], out.len() / m, c, c);
+                gemm::gemm(&factor, src, m, m, out, m, false);
+            });
         (sum * self.scale, grad)
     }
 }

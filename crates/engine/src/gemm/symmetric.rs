@@ -1,0 +1,135 @@
+//! `C = A Aᵀ`, the product a Gram matrix is (BLAS calls it a symmetric
+//! rank-k update). `C` is symmetric, so only the micro-tiles that reach the
+//! diagonal or lie above it are computed, about half the work of a general
+//! product, and the rest is mirrored.
+//!
+//! Written here, not taken from a crate, for the same reason as [`super::gemm`]:
+//! it runs on this crate's AVX-512 micro-kernel; the GEMM crates at hand
+//! offer neither that width nor a symmetric product.
+
+use super::{portable, Kernel, KC, MR, NR};
+
+/// `C = A Aᵀ` for the row-major `m x k` matrix `A` whose row `i` starts at
+/// `a[i * lda]`; `C` is `m x m`, row-major, contiguous.
+///
+/// # Panics
+/// If the slices are too short for the shapes.
+pub fn syrk(a: &[f32], m: usize, k: usize, lda: usize, c: &mut [f32]) {
+    syrk_with(Kernel::detect(), a, m, k, lda, c);
+}
+
+/// [`syrk`] with a chosen micro-kernel.
+pub fn syrk_with(kernel: Kernel, a: &[f32], m: usize, k: usize, lda: usize, c: &mut [f32]) {
+    if m == 0 {
+        return;
+    }
+    assert!(c.len() >= m * m, "C is too short");
+    if k == 0 {
+        c[..m * m].fill(0.0);
+        return;
+    }
+    assert!(a.len() >= (m - 1) * lda + k, "A is too short");
+    let panels = m.div_ceil(MR);
+    let mut packed_a = vec![0.0f32; panels * KC.min(k) * MR];
+    let mut packed_b = vec![0.0f32; KC.min(k) * NR];
+    for k0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - k0);
+        // A's rows k0..k0 + kc in MR-tall panels, column by column (padding rows stay 0).
+        for p in 0..panels {
+            let panel = &mut packed_a[p * kc * MR..(p + 1) * kc * MR];
+            for i in 0..MR.min(m - p * MR) {
+                let row = &a[(p * MR + i) * lda + k0..][..kc];
+                for (kk, &v) in row.iter().enumerate() {
+                    panel[kk * MR + i] = v;
+                }
+            }
+        }
+        for j0 in (0..m).step_by(NR) {
+            let nr = NR.min(m - j0);
+            // B = Aᵀ: row kk of the panel holds A[j0.., k0 + kk].
+            let panel = &mut packed_b[..kc * NR];
+            if nr < NR {
+                panel.fill(0.0);
+            }
+            for j in 0..nr {
+                let row = &a[(j0 + j) * lda + k0..][..kc];
+                for (kk, &v) in row.iter().enumerate() {
+                    panel[kk * NR + j] = v;
+                }
+            }
+            // Row panels that reach the upper triangle of this column panel.
+            for p in (0..panels).take_while(|&p| p * MR < j0 + nr) {
+                let mr = MR.min(m - p * MR);
+                let tile = &mut c[p * MR * m + j0..];
+                let sliver = &packed_a[p * kc * MR..(p + 1) * kc * MR];
+                let add = k0 > 0;
+                match kernel {
+                    Kernel::Portable => portable::kernel(kc, sliver, panel, tile, m, mr, nr, add),
+                    // SAFETY: Kernel::Avx512 is only chosen where the CPU has AVX-512F;
+                    // the slices hold kc*MR, kc*NR and an mr x nr tile of C.
+                    #[cfg(target_arch = "x86_64")]
+                    Kernel::Avx512 => unsafe {
+                        super::avx512::kernel(kc, sliver, panel, tile, m, mr, nr, add)
+                    },
+                }
+            }
+        }
+    }
+    // The strict lower triangle from the upper one.
+    for i in 1..m {
+        for j in 0..i {
+            c[i * m + j] = c[j * m + i];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kernels() -> Vec<Kernel> {
+        let mut k = vec![Kernel::Portable];
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512f") {
+            k.push(Kernel::Avx512);
+        }
+        k
+    }
+
+    #[test]
+    fn every_kernel_matches_the_naive_product_on_edge_shapes() {
+        // Sizes around MR, NR and KC, strided rows, and the Gram shapes of VGG-19.
+        let shapes = [
+            (1, 1, 1),
+            (3, 5, 7),
+            (8, 384, 384),
+            (9, 385, 400),
+            (47, 20, 20),
+            (49, 769, 800),
+            (64, 1000, 1000),
+            (130, 64, 70),
+        ];
+        for kernel in kernels() {
+            for &(m, k, lda) in &shapes {
+                let a: Vec<f32> = (0..m * lda)
+                    .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+                    .collect();
+                let mut c = vec![f32::NAN; m * m];
+                syrk_with(kernel, &a, m, k, lda, &mut c);
+                for i in 0..m {
+                    for j in 0..m {
+                        let expected: f64 = (0..k)
+                            .map(|kk| a[i * lda + kk] as f64 * a[j * lda + kk] as f64)
+                            .sum();
+                        let got = c[i * m + j] as f64;
+                        assert!(
+                            (got - expected).abs()
+                                <= 1e-4 * (k as f64).sqrt() * (1.0 + expected.abs()),
+                            "{kernel:?} {m}x{k} (lda {lda}) at {i},{j}: {got} vs {expected}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
