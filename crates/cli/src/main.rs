@@ -4,6 +4,7 @@
 
 mod args;
 mod common;
+mod fast;
 mod outputs;
 mod reconstruct;
 mod report;
