@@ -80,6 +80,14 @@ impl DepthwiseConv3x3 {
         let (top, _) = self.padding.rows();
         let (left, _) = self.padding.columns();
         let s = self.stride;
+        // For each kernel column, the output columns whose input column is inside the image.
+        let stretches: Vec<(usize, usize)> = (0..3)
+            .map(|kx| {
+                let lo = left.saturating_sub(kx).div_ceil(s).min(ow);
+                let hi = (w + left).saturating_sub(kx).div_ceil(s).clamp(lo, ow);
+                (lo, hi)
+            })
+            .collect();
         let mut out = Tensor::zeros(c, oh, ow);
         out.as_mut_slice()
             .par_chunks_mut(oh * ow)
@@ -95,13 +103,13 @@ impl DepthwiseConv3x3 {
                             continue;
                         };
                         let line = &src[sy * w..][..w];
-                        for kx in 0..3 {
+                        for (kx, &(lo, hi)) in stretches.iter().enumerate() {
                             let wgt = k[ky * 3 + kx];
-                            for (x, v) in row.iter_mut().enumerate() {
-                                if let Some(sx) =
-                                    (x * s + kx).checked_sub(left).filter(|&sx| sx < w)
-                                {
-                                    *v += wgt * line[sx];
+                            // Columns lo..hi read inside the input; the rest read zeros.
+                            if hi > lo {
+                                let first = lo * s + kx - left;
+                                for (i, v) in row[lo..hi].iter_mut().enumerate() {
+                                    *v += wgt * line[first + i * s];
                                 }
                             }
                         }
