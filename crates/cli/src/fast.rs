@@ -111,7 +111,7 @@ fn check_memory(args: &TransferArgs, size: usize) -> Result<()> {
     let threads = rayon::current_num_threads();
     // The decoded photo (RGB f32) stays alive beside the picture.
     let needed = |long_edge: usize| {
-        let (w, h) = fit_long_edge(w0 as usize, h0 as usize, long_edge);
+        let (w, h) = fit_long_edge(w0, h0, long_edge);
         restyle_fast::memory_bytes(w, h, threads) + w0 as u64 * h0 as u64 * 12
     };
     if needed(size) <= budget {
