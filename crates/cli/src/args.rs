@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use restyle::{ColorMode, OptimizerKind};
 
 #[derive(Parser, Debug)]
@@ -156,6 +156,21 @@ pub struct TransferArgs {
     /// Curvature pairs L-BFGS remembers (memory: two image-sized vectors each)
     #[arg(long, value_name = "N", default_value_t = restyle::DEFAULT_LBFGS_HISTORY)]
     pub lbfgs_history: usize,
+    /// `gatys`: optimise the picture (minutes); `fast`: paint it in one pass of a
+    /// feed-forward network (Ghiasi et al. 2017; under a second)
+    #[arg(long, value_enum, default_value_t = MethodArg::Gatys)]
+    pub method: MethodArg,
+    /// With --method fast: 0 keeps the photo's own style, 1 (default) takes the painting's
+    #[arg(long, value_name = "0..1")]
+    pub strength: Option<f32>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    /// Gatys et al.'s optimisation on VGG-19
+    Gatys,
+    /// A feed-forward network, any painting, one pass (`--init fast` starts Gatys from it)
+    Fast,
 }
 
 #[derive(Args, Debug)]

@@ -4,6 +4,7 @@
 
 mod args;
 mod common;
+mod fast;
 mod flags;
 mod outputs;
 mod reconstruct;

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use restyle::{io, memory, stylize, Init, ScaleSchedule, Settings, StopRule, StyleImage, Tiling};
 use serde_json::json;
 
-use crate::args::TransferArgs;
+use crate::args::{MethodArg, TransferArgs};
 use crate::common::{
     configure_threads, interrupt_flag, load_image, load_network, parse_layers, peak_rss_bytes,
     positive,
@@ -30,6 +30,8 @@ struct Job {
     content: std::path::PathBuf,
     styles: Vec<(std::path::PathBuf, f32)>,
     init_path: Option<std::path::PathBuf>,
+    /// `--init fast`: start from the fast method's picture.
+    init_fast: bool,
 }
 
 fn plan(args: &TransferArgs) -> Result<Job> {
@@ -58,6 +60,7 @@ fn plan(args: &TransferArgs) -> Result<Job> {
     let (init, init_path) = match args.init.as_str() {
         "content" | "image" => (Init::Content, None),
         "noise" | "random" => (Init::Noise, None),
+        "fast" => (Init::Content, None), // replaced once the images are loaded
         path => (Init::Content, Some(Path::new(path).to_path_buf())), // replaced once loaded
     };
     let settings = Settings {
@@ -128,6 +131,7 @@ fn plan(args: &TransferArgs) -> Result<Job> {
         content,
         styles: args.styles.iter().cloned().zip(blend).collect(),
         init_path,
+        init_fast: args.init == "fast",
     })
 }
 
@@ -215,6 +219,10 @@ fn max_tiles(settings: &Settings) -> usize {
 }
 
 pub fn run(args: TransferArgs) -> Result<()> {
+    crate::fast::check_method_flags(&args)?;
+    if args.method == MethodArg::Fast {
+        return crate::fast::run(args);
+    }
     let mut job = plan(&args)?;
     configure_threads(&args.run)?;
     let estimated_peak = fit_memory(&mut job, &args)?;
@@ -228,6 +236,10 @@ pub fn run(args: TransferArgs) -> Result<()> {
     }
     if let Some(path) = &job.init_path {
         job.settings.init = Init::Image(load_image(path, "--init")?);
+    }
+    if job.init_fast {
+        let painted = crate::fast::initial_image(&content, &styles, job.settings.size)?;
+        job.settings.init = Init::Image(painted);
     }
     let deepest = job.settings.deepest_layer().expect("validated");
     let net = load_network(args.run.weights.as_deref(), deepest)?;

@@ -44,3 +44,12 @@ pub use relu::{relu_backward, relu_forward, ReluMask};
 pub use shared_mut::SharedMut;
 pub use tensor::Tensor;
 pub use winograd::WinogradConv;
+
+// Forward-only operations of the fast (feed-forward) style model: any kernel size and
+// stride, depthwise convolutions, padding, nearest upsampling, instance normalisation.
+pub mod activation;
+pub mod conv2d;
+pub mod depthwise;
+pub mod norm;
+pub mod pad;
+pub mod upsample;

@@ -1,0 +1,374 @@
+//! The two networks of Ghiasi et al.'s figure 2, as Magenta's lite model builds them.
+//!
+//! ```text
+//! style image (256x256) --P--> S (100 numbers) --+--> gamma_i, beta_i = 1x1 projections of S
+//!                                                |
+//! content (any size) --T: contract -> 5 residual blocks -> expand--> stylized image
+//! ```
+//!
+//! - P, the style prediction network: a MobileNetV2 (the lite model distils the paper's
+//!   Inception-v3 into it), global average pooling, and a 1x1 convolution to 100 numbers.
+//! - T, the style transfer network: three convolutions that contract the image (9x9, then two
+//!   3x3 of stride 2; their batch norms are folded into their biases), five residual blocks at a
+//!   quarter of the size, and three that expand it back (nearest 2x upsampling and 3x3, twice,
+//!   then 9x9 and a sigmoid). Every convolution after the contraction is followed by a
+//!   conditional instance normalisation whose scale and shift (gamma, beta) are 1x1
+//!   projections of S. All padding is a reflection.
+
+use restyle_engine::activation::Activation;
+use restyle_engine::conv2d::Conv2d;
+use restyle_engine::depthwise::DepthwiseConv3x3;
+use restyle_engine::norm::{global_average_pool, instance_norm};
+use restyle_engine::pad::Padding;
+use restyle_engine::Tensor;
+
+use crate::weights::WeightsFile;
+use crate::{Error, Result};
+
+/// The side of the square style image P reads.
+pub const STYLE_SIZE: usize = 256;
+/// The length of a style vector S.
+pub const STYLE_DIMS: usize = 100;
+/// The smallest side T accepts: its reflections need 5 pixels at full size and 2 at a quarter.
+pub const MIN_CONTENT_SIZE: usize = 8;
+
+/// A point in the style space: what P makes of a painting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StyleVector(pub Vec<f32>);
+
+impl StyleVector {
+    /// `sum w_i S_i / sum w_i`: several styles blended, as Ghiasi et al. interpolate them.
+    ///
+    /// # Panics
+    /// If `parts` is empty or the weights do not sum to a positive number.
+    pub fn blend(parts: &[(&StyleVector, f32)]) -> StyleVector {
+        let total: f32 = parts.iter().map(|(_, w)| w).sum();
+        assert!(total > 0.0, "blend weights must sum to a positive number");
+        let mut out = vec![0.0; STYLE_DIMS];
+        for (s, w) in parts {
+            for (o, v) in out.iter_mut().zip(&s.0) {
+                *o += v * w / total;
+            }
+        }
+        StyleVector(out)
+    }
+
+    fn as_tensor(&self) -> Tensor {
+        Tensor::from_vec(STYLE_DIMS, 1, 1, self.0.clone())
+    }
+}
+
+/// P: MobileNetV2 to a style vector.
+pub struct StylePredictor {
+    stem: Conv2d,
+    blocks: Vec<InvertedResidual>,
+    head: Conv2d,
+    bottleneck: Conv2d,
+}
+
+/// MobileNetV2's block: 1x1 expansion (ReLU6), 3x3 depthwise (ReLU6), 1x1 linear
+/// projection, and the input added back when the shape allows.
+struct InvertedResidual {
+    expand: Option<Conv2d>,
+    depthwise: DepthwiseConv3x3,
+    project: Conv2d,
+    residual: bool,
+}
+
+/// MobileNetV2's table (Sandler et al. 2018): expansion t, output channels c, repeats n,
+/// first stride s.
+const MOBILENET_V2: [(usize, usize, usize, usize); 7] = [
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+];
+
+/// TensorFlow's SAME padding of a stride-2 3x3 on an even size: one row and column of zeros
+/// after, none before.
+const SAME_STRIDE_2: Padding = Padding::Zero {
+    top: 0,
+    left: 0,
+    bottom: 1,
+    right: 1,
+};
+
+fn conv(
+    file: &WeightsFile<'_>,
+    name: &str,
+    (out, cin, kernel): (usize, usize, usize),
+    stride: usize,
+    padding: Padding,
+) -> Result<Conv2d> {
+    let w = file.conv(name, out, cin, kernel)?;
+    Ok(Conv2d::new(
+        cin, out, kernel, stride, padding, &w.weight, w.bias,
+    ))
+}
+
+impl StylePredictor {
+    pub fn load(file: &WeightsFile<'_>) -> Result<Self> {
+        let stem = conv(file, "MobilenetV2/Conv", (32, 3, 3), 2, SAME_STRIDE_2)?
+            .with_activation(Activation::Relu6);
+        let mut blocks = Vec::new();
+        let mut cin = 32;
+        for (t, c, n, s) in MOBILENET_V2 {
+            for repeat in 0..n {
+                let scope = match blocks.len() {
+                    0 => "MobilenetV2/expanded_conv".to_string(),
+                    i => format!("MobilenetV2/expanded_conv_{i}"),
+                };
+                let hidden = cin * t;
+                let stride = if repeat == 0 { s } else { 1 };
+                let expand = (t != 1)
+                    .then(|| {
+                        conv(
+                            file,
+                            &format!("{scope}/expand"),
+                            (hidden, cin, 1),
+                            1,
+                            Padding::NONE,
+                        )
+                    })
+                    .transpose()?
+                    .map(|e| e.with_activation(Activation::Relu6));
+                let dw = file.conv(&format!("{scope}/depthwise"), hidden, 1, 3)?;
+                let padding = if stride == 2 {
+                    SAME_STRIDE_2
+                } else {
+                    Padding::zeros(1)
+                };
+                blocks.push(InvertedResidual {
+                    expand,
+                    depthwise: DepthwiseConv3x3::new(
+                        hidden,
+                        stride,
+                        padding,
+                        dw.weight,
+                        dw.bias,
+                        Activation::Relu6,
+                    ),
+                    project: conv(
+                        file,
+                        &format!("{scope}/project"),
+                        (c, hidden, 1),
+                        1,
+                        Padding::NONE,
+                    )?,
+                    residual: stride == 1 && cin == c,
+                });
+                cin = c;
+            }
+        }
+        Ok(Self {
+            stem,
+            blocks,
+            head: conv(file, "MobilenetV2/Conv_1", (1280, 320, 1), 1, Padding::NONE)?
+                .with_activation(Activation::Relu6),
+            bottleneck: conv(
+                file,
+                "mobilenet_conv/Conv",
+                (STYLE_DIMS, 1280, 1),
+                1,
+                Padding::NONE,
+            )?,
+        })
+    }
+
+    /// S for a `3 x 256 x 256` image with values in 0..1.
+    pub fn predict(&self, style: &Tensor) -> Result<StyleVector> {
+        let (channels, height, width) = style.shape();
+        if (channels, height, width) != (3, STYLE_SIZE, STYLE_SIZE) {
+            return Err(Error::StyleInput {
+                width,
+                height,
+                channels,
+                expected: STYLE_SIZE,
+            });
+        }
+        let mut x = self.stem.forward(style);
+        for block in &self.blocks {
+            let hidden = match &block.expand {
+                Some(expand) => expand.forward(&x),
+                None => x.clone(),
+            };
+            let mut y = block.project.forward(&block.depthwise.forward(&hidden));
+            if block.residual {
+                y.add_assign(&x);
+            }
+            x = y;
+        }
+        let pooled = global_average_pool(&self.head.forward(&x));
+        let features = Tensor::from_vec(pooled.len(), 1, 1, pooled);
+        Ok(StyleVector(self.bottleneck.forward(&features).into_vec()))
+    }
+}
+
+/// A conditional instance normalisation: its gamma and beta are 1x1 projections of S.
+struct ConditionalNorm {
+    gamma: Conv2d,
+    beta: Conv2d,
+}
+
+impl ConditionalNorm {
+    fn load(file: &WeightsFile<'_>, scope: &str, channels: usize) -> Result<Self> {
+        let projection = |name: &str| {
+            conv(
+                file,
+                &format!("style_params/{scope}/StyleNorm/{name}"),
+                (channels, STYLE_DIMS, 1),
+                1,
+                Padding::NONE,
+            )
+        };
+        // `Conv_1` multiplies the normalised values (the graph's Mul with Rsqrt), `Conv` is
+        // added (the Sub it feeds).
+        Ok(Self {
+            gamma: projection("Conv_1")?,
+            beta: projection("Conv")?,
+        })
+    }
+
+    /// `(gamma, beta)` for a style.
+    fn parameters(&self, style: &Tensor) -> (Vec<f32>, Vec<f32>) {
+        (
+            self.gamma.forward(style).into_vec(),
+            self.beta.forward(style).into_vec(),
+        )
+    }
+}
+
+/// A convolution followed by a conditional instance normalisation.
+struct NormConv {
+    conv: Conv2d,
+    norm: ConditionalNorm,
+}
+
+impl NormConv {
+    fn load(
+        file: &WeightsFile<'_>,
+        scope: &str,
+        shape: (usize, usize, usize),
+        upsample: usize,
+    ) -> Result<Self> {
+        let padding = Padding::Reflect(shape.2 / 2);
+        Ok(Self {
+            conv: conv(file, scope, shape, 1, padding)?.upsampling_input(upsample),
+            norm: ConditionalNorm::load(file, scope, shape.0)?,
+        })
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        style: &Tensor,
+        epsilon: f32,
+        activation: Activation,
+        residual: Option<&Tensor>,
+    ) -> Tensor {
+        let (mut y, moments) = self.conv.forward_with_moments(x);
+        let (gamma, beta) = self.norm.parameters(style);
+        instance_norm(
+            &mut y, &moments, &gamma, &beta, epsilon, activation, residual,
+        );
+        y
+    }
+}
+
+/// T: the style transfer network.
+pub struct Transformer {
+    contract: [Conv2d; 3],
+    residual: Vec<[NormConv; 2]>,
+    expand: [NormConv; 3],
+    epsilon: f32,
+}
+
+impl Transformer {
+    pub fn load(file: &WeightsFile<'_>) -> Result<Self> {
+        let contract = |i: usize, shape: (usize, usize, usize), stride: usize| {
+            Ok::<_, Error>(
+                conv(
+                    file,
+                    &format!("transformer/contract/conv{i}"),
+                    shape,
+                    stride,
+                    Padding::Reflect(shape.2 / 2),
+                )?
+                .with_activation(Activation::Relu),
+            )
+        };
+        let residual = (1..=5)
+            .map(|r| {
+                let scope = |j: usize| format!("transformer/residual/residual{r}/conv{j}");
+                Ok([
+                    NormConv::load(file, &scope(1), (32, 32, 3), 1)?,
+                    NormConv::load(file, &scope(2), (32, 32, 3), 1)?,
+                ])
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            contract: [
+                contract(1, (8, 3, 9), 1)?,
+                contract(2, (16, 8, 3), 2)?,
+                contract(3, (32, 16, 3), 2)?,
+            ],
+            residual,
+            expand: [
+                NormConv::load(file, "transformer/expand/conv1/conv", (16, 32, 3), 2)?,
+                NormConv::load(file, "transformer/expand/conv2/conv", (8, 16, 3), 2)?,
+                NormConv::load(file, "transformer/expand/conv3/conv", (3, 8, 9), 1)?,
+            ],
+            epsilon: file.scalar("transformer/instance_norm_epsilon")?,
+        })
+    }
+
+    /// The stylized image, the size of `content` (`3 x H x W`, values in 0..1).
+    pub fn stylize(&self, content: &Tensor, style: &StyleVector) -> Result<Tensor> {
+        let (channels, height, width) = content.shape();
+        if channels != 3 {
+            return Err(Error::Channels(channels));
+        }
+        if height.min(width) < MIN_CONTENT_SIZE {
+            return Err(Error::TooSmall {
+                width,
+                height,
+                min: MIN_CONTENT_SIZE,
+            });
+        }
+        let s = style.as_tensor();
+        let eps = self.epsilon;
+        let mut x = content.clone();
+        for conv in &self.contract {
+            x = conv.forward(&x);
+        }
+        for [first, second] in &self.residual {
+            let h = first.forward(&x, &s, eps, Activation::Relu, None);
+            x = second.forward(&h, &s, eps, Activation::Identity, Some(&x));
+        }
+        let [up1, up2, last] = &self.expand;
+        x = up1.forward(&x, &s, eps, Activation::Relu, None);
+        x = up2.forward(&x, &s, eps, Activation::Relu, None);
+        x = last.forward(&x, &s, eps, Activation::Sigmoid, None);
+        Ok(crop(x, height, width))
+    }
+}
+
+/// The top-left `height x width` of `x`: a side that is not a multiple of 4 comes back a
+/// little larger from the two stride-2 contractions and the two 2x expansions.
+fn crop(x: Tensor, height: usize, width: usize) -> Tensor {
+    let (c, h, w) = x.shape();
+    if (h, w) == (height, width) {
+        return x;
+    }
+    let mut out = Tensor::zeros(c, height, width);
+    for ch in 0..c {
+        let src = x.plane(ch);
+        for (y, row) in out.plane_mut(ch).chunks_mut(width).enumerate() {
+            row.copy_from_slice(&src[y * w..][..width]);
+        }
+    }
+    out
+}
