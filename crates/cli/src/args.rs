@@ -125,8 +125,8 @@ pub struct TransferArgs {
     /// photo's colours back; `histogram` recolours the style image to the photo's colours first
     #[arg(long, value_enum, value_name = "MODE", default_value_t = ColorMode::None)]
     pub preserve_colors: ColorMode,
-    /// Optimise at this many sizes, coarse to fine (default: one up to 256 px,
-    /// then steps of sqrt 2 from 256 px)
+    /// Optimise at this many sizes, coarse to fine (default: one up to 512 px,
+    /// then steps of sqrt 2 from 512 px)
     #[arg(long, value_name = "N")]
     pub scales: Option<i64>,
     /// Long edge of the first (coarsest) size

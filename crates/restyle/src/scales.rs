@@ -1,9 +1,7 @@
-//! Coarse-to-fine: outputs are optimised first at a small size, and each
-//! result, enlarged, starts the next size. Structures then form at the
-//! scale of the whole picture, most steps are taken where a step is cheap
-//! (at 256 px a quarter of one at 512 px), and the expensive full-size steps
-//! only refine (as crowsonkb's style-transfer-pytorch does, stepping by
-//! sqrt 2).
+//! Coarse-to-fine: large outputs are optimised first at a small size, and
+//! each result, enlarged, starts the next size. Structures then form at the
+//! scale of the whole picture, and the expensive full-size steps only refine
+//! (as crowsonkb's style-transfer-pytorch does, stepping by sqrt 2).
 
 use crate::image::fit_long_edge;
 
@@ -12,7 +10,7 @@ pub const SCALE_STEP: f64 = std::f64::consts::SQRT_2;
 
 /// Outputs up to this long edge are optimised at one size; larger ones go
 /// coarse-to-fine from here.
-pub const AUTO_START_SIZE: usize = 256;
+pub const AUTO_START_SIZE: usize = 512;
 
 /// How a run's sizes are chosen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -109,27 +107,23 @@ mod tests {
 
     #[test]
     fn small_outputs_use_one_scale() {
-        assert_eq!(ScaleSchedule::default().long_edges(256), vec![256]);
-        assert_eq!(ScaleSchedule::default().long_edges(200), vec![200]);
+        assert_eq!(ScaleSchedule::default().long_edges(512), vec![512]);
+        assert_eq!(ScaleSchedule::default().long_edges(300), vec![300]);
     }
 
     #[test]
     fn large_outputs_step_by_sqrt2_from_the_start_size() {
         assert_eq!(
-            ScaleSchedule::default().long_edges(512),
-            vec![256, 362, 512]
-        );
-        assert_eq!(
             ScaleSchedule::default().long_edges(1024),
-            vec![256, 362, 512, 724, 1024]
+            vec![512, 724, 1024]
         );
         assert_eq!(
             ScaleSchedule::default().long_edges(2048),
-            vec![256, 362, 512, 724, 1024, 1448, 2048]
+            vec![512, 724, 1024, 1448, 2048]
         );
         // Not a power of sqrt 2: the steps are evened out, the last is exact.
-        let edges = ScaleSchedule::default().long_edges(450);
-        assert_eq!(edges, vec![256, 339, 450]);
+        let edges = ScaleSchedule::default().long_edges(900);
+        assert_eq!(edges, vec![512, 679, 900]);
     }
 
     #[test]
@@ -168,17 +162,17 @@ mod tests {
 
     #[test]
     fn plans_keep_the_aspect_ratio() {
-        let plan = ScaleSchedule::default().plan(1024, 768, 512, 10);
+        let plan = ScaleSchedule::default().plan(1024, 768, 1024, 10);
         assert_eq!(
             plan.iter().map(|s| (s.width, s.height)).collect::<Vec<_>>(),
-            vec![(256, 192), (362, 272), (512, 384)]
+            vec![(512, 384), (724, 543), (1024, 768)]
         );
     }
 
     #[test]
     fn later_scales_refine_with_fewer_steps() {
         let steps = |s: ScaleSchedule, iterations| {
-            s.plan(1024, 768, 512, iterations)
+            s.plan(1024, 768, 1024, iterations)
                 .iter()
                 .map(|s| s.iterations)
                 .collect::<Vec<_>>()
