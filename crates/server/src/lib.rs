@@ -39,9 +39,12 @@ pub mod events;
 pub mod jobs;
 pub mod limits;
 pub mod pages;
+pub mod retention;
 pub mod server;
 pub mod storage;
 pub mod styles;
+pub mod submission;
+pub mod upload;
 pub mod worker;
 
 pub use config::{ServeArgs, StoreArgs, WorkerArgs};

@@ -14,10 +14,12 @@ use axum::Router;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::config::Retention;
 use crate::config::{ServeArgs, WorkerArgs};
 use crate::error::ApiError;
 use crate::events::Hub;
 use crate::limits::Limits;
+use crate::retention;
 use crate::storage::{Dialect, Store};
 use crate::worker::WorkerPool;
 use crate::{api, pages};
@@ -33,6 +35,8 @@ pub struct AppState {
     pub workers: Option<Arc<WorkerPool>>,
     /// Uploads decoded at once.
     pub decoding: Arc<Semaphore>,
+    /// How long finished jobs are kept, and the disk budget.
+    pub retention: Retention,
     /// Turns true when the server stops: live streams end.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -176,6 +180,7 @@ impl Server {
     /// starts the workers and listens.
     pub async fn start(args: ServeArgs) -> anyhow::Result<Self> {
         let limits = args.limits()?;
+        let retention = args.retention.resolve()?;
         let config = args.store.resolve()?;
         let store = Store::connect(&config).await?;
         if store.dialect() == Dialect::Sqlite {
@@ -193,7 +198,8 @@ impl Server {
         }
         let (shutdown, shutdown_rx) = watch::channel(false);
         let hub = Hub::new();
-        let (workers, handles) = if args.workers > 0 {
+        let sweeper = retention::start(store.clone(), retention, shutdown_rx.clone());
+        let (workers, mut handles) = if args.workers > 0 {
             let (pool, handles) = WorkerPool::start(
                 store.clone(),
                 hub.clone(),
@@ -205,6 +211,7 @@ impl Server {
         } else {
             (None, Vec::new())
         };
+        handles.push(sweeper);
         let state = AppState {
             store: store.clone(),
             hub,
@@ -212,6 +219,7 @@ impl Server {
             token: args.token.filter(|t| !t.is_empty()).map(Arc::from),
             workers,
             decoding: Arc::new(Semaphore::new(2)),
+            retention,
             shutdown: shutdown_rx.clone(),
         };
         let listener = tokio::net::TcpListener::bind(args.listen)
