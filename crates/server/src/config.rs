@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::limits::Limits;
+use crate::storage::{ImageLocation, StoreConfig};
 
 /// `restyle serve`: the web page, the JSON API and (by default) one worker.
 #[derive(Args, Debug, Clone)]
@@ -85,21 +86,6 @@ pub struct StoreArgs {
     /// another worker (PostgreSQL; with SQLite the server re-queues at start)
     #[arg(long, value_name = "SECONDS", default_value_t = 30, hide = true)]
     pub lease_seconds: u64,
-}
-
-/// Where images live.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ImageLocation {
-    Directory(PathBuf),
-    Database,
-}
-
-/// A storage configuration, settled.
-#[derive(Clone, Debug)]
-pub struct StoreConfig {
-    pub database_url: String,
-    pub images: ImageLocation,
-    pub lease: Duration,
 }
 
 impl StoreArgs {

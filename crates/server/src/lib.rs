@@ -32,6 +32,7 @@
 //! # }
 //! ```
 
+pub mod access;
 pub mod api;
 pub mod config;
 pub mod error;
@@ -40,6 +41,7 @@ pub mod jobs;
 pub mod limits;
 pub mod pages;
 pub mod server;
+pub mod state;
 pub mod storage;
 pub mod styles;
 pub mod worker;

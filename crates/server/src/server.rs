@@ -17,25 +17,10 @@ use tokio::task::JoinHandle;
 use crate::config::{ServeArgs, WorkerArgs};
 use crate::error::ApiError;
 use crate::events::Hub;
-use crate::limits::Limits;
+use crate::state::AppState;
 use crate::storage::{Dialect, Store};
 use crate::worker::WorkerPool;
 use crate::{api, pages};
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub hub: Hub,
-    pub limits: Limits,
-    pub token: Option<Arc<str>>,
-    /// The workers in this process (none with `--workers 0`).
-    pub workers: Option<Arc<WorkerPool>>,
-    /// Uploads decoded at once.
-    pub decoding: Arc<Semaphore>,
-    /// Turns true when the server stops: live streams end.
-    pub shutdown: watch::Receiver<bool>,
-}
 
 /// The routes, for a state.
 pub fn router(state: AppState) -> Router {
