@@ -25,17 +25,13 @@ use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::access::{parse_id, view};
 use crate::error::ApiError;
 use crate::events;
 use crate::jobs::{JobId, JobState, JobView};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::storage::{CancelOutcome, ImageKind, NewJob};
 use crate::styles;
-
-/// A job id from a URL: anything but 32 hex digits is simply not found.
-pub fn parse_id(text: &str) -> Result<JobId, ApiError> {
-    text.parse().map_err(|_| ApiError::NotFound)
-}
 
 /// `POST /api/jobs`
 pub async fn create(
@@ -103,16 +99,6 @@ pub async fn list(
         .map(|(j, pos)| j.view(*pos))
         .collect();
     Ok(Json(json!({ "jobs": jobs })))
-}
-
-/// The job as the API shows it, with its place in the queue.
-pub async fn view(state: &AppState, id: &JobId) -> Result<JobView, ApiError> {
-    let job = state.store.get(id).await?.ok_or(ApiError::NotFound)?;
-    let position = match job.state {
-        JobState::Queued => Some(state.store.position(job.seq).await?),
-        _ => None,
-    };
-    Ok(job.view(position))
 }
 
 /// `GET /api/jobs/{id}`

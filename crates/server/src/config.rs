@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::limits::Limits;
+use crate::storage::{ImageLocation, StoreConfig};
 
 /// `restyle serve`: the web page, the JSON API and (by default) one worker.
 #[derive(Args, Debug, Clone)]
@@ -95,23 +96,6 @@ pub struct StoreArgs {
     /// A job whose worker stopped in the middle of it (crashed, killed, out
     /// of memory) this many times ends `failed` instead of running again
     #[arg(long, value_name = "N", default_value_t = 2)]
-    pub max_attempts: u32,
-}
-
-/// Where images live.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ImageLocation {
-    Directory(PathBuf),
-    Database,
-}
-
-/// A storage configuration, settled.
-#[derive(Clone, Debug)]
-pub struct StoreConfig {
-    pub database_url: String,
-    pub images: ImageLocation,
-    pub lease: Duration,
-    /// Runs a job may start before it ends `failed`.
     pub max_attempts: u32,
 }
 

@@ -32,6 +32,7 @@
 //! # }
 //! ```
 
+pub mod access;
 pub mod api;
 pub mod config;
 pub mod error;
@@ -41,6 +42,7 @@ pub mod limits;
 pub mod pages;
 pub mod retention;
 pub mod server;
+pub mod state;
 pub mod storage;
 pub mod styles;
 pub mod submission;

@@ -7,10 +7,10 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
-use crate::api;
+use crate::access;
 use crate::error::ApiError;
 use crate::jobs::{JobState, JobView, PreserveColors};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::styles;
 
 const LAYOUT: &str = include_str!("../assets/layout.html");
@@ -217,8 +217,8 @@ fn card(view: &JobView) -> String {
 
 /// `GET /jobs/{id}`: the job, live.
 pub async fn job(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let view = match api::parse_id(&id) {
-        Ok(id) => api::view(&state, &id).await,
+    let view = match access::parse_id(&id) {
+        Ok(id) => access::view(&state, &id).await,
         Err(e) => Err(e),
     };
     let view = match view {

@@ -14,32 +14,14 @@ use axum::Router;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::config::Retention;
 use crate::config::{ServeArgs, WorkerArgs};
 use crate::error::ApiError;
 use crate::events::Hub;
-use crate::limits::Limits;
 use crate::retention;
+use crate::state::AppState;
 use crate::storage::{Dialect, Store};
 use crate::worker::WorkerPool;
 use crate::{api, pages};
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub hub: Hub,
-    pub limits: Limits,
-    pub token: Option<Arc<str>>,
-    /// The workers in this process (none with `--workers 0`).
-    pub workers: Option<Arc<WorkerPool>>,
-    /// Uploads decoded at once.
-    pub decoding: Arc<Semaphore>,
-    /// How long finished jobs are kept, and the disk budget.
-    pub retention: Retention,
-    /// Turns true when the server stops: live streams end.
-    pub shutdown: watch::Receiver<bool>,
-}
 
 /// The routes, for a state.
 pub fn router(state: AppState) -> Router {

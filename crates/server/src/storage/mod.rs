@@ -12,7 +12,9 @@
 //! database itself (the default with PostgreSQL).
 
 mod disk;
+pub mod error;
 pub mod postgres;
+pub mod schema;
 pub mod sqlite;
 
 pub use disk::FinishedJob;
@@ -23,20 +25,26 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
-use crate::config::{ImageLocation, StoreConfig};
 use crate::jobs::{now_ms, JobId, JobRecord, JobSettings, JobState};
 
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("image files: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("a stored job is unreadable: {0}")]
-    Corrupt(String),
+pub use error::{Result, StorageError};
+
+/// Where images live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageLocation {
+    Directory(PathBuf),
+    Database,
 }
 
-pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+/// A storage configuration, settled.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub database_url: String,
+    pub images: ImageLocation,
+    pub lease: Duration,
+    /// Runs a job may start before it ends `failed`.
+    pub max_attempts: u32,
+}
 
 /// Which database a URL names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -553,45 +561,4 @@ fn decode(row: &AnyRow) -> Result<JobRecord> {
         width: row.try_get("width")?,
         height: row.try_get("height")?,
     })
-}
-
-/// The tables, written once for both databases: they differ only in how
-/// the queue order column counts (`seq`) and in the type of image bytes.
-fn schema(seq_column: &str, blob_type: &str) -> [String; 3] {
-    [
-        format!(
-            "CREATE TABLE IF NOT EXISTS jobs (
-        seq {seq_column},
-        id TEXT NOT NULL UNIQUE,
-        state TEXT NOT NULL,
-        settings TEXT NOT NULL,
-        created_ms BIGINT NOT NULL,
-        started_ms BIGINT,
-        finished_ms BIGINT,
-        step BIGINT NOT NULL DEFAULT 0,
-        total_steps BIGINT NOT NULL DEFAULT 0,
-        eta_ms BIGINT,
-        elapsed_ms BIGINT,
-        loss DOUBLE PRECISION,
-        error TEXT,
-        cancel_requested BIGINT NOT NULL DEFAULT 0,
-        worker TEXT,
-        heartbeat_ms BIGINT,
-        attempts BIGINT NOT NULL DEFAULT 0,
-        checkpoint_step BIGINT NOT NULL DEFAULT 0,
-        preview_version BIGINT NOT NULL DEFAULT 0,
-        width BIGINT NOT NULL DEFAULT 0,
-        height BIGINT NOT NULL DEFAULT 0
-    )"
-        ),
-        "CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, seq)".to_string(),
-        format!(
-            "CREATE TABLE IF NOT EXISTS images (
-        job_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        data {blob_type} NOT NULL,
-        PRIMARY KEY (job_id, kind)
-    )"
-        ),
-    ]
 }

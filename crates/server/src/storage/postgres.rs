@@ -5,7 +5,7 @@
 
 use sqlx::AnyPool;
 
-use super::Result;
+use super::error::Result;
 
 /// The oldest queued job not locked by another claim (inside the claiming `UPDATE`).
 pub const PICK_NEXT: &str =
@@ -14,9 +14,9 @@ pub const PICK_NEXT: &str =
 /// Serialises schema creation between processes starting together.
 const SCHEMA_LOCK: i64 = 0x7265_7374_796c;
 
-/// The tables (shared columns in [`super::schema`]), in this dialect.
+/// The tables (shared columns in [`super::schema::tables`]), in this dialect.
 fn schema() -> [String; 3] {
-    super::schema("BIGSERIAL PRIMARY KEY", "BYTEA")
+    super::schema::tables("BIGSERIAL PRIMARY KEY", "BYTEA")
 }
 
 /// Creates the schema, one process at a time.

@@ -4,14 +4,14 @@
 
 use sqlx::AnyPool;
 
-use super::Result;
+use super::error::Result;
 
 /// The oldest queued job (inside the claiming `UPDATE`).
 pub const PICK_NEXT: &str = "SELECT id FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1";
 
-/// The tables (shared columns in [`super::schema`]), in this dialect.
+/// The tables (shared columns in [`super::schema::tables`]), in this dialect.
 fn schema() -> [String; 3] {
-    super::schema("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB")
+    super::schema::tables("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB")
 }
 
 /// Write-ahead logging (readers never wait for the writer; it stays set in

@@ -1,0 +1,29 @@
+//! What every request handler can reach: the store, the change notices,
+//! the limits, the workers of this process.
+
+use std::sync::Arc;
+
+use tokio::sync::{watch, Semaphore};
+
+use crate::config::Retention;
+use crate::events::Hub;
+use crate::limits::Limits;
+use crate::storage::Store;
+use crate::worker::WorkerPool;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub hub: Hub,
+    pub limits: Limits,
+    pub token: Option<Arc<str>>,
+    /// The workers in this process (none with `--workers 0`).
+    pub workers: Option<Arc<WorkerPool>>,
+    /// Uploads decoded at once.
+    pub decoding: Arc<Semaphore>,
+    /// How long finished jobs are kept, and the disk budget.
+    pub retention: Retention,
+    /// Turns true when the server stops: live streams end.
+    pub shutdown: watch::Receiver<bool>,
+}
