@@ -1,6 +1,8 @@
 //! Running the real `restyle serve` and `restyle worker` processes.
 #![allow(dead_code)]
 
+pub mod soak;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -124,6 +126,13 @@ impl Api {
     }
 
     pub async fn submit(&self, size: u32, iterations: u32) -> String {
+        self.try_submit(size, iterations)
+            .await
+            .unwrap_or_else(|status| panic!("refused with {status}"))
+    }
+
+    /// Submits a small job: its id, or the status it was refused with.
+    pub async fn try_submit(&self, size: u32, iterations: u32) -> Result<String, u16> {
         let form = reqwest::multipart::Form::new()
             .part(
                 "content",
@@ -142,11 +151,29 @@ impl Api {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 201);
-        r.json::<Value>().await.unwrap()["id"]
+        if r.status() != 201 {
+            return Err(r.status().as_u16());
+        }
+        Ok(r.json::<Value>().await.unwrap()["id"]
             .as_str()
             .unwrap()
-            .to_owned()
+            .to_owned())
+    }
+
+    /// What the images take, as the health check reports it.
+    pub async fn disk_bytes(&self) -> u64 {
+        let health: Value = self
+            .client
+            .get(format!("{}/api/health", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        health["disk_bytes"]
+            .as_u64()
+            .expect("disk_bytes in the health check")
     }
 
     pub async fn job(&self, id: &str) -> Value {
