@@ -66,7 +66,7 @@ pub fn parse_layers(spec: &str, flag: &str) -> Result<Vec<(Layer, f32)>> {
             }
             None => (item, 1.0),
         };
-        let layer: Layer = name.parse().with_context(|| format!("{flag}"))?;
+        let layer: Layer = name.parse().with_context(|| flag.to_string())?;
         if !(weight.is_finite() && weight >= 0.0) {
             bail!("{flag}: the weight of {name} must be a number >= 0, not {weight}");
         }

@@ -350,7 +350,9 @@ async fn soak_postgres_300_jobs_two_workers_one_killed() {
     doomed.kill();
     let (warm_rss, _) = rss(survivor.child.id());
     soak.round(&api, 150, &mut dice).await;
-    let jobs = soak.settle(&api, Duration::from_secs(1200)).await;
+    let jobs = soak
+        .settle(&api, &soak.accepted, Duration::from_secs(1200))
+        .await;
     let (end_rss, survivor_peak) = rss(survivor.child.id());
     let server_peak = rss(server.child.id()).1;
     let disk_end = api.disk_bytes().await;

@@ -41,9 +41,17 @@ async fn soak_sqlite_300_jobs_two_kills() {
         }
     }
     let api = Api::new(&url);
-    // Memory of the last process, once warm and once everything is done.
+    // Memory of the last process once half the jobs are through (warm),
+    // and once all are.
+    let half = soak.accepted.len() / 2;
+    let mut jobs = soak
+        .settle(&api, &soak.accepted[..half], Duration::from_secs(900))
+        .await;
     let (warm_rss, _) = rss(server.child.id());
-    let jobs = soak.settle(&api, Duration::from_secs(1200)).await;
+    jobs.extend(
+        soak.settle(&api, &soak.accepted[half..], Duration::from_secs(900))
+            .await,
+    );
     let (end_rss, end_peak) = rss(server.child.id());
     peaks.push(end_peak);
     logs.push_str(&server.log_text());

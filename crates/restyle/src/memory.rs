@@ -323,7 +323,7 @@ pub fn parse_bytes(text: &str) -> Option<usize> {
         "t" | "tb" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
         _ => return None,
     };
-    (value.is_finite() && value > 0.0).then(|| (value * scale) as usize)
+    (value.is_finite() && value > 0.0).then_some((value * scale) as usize)
 }
 
 #[cfg(test)]

@@ -98,12 +98,18 @@ impl Soak {
         }
     }
 
-    /// Waits until every accepted job is final (or deleted) and checks each:
-    /// deleted jobs are gone, failed ones say why. Returns the jobs by id.
-    pub async fn settle(&self, api: &Api, limit: Duration) -> HashMap<String, Value> {
+    /// Waits until the accepted jobs `ids` (in queue order) are final (or
+    /// deleted) and checks each: deleted jobs are gone, failed ones say why.
+    /// Returns the jobs by id.
+    pub async fn settle(
+        &self,
+        api: &Api,
+        ids: &[String],
+        limit: Duration,
+    ) -> HashMap<String, Value> {
         let start = Instant::now();
         let mut jobs = HashMap::new();
-        for id in &self.accepted {
+        for id in ids {
             let url = format!("{}/api/jobs/{id}", api.url);
             loop {
                 let r = api.client.get(&url).send().await.unwrap();
