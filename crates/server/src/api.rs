@@ -13,11 +13,9 @@
 //! | `POST /api/jobs/{id}/cancel` | the job (cancelled, or `cancel_requested` while it stops) |
 //! | `DELETE /api/jobs/{id}` | 204 |
 //! | `GET /api/styles` | the shipped styles |
-//! | `GET /api/health` | `{"ok": true, "queued": n, "running": n}` |
+//! | `GET /api/health` | `{"ok": true, "queued": n, "running": n, "disk_bytes": n, "max_disk_bytes": n}`; 503 `{"ok": false, "error": ...}` if storage cannot be written |
 
-use std::collections::HashSet;
 use std::convert::Infallible;
-use std::str::FromStr;
 use std::time::Duration;
 
 use axum::extract::multipart::MultipartRejection;
@@ -33,84 +31,11 @@ use serde_json::json;
 use crate::access::{path_id, shown_to, view, visible_job};
 use crate::error::ApiError;
 use crate::events;
-use crate::jobs::{JobId, JobSettings, JobState, JobView, PreserveColors};
+use crate::jobs::{JobId, JobState, JobView};
 use crate::state::AppState;
 use crate::storage::{CancelOutcome, ImageKind, NewJob, Scope};
 use crate::styles;
 use crate::viewer::Viewer;
-
-/// The form fields `POST /api/jobs` takes, besides the files.
-const SETTING_FIELDS: &str =
-    "size, iterations, style_weight, content_weight, tv_weight, style_scale, preserve_colors, seed";
-
-fn number<T: FromStr>(name: &str, text: &str) -> Result<T, ApiError> {
-    text.trim()
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("{name} must be a number, not `{text}`")))
-}
-
-/// A submission as read from the form, before any image is decoded.
-struct Form {
-    content: Option<Vec<u8>>,
-    style: Option<Vec<u8>>,
-    preset: Option<String>,
-    settings: JobSettings,
-}
-
-async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
-    let mut form = Form {
-        content: None,
-        style: None,
-        preset: None,
-        settings: JobSettings::default(),
-    };
-    let mut seen = HashSet::new();
-    while let Some(field) = multipart.next_field().await? {
-        let name = field.name().unwrap_or_default().to_owned();
-        if !seen.insert(name.clone()) {
-            return Err(ApiError::BadRequest(format!(
-                "the field `{name}` is given twice"
-            )));
-        }
-        let s = &mut form.settings;
-        match name.as_str() {
-            "content" | "style" => {
-                let bytes = field.bytes().await?.to_vec();
-                // A form whose file input was left empty sends an empty part.
-                let slot = if name == "content" {
-                    &mut form.content
-                } else {
-                    &mut form.style
-                };
-                *slot = (!bytes.is_empty()).then_some(bytes);
-                continue;
-            }
-            _ => {}
-        }
-        let text = field.text().await?;
-        let text = text.trim();
-        if text.is_empty() {
-            continue; // an empty form control: the default
-        }
-        match name.as_str() {
-            "style_preset" => form.preset = Some(text.to_owned()),
-            "size" => s.size = number(&name, text)?,
-            "iterations" => s.iterations = number(&name, text)?,
-            "style_weight" => s.style_weight = number(&name, text)?,
-            "content_weight" => s.content_weight = number(&name, text)?,
-            "tv_weight" => s.tv_weight = number(&name, text)?,
-            "style_scale" => s.style_scale = number(&name, text)?,
-            "seed" => s.seed = number(&name, text)?,
-            "preserve_colors" => s.preserve_colors = PreserveColors::from_str(text).map_err(ApiError::BadRequest)?,
-            other => {
-                return Err(ApiError::BadRequest(format!(
-                    "unknown field `{other}`: expected the files content and style (or style_preset), and {SETTING_FIELDS}"
-                )))
-            }
-        }
-    }
-    Ok(form)
-}
 
 /// `POST /api/jobs`
 pub async fn create(
@@ -128,73 +53,27 @@ pub async fn create(
     if state.store.count(JobState::Queued).await? >= limits.max_queue {
         return Err(ApiError::QueueFull(limits.max_queue));
     }
-    let form = read_form(multipart).await?;
-    let content = form
-        .content
-        .ok_or_else(|| ApiError::BadRequest("the `content` image file is missing".into()))?;
-    let (style, settings) = match (form.style, form.preset) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::BadRequest(
-                "give either a `style` file or a `style_preset`, not both".into(),
-            ))
-        }
-        (Some(bytes), None) => (bytes, form.settings),
-        (None, Some(name)) => {
-            let preset = styles::find(&name).ok_or_else(|| {
-                let names: Vec<_> = styles::PRESETS.iter().map(|p| p.name).collect();
-                ApiError::BadRequest(format!(
-                    "no shipped style `{name}`; there are {}",
-                    names.join(", ")
-                ))
-            })?;
-            (
-                preset.jpeg.to_vec(),
-                JobSettings {
-                    style_preset: Some(preset.name.to_owned()),
-                    ..form.settings
-                },
-            )
-        }
-        (None, None) => {
-            return Err(ApiError::BadRequest(
-                "the `style` image file (or a `style_preset`) is missing".into(),
-            ))
-        }
-    };
-
-    // Decode both completely, a few submissions at a time (decoding a large
-    // photo takes memory and a core).
-    let permit = state
-        .decoding
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let (content, style, checked) = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let image = limits.decode(&content, "content")?;
-        limits.decode(&style, "style")?;
-        let checked = limits.check_job(&settings, (image.width(), image.height()))?;
-        Ok::<_, ApiError>((content, style, (settings, checked)))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
-    let (settings, ((width, height), total_steps)) = checked;
+    let job = crate::submission::check(multipart, limits, state.decoding.clone()).await?;
+    let incoming = (job.content.len() + job.style.len()) as u64;
+    crate::retention::admit(&state.store, &state.retention, incoming).await?;
+    let (width, height, total_steps) = (job.width, job.height, job.total_steps);
 
     let id = JobId::random();
     let store = &state.store;
-    store.put_image(&id, ImageKind::Content, content).await?;
-    store.put_image(&id, ImageKind::Style, style).await?;
+    store
+        .put_image(&id, ImageKind::Content, job.content)
+        .await?;
+    store.put_image(&id, ImageKind::Style, job.style).await?;
     let owner = viewer.owner();
-    let job = NewJob {
+    let new = NewJob {
         id: &id,
         owner: owner.as_deref(),
-        settings: &settings,
+        settings: &job.settings,
         total_steps,
         width,
         height,
     };
-    if !store.insert(job, limits.max_queue).await? {
+    if !store.insert(new, limits.max_queue).await? {
         store.delete_images(&id).await?;
         return Err(ApiError::QueueFull(limits.max_queue));
     }
@@ -271,7 +150,11 @@ pub async fn cancel(
                 s.as_str()
             )))
         }
-        CancelOutcome::Cancelled => tracing::info!(job = %id, "queued job cancelled"),
+        CancelOutcome::Cancelled => {
+            tracing::info!(job = %id, "queued job cancelled");
+            let retention = &state.retention;
+            crate::retention::drop_files(&state.store, &id, JobState::Cancelled, retention).await?;
+        }
         CancelOutcome::Requested => {
             tracing::info!(job = %id, "cancel requested");
             if let Some(pool) = &state.workers {
@@ -522,11 +405,20 @@ pub async fn list_styles() -> Json<serde_json::Value> {
     Json(json!({ "styles": styles }))
 }
 
-/// `GET /api/health`
-pub async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+/// `GET /api/health`: 200 `{"ok": true, ...}`, or 503 `{"ok": false,
+/// "error": ...}` when the images or the database cannot be written.
+pub async fn health(State(state): State<AppState>) -> Result<Response, ApiError> {
+    if let Err(reason) = state.store.probe().await {
+        tracing::warn!(%reason, "health check failed");
+        let body = json!({ "ok": false, "error": reason });
+        return Ok((StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response());
+    }
     let queued = state.store.count(JobState::Queued).await?;
     let running = state.store.count(JobState::Running).await?;
-    Ok(Json(
-        json!({ "ok": true, "queued": queued, "running": running }),
-    ))
+    let disk = state.store.image_bytes(None).await?;
+    let body = json!({
+        "ok": true, "queued": queued, "running": running,
+        "disk_bytes": disk, "max_disk_bytes": state.retention.max_disk,
+    });
+    Ok(Json(body).into_response())
 }

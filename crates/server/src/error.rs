@@ -39,6 +39,9 @@ pub enum ApiError {
     /// The queue holds as many jobs as it may.
     #[error("the queue is full ({0} jobs waiting); try again later")]
     QueueFull(u64),
+    /// The images of unfinished jobs fill the disk budget.
+    #[error("{0}")]
+    StorageFull(String),
     #[error("storage error: {0}")]
     Storage(#[from] crate::storage::StorageError),
     #[error("internal error: {0}")]
@@ -58,6 +61,7 @@ impl ApiError {
             ApiError::UnsupportedImage(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::QueueFull(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Storage(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -66,7 +70,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() && !matches!(self, ApiError::QueueFull(_)) {
+        if status.is_server_error()
+            && !matches!(self, ApiError::QueueFull(_) | ApiError::StorageFull(_))
+        {
             tracing::error!(error = %self, "request failed");
         }
         let mut response = (
@@ -75,7 +81,7 @@ impl IntoResponse for ApiError {
         )
             .into_response();
         match self {
-            ApiError::QueueFull(_) => {
+            ApiError::QueueFull(_) | ApiError::StorageFull(_) => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));

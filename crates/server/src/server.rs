@@ -16,6 +16,7 @@ use crate::config::{ServeArgs, WorkerArgs};
 use crate::error::ApiError;
 use crate::events::Hub;
 use crate::origin::Origins;
+use crate::retention;
 use crate::state::AppState;
 use crate::storage::{Dialect, Store};
 use crate::token::Tokens;
@@ -79,6 +80,7 @@ impl Server {
         let limits = args.limits()?;
         let wire = args.wire_limits()?;
         let origins = Origins::new(args.public_url.as_deref()).map_err(anyhow::Error::msg)?;
+        let retention = args.retention.resolve()?;
         let config = args.store.resolve()?;
         let store = Store::connect(&config).await?;
         if store.dialect() == Dialect::Sqlite {
@@ -96,7 +98,8 @@ impl Server {
         }
         let (shutdown, shutdown_rx) = watch::channel(false);
         let hub = Hub::new();
-        let (workers, handles) = if args.workers > 0 {
+        let sweeper = retention::start(store.clone(), retention, shutdown_rx.clone());
+        let (workers, mut handles) = if args.workers > 0 {
             let (pool, handles) = WorkerPool::start(
                 store.clone(),
                 hub.clone(),
@@ -108,6 +111,7 @@ impl Server {
         } else {
             (None, Vec::new())
         };
+        handles.push(sweeper);
         let state = AppState {
             store: store.clone(),
             hub,
@@ -116,6 +120,7 @@ impl Server {
             origins,
             workers,
             decoding: Arc::new(Semaphore::new(2)),
+            retention,
             shutdown: shutdown_rx.clone(),
         };
         let listener = tokio::net::TcpListener::bind(args.listen)

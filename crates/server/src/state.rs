@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::{watch, Semaphore};
 
+use crate::config::Retention;
 use crate::events::Hub;
 use crate::limits::Limits;
 use crate::origin::Origins;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub workers: Option<Arc<WorkerPool>>,
     /// Uploads decoded at once.
     pub decoding: Arc<Semaphore>,
+    /// How long finished jobs are kept, and the disk budget.
+    pub retention: Retention,
     /// Turns true when the server stops: live streams end.
     pub shutdown: watch::Receiver<bool>,
 }

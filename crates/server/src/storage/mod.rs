@@ -11,10 +11,13 @@
 //! (the default with SQLite, or a directory every worker mounts) or in the
 //! database itself (the default with PostgreSQL).
 
+mod disk;
 pub mod error;
 pub mod postgres;
 pub mod schema;
 pub mod sqlite;
+
+pub use disk::FinishedJob;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -39,6 +42,8 @@ pub struct StoreConfig {
     pub database_url: String,
     pub images: ImageLocation,
     pub lease: Duration,
+    /// Runs a job may start before it ends `failed`.
+    pub max_attempts: u32,
 }
 
 /// Which database a URL names.
@@ -129,6 +134,7 @@ pub struct Store {
     dialect: Dialect,
     images: Images,
     lease: Duration,
+    max_attempts: u32,
 }
 
 const COLUMNS: &str = "id, seq, state, settings, created_ms, started_ms, finished_ms, step, total_steps, eta_ms, \
@@ -168,6 +174,7 @@ impl Store {
             dialect,
             images,
             lease: config.lease,
+            max_attempts: config.max_attempts,
         })
     }
 
@@ -291,13 +298,31 @@ impl Store {
     }
 
     /// Takes the oldest queued job for `worker`, if any; no two workers get
-    /// the same job.
+    /// the same job. Each claim counts as an attempt (a worker that dies
+    /// mid-run cannot count its own death); a queued job that has had its
+    /// `max_attempts` ends `failed` here instead of running again.
     pub async fn claim(&self, worker: &str) -> Result<Option<JobRecord>> {
         let pick = match self.dialect {
             Dialect::Sqlite => sqlite::PICK_NEXT,
             Dialect::Postgres => postgres::PICK_NEXT,
         };
         let now = now_ms();
+        let given_up = sqlx::query(
+            "UPDATE jobs SET state = 'failed', finished_ms = $2, eta_ms = NULL, worker = NULL, \
+             error = 'the worker stopped in the middle of this job ' || CAST(attempts AS TEXT) || \
+             ' times (it crashed, ran out of memory or was killed); it will not be tried again' \
+             WHERE state = 'queued' AND attempts >= $1",
+        )
+        .bind(i64::from(self.max_attempts))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        if given_up.rows_affected() > 0 {
+            tracing::warn!(
+                jobs = given_up.rows_affected(),
+                "failed jobs whose worker stopped mid-run too often"
+            );
+        }
         let row = sqlx::query(&format!(
             "UPDATE jobs SET state = 'running', worker = $1, heartbeat_ms = $2, started_ms = $2, \
              attempts = attempts + 1, cancel_requested = 0, eta_ms = NULL \
@@ -382,10 +407,11 @@ impl Store {
     }
 
     /// Puts a job this worker holds back in the queue, at its old place
-    /// (its preview stays, so it resumes from there).
+    /// (its preview stays, so it resumes from there). An orderly stop is
+    /// not the job's fault: the attempt is given back.
     pub async fn requeue(&self, id: &JobId, worker: &str) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE jobs SET state = 'queued', worker = NULL, eta_ms = NULL \
+            "UPDATE jobs SET state = 'queued', worker = NULL, eta_ms = NULL, attempts = attempts - 1 \
              WHERE id = $1 AND worker = $2 AND state = 'running'",
         )
         .bind(id.as_str())
