@@ -16,9 +16,12 @@ async fn a_job_that_kills_its_worker_twice_ends_failed_and_the_server_goes_on() 
     let serve = |n: usize| Proc::serve(&["--data", data], &dir.path().join(format!("{n}.log")));
 
     let (mut server, mut url) = serve(1);
-    let id = Api::new(&url).submit(48, 1000).await;
+    // One submitter (one key) throughout: the job is visible to it only.
+    let submitter = Api::new(&url);
+    let id = submitter.submit(48, 1000).await;
     for attempt in 1..=2 {
-        let job = Api::new(&url)
+        let job = submitter
+            .at(&url)
             .wait_for(&id, Duration::from_secs(120), |j| {
                 j["state"] == "running" && j["step"].as_u64() >= Some(1)
             })
@@ -27,7 +30,7 @@ async fn a_job_that_kills_its_worker_twice_ends_failed_and_the_server_goes_on() 
         server.kill();
         (server, url) = serve(attempt + 1);
     }
-    let api = Api::new(&url);
+    let api = submitter.at(&url);
     let job = api
         .wait_for(&id, Duration::from_secs(60), |j| j["state"] != "queued")
         .await;

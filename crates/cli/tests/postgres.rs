@@ -15,6 +15,9 @@ use std::time::Duration;
 
 use support::{required, Api, Proc};
 
+/// The operator's token on the servers these tests start.
+const OPERATOR: &str = "operator-token-for-tests";
+
 /// The directory holding initdb, pg_ctl and postgres (the newest version).
 fn postgres_bin() -> Option<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
@@ -158,6 +161,7 @@ async fn two_workers_share_a_postgres_queue_and_run_every_job_exactly_once() {
     let url = cluster.url();
     let logs = tempfile::tempdir().unwrap();
     let data = logs.path().join("data");
+    // The operator's token: only the operator sees which worker ran a job.
     let (_server, api_url) = Proc::serve(
         &[
             "--database",
@@ -166,6 +170,8 @@ async fn two_workers_share_a_postgres_queue_and_run_every_job_exactly_once() {
             "0",
             "--data",
             data.to_str().unwrap(),
+            "--admin-token",
+            OPERATOR,
         ],
         &logs.path().join("serve.log"),
     );
@@ -179,7 +185,7 @@ async fn two_workers_share_a_postgres_queue_and_run_every_job_exactly_once() {
         })
         .collect();
 
-    let api = Api::new(&api_url);
+    let api = Api::operator(&api_url, OPERATOR);
     let mut ids = Vec::new();
     for i in 0..8 {
         ids.push(api.submit(if i % 2 == 0 { 48 } else { 32 }, 6).await);
@@ -237,6 +243,7 @@ async fn a_job_whose_worker_is_killed_goes_to_another_worker() {
     let url = cluster.url();
     let logs = tempfile::tempdir().unwrap();
     let data = logs.path().join("data");
+    // The operator's token: only the operator sees which worker ran a job.
     let (_server, api_url) = Proc::serve(
         &[
             "--database",
@@ -245,6 +252,8 @@ async fn a_job_whose_worker_is_killed_goes_to_another_worker() {
             "0",
             "--data",
             data.to_str().unwrap(),
+            "--admin-token",
+            OPERATOR,
         ],
         &logs.path().join("serve.log"),
     );
@@ -264,7 +273,7 @@ async fn a_job_whose_worker_is_killed_goes_to_another_worker() {
         )
     };
     let mut doomed = worker("doomed");
-    let api = Api::new(&api_url);
+    let api = Api::operator(&api_url, OPERATOR);
     let id = api.submit(48, 60).await;
     api.wait_for(&id, Duration::from_secs(120), |j| {
         j["state"] == "running" && j["step"].as_u64() >= Some(5)

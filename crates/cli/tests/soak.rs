@@ -31,8 +31,10 @@ async fn soak_sqlite_300_jobs_two_kills() {
     let mut logs = String::new();
     let mut peaks = Vec::new();
     let (mut server, mut url) = serve(1);
+    // One submitter (one key) throughout: its jobs are visible to it only.
+    let submitter = Api::new(&url);
     for round in 1..=3 {
-        soak.round(&Api::new(&url), 100, &mut dice).await;
+        soak.round(&submitter.at(&url), 100, &mut dice).await;
         if round < 3 {
             peaks.push(rss(server.child.id()).1);
             server.kill();
@@ -40,7 +42,7 @@ async fn soak_sqlite_300_jobs_two_kills() {
             (server, url) = serve(round + 1);
         }
     }
-    let api = Api::new(&url);
+    let api = submitter.at(&url);
     // Memory of the last process once half the jobs are through (warm),
     // and once all are.
     let half = soak.accepted.len() / 2;

@@ -9,6 +9,8 @@ use clap::Args;
 
 use crate::limits::Limits;
 use crate::storage::{ImageLocation, StoreConfig};
+use crate::wire::pace::Pace;
+use crate::wire::WireLimits;
 
 /// `restyle serve`: the web page, the JSON API and (by default) one worker.
 #[derive(Args, Debug, Clone)]
@@ -32,6 +34,35 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub token: Option<String>,
+    /// The operator's token: whoever sends it (as a bearer token, or through
+    /// the token form at /token) sees every job and which worker ran it.
+    /// Without it, `--token` is the operator's
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "RESTYLE_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+    /// The address people use, e.g. https://restyle.example.org/: its host
+    /// name is accepted in the Host header (besides IP addresses and
+    /// localhost), and https makes cookies Secure
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Seconds a client has to send a request's headers (and the longest an
+    /// idle connection stays open)
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Seconds a whole request body (an upload) may take
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub body_timeout: u64,
+    /// Slowest upload, in kilobytes a second (averaged, after the first 10 s)
+    #[arg(long, value_name = "KB/S", default_value_t = 16)]
+    pub min_upload_rate: u64,
+    /// Most connections open at once (at most the process's file limit less
+    /// a reserve); when all are taken, the oldest idle one is closed
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub max_connections: usize,
     /// Largest request (all uploads together), in megabytes
     #[arg(long, value_name = "MB", default_value_t = 25)]
     pub max_upload_mb: u64,
@@ -254,6 +285,33 @@ impl RetentionArgs {
             max_disk: max_disk as u64,
             keep_uploads: self.keep_uploads,
             every: Duration::from_secs(self.sweep_seconds.max(1)),
+        })
+    }
+}
+
+/// How long a stop waits for requests under way (a slow upload) before
+/// closing their connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+impl ServeArgs {
+    /// The limits on the wire: timeouts, upload pace, connections.
+    pub fn wire_limits(&self) -> anyhow::Result<WireLimits> {
+        if self.header_timeout == 0 || self.body_timeout == 0 || self.max_connections == 0 {
+            anyhow::bail!(
+                "--header-timeout, --body-timeout and --max-connections must be at least 1"
+            );
+        }
+        let limits = self.limits()?;
+        Ok(WireLimits {
+            header_timeout: Duration::from_secs(self.header_timeout),
+            body: Pace {
+                grace: Duration::from_secs(10).min(Duration::from_secs(self.body_timeout)),
+                min_rate: self.min_upload_rate.saturating_mul(1000),
+                total: Duration::from_secs(self.body_timeout),
+            },
+            max_body: limits.max_upload_bytes,
+            max_connections: self.max_connections,
+            shutdown_grace: SHUTDOWN_GRACE,
         })
     }
 }

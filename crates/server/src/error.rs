@@ -12,8 +12,18 @@ pub enum ApiError {
     BadRequest(String),
     #[error("a valid token is needed (Authorization: Bearer TOKEN)")]
     Unauthorized,
+    /// Refused whoever asks: a host name this server does not answer to, a
+    /// cross-site request.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("no such job")]
     NotFound,
+    /// The job exists but this image does not (any more).
+    #[error("{0}")]
+    NoImage(String),
+    /// The request (its body) came too slowly.
+    #[error("{0}")]
+    Timeout(String),
     /// The job is not in a state that allows this.
     #[error("{0}")]
     Conflict(String),
@@ -43,7 +53,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound | ApiError::NoImage(_) => StatusCode::NOT_FOUND,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedImage(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

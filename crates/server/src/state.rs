@@ -8,7 +8,9 @@ use tokio::sync::{watch, Semaphore};
 use crate::config::Retention;
 use crate::events::Hub;
 use crate::limits::Limits;
+use crate::origin::Origins;
 use crate::storage::Store;
+use crate::token::Tokens;
 use crate::worker::WorkerPool;
 
 /// What every handler can reach.
@@ -17,7 +19,10 @@ pub struct AppState {
     pub store: Store,
     pub hub: Hub,
     pub limits: Limits,
-    pub token: Option<Arc<str>>,
+    /// `--token` and `--admin-token`.
+    pub tokens: Tokens,
+    /// The names this server answers to (`--public-url`).
+    pub origins: Origins,
     /// The workers in this process (none with `--workers 0`).
     pub workers: Option<Arc<WorkerPool>>,
     /// Uploads decoded at once.

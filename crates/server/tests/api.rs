@@ -512,7 +512,11 @@ async fn a_token_guards_everything_but_the_static_files() {
         .next()
         .unwrap()
         .to_owned();
-    assert!(cookie.starts_with("restyle_token="));
+    assert!(cookie.starts_with("restyle_session="));
+    assert!(
+        !cookie.contains("s3cret-token"),
+        "the cookie does not hold the token"
+    );
     let page = no_redirects
         .get(s.url("/"))
         .header("cookie", &cookie)

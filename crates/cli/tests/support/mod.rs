@@ -22,9 +22,31 @@ pub struct Proc {
 impl Proc {
     /// Starts `restyle ARGS`, logging to `log`; waits for its first line.
     pub fn start(args: &[&str], log: &Path) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_restyle"));
+        command.args(args);
+        Self::spawn(command, args, log)
+    }
+
+    /// `restyle serve ARGS` with the process's file limit set to `files`
+    /// (through the shell's `ulimit`); returns it and its URL.
+    pub fn serve_with_file_limit(files: u32, args: &[&str], log: &Path) -> (Self, String) {
+        let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {files} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_restyle"))
+            .args(&all);
+        let p = Self::spawn(command, &all, log);
+        let url = p.first_line.rsplit(' ').next().unwrap().to_owned();
+        assert!(url.starts_with("http://127.0.0.1:"), "{}", p.first_line);
+        (p, url)
+    }
+
+    fn spawn(mut command: Command, args: &[&str], log: &Path) -> Self {
         let err = std::fs::File::create(log).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_restyle"))
-            .args(args)
+        let mut child = command
             .env("RESTYLE_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(err)
@@ -115,11 +137,40 @@ pub struct Api {
 }
 
 impl Api {
+    /// A client with its own submitter key: it sees the jobs it submits.
     pub fn new(url: &str) -> Self {
+        Self::with_headers(url, &[])
+    }
+
+    /// The operator (`--admin-token TOKEN`): sees every job and its worker.
+    pub fn operator(url: &str, token: &str) -> Self {
+        Self::with_headers(url, &[("authorization", &format!("Bearer {token}"))])
+    }
+
+    /// The same client (the same key) on another server address.
+    pub fn at(&self, url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            client: self.client.clone(),
+        }
+    }
+
+    fn with_headers(url: &str, extra: &[(&str, &str)]) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let key = format!("{:032x}", nanos ^ ((std::process::id() as u128) << 64));
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-restyle-key", key.parse().unwrap());
+        for (name, value) in extra {
+            headers.insert(*name, value.parse().unwrap());
+        }
         Self {
             url: url.to_owned(),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
+                .default_headers(headers)
                 .build()
                 .unwrap(),
         }

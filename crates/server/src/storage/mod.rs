@@ -93,10 +93,21 @@ pub enum CancelOutcome {
 /// A new job, ready to be queued.
 pub struct NewJob<'a> {
     pub id: &'a JobId,
+    /// The submitter's key hash ([`crate::viewer::owner_of`]).
+    pub owner: Option<&'a str>,
     pub settings: &'a JobSettings,
     pub total_steps: usize,
     pub width: usize,
     pub height: usize,
+}
+
+/// Whose jobs a listing shows.
+#[derive(Clone, Copy, Debug)]
+pub enum Scope<'a> {
+    /// Every job (the operator).
+    All,
+    /// The jobs stored with this owner.
+    Owner(&'a str),
 }
 
 /// Progress a worker reports.
@@ -128,7 +139,7 @@ pub struct Store {
 
 const COLUMNS: &str = "id, seq, state, settings, created_ms, started_ms, finished_ms, step, total_steps, eta_ms, \
      elapsed_ms, loss, error, cancel_requested, worker, heartbeat_ms, attempts, checkpoint_step, preview_version, \
-     width, height";
+     width, height, owner";
 
 impl Store {
     /// Connects, creating the schema (and the image directory) if needed.
@@ -186,8 +197,8 @@ impl Store {
     pub async fn insert(&self, job: NewJob<'_>, max_queue: u64) -> Result<bool> {
         let settings = serde_json::to_string(job.settings).expect("settings serialise");
         let done = sqlx::query(
-            "INSERT INTO jobs (id, state, settings, created_ms, total_steps, width, height) \
-             SELECT $1, 'queued', $2, $3, $4, $5, $6 \
+            "INSERT INTO jobs (id, state, settings, created_ms, total_steps, width, height, owner) \
+             SELECT $1, 'queued', $2, $3, $4, $5, $6, $8 \
              WHERE (SELECT COUNT(*) FROM jobs WHERE state = 'queued') < $7",
         )
         .bind(job.id.as_str())
@@ -197,6 +208,7 @@ impl Store {
         .bind(job.width as i64)
         .bind(job.height as i64)
         .bind(max_queue.min(i64::MAX as u64) as i64)
+        .bind(job.owner)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -221,15 +233,43 @@ impl Store {
         Ok(n.max(0) as u64)
     }
 
-    /// The newest `limit` jobs, newest first, each with its queue position.
-    pub async fn list(&self, limit: i64) -> Result<Vec<(JobRecord, Option<u64>)>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM jobs ORDER BY seq DESC LIMIT $1"
-        ))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let jobs = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
+    /// The newest `limit` jobs of `scope`, newest first, each with its queue
+    /// position. A row that cannot be read is left out (and logged), so one
+    /// bad row does not hide every other job.
+    pub async fn list(
+        &self,
+        limit: i64,
+        scope: Scope<'_>,
+    ) -> Result<Vec<(JobRecord, Option<u64>)>> {
+        let rows = match scope {
+            Scope::All => {
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM jobs ORDER BY seq DESC LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Scope::Owner(owner) => {
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM jobs WHERE owner = $2 ORDER BY seq DESC LIMIT $1"
+                ))
+                .bind(limit)
+                .bind(owner)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        let jobs: Vec<JobRecord> = rows
+            .iter()
+            .filter_map(|row| match decode(row) {
+                Ok(job) => Some(job),
+                Err(e) => {
+                    tracing::warn!(error = %e, "left an unreadable job out of a listing");
+                    None
+                }
+            })
+            .collect();
         let queued: Vec<i64> =
             sqlx::query("SELECT seq FROM jobs WHERE state = 'queued' ORDER BY seq")
                 .fetch_all(&self.pool)
@@ -560,5 +600,6 @@ fn decode(row: &AnyRow) -> Result<JobRecord> {
         preview_version: row.try_get("preview_version")?,
         width: row.try_get("width")?,
         height: row.try_get("height")?,
+        owner: row.try_get("owner")?,
     })
 }

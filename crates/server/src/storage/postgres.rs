@@ -6,6 +6,7 @@
 use sqlx::AnyPool;
 
 use super::error::Result;
+use super::schema::{ADDED_COLUMNS, ADDED_INDEXES};
 
 /// The oldest queued job not locked by another claim (inside the claiming `UPDATE`).
 pub const PICK_NEXT: &str =
@@ -27,7 +28,11 @@ pub async fn prepare(pool: &AnyPool) -> Result<()> {
         .execute(&mut *conn)
         .await?;
     let mut result = Ok(());
-    for statement in schema() {
+    let added = ADDED_COLUMNS
+        .iter()
+        .map(|(column, kind)| format!("ALTER TABLE jobs ADD COLUMN IF NOT EXISTS {column} {kind}"));
+    let indexes = ADDED_INDEXES.iter().map(|s| s.to_string());
+    for statement in schema().into_iter().chain(added).chain(indexes) {
         if let Err(e) = sqlx::query(&statement).execute(&mut *conn).await {
             result = Err(e.into());
             break;

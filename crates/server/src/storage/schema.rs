@@ -27,7 +27,8 @@ pub fn tables(seq_column: &str, blob_type: &str) -> [String; 3] {
         checkpoint_step BIGINT NOT NULL DEFAULT 0,
         preview_version BIGINT NOT NULL DEFAULT 0,
         width BIGINT NOT NULL DEFAULT 0,
-        height BIGINT NOT NULL DEFAULT 0
+        height BIGINT NOT NULL DEFAULT 0,
+        owner TEXT
     )"
         ),
         "CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, seq)".to_string(),
@@ -41,3 +42,11 @@ pub fn tables(seq_column: &str, blob_type: &str) -> [String; 3] {
         ),
     ]
 }
+
+/// Columns added since the first schema, for databases made before them:
+/// (name, type). Each dialect adds those missing.
+pub const ADDED_COLUMNS: &[(&str, &str)] = &[("owner", "TEXT")];
+
+/// Indexes on added columns (made once the columns exist).
+pub const ADDED_INDEXES: &[&str] =
+    &["CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, seq)"];
