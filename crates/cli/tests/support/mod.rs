@@ -164,7 +164,8 @@ impl Api {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("x-restyle-key", key.parse().unwrap());
         for (name, value) in extra {
-            headers.insert(*name, value.parse().unwrap());
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap();
+            headers.insert(name, value.parse().unwrap());
         }
         Self {
             url: url.to_owned(),
