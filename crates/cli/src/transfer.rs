@@ -19,9 +19,6 @@ use crate::report::{format_duration, Reporter};
 
 pub const DEFAULT_SIZE: i64 = 512;
 pub const DEFAULT_ITERATIONS: i64 = 300;
-/// The largest tile `--tile` picks by itself: larger tiles mean fewer seams,
-/// but past this the whole picture at a coarser scale guides them well enough.
-const MAX_AUTO_TILE: usize = 1024;
 
 /// What to do, fully checked, before anything expensive happens.
 struct Job {
@@ -83,7 +80,7 @@ fn plan(args: &TransferArgs) -> Result<Job> {
             Some(Tiling {
                 tile: positive(
                     "--tile-size",
-                    args.tile_size.unwrap_or(MAX_AUTO_TILE as i64),
+                    args.tile_size.unwrap_or(memory::MAX_AUTO_TILE as i64),
                     64,
                 )?,
                 overlap: positive("--tile-overlap", args.tile_overlap, 0)?,
@@ -147,8 +144,8 @@ fn stop_rule(tolerance: f64) -> Result<Option<StopRule>> {
 }
 
 /// Checks, from the images' sizes alone, that the run fits in memory, and
-/// picks the tile size for `--tile` when none was given. Returns the
-/// estimated peak.
+/// picks the tile size for `--tile` when none was given (the library's
+/// [`memory::fit`]). Returns the estimated peak.
 fn fit_memory(job: &mut Job, args: &TransferArgs) -> Result<usize> {
     let budget = match &args.max_memory {
         Some(text) => memory::parse_bytes(text).ok_or_else(|| {
@@ -166,47 +163,26 @@ fn fit_memory(job: &mut Job, args: &TransferArgs) -> Result<usize> {
     for (path, _) in &job.styles {
         styles.push(io::image_dimensions(path, limits).context("cannot use the style image")?);
     }
-    let settings = &mut job.settings;
-    if let (Some(tiling), None) = (settings.tiling, args.tile_size) {
-        // The largest tile that fits, shrinking from the maximum.
-        let with_tile = |tile| Settings {
-            tiling: Some(Tiling { tile, ..tiling }),
-            ..settings.clone()
-        };
-        let mut tile = MAX_AUTO_TILE;
-        while tile > 128 && memory::estimate(&with_tile(tile), content, &styles).total() > budget {
-            tile = tile * 3 / 4;
-        }
-        settings.tiling = Some(Tiling { tile, ..tiling });
-    }
-    let needed = memory::estimate(settings, content, &styles).total();
-    if needed <= budget {
-        return Ok(needed);
-    }
+    let auto_tile = args.tile_size.is_none();
+    let refused = match memory::fit(&mut job.settings, content, &styles, budget, auto_tile) {
+        Ok(fit) => return Ok(fit.needed),
+        Err(refused) => refused,
+    };
     let source = if args.max_memory.is_some() {
         "--max-memory allows"
     } else {
         "this machine has"
     };
-    let fitting = memory::largest_fitting_size(
-        &Settings {
-            tiling: None,
-            ..settings.clone()
-        },
-        content,
-        &styles,
-        budget,
-    );
-    let advice = match (settings.tiling, fitting) {
-        (Some(t), _) => format!("even in tiles of {} px; try a smaller --tile-size", t.tile),
+    let advice = match (refused.tile, refused.largest_fitting) {
+        (Some(tile), _) => format!("even in tiles of {tile} px; try a smaller --tile-size"),
         (None, Some(px)) => format!("at most {px} px fits; use --tile to render larger in tiles"),
         (None, None) => "not even the smallest size fits".to_string(),
     };
     bail!(
         "a {} px result needs about {} and {source} {} available: {advice}",
-        settings.size,
-        memory::format_bytes(needed),
-        memory::format_bytes(budget)
+        refused.size,
+        memory::format_bytes(refused.needed),
+        memory::format_bytes(refused.budget)
     )
 }
 

@@ -15,6 +15,9 @@ use std::time::Duration;
 
 use support::{skip, Api, Proc};
 
+/// The operator's token on the servers these tests start.
+const OPERATOR: &str = "operator-token-for-tests";
+
 /// The directory holding initdb, pg_ctl and postgres (the newest version).
 fn postgres_bin() -> Option<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
@@ -154,6 +157,7 @@ async fn two_workers_share_a_postgres_queue_and_run_every_job_exactly_once() {
     let url = cluster.url();
     let logs = tempfile::tempdir().unwrap();
     let data = logs.path().join("data");
+    // The operator's token: only the operator sees which worker ran a job.
     let (_server, api_url) = Proc::serve(
         &[
             "--database",
@@ -162,6 +166,8 @@ async fn two_workers_share_a_postgres_queue_and_run_every_job_exactly_once() {
             "0",
             "--data",
             data.to_str().unwrap(),
+            "--admin-token",
+            OPERATOR,
         ],
         &logs.path().join("serve.log"),
     );
@@ -175,7 +181,7 @@ async fn two_workers_share_a_postgres_queue_and_run_every_job_exactly_once() {
         })
         .collect();
 
-    let api = Api::new(&api_url);
+    let api = Api::operator(&api_url, OPERATOR);
     let mut ids = Vec::new();
     for i in 0..8 {
         ids.push(api.submit(if i % 2 == 0 { 48 } else { 32 }, 6).await);
@@ -229,6 +235,7 @@ async fn a_job_whose_worker_is_killed_goes_to_another_worker() {
     let url = cluster.url();
     let logs = tempfile::tempdir().unwrap();
     let data = logs.path().join("data");
+    // The operator's token: only the operator sees which worker ran a job.
     let (_server, api_url) = Proc::serve(
         &[
             "--database",
@@ -237,6 +244,8 @@ async fn a_job_whose_worker_is_killed_goes_to_another_worker() {
             "0",
             "--data",
             data.to_str().unwrap(),
+            "--admin-token",
+            OPERATOR,
         ],
         &logs.path().join("serve.log"),
     );
@@ -256,7 +265,7 @@ async fn a_job_whose_worker_is_killed_goes_to_another_worker() {
         )
     };
     let mut doomed = worker("doomed");
-    let api = Api::new(&api_url);
+    let api = Api::operator(&api_url, OPERATOR);
     let id = api.submit(48, 60).await;
     api.wait_for(&id, Duration::from_secs(120), |j| {
         j["state"] == "running" && j["step"].as_u64() >= Some(5)
@@ -276,5 +285,119 @@ async fn a_job_whose_worker_is_killed_goes_to_another_worker() {
         "{}",
         heir.log_text()
     );
+    drop(cluster);
+}
+
+/// Soak on PostgreSQL: 300 tiny submissions with random cancels and
+/// deletes, two workers, one killed with SIGKILL halfway; images in the
+/// database. Every accepted job is accounted for, none started more often
+/// than it was interrupted; the images stay within --max-disk. Prints its
+/// figures. Runs in CI, or with RESTYLE_SOAK=1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_postgres_300_jobs_two_workers_one_killed() {
+    use support::soak::{by_state, enabled, rss, starts_in_logs, Dice, Soak};
+    let Some(bin) = postgres_bin() else {
+        skip("PostgreSQL is not installed: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql)");
+        return;
+    };
+    if !enabled("PostgreSQL") {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(bin, dir.path());
+    let url = cluster.url();
+    let logs = tempfile::tempdir().unwrap();
+    let data = logs.path().join("data");
+    let (server, api_url) = Proc::serve(
+        &[
+            "--database",
+            &url,
+            "--workers",
+            "0",
+            "--data",
+            data.to_str().unwrap(),
+            "--max-queue",
+            "1000",
+            "--max-disk",
+            "20M",
+        ],
+        &logs.path().join("serve.log"),
+    );
+    let worker = |name: &str| {
+        Proc::start(
+            &[
+                "worker",
+                "--database",
+                &url,
+                "--name",
+                name,
+                "--lease-seconds",
+                "2",
+            ],
+            &logs.path().join(format!("{name}.log")),
+        )
+    };
+    let (mut doomed, survivor) = (worker("w1"), worker("w2"));
+    let api = Api::new(&api_url);
+    let mut dice = Dice::new(11);
+    let mut soak = Soak::default();
+    soak.round(&api, 150, &mut dice).await;
+    let doomed_peak = rss(doomed.child.id()).1;
+    doomed.kill();
+    let (warm_rss, _) = rss(survivor.child.id());
+    soak.round(&api, 150, &mut dice).await;
+    let jobs = soak
+        .settle(&api, &soak.accepted, Duration::from_secs(1200))
+        .await;
+    let (end_rss, survivor_peak) = rss(survivor.child.id());
+    let server_peak = rss(server.child.id()).1;
+    let disk_end = api.disk_bytes().await;
+    let all_logs = doomed.log_text() + &survivor.log_text();
+
+    let mut rerun = 0;
+    for (id, job) in &jobs {
+        let attempts = job["attempts"].as_u64().unwrap() as usize;
+        assert_eq!(starts_in_logs(&all_logs, id), attempts, "job {id}: {job}");
+        if attempts > 1 {
+            rerun += 1;
+        }
+    }
+    let states = by_state(&jobs);
+    println!(
+        "soak (PostgreSQL, 2 workers, 1 killed): 300 submitted, {} accepted, {} refused, \
+         {} cancel requests, {} deleted; final states {states:?}; {rerun} jobs re-run; \
+         peak RSS: killed worker {} MiB, surviving worker {} MiB, server {} MiB; \
+         surviving worker RSS warm {} MiB, at the end {} MiB; images peak {} KiB, at the end {} KiB; {:.0} s",
+        soak.accepted.len(),
+        soak.refused,
+        soak.cancels,
+        soak.deleted.len(),
+        doomed_peak >> 20,
+        survivor_peak >> 20,
+        server_peak >> 20,
+        warm_rss >> 20,
+        end_rss >> 20,
+        soak.peak_disk >> 10,
+        disk_end >> 10,
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(soak.accepted.len() + soak.refused, 300);
+    assert_eq!(
+        jobs.len() + soak.deleted.len(),
+        soak.accepted.len(),
+        "every job accounted for"
+    );
+    assert!(
+        rerun <= 1,
+        "only the killed worker's job runs again: {rerun}"
+    );
+    assert!(states.get("done").copied().unwrap_or(0) > 100, "{states:?}");
+    assert!(soak.peak_disk <= 20 << 20);
+    assert!(
+        end_rss <= warm_rss + (100 << 20),
+        "memory grew: {warm_rss} -> {end_rss}"
+    );
+    drop(server);
     drop(cluster);
 }

@@ -1,11 +1,14 @@
 //! `restyle serve` as a process: killed with SIGKILL mid-job it loses
-//! nothing; stopped with SIGTERM it puts the running job back in the queue.
+//! nothing; stopped with SIGTERM it puts the running job back in the queue;
+//! with a file limit of 128, a slowloris of 130 connections does not keep
+//! `/api/health` from answering.
 
 mod support;
 
 use std::time::Duration;
 
 use support::{Api, Proc};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_sigkill_mid_job_a_restarted_server_finishes_every_job() {
@@ -28,7 +31,7 @@ async fn after_sigkill_mid_job_a_restarted_server_finishes_every_job() {
     first.kill();
 
     let (second, url) = Proc::serve(&["--data", data], &dir.path().join("second.log"));
-    let api = Api::new(&url);
+    let api = api.at(&url);
     let job = api
         .wait_for(&long, Duration::from_secs(180), |j| j["state"] == "done")
         .await;
@@ -75,8 +78,62 @@ async fn sigterm_stops_gracefully_and_the_running_job_waits_for_the_next_start()
         &["--data", data, "--workers", "0"],
         &dir.path().join("second.log"),
     );
-    let job = Api::new(&url).job(&id).await;
+    let job = api.at(&url).job(&id).await;
     assert_eq!(job["state"], "queued", "{job}");
     assert_eq!(job["position"], 0);
     assert!(job["step"].as_u64() > Some(0), "{job}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_128_files_health_answers_through_a_slowloris_of_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (_server, url) = Proc::serve_with_file_limit(
+        128,
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "--workers",
+            "0",
+            "--header-timeout",
+            "3",
+        ],
+        &dir.path().join("serve.log"),
+    );
+    let address = url.trim_start_matches("http://").to_owned();
+    let mut slow = Vec::new();
+    for _ in 0..130 {
+        let mut c = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let _ = c
+            .write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a")
+            .await;
+        slow.push(c);
+    }
+    for _ in 0..5 {
+        let fresh = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        let r = fresh
+            .get(format!("{url}/api/health"))
+            .send()
+            .await
+            .expect("health answers");
+        assert_eq!(r.status(), 200);
+    }
+    // The slow ones are closed by the server.
+    for (i, c) in slow.iter_mut().enumerate() {
+        let mut buf = [0u8; 256];
+        let closed = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                match c.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "slow connection {i} is still open");
+    }
 }

@@ -134,8 +134,9 @@ pub fn estimate(
             scale_bytes +=
                 3 * rgb_bytes(scale.width, scale.height) + scale.width * scale.height * 4;
         }
-        // Measuring the style targets at this scale.
-        let style_edge = ((size as f32 * settings.style_scale).round() as usize).max(1);
+        // Measuring the style targets at this scale. Absurd style scales are
+        // capped so the arithmetic cannot overflow; they are refused anyway.
+        let style_edge = ((size as f32 * settings.style_scale).round() as usize).clamp(1, 1 << 20);
         let measuring = styles
             .iter()
             .map(|&(w, h)| {
@@ -217,6 +218,84 @@ pub fn largest_fitting_size(
         }
     }
     Some(lo)
+}
+
+/// The largest tile [`fit`] picks by itself: larger tiles mean fewer seams,
+/// but past this the whole picture at a coarser scale guides them well enough.
+pub const MAX_AUTO_TILE: usize = 1024;
+
+/// The smallest tile [`fit`] shrinks to before giving up.
+const MIN_AUTO_TILE: usize = 128;
+
+/// A run that fits its budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fit {
+    /// The estimated peak, bytes.
+    pub needed: usize,
+}
+
+/// A run that does not fit its budget, with what would.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a {size} px result needs about {} and {} is available{}",
+    format_bytes(*needed),
+    format_bytes(*budget),
+    match (tile, largest_fitting) {
+        (Some(t), _) => format!(", even in tiles of {t} px"),
+        (None, Some(px)) => format!(": at most {px} px fits"),
+        (None, None) => ": not even the smallest size fits".to_string(),
+    }
+)]
+pub struct NotEnoughMemory {
+    /// The output's long edge asked for.
+    pub size: usize,
+    /// The estimated peak, bytes.
+    pub needed: usize,
+    /// The budget, bytes.
+    pub budget: usize,
+    /// The largest output long edge that fits untiled, if any.
+    pub largest_fitting: Option<usize>,
+    /// The tile size in use, for a tiled run.
+    pub tile: Option<usize>,
+}
+
+/// Checks, from the images' sizes alone (`content` and `styles` as decoded,
+/// width x height), that a run fits in `budget` bytes. With `auto_tile` and
+/// tiling on, first picks the largest tile up to [`MAX_AUTO_TILE`] that fits
+/// and writes it into `settings`.
+pub fn fit(
+    settings: &mut Settings,
+    content: (usize, usize),
+    styles: &[(usize, usize)],
+    budget: usize,
+    auto_tile: bool,
+) -> Result<Fit, NotEnoughMemory> {
+    if let (Some(tiling), true) = (settings.tiling, auto_tile) {
+        let with_tile = |tile| Settings {
+            tiling: Some(crate::Tiling { tile, ..tiling }),
+            ..settings.clone()
+        };
+        let mut tile = MAX_AUTO_TILE;
+        while tile > MIN_AUTO_TILE && estimate(&with_tile(tile), content, styles).total() > budget {
+            tile = tile * 3 / 4;
+        }
+        settings.tiling = Some(crate::Tiling { tile, ..tiling });
+    }
+    let needed = estimate(settings, content, styles).total();
+    if needed <= budget {
+        return Ok(Fit { needed });
+    }
+    let untiled = Settings {
+        tiling: None,
+        ..settings.clone()
+    };
+    Err(NotEnoughMemory {
+        size: settings.size,
+        needed,
+        budget,
+        largest_fitting: largest_fitting_size(&untiled, content, styles, budget),
+        tile: settings.tiling.map(|t| t.tile),
+    })
 }
 
 /// `1.5 GiB`, `730 MiB`.
@@ -333,5 +412,69 @@ mod tests {
             b.total(),
             a.total()
         );
+    }
+
+    #[test]
+    fn fit_refuses_with_the_numbers_and_what_fits() {
+        let mut settings = Settings {
+            size: 3000,
+            ..Settings::default()
+        };
+        let budget = 900 << 20;
+        let refused = fit(&mut settings, (1024, 768), &[(1024, 640)], budget, true).unwrap_err();
+        assert_eq!(
+            (refused.size, refused.budget, refused.tile),
+            (3000, budget, None)
+        );
+        assert!(refused.needed > budget);
+        let px = refused.largest_fitting.expect("a smaller size fits");
+        assert!(px < 3000);
+        let mut smaller = Settings {
+            size: px,
+            ..Settings::default()
+        };
+        let fitted = fit(&mut smaller, (1024, 768), &[(1024, 640)], budget, true).unwrap();
+        assert!(fitted.needed <= budget);
+        let message = refused.to_string();
+        assert!(
+            message.contains(&format!("at most {px} px fits")),
+            "{message}"
+        );
+        assert!(!message.contains("--"), "no command-line flags: {message}");
+    }
+
+    #[test]
+    fn fit_picks_a_smaller_tile_only_when_asked() {
+        let tiled = Settings {
+            size: 4096,
+            tiling: Some(crate::Tiling {
+                tile: MAX_AUTO_TILE,
+                overlap: 64,
+            }),
+            ..Settings::default()
+        };
+        let big_tile = estimate(&tiled, (1024, 768), &[(1024, 640)]).total();
+        let budget = big_tile - (big_tile >> 3);
+        let mut auto = tiled.clone();
+        let fitted = fit(&mut auto, (1024, 768), &[(1024, 640)], budget, true).unwrap();
+        let tile = auto.tiling.unwrap().tile;
+        assert!(tile < MAX_AUTO_TILE && fitted.needed <= budget, "{tile}");
+        let mut fixed = tiled.clone();
+        let refused = fit(&mut fixed, (1024, 768), &[(1024, 640)], budget, false).unwrap_err();
+        assert_eq!(refused.tile, Some(MAX_AUTO_TILE));
+        assert_eq!(fixed.tiling.unwrap().tile, MAX_AUTO_TILE, "left as given");
+    }
+
+    #[test]
+    fn absurd_style_scales_are_refused_not_overflowed() {
+        for style_scale in [1000.0, 1e30, f32::MAX] {
+            let mut settings = Settings {
+                size: 64,
+                style_scale,
+                ..Settings::default()
+            };
+            let refused = fit(&mut settings, (48, 36), &[(40, 40)], 8 << 30, false);
+            assert!(refused.is_err(), "style_scale {style_scale}");
+        }
     }
 }

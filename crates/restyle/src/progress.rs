@@ -84,6 +84,14 @@ pub enum Flow {
 /// Receives progress; returning [`Flow::Stop`] ends the run early.
 pub trait Observer {
     fn on_step(&mut self, progress: &Progress<'_>) -> Flow;
+
+    /// Asked while the targets are measured, before any step of a scale:
+    /// before each style image, each tile of a large one, and the content.
+    /// That work can take long (large style images), so a run can be
+    /// stopped there too; it then ends with the image it started from.
+    fn on_targets(&mut self) -> Flow {
+        Flow::Continue
+    }
 }
 
 impl<F: FnMut(&Progress<'_>) -> Flow> Observer for F {

@@ -8,7 +8,7 @@ use crate::image::fit_long_edge;
 use crate::losses::{gram, ContentLoss, Gram, StyleLoss};
 use crate::settings::{Settings, StyleImage};
 use crate::tiles::{crop, Tile};
-use crate::{Image, Result};
+use crate::{Flow, Image, Observer, Result};
 
 /// Relative layer weights, normalised to sum to 1 and multiplied by `global`.
 fn normalised(layers: &[(Layer, f32)], global: f32) -> Vec<(Layer, f64)> {
@@ -48,16 +48,19 @@ pub(crate) fn content_targets(
 /// Style losses for an output whose long edge is `size`: each style image is
 /// resized to `style_scale * size` and its Gram matrices blended. With
 /// `tile`, style images larger than a tile are measured tile by tile.
+/// `None` when `observer` stopped the run (it is asked before each image
+/// and each tile).
 pub(crate) fn style_targets(
     net: &Vgg19,
     styles: &[StyleImage],
     settings: &Settings,
     size: usize,
     tile: Option<usize>,
-) -> Result<Vec<(Layer, f64, StyleLoss)>> {
+    observer: &mut dyn Observer,
+) -> Result<Option<Vec<(Layer, f64, StyleLoss)>>> {
     let layers = normalised(&settings.style_layers, settings.style_weight);
     if layers.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Some(Vec::new()));
     }
     let wanted: Vec<Layer> = layers.iter().map(|l| l.0).collect();
     let blend_sum: f32 = styles.iter().map(|s| s.weight).sum();
@@ -67,9 +70,17 @@ pub(crate) fn style_targets(
     for (i, style) in styles.iter().enumerate().filter(|(_, s)| s.weight > 0.0) {
         let (w, h) = fit_long_edge(style.image.width(), style.image.height(), style_edge);
         settings.check_size(SizedImage::Style(i + 1), w, h)?;
+        if observer.on_targets() == Flow::Stop {
+            return Ok(None);
+        }
         let resized = style.image.resized(w, h);
         let style_grams = match tile {
-            Some(tile) if w.max(h) > tile => tiled_grams(net, &resized, &wanted, tile),
+            Some(tile) if w.max(h) > tile => {
+                match tiled_grams(net, &resized, &wanted, tile, observer) {
+                    Some(grams) => grams,
+                    None => return Ok(None),
+                }
+            }
             _ => net
                 .features(resized.tensor(), &wanted)
                 .iter()
@@ -80,11 +91,13 @@ pub(crate) fn style_targets(
             slot.push((g, style.weight / blend_sum));
         }
     }
-    Ok(layers
-        .into_iter()
-        .zip(grams)
-        .map(|((layer, w), parts)| (layer, w, StyleLoss::new(Gram::blend(&parts))))
-        .collect())
+    Ok(Some(
+        layers
+            .into_iter()
+            .zip(grams)
+            .map(|((layer, w), parts)| (layer, w, StyleLoss::new(Gram::blend(&parts))))
+            .collect(),
+    ))
 }
 
 /// Tiles are aligned to this many pixels, so that every layer's positions
@@ -95,7 +108,15 @@ const ALIGN: usize = 32;
 /// is run with `margin` pixels of context around it, and only the core's
 /// positions count. A Gram matrix is a sum over positions, so the parts add
 /// up to the whole, up to what the margin cuts from the receptive fields.
-pub fn tiled_grams(net: &Vgg19, image: &Image, layers: &[Layer], tile: usize) -> Vec<Gram> {
+///
+/// `observer` is asked before each tile; `None` if it stopped the run.
+fn tiled_grams(
+    net: &Vgg19,
+    image: &Image,
+    layers: &[Layer],
+    tile: usize,
+    observer: &mut dyn Observer,
+) -> Option<Vec<Gram>> {
     let (w, h) = (image.width(), image.height());
     let margin = (tile / 4 / ALIGN * ALIGN).max(ALIGN);
     let core = ((tile.saturating_sub(2 * margin)) / ALIGN * ALIGN).max(ALIGN);
@@ -114,6 +135,9 @@ pub fn tiled_grams(net: &Vgg19, image: &Image, layers: &[Layer], tile: usize) ->
                 width: (cx + core + margin).min(w) - cx.saturating_sub(margin),
                 height: (cy + core + margin).min(h) - cy.saturating_sub(margin),
             };
+            if observer.on_targets() == Flow::Stop {
+                return None;
+            }
             let features = net.features(&crop(image.tensor(), region), layers);
             for ((slot, f), layer) in parts.iter_mut().zip(features).zip(layers) {
                 let factor = downsampling(*layer);
@@ -140,7 +164,7 @@ pub fn tiled_grams(net: &Vgg19, image: &Image, layers: &[Layer], tile: usize) ->
             }
         }
     }
-    parts
+    let grams = parts
         .into_iter()
         .map(|p| {
             let total: usize = p.iter().map(|(_, n)| n).sum();
@@ -150,7 +174,8 @@ pub fn tiled_grams(net: &Vgg19, image: &Image, layers: &[Layer], tile: usize) ->
                 .collect();
             Gram::blend(&weighted)
         })
-        .collect()
+        .collect();
+    Some(grams)
 }
 
 /// How many input pixels one position of `layer` spans along each axis.
@@ -164,6 +189,7 @@ fn downsampling(layer: Layer) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Silent;
     use restyle_engine::Tensor;
 
     #[test]
@@ -187,7 +213,7 @@ mod tests {
             .iter()
             .map(gram)
             .collect();
-        let tiled = tiled_grams(&net, &image, &layers, 128);
+        let tiled = tiled_grams(&net, &image, &layers, 128, &mut Silent).unwrap();
         for ((a, b), layer) in whole.iter().zip(&tiled).zip(&layers) {
             let diff: f64 = a
                 .as_slice()

@@ -22,7 +22,7 @@ use crate::error::{SettingsError, SizedImage};
 use crate::losses::StyleLoss;
 use crate::objective::StyleObjective;
 use crate::optimize::{optimize, RunClock, StageEnd, StagePlan};
-use crate::progress::{Losses, Observer};
+use crate::progress::{Flow, Losses, Observer};
 use crate::settings::{Init, Settings, StyleImage};
 use crate::targets::{content_targets, style_targets};
 use crate::tiles::{crop, Blender, Tile};
@@ -127,7 +127,18 @@ pub fn stylize(
         };
         let size = scale.width.max(scale.height);
         let tile_size = settings.tiling.map(|t| t.tile);
-        let style = style_targets(net, &scale_styles, settings, size, tile_size)?;
+        let style = style_targets(net, &scale_styles, settings, size, tile_size, observer)?;
+        // Asked once more before the content targets: stopped here, the run
+        // ends with the image this scale would have started from.
+        let style = match style {
+            Some(style) if observer.on_targets() == Flow::Continue => style,
+            _ => {
+                pixels = Some(start);
+                last_photo = photo;
+                run.stopped = true;
+                break;
+            }
+        };
         let scale_run = ScaleRun {
             net,
             settings,

@@ -1,9 +1,11 @@
-//! The JSON API (`/api/...`); the page uses it too.
+//! The JSON API (`/api/...`); the page uses it too. A job is seen only by
+//! its submitter (the key in `X-Restyle-Key` or the page's cookie, see
+//! [`crate::viewer`]) and the operator; to anyone else it does not exist.
 //!
 //! | request | answer |
 //! | --- | --- |
-//! | `POST /api/jobs` (multipart: `content`, `style` or `style_preset`, settings) | 201 `{"id": ...}` |
-//! | `GET /api/jobs` | `{"jobs": [job, ...]}`, newest first |
+//! | `POST /api/jobs` (multipart: `content`, `style` or `style_preset`, settings) | 201 `{"id": ..., "key": ...}` |
+//! | `GET /api/jobs` | `{"jobs": [job, ...]}`, the viewer's, newest first |
 //! | `GET /api/jobs/{id}` | the job |
 //! | `GET /api/jobs/{id}/events` | server-sent events: `job` with the job whenever it changes |
 //! | `GET /api/jobs/{id}/result` | the result (PNG); `?download=1` as an attachment |
@@ -11,182 +13,67 @@
 //! | `POST /api/jobs/{id}/cancel` | the job (cancelled, or `cancel_requested` while it stops) |
 //! | `DELETE /api/jobs/{id}` | 204 |
 //! | `GET /api/styles` | the shipped styles |
-//! | `GET /api/health` | `{"ok": true, "queued": n, "running": n}` |
+//! | `GET /api/health` | `{"ok": true, "queued": n, "running": n, "disk_bytes": n, "max_disk_bytes": n}`; 503 `{"ok": false, "error": ...}` if storage cannot be written |
 
-use std::collections::HashSet;
 use std::convert::Infallible;
-use std::str::FromStr;
 use std::time::Duration;
 
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use futures_util::Stream;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::access::{path_id, shown_to, view, visible_job};
 use crate::error::ApiError;
 use crate::events;
-use crate::jobs::{JobId, JobSettings, JobState, JobView, PreserveColors};
-use crate::server::AppState;
-use crate::storage::{CancelOutcome, ImageKind, NewJob};
+use crate::jobs::{JobId, JobState, JobView};
+use crate::state::AppState;
+use crate::storage::{CancelOutcome, ImageKind, NewJob, Scope};
 use crate::styles;
-
-/// A job id from a URL: anything but 32 hex digits is simply not found.
-pub fn parse_id(text: &str) -> Result<JobId, ApiError> {
-    text.parse().map_err(|_| ApiError::NotFound)
-}
-
-/// The form fields `POST /api/jobs` takes, besides the files.
-const SETTING_FIELDS: &str =
-    "size, iterations, style_weight, content_weight, tv_weight, style_scale, preserve_colors, seed";
-
-fn number<T: FromStr>(name: &str, text: &str) -> Result<T, ApiError> {
-    text.trim()
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("{name} must be a number, not `{text}`")))
-}
-
-/// A submission as read from the form, before any image is decoded.
-struct Form {
-    content: Option<Vec<u8>>,
-    style: Option<Vec<u8>>,
-    preset: Option<String>,
-    settings: JobSettings,
-}
-
-async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
-    let mut form = Form {
-        content: None,
-        style: None,
-        preset: None,
-        settings: JobSettings::default(),
-    };
-    let mut seen = HashSet::new();
-    while let Some(field) = multipart.next_field().await? {
-        let name = field.name().unwrap_or_default().to_owned();
-        if !seen.insert(name.clone()) {
-            return Err(ApiError::BadRequest(format!(
-                "the field `{name}` is given twice"
-            )));
-        }
-        let s = &mut form.settings;
-        match name.as_str() {
-            "content" | "style" => {
-                let bytes = field.bytes().await?.to_vec();
-                // A form whose file input was left empty sends an empty part.
-                let slot = if name == "content" {
-                    &mut form.content
-                } else {
-                    &mut form.style
-                };
-                *slot = (!bytes.is_empty()).then_some(bytes);
-                continue;
-            }
-            _ => {}
-        }
-        let text = field.text().await?;
-        let text = text.trim();
-        if text.is_empty() {
-            continue; // an empty form control: the default
-        }
-        match name.as_str() {
-            "style_preset" => form.preset = Some(text.to_owned()),
-            "size" => s.size = number(&name, text)?,
-            "iterations" => s.iterations = number(&name, text)?,
-            "style_weight" => s.style_weight = number(&name, text)?,
-            "content_weight" => s.content_weight = number(&name, text)?,
-            "tv_weight" => s.tv_weight = number(&name, text)?,
-            "style_scale" => s.style_scale = number(&name, text)?,
-            "seed" => s.seed = number(&name, text)?,
-            "preserve_colors" => s.preserve_colors = PreserveColors::from_str(text).map_err(ApiError::BadRequest)?,
-            other => {
-                return Err(ApiError::BadRequest(format!(
-                    "unknown field `{other}`: expected the files content and style (or style_preset), and {SETTING_FIELDS}"
-                )))
-            }
-        }
-    }
-    Ok(form)
-}
+use crate::viewer::Viewer;
 
 /// `POST /api/jobs`
 pub async fn create(
     State(state): State<AppState>,
-    multipart: Multipart,
+    Extension(viewer): Extension<Viewer>,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
+    let multipart = multipart.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "a job is sent as a multipart/form-data form (curl -F content=@photo.jpg ...): {e}"
+        ))
+    })?;
     let limits = state.limits;
     // Refuse early when the queue is full: no decoding for nothing.
     if state.store.count(JobState::Queued).await? >= limits.max_queue {
         return Err(ApiError::QueueFull(limits.max_queue));
     }
-    let form = read_form(multipart).await?;
-    let content = form
-        .content
-        .ok_or_else(|| ApiError::BadRequest("the `content` image file is missing".into()))?;
-    let (style, settings) = match (form.style, form.preset) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::BadRequest(
-                "give either a `style` file or a `style_preset`, not both".into(),
-            ))
-        }
-        (Some(bytes), None) => (bytes, form.settings),
-        (None, Some(name)) => {
-            let preset = styles::find(&name).ok_or_else(|| {
-                let names: Vec<_> = styles::PRESETS.iter().map(|p| p.name).collect();
-                ApiError::BadRequest(format!(
-                    "no shipped style `{name}`; there are {}",
-                    names.join(", ")
-                ))
-            })?;
-            (
-                preset.jpeg.to_vec(),
-                JobSettings {
-                    style_preset: Some(preset.name.to_owned()),
-                    ..form.settings
-                },
-            )
-        }
-        (None, None) => {
-            return Err(ApiError::BadRequest(
-                "the `style` image file (or a `style_preset`) is missing".into(),
-            ))
-        }
-    };
-
-    // Decode both completely, a few submissions at a time (decoding a large
-    // photo takes memory and a core).
-    let permit = state
-        .decoding
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let (content, style, checked) = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let image = limits.decode(&content, "content")?;
-        limits.decode(&style, "style")?;
-        let checked = limits.check_job(&settings, (image.width(), image.height()))?;
-        Ok::<_, ApiError>((content, style, (settings, checked)))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
-    let (settings, ((width, height), total_steps)) = checked;
+    let job = crate::submission::check(multipart, limits, state.decoding.clone()).await?;
+    let incoming = (job.content.len() + job.style.len()) as u64;
+    crate::retention::admit(&state.store, &state.retention, incoming).await?;
+    let (width, height, total_steps) = (job.width, job.height, job.total_steps);
 
     let id = JobId::random();
     let store = &state.store;
-    store.put_image(&id, ImageKind::Content, content).await?;
-    store.put_image(&id, ImageKind::Style, style).await?;
-    let job = NewJob {
+    store
+        .put_image(&id, ImageKind::Content, job.content)
+        .await?;
+    store.put_image(&id, ImageKind::Style, job.style).await?;
+    let owner = viewer.owner();
+    let new = NewJob {
         id: &id,
-        settings: &settings,
+        owner: owner.as_deref(),
+        settings: &job.settings,
         total_steps,
         width,
         height,
     };
-    if !store.insert(job, limits.max_queue).await? {
+    if !store.insert(new, limits.max_queue).await? {
         store.delete_images(&id).await?;
         return Err(ApiError::QueueFull(limits.max_queue));
     }
@@ -196,7 +83,10 @@ pub async fn create(
     }
     state.hub.notify(&id);
     let location = format!("/api/jobs/{id}");
-    let body = json!({ "id": id.as_str(), "url": location, "page": format!("/jobs/{id}") });
+    // The key: the page keeps it in a cookie, a script sends it back as X-Restyle-Key.
+    let body = json!({
+        "id": id.as_str(), "url": location, "page": format!("/jobs/{id}"), "key": viewer.key(),
+    });
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     response.headers_mut().insert(
         header::LOCATION,
@@ -210,46 +100,48 @@ pub struct ListQuery {
     limit: Option<i64>,
 }
 
-/// `GET /api/jobs`
+/// `GET /api/jobs`: the viewer's jobs (the operator's: every job).
 pub async fn list(
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
+    Extension(viewer): Extension<Viewer>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = query
+        .map_err(|_| ApiError::BadRequest("limit must be a whole number from 1 to 1000".into()))?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let owner = viewer.owner();
+    let scope = match (&owner, viewer.admin) {
+        (_, true) => Scope::All,
+        (Some(owner), false) => Scope::Owner(owner),
+        (None, false) => return Ok(Json(json!({ "jobs": [] }))),
+    };
     let jobs: Vec<JobView> = state
         .store
-        .list(limit)
+        .list(limit, scope)
         .await?
         .iter()
-        .map(|(j, pos)| j.view(*pos))
+        .map(|(j, pos)| shown_to(j.view(*pos), &viewer))
         .collect();
     Ok(Json(json!({ "jobs": jobs })))
-}
-
-/// The job as the API shows it, with its place in the queue.
-pub async fn view(state: &AppState, id: &JobId) -> Result<JobView, ApiError> {
-    let job = state.store.get(id).await?.ok_or(ApiError::NotFound)?;
-    let position = match job.state {
-        JobState::Queued => Some(state.store.position(job.seq).await?),
-        _ => None,
-    };
-    Ok(job.view(position))
 }
 
 /// `GET /api/jobs/{id}`
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Extension(viewer): Extension<Viewer>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<JobView>, ApiError> {
-    Ok(Json(view(&state, &parse_id(&id)?).await?))
+    Ok(Json(view(&state, &viewer, &path_id(id)?).await?))
 }
 
 /// `POST /api/jobs/{id}/cancel`
 pub async fn cancel(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Extension(viewer): Extension<Viewer>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<JobView>, ApiError> {
-    let id = parse_id(&id)?;
+    let id = path_id(id)?;
+    visible_job(&state, &viewer, &id).await?;
     match state.store.cancel(&id).await? {
         CancelOutcome::NotFound => return Err(ApiError::NotFound),
         CancelOutcome::AlreadyFinal(s) => {
@@ -258,7 +150,11 @@ pub async fn cancel(
                 s.as_str()
             )))
         }
-        CancelOutcome::Cancelled => tracing::info!(job = %id, "queued job cancelled"),
+        CancelOutcome::Cancelled => {
+            tracing::info!(job = %id, "queued job cancelled");
+            let retention = &state.retention;
+            crate::retention::drop_files(&state.store, &id, JobState::Cancelled, retention).await?;
+        }
         CancelOutcome::Requested => {
             tracing::info!(job = %id, "cancel requested");
             if let Some(pool) = &state.workers {
@@ -267,15 +163,17 @@ pub async fn cancel(
         }
     }
     state.hub.notify(&id);
-    Ok(Json(view(&state, &id).await?))
+    Ok(Json(view(&state, &viewer, &id).await?))
 }
 
 /// `DELETE /api/jobs/{id}`
 pub async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Extension(viewer): Extension<Viewer>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let id = parse_id(&id)?;
+    let id = path_id(id)?;
+    visible_job(&state, &viewer, &id).await?;
     if !state.store.delete(&id).await? {
         return Err(ApiError::NotFound);
     }
@@ -308,25 +206,54 @@ fn sniff(bytes: &[u8]) -> &'static str {
 
 async fn image(
     state: &AppState,
-    id: &str,
+    viewer: &Viewer,
+    id: &JobId,
     kind: ImageKind,
     download: bool,
+    request: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(id)?;
-    let job = state.store.get(&id).await?.ok_or(ApiError::NotFound)?;
-    if kind == ImageKind::Result && job.state != JobState::Done {
-        return Err(ApiError::Conflict(format!(
-            "the job is {}; the result exists once it is done",
-            job.state.as_str()
-        )));
+    let job = visible_job(state, viewer, id).await?;
+    match (kind, job.state) {
+        (ImageKind::Result, s) if s != JobState::Done => {
+            return Err(ApiError::Conflict(format!(
+                "the job is {}; the result exists once it is done",
+                s.as_str()
+            )))
+        }
+        (ImageKind::Preview, JobState::Done) => {
+            return Err(ApiError::NoImage(
+                "the job is done: its result replaces the preview".into(),
+            ))
+        }
+        _ => {}
+    }
+    // Uploads and results never change once stored, so their id and kind
+    // tag them; revalidated on every use (no-cache), so nothing outlives a
+    // deletion in a browser's cache.
+    let tag = format!("\"{}-{}\"", id.as_str(), kind.as_str());
+    let cacheable = kind != ImageKind::Preview;
+    if cacheable
+        && request
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == tag))
+    {
+        let mut r = StatusCode::NOT_MODIFIED.into_response();
+        r.headers_mut()
+            .insert(header::ETAG, HeaderValue::from_str(&tag).expect("ascii"));
+        r.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        );
+        return Ok(r);
     }
     let bytes = state
         .store
-        .get_image(&id, kind)
+        .get_image(id, kind)
         .await?
         .ok_or_else(|| match kind {
             ImageKind::Preview => ApiError::Conflict("no preview yet".into()),
-            _ => ApiError::NotFound,
+            _ => ApiError::NoImage(format!("the job's {} image is gone", kind.as_str())),
         })?;
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -337,10 +264,11 @@ async fn image(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    let cache = if kind == ImageKind::Preview {
-        "no-store"
+    let cache = if cacheable {
+        headers.insert(header::ETAG, HeaderValue::from_str(&tag).expect("ascii"));
+        "private, no-cache"
     } else {
-        "private, max-age=3600"
+        "no-store"
     };
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     if kind == ImageKind::Result {
@@ -357,28 +285,44 @@ async fn image(
 /// `GET /api/jobs/{id}/result`
 pub async fn result(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Extension(viewer): Extension<Viewer>,
+    id: Result<Path<String>, PathRejection>,
     Query(q): Query<ImageQuery>,
+    request: HeaderMap,
 ) -> Result<Response, ApiError> {
     let download = q
         .download
         .as_deref()
         .is_some_and(|d| d != "0" && d != "false");
-    image(&state, &id, ImageKind::Result, download).await
+    image(
+        &state,
+        &viewer,
+        &path_id(id)?,
+        ImageKind::Result,
+        download,
+        &request,
+    )
+    .await
 }
 
 /// `GET /api/jobs/{id}/{preview,content,style}`
 pub async fn other_image(
     State(state): State<AppState>,
-    Path((id, kind)): Path<(String, String)>,
+    Extension(viewer): Extension<Viewer>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    request: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let Ok(Path((id, kind))) = path else {
+        return Err(ApiError::NotFound);
+    };
     let kind = match kind.as_str() {
         "preview" => ImageKind::Preview,
         "content" => ImageKind::Content,
         "style" => ImageKind::Style,
         _ => return Err(ApiError::NotFound),
     };
-    image(&state, &id, kind, false).await
+    let id = crate::access::parse_id(&id)?;
+    image(&state, &viewer, &id, kind, false, &request).await
 }
 
 /// `GET /api/jobs/{id}/events`: a `job` event with the job now and whenever
@@ -386,10 +330,11 @@ pub async fn other_image(
 /// (or a `deleted` event when it is deleted).
 pub async fn events(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let id = parse_id(&id)?;
-    let first = view(&state, &id).await?;
+    Extension(viewer): Extension<Viewer>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let id = path_id(id)?;
+    let first = view(&state, &viewer, &id).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(8);
     tokio::spawn(async move {
         let mut changes = state.hub.subscribe();
@@ -429,15 +374,20 @@ pub async fn events(
                 _ = tx.closed() => return,
                 _ = shutdown.wait_for(|&s| s) => return,
             }
-            current = view(&state, &id).await;
+            current = view(&state, &viewer, &id).await;
         }
     });
-    let stream =
-        futures_util::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
-        );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|e| (Ok::<Event, Infallible>(e), rx))
+    });
+    let mut response = Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response();
+    // Job state is never kept by a cache (axum says no-cache).
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
 }
 
 /// `GET /api/styles`
@@ -455,11 +405,20 @@ pub async fn list_styles() -> Json<serde_json::Value> {
     Json(json!({ "styles": styles }))
 }
 
-/// `GET /api/health`
-pub async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+/// `GET /api/health`: 200 `{"ok": true, ...}`, or 503 `{"ok": false,
+/// "error": ...}` when the images or the database cannot be written.
+pub async fn health(State(state): State<AppState>) -> Result<Response, ApiError> {
+    if let Err(reason) = state.store.probe().await {
+        tracing::warn!(%reason, "health check failed");
+        let body = json!({ "ok": false, "error": reason });
+        return Ok((StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response());
+    }
     let queued = state.store.count(JobState::Queued).await?;
     let running = state.store.count(JobState::Running).await?;
-    Ok(Json(
-        json!({ "ok": true, "queued": queued, "running": running }),
-    ))
+    let disk = state.store.image_bytes(None).await?;
+    let body = json!({
+        "ok": true, "queued": queued, "running": running,
+        "disk_bytes": disk, "max_disk_bytes": state.retention.max_disk,
+    });
+    Ok(Json(body).into_response())
 }

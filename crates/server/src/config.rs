@@ -8,6 +8,9 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::limits::Limits;
+use crate::storage::{ImageLocation, StoreConfig};
+use crate::wire::pace::Pace;
+use crate::wire::WireLimits;
 
 /// `restyle serve`: the web page, the JSON API and (by default) one worker.
 #[derive(Args, Debug, Clone)]
@@ -31,6 +34,35 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub token: Option<String>,
+    /// The operator's token: whoever sends it (as a bearer token, or through
+    /// the token form at /token) sees every job and which worker ran it.
+    /// Without it, `--token` is the operator's
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "RESTYLE_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+    /// The address people use, e.g. https://restyle.example.org/: its host
+    /// name is accepted in the Host header (besides IP addresses and
+    /// localhost), and https makes cookies Secure
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Seconds a client has to send a request's headers (and the longest an
+    /// idle connection stays open)
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Seconds a whole request body (an upload) may take
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub body_timeout: u64,
+    /// Slowest upload, in kilobytes a second (averaged, after the first 10 s)
+    #[arg(long, value_name = "KB/S", default_value_t = 16)]
+    pub min_upload_rate: u64,
+    /// Most connections open at once (at most the process's file limit less
+    /// a reserve); when all are taken, the oldest idle one is closed
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub max_connections: usize,
     /// Largest request (all uploads together), in megabytes
     #[arg(long, value_name = "MB", default_value_t = 25)]
     pub max_upload_mb: u64,
@@ -46,6 +78,13 @@ pub struct ServeArgs {
     /// Most optimisation steps a job may ask for
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub max_iterations: usize,
+    /// Memory one job may need (`4G`, `800M`), estimated before it is
+    /// accepted; larger jobs are refused (422) with the size that fits
+    /// (default: the memory available at start divided by --workers)
+    #[arg(long, value_name = "SIZE")]
+    pub max_job_memory: Option<String>,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 }
 
 /// `restyle worker`: takes jobs from a shared PostgreSQL queue.
@@ -85,21 +124,10 @@ pub struct StoreArgs {
     /// another worker (PostgreSQL; with SQLite the server re-queues at start)
     #[arg(long, value_name = "SECONDS", default_value_t = 30, hide = true)]
     pub lease_seconds: u64,
-}
-
-/// Where images live.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ImageLocation {
-    Directory(PathBuf),
-    Database,
-}
-
-/// A storage configuration, settled.
-#[derive(Clone, Debug)]
-pub struct StoreConfig {
-    pub database_url: String,
-    pub images: ImageLocation,
-    pub lease: Duration,
+    /// A job whose worker stopped in the middle of it (crashed, killed, out
+    /// of memory) this many times ends `failed` instead of running again
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub max_attempts: u32,
 }
 
 impl StoreArgs {
@@ -134,6 +162,11 @@ impl StoreArgs {
             database_url,
             images,
             lease: Duration::from_secs(self.lease_seconds.max(1)),
+            max_attempts: if self.max_attempts == 0 {
+                anyhow::bail!("--max-attempts must be at least 1");
+            } else {
+                self.max_attempts
+            },
         })
     }
 }
@@ -159,12 +192,126 @@ impl ServeArgs {
                 "--max-upload-mb and --max-iterations must be at least 1, --max-size at least 32"
             );
         }
+        // Workers decode uploads with the library's default limits: a larger
+        // image would be accepted here and fail in every worker.
+        let worker_pixels = restyle::io::ImageLimits::default().max_pixels;
+        if self.max_megapixels * 1e6 > worker_pixels as f64 {
+            anyhow::bail!(
+                "--max-megapixels {} is more than workers decode ({} megapixels)",
+                self.max_megapixels,
+                worker_pixels / 1_000_000
+            );
+        }
         Ok(Limits {
             max_upload_bytes: (self.max_upload_mb * 1024 * 1024) as usize,
             max_pixels: (self.max_megapixels * 1e6) as u64,
             max_queue: self.max_queue,
             max_size: self.max_size,
             max_iterations: self.max_iterations,
+            max_job_memory: self.job_memory()?,
+        })
+    }
+
+    /// `--max-job-memory`, or what this machine has available now shared
+    /// by its workers (4 GiB where that cannot be read).
+    fn job_memory(&self) -> anyhow::Result<usize> {
+        match &self.max_job_memory {
+            Some(text) => restyle::memory::parse_bytes(text).ok_or_else(|| {
+                anyhow::anyhow!("--max-job-memory: `{text}` is not a size (try 4G or 800M)")
+            }),
+            None => Ok(restyle::memory::available_bytes()
+                .map_or(4 << 30, |bytes| bytes / self.workers.max(1))),
+        }
+    }
+}
+
+/// `restyle serve`'s retention options.
+#[derive(Args, Debug, Clone)]
+pub struct RetentionArgs {
+    /// Finished jobs (done, failed, cancelled) are deleted, with their
+    /// images, this long after they finished (`7d`, `12h`, `30min`)
+    #[arg(long, value_name = "DURATION", default_value = "30d")]
+    pub keep: String,
+    /// Most bytes the images may take (`2G`, `500M`); beyond it the oldest
+    /// finished jobs are deleted, and submissions refused while queued and
+    /// running jobs alone fill it
+    #[arg(long, value_name = "SIZE", default_value = "5G")]
+    pub max_disk: String,
+    /// Keep a finished job's photo and painting (by default only the
+    /// result of a done job is kept)
+    #[arg(long)]
+    pub keep_uploads: bool,
+    /// Seconds between sweeps
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, hide = true)]
+    pub sweep_seconds: u64,
+}
+
+/// The retention policy, settled.
+#[derive(Clone, Copy, Debug)]
+pub struct Retention {
+    pub keep: Duration,
+    pub max_disk: u64,
+    pub keep_uploads: bool,
+    pub every: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            keep: Duration::from_secs(30 * 86_400),
+            max_disk: 5 << 30,
+            keep_uploads: false,
+            every: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetentionArgs {
+    pub fn resolve(&self) -> anyhow::Result<Retention> {
+        let keep = humantime::parse_duration(&self.keep).map_err(|e| {
+            anyhow::anyhow!(
+                "--keep: `{}` is not a duration (try 7d or 12h): {e}",
+                self.keep
+            )
+        })?;
+        let max_disk = restyle::memory::parse_bytes(&self.max_disk).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--max-disk: `{}` is not a size (try 2G or 500M)",
+                self.max_disk
+            )
+        })?;
+        Ok(Retention {
+            keep,
+            max_disk: max_disk as u64,
+            keep_uploads: self.keep_uploads,
+            every: Duration::from_secs(self.sweep_seconds.max(1)),
+        })
+    }
+}
+
+/// How long a stop waits for requests under way (a slow upload) before
+/// closing their connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+impl ServeArgs {
+    /// The limits on the wire: timeouts, upload pace, connections.
+    pub fn wire_limits(&self) -> anyhow::Result<WireLimits> {
+        if self.header_timeout == 0 || self.body_timeout == 0 || self.max_connections == 0 {
+            anyhow::bail!(
+                "--header-timeout, --body-timeout and --max-connections must be at least 1"
+            );
+        }
+        let limits = self.limits()?;
+        Ok(WireLimits {
+            header_timeout: Duration::from_secs(self.header_timeout),
+            body: Pace {
+                grace: Duration::from_secs(10).min(Duration::from_secs(self.body_timeout)),
+                min_rate: self.min_upload_rate.saturating_mul(1000),
+                total: Duration::from_secs(self.body_timeout),
+            },
+            max_body: limits.max_upload_bytes,
+            max_connections: self.max_connections,
+            shutdown_grace: SHUTDOWN_GRACE,
         })
     }
 }

@@ -12,8 +12,18 @@ pub enum ApiError {
     BadRequest(String),
     #[error("a valid token is needed (Authorization: Bearer TOKEN)")]
     Unauthorized,
+    /// Refused whoever asks: a host name this server does not answer to, a
+    /// cross-site request.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("no such job")]
     NotFound,
+    /// The job exists but this image does not (any more).
+    #[error("{0}")]
+    NoImage(String),
+    /// The request (its body) came too slowly.
+    #[error("{0}")]
+    Timeout(String),
     /// The job is not in a state that allows this.
     #[error("{0}")]
     Conflict(String),
@@ -29,6 +39,9 @@ pub enum ApiError {
     /// The queue holds as many jobs as it may.
     #[error("the queue is full ({0} jobs waiting); try again later")]
     QueueFull(u64),
+    /// The images of unfinished jobs fill the disk budget.
+    #[error("{0}")]
+    StorageFull(String),
     #[error("storage error: {0}")]
     Storage(#[from] crate::storage::StorageError),
     #[error("internal error: {0}")]
@@ -40,12 +53,15 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound | ApiError::NoImage(_) => StatusCode::NOT_FOUND,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedImage(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::QueueFull(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Storage(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -54,7 +70,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() && !matches!(self, ApiError::QueueFull(_)) {
+        if status.is_server_error()
+            && !matches!(self, ApiError::QueueFull(_) | ApiError::StorageFull(_))
+        {
             tracing::error!(error = %self, "request failed");
         }
         let mut response = (
@@ -63,7 +81,7 @@ impl IntoResponse for ApiError {
         )
             .into_response();
         match self {
-            ApiError::QueueFull(_) => {
+            ApiError::QueueFull(_) | ApiError::StorageFull(_) => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));

@@ -198,6 +198,8 @@ pub struct JobRecord {
     pub preview_version: i64,
     pub width: i64,
     pub height: i64,
+    /// The submitter's key hash; none for jobs made before keys.
+    pub owner: Option<String>,
 }
 
 /// A job as the API shows it.

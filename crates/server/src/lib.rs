@@ -6,10 +6,11 @@
 //! processes take jobs too); nothing is lost when the server is killed: a
 //! job that was running resumes from its last preview.
 //!
-//! The pieces: [`api`] (the JSON API), [`pages`] (the page), [`worker`]
-//! (the pool that runs [`restyle::stylize`]), [`storage`] (jobs and images
-//! on SQLite or PostgreSQL through one [`storage::Store`]), [`limits`] and
-//! [`config`].
+//! The pieces: [`wire`] (the listener: timeouts, connection cap), [`guard`]
+//! (what every request passes: host, origin, token, the viewer's key),
+//! [`api`] (the JSON API), [`pages`] (the page), [`worker`] (the pool that
+//! runs [`restyle::stylize`]), [`storage`] (jobs and images on SQLite or
+//! PostgreSQL through one [`storage::Store`]), [`limits`] and [`config`].
 //!
 //! ```no_run
 //! use restyle_server::{ServeArgs, Server};
@@ -32,16 +33,27 @@
 //! # }
 //! ```
 
+pub mod access;
 pub mod api;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod guard;
 pub mod jobs;
 pub mod limits;
+pub mod login;
+pub mod origin;
 pub mod pages;
+pub mod retention;
 pub mod server;
+pub mod state;
 pub mod storage;
 pub mod styles;
+pub mod submission;
+pub mod token;
+pub mod upload;
+pub mod viewer;
+pub mod wire;
 pub mod worker;
 
 pub use config::{ServeArgs, StoreArgs, WorkerArgs};

@@ -1,10 +1,7 @@
-//! What the server accepts: upload sizes, image sizes, queue length and
-//! per-job settings, each refused with a clear message and status.
+//! What the server accepts: upload sizes, image sizes, queue length,
+//! memory and per-job settings, each refused with a clear message and status.
 
-use std::path::Path;
-
-use restyle::io::{self, ImageFileError, ImageLimits};
-use restyle::{fit_long_edge, Image};
+use restyle::fit_long_edge;
 
 use crate::error::ApiError;
 use crate::jobs::JobSettings;
@@ -22,6 +19,8 @@ pub struct Limits {
     pub max_size: usize,
     /// Most optimisation steps a job may ask for.
     pub max_iterations: usize,
+    /// Most memory a job may need (the library's estimate), bytes.
+    pub max_job_memory: usize,
 }
 
 impl Default for Limits {
@@ -32,37 +31,12 @@ impl Default for Limits {
             max_queue: 100,
             max_size: 1024,
             max_iterations: 1000,
+            max_job_memory: 4 << 30,
         }
     }
 }
 
 impl Limits {
-    fn image_limits(&self) -> ImageLimits {
-        ImageLimits {
-            max_side: 16_384,
-            max_pixels: self.max_pixels,
-        }
-    }
-
-    /// Decodes an upload completely (so truncated files are caught now, not
-    /// in the worker); the file type comes from the contents, never from the
-    /// name or the declared content type.
-    pub fn decode(&self, bytes: &[u8], role: &str) -> Result<Image, ApiError> {
-        if bytes.is_empty() {
-            return Err(ApiError::BadRequest(format!("the {role} file is empty")));
-        }
-        let name = format!("the {role} image");
-        io::decode_image(bytes, Path::new(&name), self.image_limits()).map_err(|e| match e {
-            ImageFileError::Format { .. } => ApiError::UnsupportedImage(e.to_string()),
-            ImageFileError::TooLarge { width, height, .. } => ApiError::TooLarge(format!(
-                "the {role} image is {width}x{height} pixels ({:.1} megapixels); this server accepts at most {:.1} megapixels",
-                width as f64 * height as f64 / 1e6,
-                self.max_pixels as f64 / 1e6
-            )),
-            _ => ApiError::Unprocessable(e.to_string()),
-        })
-    }
-
     /// Checks a job's settings against the limits and the library's own
     /// rules, for a content image of `content` (width, height). Returns the
     /// output's width and height and the number of steps.
@@ -77,9 +51,9 @@ impl Limits {
                 self.max_size, s.size
             )));
         }
-        if s.iterations > self.max_iterations {
+        if s.iterations < 1 || s.iterations > self.max_iterations {
             return Err(ApiError::Unprocessable(format!(
-                "iterations must be at most {} on this server, not {}",
+                "iterations must be from 1 to {} on this server, not {}",
                 self.max_iterations, s.iterations
             )));
         }
@@ -140,33 +114,5 @@ mod tests {
             ..ok
         };
         assert!(limits.check_job(&negative, (128, 64)).is_err());
-    }
-
-    #[test]
-    fn uploads_are_judged_by_their_contents() {
-        let limits = Limits::default();
-        assert!(matches!(
-            limits.decode(b"hello, I am text", "content"),
-            Err(ApiError::UnsupportedImage(_))
-        ));
-        assert!(matches!(
-            limits.decode(b"", "content"),
-            Err(ApiError::BadRequest(_))
-        ));
-        let png = io::encode_image(&Image::filled(8, 8, [0.5; 3]), io::OutputType::Png).unwrap();
-        assert_eq!(limits.decode(&png, "style").unwrap().width(), 8);
-        let truncated = &png[..png.len() / 2];
-        assert!(matches!(
-            limits.decode(truncated, "style"),
-            Err(ApiError::Unprocessable(_))
-        ));
-        let tiny = Limits {
-            max_pixels: 10,
-            ..limits
-        };
-        assert!(matches!(
-            tiny.decode(&png, "style"),
-            Err(ApiError::TooLarge(_))
-        ));
     }
 }

@@ -1,61 +1,28 @@
-//! The web page: server-rendered HTML from the templates in `assets/`,
-//! with a little plain JavaScript (`assets/app.js`) for previews,
-//! drag-and-drop, submitting through the API and the live progress stream.
-//! No build step: the assets are embedded in the binary.
+//! The web page: server-rendered HTML from the templates in `templates/`
+//! (askama: checked when the crate compiles, every value HTML-escaped
+//! unless marked safe), with a little plain JavaScript (`assets/app.js`)
+//! for previews, drag-and-drop, submitting through the API and the live
+//! progress stream. No build step: templates and assets are in the binary.
 
+use askama::Template;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use axum::Extension;
 
-use crate::api;
+use crate::access;
 use crate::error::ApiError;
-use crate::jobs::{JobState, JobView, PreserveColors};
-use crate::server::AppState;
-use crate::styles;
+use crate::jobs::{JobSettings, JobState, JobView, PreserveColors};
+use crate::limits::Limits;
+use crate::state::AppState;
+use crate::storage::Scope;
+use crate::styles::{self, Preset};
+use crate::viewer::Viewer;
 
-const LAYOUT: &str = include_str!("../assets/layout.html");
-const INDEX: &str = include_str!("../assets/index.html");
-const JOB: &str = include_str!("../assets/job.html");
-const TOKEN: &str = include_str!("../assets/token.html");
 const CSS: &str = include_str!("../assets/app.css");
 const JS: &str = include_str!("../assets/app.js");
 const ICON: &str = include_str!("../assets/favicon.svg");
-
-/// Text made safe for HTML, in elements and quoted attributes.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Fills `{{name}}` slots with HTML the caller made safe.
-fn fill(template: &str, slots: &[(&str, &str)]) -> String {
-    let mut out = template.to_owned();
-    for (name, value) in slots {
-        out = out.replace(&format!("{{{{{name}}}}}"), value);
-    }
-    out
-}
-
-fn page(title: &str, body_class: &str, body: &str) -> Html<String> {
-    Html(fill(
-        LAYOUT,
-        &[
-            ("title", &escape(title)),
-            ("page", body_class),
-            ("body", body),
-        ],
-    ))
-}
 
 /// Style strengths the page offers (`style_weight`), weakest first.
 pub const STRENGTHS: &[(f32, &str)] = &[
@@ -72,106 +39,166 @@ fn strength_label(weight: f32) -> String {
     )
 }
 
-/// `GET /`: the form and the gallery.
-pub async fn index(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
+/// A template as a page, or a 500 if it cannot be rendered.
+fn render(template: &impl Template) -> Result<Html<String>, ApiError> {
+    template
+        .render()
+        .map(Html)
+        .map_err(|e| ApiError::Internal(format!("cannot render the page: {e}")))
+}
+
+/// One `<option>` of a select.
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+/// One picture in the gallery.
+struct Card {
+    id: String,
+    image: String,
+    state: &'static str,
+    label: String,
+    width: u64,
+    height: u64,
+    progress: String,
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct IndexPage<'a> {
+    title: &'a str,
+    page_class: &'a str,
+    limits: Limits,
+    presets: &'a [Preset],
+    sizes: Vec<Choice>,
+    iterations: Vec<Choice>,
+    strengths: Vec<Choice>,
+    cards: Vec<Card>,
+    max_mb: usize,
+    max_mp: String,
+}
+
+#[derive(Template)]
+#[template(path = "job.html")]
+struct JobPage<'a> {
+    title: &'a str,
+    page_class: &'a str,
+    id: &'a str,
+    short: &'a str,
+    state: &'static str,
+    state_label: String,
+    image: String,
+    /// (name, value) rows of the settings used.
+    settings: Vec<(&'static str, String)>,
+    /// The job as JSON, safe inside a script element.
+    data: String,
+}
+
+#[derive(Template)]
+#[template(path = "token.html")]
+struct TokenPage<'a> {
+    title: &'a str,
+    page_class: &'a str,
+    /// Where to go once signed in (a path on this server).
+    next: &'a str,
+    /// A wrong token was just tried.
+    wrong: bool,
+}
+
+#[derive(Template)]
+#[template(path = "not_found.html")]
+struct NotFoundPage<'a> {
+    title: &'a str,
+    page_class: &'a str,
+}
+
+/// The usual choices this server allows, and its maximum when that is none of them.
+fn choices(usual: &[usize], max: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = usual.iter().copied().filter(|&n| n <= max).collect();
+    if v.last() != Some(&max) && !usual.contains(&max) {
+        v.push(max);
+    }
+    v
+}
+
+/// `allowed` as options, the largest not above `default` selected.
+fn options(allowed: &[usize], default: usize, note: impl Fn(usize) -> String) -> Vec<Choice> {
+    let chosen = allowed
+        .iter()
+        .copied()
+        .filter(|&n| n <= default)
+        .max()
+        .unwrap_or(allowed[0]);
+    allowed
+        .iter()
+        .map(|&n| Choice {
+            value: n.to_string(),
+            label: note(n),
+            selected: n == chosen,
+        })
+        .collect()
+}
+
+/// `GET /`: the form and the viewer's gallery.
+pub async fn index(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+) -> Result<Html<String>, ApiError> {
     let limits = state.limits;
-    let presets: String = styles::PRESETS
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            format!(
-                r#"<label class="preset"><input type="radio" name="style_preset" value="{name}"{checked}><img src="/assets/styles/{name}-thumb.jpg" alt="" width="120" height="90"><span>{title}<small>{artist}</small></span></label>"#,
-                name = escape(p.name),
-                checked = if i == 0 { " checked" } else { "" },
-                title = escape(p.title),
-                artist = escape(p.artist),
-            )
-        })
-        .collect();
-    let default = crate::jobs::JobSettings::default();
-    // The usual choices this server allows, and its maximum when that is none of them.
-    let choices = |usual: &[usize], max: usize| {
-        let mut v: Vec<usize> = usual.iter().copied().filter(|&n| n <= max).collect();
-        if v.last() != Some(&max) && !usual.contains(&max) {
-            v.push(max);
-        }
-        v
-    };
-    let sizes_allowed = choices(&[256, 384, 512, 768, 1024, 1536, 2048], limits.max_size);
-    let default_size = sizes_allowed
-        .iter()
-        .copied()
-        .filter(|&s| s <= default.size)
-        .max()
-        .unwrap_or(sizes_allowed[0]);
-    let sizes: String = sizes_allowed
-        .iter()
-        .map(|&s| {
-            let selected = if s == default_size { " selected" } else { "" };
-            let note = match s {
-                256 => " (quick)",
-                512 => " (standard)",
-                _ => "",
-            };
-            format!(r#"<option value="{s}"{selected}>{s} px{note}</option>"#)
-        })
-        .collect();
-    let steps_allowed = choices(&[100, 300, 500, 1000], limits.max_iterations);
-    let default_steps = steps_allowed
-        .iter()
-        .copied()
-        .filter(|&n| n <= default.iterations)
-        .max()
-        .unwrap_or(steps_allowed[0]);
-    let iterations: String = steps_allowed
-        .iter()
-        .map(|&n| {
-            let selected = if n == default_steps { " selected" } else { "" };
-            let note = match n {
-                100 => " (draft)",
-                300 => " (standard)",
-                500 => " (fine)",
-                1000 => " (finest)",
-                _ => "",
-            };
-            format!(r#"<option value="{n}"{selected}>{n}{note}</option>"#)
-        })
-        .collect();
-    let strengths: String = STRENGTHS
-        .iter()
-        .map(|(w, label)| {
-            let selected = if *w == default.style_weight {
-                " selected"
-            } else {
-                ""
-            };
-            format!(r#"<option value="{w}"{selected}>{label}</option>"#)
-        })
-        .collect();
-    let jobs = state.store.list(60).await?;
-    let gallery: String = if jobs.is_empty() {
-        r#"<p class="empty">No pictures yet. The ones you make appear here.</p>"#.to_owned()
-    } else {
-        jobs.iter().map(|(j, pos)| card(&j.view(*pos))).collect()
-    };
-    let body = fill(
-        INDEX,
-        &[
-            ("presets", &presets),
-            ("sizes", &sizes),
-            ("iterations", &iterations),
-            ("strengths", &strengths),
-            ("gallery", &gallery),
-            ("max_upload", &limits.max_upload_bytes.to_string()),
-            (
-                "max_mb",
-                &format!("{}", limits.max_upload_bytes / (1024 * 1024)),
-            ),
-            ("max_mp", &format!("{:.0}", limits.max_pixels as f64 / 1e6)),
-            ("max_queue", &limits.max_queue.to_string()),
-        ],
+    let default = JobSettings::default();
+    let sizes = options(
+        &choices(&[256, 384, 512, 768, 1024, 1536, 2048], limits.max_size),
+        default.size,
+        |s| match s {
+            256 => format!("{s} px (quick)"),
+            512 => format!("{s} px (standard)"),
+            _ => format!("{s} px"),
+        },
     );
-    Ok(page("Paint your photo", "index", &body))
+    let iterations = options(
+        &choices(&[100, 300, 500, 1000], limits.max_iterations),
+        default.iterations,
+        |n| match n {
+            100 => format!("{n} (draft)"),
+            300 => format!("{n} (standard)"),
+            500 => format!("{n} (fine)"),
+            1000 => format!("{n} (finest)"),
+            _ => n.to_string(),
+        },
+    );
+    let strengths = STRENGTHS
+        .iter()
+        .map(|(w, label)| Choice {
+            value: w.to_string(),
+            label: (*label).to_owned(),
+            selected: *w == default.style_weight,
+        })
+        .collect();
+    let owner = viewer.owner();
+    let scope = match (&owner, viewer.admin) {
+        (_, true) => Some(Scope::All),
+        (Some(owner), false) => Some(Scope::Owner(owner)),
+        (None, false) => None,
+    };
+    let jobs = match scope {
+        Some(scope) => state.store.list(60, scope).await?,
+        None => Vec::new(),
+    };
+    let cards = jobs.iter().map(|(j, pos)| card(&j.view(*pos))).collect();
+    render(&IndexPage {
+        title: "Paint your photo",
+        page_class: "index",
+        limits,
+        presets: styles::PRESETS,
+        sizes,
+        iterations,
+        strengths,
+        cards,
+        max_mb: limits.max_upload_bytes / (1024 * 1024),
+        max_mp: format!("{:.0}", limits.max_pixels as f64 / 1e6),
+    })
 }
 
 fn state_label(view: &JobView) -> String {
@@ -197,28 +224,32 @@ fn thumbnail(view: &JobView) -> String {
         .unwrap_or_else(|| format!("/api/jobs/{}/content", view.id))
 }
 
-fn card(view: &JobView) -> String {
+fn card(view: &JobView) -> Card {
     let progress = match view.state {
         JobState::Running if view.total_steps > 0 => {
             format!(" · {}%", view.step * 100 / view.total_steps)
         }
         _ => String::new(),
     };
-    format!(
-        r#"<a class="job-card" href="/jobs/{id}" data-id="{id}"><img src="{img}" alt="" loading="lazy"><span class="badge state-{state}">{label}</span><span class="meta">{w}×{h}{progress}</span></a>"#,
-        id = escape(&view.id),
-        img = escape(&thumbnail(view)),
-        state = view.state.as_str(),
-        label = escape(&state_label(view)),
-        w = view.width,
-        h = view.height,
-    )
+    Card {
+        id: view.id.clone(),
+        image: thumbnail(view),
+        state: view.state.as_str(),
+        label: state_label(view),
+        width: view.width,
+        height: view.height,
+        progress,
+    }
 }
 
-/// `GET /jobs/{id}`: the job, live.
-pub async fn job(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let view = match api::parse_id(&id) {
-        Ok(id) => api::view(&state, &id).await,
+/// `GET /jobs/{id}`: the job, live (to whoever may see it; others get 404).
+pub async fn job(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    id: Result<Path<String>, PathRejection>,
+) -> Response {
+    let view = match access::path_id(id) {
+        Ok(id) => access::view(&state, &viewer, &id).await,
         Err(e) => Err(e),
     };
     let view = match view {
@@ -237,51 +268,54 @@ pub async fn job(State(state): State<AppState>, Path(id): Path<String>) -> Respo
         PreserveColors::Luminance => "the photo's",
         PreserveColors::Histogram => "the photo's (painting recoloured)",
     };
-    let settings = format!(
-        "<dt>Size</dt><dd>{}×{} px</dd><dt>Iterations</dt><dd>{}</dd><dt>Style strength</dt><dd>{}</dd>\
-         <dt>Colours</dt><dd>{}</dd><dt>Style</dt><dd>{}</dd><dt>Seed</dt><dd>{}</dd>",
-        view.width,
-        view.height,
-        s.iterations,
-        escape(&strength_label(s.style_weight)),
-        colours,
-        escape(&style),
-        s.seed
-    );
-    // JSON inside a script element: `<` escaped so no `</script>` can close it.
+    let settings = vec![
+        ("Size", format!("{}×{} px", view.width, view.height)),
+        ("Iterations", s.iterations.to_string()),
+        ("Style strength", strength_label(s.style_weight)),
+        ("Colours", colours.to_owned()),
+        ("Style", style),
+        ("Seed", s.seed.to_string()),
+    ];
+    // JSON inside a script element is not HTML-escaped (the script reads it
+    // as text): `<`, `>` and `&` become JSON escapes, so no `</script>` can end it.
     let data = serde_json::to_string(&view)
         .expect("a job serialises")
-        .replace('<', "\\u003c");
-    let body = fill(
-        JOB,
-        &[
-            ("id", &escape(&view.id)),
-            ("short", &escape(&view.id[..8])),
-            ("state", view.state.as_str()),
-            ("state_label", &escape(&state_label(&view))),
-            ("image", &escape(&thumbnail(&view))),
-            ("settings", &settings),
-            ("data", &data),
-        ],
-    );
-    page(&format!("Job {}", &view.id[..8]), "job", &body).into_response()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026");
+    let title = format!("Job {}", &view.id[..8]);
+    let page = JobPage {
+        title: &title,
+        page_class: "job",
+        id: &view.id,
+        short: &view.id[..8],
+        state: view.state.as_str(),
+        state_label: state_label(&view),
+        image: thumbnail(&view),
+        settings,
+        data,
+    };
+    render(&page).into_response()
 }
 
 pub async fn not_found() -> impl IntoResponse {
-    let body = r#"<section class="card narrow"><h1>Not found</h1><p>There is no such page or job (it may have been deleted).</p><p><a class="button primary" href="/">Make a new picture</a></p></section>"#;
-    (StatusCode::NOT_FOUND, page("Not found", "error", body))
+    let page = NotFoundPage {
+        title: "Not found",
+        page_class: "error",
+    };
+    (StatusCode::NOT_FOUND, render(&page))
 }
 
-/// The page asking for the token.
-pub fn token_page() -> String {
-    fill(
-        LAYOUT,
-        &[
-            ("title", "Token needed"),
-            ("page", "error"),
-            ("body", TOKEN),
-        ],
-    )
+/// The page asking for the token, then going on to `next` (a local path).
+pub fn token_page(next: &str, wrong: bool) -> String {
+    let page = TokenPage {
+        title: "Token needed",
+        page_class: "error",
+        next,
+        wrong,
+    };
+    page.render()
+        .unwrap_or_else(|e| format!("cannot render the page: {e}"))
 }
 
 /// `GET /assets/{file}`: the embedded CSS, JavaScript and icon.
@@ -331,11 +365,16 @@ pub async fn style_image(Path(file): Path<String>) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn escaping_leaves_no_markup() {
-        assert_eq!(
-            super::escape(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+    fn values_in_templates_are_escaped() {
+        let html = token_page(r#"/jobs/"><script>alert(1)</script>"#, true);
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(
+            html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"),
+            "{html}"
         );
+        assert!(html.contains(r#"action="/token""#) && html.contains(r#"method="post""#));
     }
 }

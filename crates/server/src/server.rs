@@ -1,14 +1,12 @@
-//! The HTTP server: routes, the optional token, security headers, start
-//! and graceful stop; and the `restyle worker` process.
+//! The HTTP server: routes, start and graceful stop; and the `restyle
+//! worker` process.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::{watch, Semaphore};
@@ -17,25 +15,13 @@ use tokio::task::JoinHandle;
 use crate::config::{ServeArgs, WorkerArgs};
 use crate::error::ApiError;
 use crate::events::Hub;
-use crate::limits::Limits;
+use crate::origin::Origins;
+use crate::retention;
+use crate::state::AppState;
 use crate::storage::{Dialect, Store};
+use crate::token::Tokens;
 use crate::worker::WorkerPool;
-use crate::{api, pages};
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub hub: Hub,
-    pub limits: Limits,
-    pub token: Option<Arc<str>>,
-    /// The workers in this process (none with `--workers 0`).
-    pub workers: Option<Arc<WorkerPool>>,
-    /// Uploads decoded at once.
-    pub decoding: Arc<Semaphore>,
-    /// Turns true when the server stops: live streams end.
-    pub shutdown: watch::Receiver<bool>,
-}
+use crate::{api, guard, login, pages, wire};
 
 /// The routes, for a state.
 pub fn router(state: AppState) -> Router {
@@ -60,95 +46,11 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}", get(pages::job))
         .route("/assets/{file}", get(pages::asset))
         .route("/assets/styles/{file}", get(pages::style_image))
+        .route("/token", get(login::form).post(login::sign_in))
         .nest("/api", api)
         .fallback(pages::not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .with_state(state)
-}
-
-/// Byte-by-byte comparison whose time does not depend on where they differ.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
-const TOKEN_COOKIE: &str = "restyle_token";
-
-/// The token, when one is set (the static files and shipped styles are
-/// public); security headers on every answer; a log line per request.
-async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let is_api = path.starts_with("/api/");
-    let mut response = match &state.token {
-        Some(token) if !path.starts_with("/assets/") => {
-            let headers = request.headers();
-            let bearer = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .is_some_and(|t| same(t.trim(), token));
-            let cookie = headers
-                .get_all(header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(';'))
-                .filter_map(|c| c.trim().split_once('='))
-                .any(|(k, v)| k == TOKEN_COOKIE && same(v, token));
-            let query = request
-                .uri()
-                .query()
-                .into_iter()
-                .flat_map(|q| q.split('&'))
-                .filter_map(|kv| kv.split_once('='))
-                .any(|(k, v)| k == "token" && same(v, token));
-            if bearer || cookie {
-                next.run(request).await
-            } else if query && !is_api && method == Method::GET {
-                // Once from a link: remembered in a cookie, then out of the address bar.
-                let mut r = Redirect::to(&path).into_response();
-                let value = format!(
-                    "{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000"
-                );
-                if let Ok(v) = HeaderValue::from_str(&value) {
-                    r.headers_mut().insert(header::SET_COOKIE, v);
-                }
-                r
-            } else if is_api {
-                ApiError::Unauthorized.into_response()
-            } else {
-                (StatusCode::UNAUTHORIZED, Html(pages::token_page())).into_response()
-            }
-        }
-        _ => next.run(request).await,
-    };
-    let headers = response.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    if headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
-    {
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; frame-ancestors 'none'",
-            ),
-        );
-    }
-    tracing::debug!(%method, %path, status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
-    response
 }
 
 /// This process's name in the queue: host name and process id.
@@ -176,6 +78,9 @@ impl Server {
     /// starts the workers and listens.
     pub async fn start(args: ServeArgs) -> anyhow::Result<Self> {
         let limits = args.limits()?;
+        let wire = args.wire_limits()?;
+        let origins = Origins::new(args.public_url.as_deref()).map_err(anyhow::Error::msg)?;
+        let retention = args.retention.resolve()?;
         let config = args.store.resolve()?;
         let store = Store::connect(&config).await?;
         if store.dialect() == Dialect::Sqlite {
@@ -193,7 +98,8 @@ impl Server {
         }
         let (shutdown, shutdown_rx) = watch::channel(false);
         let hub = Hub::new();
-        let (workers, handles) = if args.workers > 0 {
+        let sweeper = retention::start(store.clone(), retention, shutdown_rx.clone());
+        let (workers, mut handles) = if args.workers > 0 {
             let (pool, handles) = WorkerPool::start(
                 store.clone(),
                 hub.clone(),
@@ -205,13 +111,16 @@ impl Server {
         } else {
             (None, Vec::new())
         };
+        handles.push(sweeper);
         let state = AppState {
             store: store.clone(),
             hub,
             limits,
-            token: args.token.filter(|t| !t.is_empty()).map(Arc::from),
+            tokens: Tokens::new(args.token, args.admin_token),
+            origins,
             workers,
             decoding: Arc::new(Semaphore::new(2)),
+            retention,
             shutdown: shutdown_rx.clone(),
         };
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -219,14 +128,7 @@ impl Server {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
         let addr = listener.local_addr()?;
         let app = router(state);
-        let mut stop = shutdown_rx;
-        let http = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|&s| s).await;
-                })
-                .await
-        });
+        let http = tokio::spawn(wire::serve(listener, app, wire, shutdown_rx.clone()));
         tracing::info!(%addr, database = %redact(&config.database_url), workers = args.workers, "restyle serve started");
         Ok(Self {
             addr,
@@ -352,12 +254,5 @@ mod tests {
         );
         assert_eq!(super::redact("postgres://me@db/q"), "postgres://me@db/q");
         assert_eq!(super::redact("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
-    }
-
-    #[test]
-    fn tokens_compare_whole() {
-        assert!(super::same("abc", "abc"));
-        assert!(!super::same("abc", "abd"));
-        assert!(!super::same("abc", "ab"));
     }
 }

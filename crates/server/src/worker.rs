@@ -165,6 +165,13 @@ impl WorkerPool {
             .lock()
             .unwrap()
             .insert(id.clone(), stop.clone());
+        // A cancel or delete that came while the job was being prepared
+        // found no run to stop: ask the database once now.
+        match self.store.heartbeat(&id, worker).await {
+            Ok(Some(true)) => set_once(&stop, CANCELLED),
+            Ok(None) => set_once(&stop, GONE),
+            Ok(Some(false)) | Err(_) => {}
+        }
 
         // Heartbeats prove this worker alive while a step (or the style
         // targets, before the first step) takes long, and bring cancels.
@@ -438,6 +445,12 @@ impl Observer for JobObserver {
             }
             self.hub.notify(&self.id);
         }
+        self.on_targets()
+    }
+
+    /// Between style images and tiles while targets are measured: a cancel,
+    /// a delete or a shutdown stops the run there too.
+    fn on_targets(&mut self) -> Flow {
         if self.stop.load(Ordering::SeqCst) == RUN {
             Flow::Continue
         } else {

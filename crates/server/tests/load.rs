@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{small_job, TestServer};
+use common::{new_key, small_job, TestServer};
 use serde_json::Value;
 
 const SUBMISSIONS: usize = 100;
@@ -18,8 +18,11 @@ const QUEUE: usize = 60;
 async fn a_hundred_concurrent_submissions_are_each_accepted_or_refused_and_none_is_lost() {
     // No workers, so the queue only fills: the refusals are deterministic.
     let s = TestServer::start(&["--workers", "0", "--max-queue", &QUEUE.to_string()]).await;
+    let mut key = reqwest::header::HeaderMap::new();
+    key.insert("x-restyle-key", new_key().parse().unwrap());
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
+        .default_headers(key)
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
@@ -81,8 +84,7 @@ async fn a_hundred_concurrent_submissions_are_each_accepted_or_refused_and_none_
     assert_eq!(accepted.len() + refused, SUBMISSIONS);
     assert_eq!(accepted.len(), QUEUE, "the queue fills exactly");
 
-    let list: Value = s
-        .client
+    let list: Value = client
         .get(s.url("/api/jobs?limit=1000"))
         .send()
         .await

@@ -1,6 +1,8 @@
 //! Running the real `restyle serve` and `restyle worker` processes.
 #![allow(dead_code)]
 
+pub mod soak;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,9 +22,31 @@ pub struct Proc {
 impl Proc {
     /// Starts `restyle ARGS`, logging to `log`; waits for its first line.
     pub fn start(args: &[&str], log: &Path) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_restyle"));
+        command.args(args);
+        Self::spawn(command, args, log)
+    }
+
+    /// `restyle serve ARGS` with the process's file limit set to `files`
+    /// (through the shell's `ulimit`); returns it and its URL.
+    pub fn serve_with_file_limit(files: u32, args: &[&str], log: &Path) -> (Self, String) {
+        let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {files} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_restyle"))
+            .args(&all);
+        let p = Self::spawn(command, &all, log);
+        let url = p.first_line.rsplit(' ').next().unwrap().to_owned();
+        assert!(url.starts_with("http://127.0.0.1:"), "{}", p.first_line);
+        (p, url)
+    }
+
+    fn spawn(mut command: Command, args: &[&str], log: &Path) -> Self {
         let err = std::fs::File::create(log).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_restyle"))
-            .args(args)
+        let mut child = command
             .env("RESTYLE_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(err)
@@ -113,17 +137,54 @@ pub struct Api {
 }
 
 impl Api {
+    /// A client with its own submitter key: it sees the jobs it submits.
     pub fn new(url: &str) -> Self {
+        Self::with_headers(url, &[])
+    }
+
+    /// The operator (`--admin-token TOKEN`): sees every job and its worker.
+    pub fn operator(url: &str, token: &str) -> Self {
+        Self::with_headers(url, &[("authorization", &format!("Bearer {token}"))])
+    }
+
+    /// The same client (the same key) on another server address.
+    pub fn at(&self, url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            client: self.client.clone(),
+        }
+    }
+
+    fn with_headers(url: &str, extra: &[(&str, &str)]) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let key = format!("{:032x}", nanos ^ ((std::process::id() as u128) << 64));
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-restyle-key", key.parse().unwrap());
+        for (name, value) in extra {
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap();
+            headers.insert(name, value.parse().unwrap());
+        }
         Self {
             url: url.to_owned(),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
+                .default_headers(headers)
                 .build()
                 .unwrap(),
         }
     }
 
     pub async fn submit(&self, size: u32, iterations: u32) -> String {
+        self.try_submit(size, iterations)
+            .await
+            .unwrap_or_else(|status| panic!("refused with {status}"))
+    }
+
+    /// Submits a small job: its id, or the status it was refused with.
+    pub async fn try_submit(&self, size: u32, iterations: u32) -> Result<String, u16> {
         let form = reqwest::multipart::Form::new()
             .part(
                 "content",
@@ -142,11 +203,29 @@ impl Api {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 201);
-        r.json::<Value>().await.unwrap()["id"]
+        if r.status() != 201 {
+            return Err(r.status().as_u16());
+        }
+        Ok(r.json::<Value>().await.unwrap()["id"]
             .as_str()
             .unwrap()
-            .to_owned()
+            .to_owned())
+    }
+
+    /// What the images take, as the health check reports it.
+    pub async fn disk_bytes(&self) -> u64 {
+        let health: Value = self
+            .client
+            .get(format!("{}/api/health", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        health["disk_bytes"]
+            .as_u64()
+            .expect("disk_bytes in the health check")
     }
 
     pub async fn job(&self, id: &str) -> Value {

@@ -149,9 +149,9 @@ unsafe fn output_transform_v(m: [__m512; IN]) -> [__m512; OUT] {
 pub(super) unsafe fn input_tiles(lines: [*const f32; IN], mut out: impl FnMut(usize) -> *mut f32) {
     // Along the rows, then down the columns.
     let mut rows = [[_mm512_setzero_ps(); IN]; IN];
-    for dy in 0..IN {
+    for (row, line) in rows.iter_mut().zip(lines) {
         // SAFETY: AVX-512F and 66 readable floats per line (the contract).
-        rows[dy] = unsafe { input_transform_v(phases(lines[dy])) };
+        *row = unsafe { input_transform_v(phases(line)) };
     }
     for jx in 0..IN {
         let d = [

@@ -581,8 +581,7 @@ impl Scratch {
             outs.iter_mut().for_each(|o| {
                 resized(o, nt);
             });
-            let [o0, o1, o2, o3, o4, o5]: [&mut Vec<f32>; 6] =
-                outs.try_into().ok().expect("six rows");
+            let [o0, o1, o2, o3, o4, o5]: [&mut Vec<f32>; 6] = outs.try_into().expect("six rows");
             input_transform_lanes(d, [o0, o1, o2, o3, o4, o5], nt);
         }
     }

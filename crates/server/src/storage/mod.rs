@@ -11,8 +11,13 @@
 //! (the default with SQLite, or a directory every worker mounts) or in the
 //! database itself (the default with PostgreSQL).
 
+mod disk;
+pub mod error;
 pub mod postgres;
+pub mod schema;
 pub mod sqlite;
+
+pub use disk::FinishedJob;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,20 +25,26 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
-use crate::config::{ImageLocation, StoreConfig};
 use crate::jobs::{now_ms, JobId, JobRecord, JobSettings, JobState};
 
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("image files: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("a stored job is unreadable: {0}")]
-    Corrupt(String),
+pub use error::{Result, StorageError};
+
+/// Where images live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageLocation {
+    Directory(PathBuf),
+    Database,
 }
 
-pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+/// A storage configuration, settled.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub database_url: String,
+    pub images: ImageLocation,
+    pub lease: Duration,
+    /// Runs a job may start before it ends `failed`.
+    pub max_attempts: u32,
+}
 
 /// Which database a URL names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,10 +93,21 @@ pub enum CancelOutcome {
 /// A new job, ready to be queued.
 pub struct NewJob<'a> {
     pub id: &'a JobId,
+    /// The submitter's key hash ([`crate::viewer::owner_of`]).
+    pub owner: Option<&'a str>,
     pub settings: &'a JobSettings,
     pub total_steps: usize,
     pub width: usize,
     pub height: usize,
+}
+
+/// Whose jobs a listing shows.
+#[derive(Clone, Copy, Debug)]
+pub enum Scope<'a> {
+    /// Every job (the operator).
+    All,
+    /// The jobs stored with this owner.
+    Owner(&'a str),
 }
 
 /// Progress a worker reports.
@@ -112,11 +134,12 @@ pub struct Store {
     dialect: Dialect,
     images: Images,
     lease: Duration,
+    max_attempts: u32,
 }
 
 const COLUMNS: &str = "id, seq, state, settings, created_ms, started_ms, finished_ms, step, total_steps, eta_ms, \
      elapsed_ms, loss, error, cancel_requested, worker, heartbeat_ms, attempts, checkpoint_step, preview_version, \
-     width, height";
+     width, height, owner";
 
 impl Store {
     /// Connects, creating the schema (and the image directory) if needed.
@@ -151,6 +174,7 @@ impl Store {
             dialect,
             images,
             lease: config.lease,
+            max_attempts: config.max_attempts,
         })
     }
 
@@ -173,8 +197,8 @@ impl Store {
     pub async fn insert(&self, job: NewJob<'_>, max_queue: u64) -> Result<bool> {
         let settings = serde_json::to_string(job.settings).expect("settings serialise");
         let done = sqlx::query(
-            "INSERT INTO jobs (id, state, settings, created_ms, total_steps, width, height) \
-             SELECT $1, 'queued', $2, $3, $4, $5, $6 \
+            "INSERT INTO jobs (id, state, settings, created_ms, total_steps, width, height, owner) \
+             SELECT $1, 'queued', $2, $3, $4, $5, $6, $8 \
              WHERE (SELECT COUNT(*) FROM jobs WHERE state = 'queued') < $7",
         )
         .bind(job.id.as_str())
@@ -184,6 +208,7 @@ impl Store {
         .bind(job.width as i64)
         .bind(job.height as i64)
         .bind(max_queue.min(i64::MAX as u64) as i64)
+        .bind(job.owner)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -208,15 +233,43 @@ impl Store {
         Ok(n.max(0) as u64)
     }
 
-    /// The newest `limit` jobs, newest first, each with its queue position.
-    pub async fn list(&self, limit: i64) -> Result<Vec<(JobRecord, Option<u64>)>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM jobs ORDER BY seq DESC LIMIT $1"
-        ))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let jobs = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
+    /// The newest `limit` jobs of `scope`, newest first, each with its queue
+    /// position. A row that cannot be read is left out (and logged), so one
+    /// bad row does not hide every other job.
+    pub async fn list(
+        &self,
+        limit: i64,
+        scope: Scope<'_>,
+    ) -> Result<Vec<(JobRecord, Option<u64>)>> {
+        let rows = match scope {
+            Scope::All => {
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM jobs ORDER BY seq DESC LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Scope::Owner(owner) => {
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM jobs WHERE owner = $2 ORDER BY seq DESC LIMIT $1"
+                ))
+                .bind(limit)
+                .bind(owner)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        let jobs: Vec<JobRecord> = rows
+            .iter()
+            .filter_map(|row| match decode(row) {
+                Ok(job) => Some(job),
+                Err(e) => {
+                    tracing::warn!(error = %e, "left an unreadable job out of a listing");
+                    None
+                }
+            })
+            .collect();
         let queued: Vec<i64> =
             sqlx::query("SELECT seq FROM jobs WHERE state = 'queued' ORDER BY seq")
                 .fetch_all(&self.pool)
@@ -245,13 +298,31 @@ impl Store {
     }
 
     /// Takes the oldest queued job for `worker`, if any; no two workers get
-    /// the same job.
+    /// the same job. Each claim counts as an attempt (a worker that dies
+    /// mid-run cannot count its own death); a queued job that has had its
+    /// `max_attempts` ends `failed` here instead of running again.
     pub async fn claim(&self, worker: &str) -> Result<Option<JobRecord>> {
         let pick = match self.dialect {
             Dialect::Sqlite => sqlite::PICK_NEXT,
             Dialect::Postgres => postgres::PICK_NEXT,
         };
         let now = now_ms();
+        let given_up = sqlx::query(
+            "UPDATE jobs SET state = 'failed', finished_ms = $2, eta_ms = NULL, worker = NULL, \
+             error = 'the worker stopped in the middle of this job ' || CAST(attempts AS TEXT) || \
+             ' times (it crashed, ran out of memory or was killed); it will not be tried again' \
+             WHERE state = 'queued' AND attempts >= $1",
+        )
+        .bind(i64::from(self.max_attempts))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        if given_up.rows_affected() > 0 {
+            tracing::warn!(
+                jobs = given_up.rows_affected(),
+                "failed jobs whose worker stopped mid-run too often"
+            );
+        }
         let row = sqlx::query(&format!(
             "UPDATE jobs SET state = 'running', worker = $1, heartbeat_ms = $2, started_ms = $2, \
              attempts = attempts + 1, cancel_requested = 0, eta_ms = NULL \
@@ -336,10 +407,11 @@ impl Store {
     }
 
     /// Puts a job this worker holds back in the queue, at its old place
-    /// (its preview stays, so it resumes from there).
+    /// (its preview stays, so it resumes from there). An orderly stop is
+    /// not the job's fault: the attempt is given back.
     pub async fn requeue(&self, id: &JobId, worker: &str) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE jobs SET state = 'queued', worker = NULL, eta_ms = NULL \
+            "UPDATE jobs SET state = 'queued', worker = NULL, eta_ms = NULL, attempts = attempts - 1 \
              WHERE id = $1 AND worker = $2 AND state = 'running'",
         )
         .bind(id.as_str())
@@ -528,46 +600,6 @@ fn decode(row: &AnyRow) -> Result<JobRecord> {
         preview_version: row.try_get("preview_version")?,
         width: row.try_get("width")?,
         height: row.try_get("height")?,
+        owner: row.try_get("owner")?,
     })
-}
-
-/// The tables, written once for both databases: they differ only in how
-/// the queue order column counts (`seq`) and in the type of image bytes.
-fn schema(seq_column: &str, blob_type: &str) -> [String; 3] {
-    [
-        format!(
-            "CREATE TABLE IF NOT EXISTS jobs (
-        seq {seq_column},
-        id TEXT NOT NULL UNIQUE,
-        state TEXT NOT NULL,
-        settings TEXT NOT NULL,
-        created_ms BIGINT NOT NULL,
-        started_ms BIGINT,
-        finished_ms BIGINT,
-        step BIGINT NOT NULL DEFAULT 0,
-        total_steps BIGINT NOT NULL DEFAULT 0,
-        eta_ms BIGINT,
-        elapsed_ms BIGINT,
-        loss DOUBLE PRECISION,
-        error TEXT,
-        cancel_requested BIGINT NOT NULL DEFAULT 0,
-        worker TEXT,
-        heartbeat_ms BIGINT,
-        attempts BIGINT NOT NULL DEFAULT 0,
-        checkpoint_step BIGINT NOT NULL DEFAULT 0,
-        preview_version BIGINT NOT NULL DEFAULT 0,
-        width BIGINT NOT NULL DEFAULT 0,
-        height BIGINT NOT NULL DEFAULT 0
-    )"
-        ),
-        "CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, seq)".to_string(),
-        format!(
-            "CREATE TABLE IF NOT EXISTS images (
-        job_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        data {blob_type} NOT NULL,
-        PRIMARY KEY (job_id, kind)
-    )"
-        ),
-    ]
 }

@@ -5,7 +5,8 @@
 
 use sqlx::AnyPool;
 
-use super::Result;
+use super::error::Result;
+use super::schema::{ADDED_COLUMNS, ADDED_INDEXES};
 
 /// The oldest queued job not locked by another claim (inside the claiming `UPDATE`).
 pub const PICK_NEXT: &str =
@@ -14,9 +15,9 @@ pub const PICK_NEXT: &str =
 /// Serialises schema creation between processes starting together.
 const SCHEMA_LOCK: i64 = 0x7265_7374_796c;
 
-/// The tables (shared columns in [`super::schema`]), in this dialect.
+/// The tables (shared columns in [`super::schema::tables`]), in this dialect.
 fn schema() -> [String; 3] {
-    super::schema("BIGSERIAL PRIMARY KEY", "BYTEA")
+    super::schema::tables("BIGSERIAL PRIMARY KEY", "BYTEA")
 }
 
 /// Creates the schema, one process at a time.
@@ -27,7 +28,11 @@ pub async fn prepare(pool: &AnyPool) -> Result<()> {
         .execute(&mut *conn)
         .await?;
     let mut result = Ok(());
-    for statement in schema() {
+    let added = ADDED_COLUMNS
+        .iter()
+        .map(|(column, kind)| format!("ALTER TABLE jobs ADD COLUMN IF NOT EXISTS {column} {kind}"));
+    let indexes = ADDED_INDEXES.iter().map(|s| s.to_string());
+    for statement in schema().into_iter().chain(added).chain(indexes) {
         if let Err(e) = sqlx::query(&statement).execute(&mut *conn).await {
             result = Err(e.into());
             break;

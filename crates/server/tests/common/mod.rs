@@ -18,8 +18,30 @@ struct Cli {
 pub struct TestServer {
     pub server: Option<Server>,
     pub url: String,
+    /// A client with its own submitter key (`X-Restyle-Key`).
     pub client: reqwest::Client,
+    /// That key.
+    pub key: String,
     pub data: tempfile::TempDir,
+}
+
+/// A fresh submitter key, as the server would issue one.
+pub fn new_key() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// A client that sends `key` as its submitter key (none: no key).
+pub fn client_with_key(key: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(key) = key {
+        headers.insert("x-restyle-key", key.parse().unwrap());
+    }
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 impl TestServer {
@@ -33,14 +55,12 @@ impl TestServer {
             .await
             .expect("the server starts");
         let url = format!("http://{}", server.addr());
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
+        let key = new_key();
         Self {
             server: Some(server),
             url,
-            client,
+            client: client_with_key(Some(&key)),
+            key,
             data,
         }
     }

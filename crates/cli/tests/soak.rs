@@ -1,0 +1,104 @@
+//! Soak on SQLite: 300 tiny submissions with random cancels and deletes, the
+//! server killed with SIGKILL and restarted twice along the way. Every
+//! accepted job ends done, failed (with a reason), cancelled or deleted;
+//! none is lost or started more often than it was interrupted; memory and
+//! disk stay flat. Prints its figures. Runs in CI, or with RESTYLE_SOAK=1.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::soak::{by_state, enabled, rss, starts_in_logs, Dice, Soak};
+use support::{Api, Proc};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_sqlite_300_jobs_two_kills() {
+    if !enabled("SQLite") {
+        return;
+    }
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let serve = |n: usize| {
+        Proc::serve(
+            &["--data", data, "--max-queue", "1000", "--max-disk", "20M"],
+            &dir.path().join(format!("serve{n}.log")),
+        )
+    };
+    let mut dice = Dice::new(9);
+    let mut soak = Soak::default();
+    let mut logs = String::new();
+    let mut peaks = Vec::new();
+    let (mut server, mut url) = serve(1);
+    // One submitter (one key) throughout: its jobs are visible to it only.
+    let submitter = Api::new(&url);
+    for round in 1..=3 {
+        soak.round(&submitter.at(&url), 100, &mut dice).await;
+        if round < 3 {
+            peaks.push(rss(server.child.id()).1);
+            server.kill();
+            logs.push_str(&server.log_text());
+            (server, url) = serve(round + 1);
+        }
+    }
+    let api = submitter.at(&url);
+    // Memory of the last process once half the jobs are through (warm),
+    // and once all are.
+    let half = soak.accepted.len() / 2;
+    let mut jobs = soak
+        .settle(&api, &soak.accepted[..half], Duration::from_secs(900))
+        .await;
+    let (warm_rss, _) = rss(server.child.id());
+    jobs.extend(
+        soak.settle(&api, &soak.accepted[half..], Duration::from_secs(900))
+            .await,
+    );
+    let (end_rss, end_peak) = rss(server.child.id());
+    peaks.push(end_peak);
+    logs.push_str(&server.log_text());
+    let disk_end = api.disk_bytes().await;
+
+    let mut rerun = 0;
+    for (id, job) in &jobs {
+        let attempts = job["attempts"].as_u64().unwrap() as usize;
+        assert_eq!(starts_in_logs(&logs, id), attempts, "job {id}: {job}");
+        if attempts > 1 {
+            rerun += 1;
+        }
+    }
+    let states = by_state(&jobs);
+    println!(
+        "soak (SQLite): {} submitted, {} accepted, {} refused, {} cancel requests, {} deleted; \
+         final states {states:?}; {rerun} jobs re-run after the 2 kills; \
+         peak RSS per process {:?} MiB; RSS warm {} MiB, at the end {} MiB; \
+         images peak {} KiB, at the end {} KiB; {:.0} s",
+        300,
+        soak.accepted.len(),
+        soak.refused,
+        soak.cancels,
+        soak.deleted.len(),
+        peaks.iter().map(|p| p >> 20).collect::<Vec<_>>(),
+        warm_rss >> 20,
+        end_rss >> 20,
+        soak.peak_disk >> 10,
+        disk_end >> 10,
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(soak.accepted.len() + soak.refused, 300);
+    assert_eq!(
+        jobs.len() + soak.deleted.len(),
+        soak.accepted.len(),
+        "every job accounted for"
+    );
+    assert!(
+        rerun <= 2,
+        "only a job running at a kill runs again: {rerun}"
+    );
+    assert!(states.get("done").copied().unwrap_or(0) > 100, "{states:?}");
+    assert!(soak.peak_disk <= 20 << 20, "disk within --max-disk");
+    assert!(
+        end_rss <= warm_rss + (100 << 20),
+        "memory grew: {warm_rss} -> {end_rss} bytes"
+    );
+}
