@@ -36,7 +36,7 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
             request.extensions_mut().insert(viewer);
             next.run(request).await
         }
-        Err(refusal) => refusal,
+        Err(refused) => *refused,
     };
     if response.status().is_client_error() || response.status().is_server_error() {
         response = in_one_shape(response).await;
@@ -57,26 +57,22 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
 }
 
 /// The checks before a handler runs; the viewer it will serve.
-fn admit(state: &AppState, request: &Request, secure: bool) -> Result<Viewer, Response> {
+fn admit(state: &AppState, request: &Request, secure: bool) -> Result<Viewer, Box<Response>> {
     let headers = request.headers();
     let method = request.method();
     let path = request.uri().path();
     let is_api = path.starts_with("/api/");
-    state
-        .origins
-        .check_host(headers)
-        .map_err(IntoResponse::into_response)?;
+    state.origins.check_host(headers).map_err(refusal)?;
     state
         .origins
         .check_origin(method, headers)
-        .map_err(IntoResponse::into_response)?;
+        .map_err(refusal)?;
     let access = state.tokens.access(headers);
     let public = path.starts_with("/assets/") || path == "/token";
     if access == Access::Denied && !public {
-        return Err(denied(state, request, is_api, secure));
+        return Err(Box::new(denied(state, request, is_api, secure)));
     }
-    let mut viewer = Viewer::from_headers(headers, access == Access::Operator)
-        .map_err(IntoResponse::into_response)?;
+    let mut viewer = Viewer::from_headers(headers, access == Access::Operator).map_err(refusal)?;
     // The page and submissions get a key if they have none: the page keeps
     // it in a cookie, a script reads it from the answer.
     let page = *method == Method::GET && (path == "/" || path.starts_with("/jobs/"));
@@ -85,6 +81,12 @@ fn admit(state: &AppState, request: &Request, secure: bool) -> Result<Viewer, Re
         viewer.ensure_key();
     }
     Ok(viewer)
+}
+
+/// An error as the answer that ends a request before its handler (boxed:
+/// a response is large, and the usual path is the viewer).
+fn refusal(error: ApiError) -> Box<Response> {
+    Box::new(error.into_response())
 }
 
 /// No (right) token: the API says so; the page asks for it, or takes it

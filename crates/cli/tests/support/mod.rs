@@ -155,7 +155,7 @@ impl Api {
         }
     }
 
-    fn with_headers(url: &str, extra: &[(&str, &str)]) -> Self {
+    fn with_headers(url: &str, extra: &[(&'static str, &str)]) -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
