@@ -90,6 +90,8 @@ struct JobPage<'a> {
     state: &'static str,
     state_label: String,
     image: String,
+    /// Whether the photo and painting are still kept, to be shown.
+    show_inputs: bool,
     /// (name, value) rows of the settings used.
     settings: Vec<(&'static str, String)>,
     /// The job as JSON, safe inside a script element.
@@ -186,7 +188,11 @@ pub async fn index(
         Some(scope) => state.store.list(60, scope).await?,
         None => Vec::new(),
     };
-    let cards = jobs.iter().map(|(j, pos)| card(&j.view(*pos))).collect();
+    let kept = state.retention.keep_uploads;
+    let cards = jobs
+        .iter()
+        .map(|(j, pos)| card(&j.view(*pos), kept))
+        .collect();
     render(&IndexPage {
         title: "Paint your photo",
         page_class: "index",
@@ -217,14 +223,30 @@ fn state_label(view: &JobView) -> String {
 }
 
 /// The picture that best shows a job: the result, the latest preview, or the photo.
-fn thumbnail(view: &JobView) -> String {
+/// The picture that stands for a job: its result, its preview, or its
+/// photo while the photo is kept (a finished job's uploads are dropped
+/// unless `--keep-uploads`), else the icon.
+fn thumbnail(view: &JobView, uploads_kept: bool) -> String {
     view.result_url
         .clone()
         .or_else(|| view.preview_url.clone())
-        .unwrap_or_else(|| format!("/api/jobs/{}/content", view.id))
+        .unwrap_or_else(|| {
+            if uploads_kept || !finished(view.state) {
+                format!("/api/jobs/{}/content", view.id)
+            } else {
+                "/assets/favicon.svg".to_owned()
+            }
+        })
 }
 
-fn card(view: &JobView) -> Card {
+fn finished(state: JobState) -> bool {
+    matches!(
+        state,
+        JobState::Done | JobState::Failed | JobState::Cancelled
+    )
+}
+
+fn card(view: &JobView, uploads_kept: bool) -> Card {
     let progress = match view.state {
         JobState::Running if view.total_steps > 0 => {
             format!(" · {}%", view.step * 100 / view.total_steps)
@@ -233,7 +255,7 @@ fn card(view: &JobView) -> Card {
     };
     Card {
         id: view.id.clone(),
-        image: thumbnail(view),
+        image: thumbnail(view, uploads_kept),
         state: view.state.as_str(),
         label: state_label(view),
         width: view.width,
@@ -291,7 +313,8 @@ pub async fn job(
         short: &view.id[..8],
         state: view.state.as_str(),
         state_label: state_label(&view),
-        image: thumbnail(&view),
+        image: thumbnail(&view, state.retention.keep_uploads),
+        show_inputs: state.retention.keep_uploads || !finished(view.state),
         settings,
         data,
     };

@@ -112,7 +112,12 @@ async fn connection(
         let (app, active) = (app.clone(), requests.begin());
         async move {
             let response = match refuse_early(&request, &limits) {
-                Some(refusal) => refusal,
+                Some((refusal, declared)) => {
+                    if declared <= (limits.max_body as u64).saturating_add(DRAIN_AT_MOST) {
+                        drain(request.into_body()).await;
+                    }
+                    refusal
+                }
                 None => {
                     let too_slow = Arc::new(AtomicBool::new(false));
                     let flag = too_slow.clone();
@@ -164,8 +169,29 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|&s| s).await;
 }
 
-/// A refusal decided from the headers alone: a declared body over the limit.
-fn refuse_early(request: &hyper::Request<Incoming>, limits: &WireLimits) -> Option<Response> {
+/// A refused body at most this much over the limit is read and dropped
+/// before the refusal is sent (see [`drain`]); a larger one is not read.
+const DRAIN_AT_MOST: u64 = 16 << 20;
+/// How long a refused body is read for, at most.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// Reads and drops what a client sends of a refused body (bounded by its
+/// declared length and by [`DRAIN_TIME`]). Closing at once would reset the
+/// connection under a client still writing, which then sees a broken pipe
+/// instead of the refusal (nginx's lingering close does the same).
+async fn drain(mut body: Incoming) {
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(_)) = body.frame().await {}
+    })
+    .await;
+}
+
+/// A refusal decided from the headers alone: a declared body over the limit,
+/// with the length it declared.
+fn refuse_early(
+    request: &hyper::Request<Incoming>,
+    limits: &WireLimits,
+) -> Option<(Response, u64)> {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)?
@@ -175,10 +201,11 @@ fn refuse_early(request: &hyper::Request<Incoming>, limits: &WireLimits) -> Opti
         .parse::<u64>()
         .ok()?;
     (declared > limits.max_body as u64).then(|| {
-        closing(ApiError::TooLarge(format!(
+        let refusal = closing(ApiError::TooLarge(format!(
             "the request is too large: {declared} bytes; this server accepts at most {} MB",
             limits.max_body / (1024 * 1024)
-        )))
+        )));
+        (refusal, declared)
     })
 }
 
