@@ -6,6 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use restyle::{ColorMode, OptimizerKind};
 
+/// Long edge of a transfer's output when `--size` is not given (either method).
+pub const DEFAULT_SIZE: i64 = 512;
+/// Most steps of a transfer's first size when `--iterations` is not given.
+pub const DEFAULT_ITERATIONS: i64 = 300;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "restyle",

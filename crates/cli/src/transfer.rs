@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use restyle::{io, memory, stylize, Init, ScaleSchedule, Settings, StopRule, StyleImage, Tiling};
 use serde_json::json;
 
-use crate::args::{MethodArg, TransferArgs};
+use crate::args::{MethodArg, TransferArgs, DEFAULT_ITERATIONS, DEFAULT_SIZE};
 use crate::common::{
     configure_threads, interrupt_flag, load_image, load_network, parse_layers, peak_rss_bytes,
     positive,
@@ -16,9 +16,6 @@ use crate::common::{
 use crate::flags::in_flag_terms;
 use crate::outputs::OutputPlan;
 use crate::report::{format_duration, Reporter};
-
-pub const DEFAULT_SIZE: i64 = 512;
-pub const DEFAULT_ITERATIONS: i64 = 300;
 
 /// What to do, fully checked, before anything expensive happens.
 struct Job {

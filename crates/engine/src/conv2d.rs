@@ -16,6 +16,7 @@ use crate::activation::Activation;
 use crate::gemm::{gemm, PackedA};
 use crate::norm::Moments;
 use crate::pad::Padding;
+use crate::shared_mut::SharedMut;
 use crate::Tensor;
 
 /// Target size of one band's lowered input: it and the band's output stay in the second
@@ -150,7 +151,7 @@ impl Conv2d {
             .expect("input too small for the convolution");
         let mut out = Tensor::zeros(self.out_channels, out_h, out_w);
         let plane = out_h * out_w;
-        let out_ptr = SharedMut(out.as_mut_slice().as_mut_ptr());
+        let out_ptr = SharedMut::new(out.as_mut_slice());
         let out_len = out.len();
         let (m, depth) = (self.out_channels, self.kernels.depth());
         // Each task computes output columns `first..first + n` of every channel.
@@ -286,17 +287,5 @@ impl Conv2d {
                 }
             }
         }
-    }
-}
-
-/// A raw pointer that rayon may share between threads writing disjoint parts.
-#[derive(Clone, Copy)]
-struct SharedMut(*mut f32);
-unsafe impl Send for SharedMut {}
-unsafe impl Sync for SharedMut {}
-impl SharedMut {
-    /// A method, not a field access, so closures capture the whole wrapper.
-    fn get(self) -> *mut f32 {
-        self.0
     }
 }

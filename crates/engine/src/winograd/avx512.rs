@@ -153,6 +153,8 @@ pub(super) unsafe fn input_tiles(lines: [*const f32; IN], mut out: impl FnMut(us
         // SAFETY: AVX-512F and 66 readable floats per line (the contract).
         *row = unsafe { input_transform_v(phases(line)) };
     }
+    // `jx` picks a column of all six rows (a transpose), not one slice's items.
+    #[allow(clippy::needless_range_loop)]
     for jx in 0..IN {
         let d = [
             rows[0][jx],
