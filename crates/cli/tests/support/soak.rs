@@ -3,6 +3,7 @@
 //! killing them between rounds), then every job accounted for.
 
 use std::collections::{HashMap, HashSet};
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -16,8 +17,10 @@ pub fn enabled(what: &str) -> bool {
     if on("RESTYLE_SOAK") || on("RESTYLE_REQUIRE_ALL_TESTS") {
         return true;
     }
-    eprintln!(
-        "note: skipping the {what} soak test (minutes of work): set RESTYLE_SOAK=1 to run it"
+    // Straight to standard error, past the harness's capture, so it shows.
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: the {what} soak test (minutes of work): set RESTYLE_SOAK=1 to run it"
     );
     false
 }
