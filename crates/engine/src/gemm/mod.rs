@@ -205,7 +205,8 @@ mod tests {
         c
     }
 
-    fn kernels() -> Vec<Kernel> {
+    /// Every kernel this machine can run, for tests to compare.
+    pub(crate) fn kernels() -> Vec<Kernel> {
         let mut k = vec![Kernel::Portable];
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx512f") {

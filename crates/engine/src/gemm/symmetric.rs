@@ -86,15 +86,7 @@ pub fn syrk_with(kernel: Kernel, a: &[f32], m: usize, k: usize, lda: usize, c: &
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn kernels() -> Vec<Kernel> {
-        let mut k = vec![Kernel::Portable];
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx512f") {
-            k.push(Kernel::Avx512);
-        }
-        k
-    }
+    use crate::gemm::tests::kernels;
 
     #[test]
     fn every_kernel_matches_the_naive_product_on_edge_shapes() {
