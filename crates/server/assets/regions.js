@@ -7,7 +7,9 @@
 (function () {
   // Painting 1 is everywhere nothing else is painted; the "Painting 1"
   // brush wipes the others' strokes. Colours on the (translucent) overlay:
-  const COLOURS = { 2: [40, 110, 255], keep: [40, 200, 90] };
+  // no green in the one, no blue in the other, so that a pixel's mix of the
+  // two reads back from its colour.
+  const COLOURS = { 2: [40, 0, 255], keep: [40, 200, 0] };
   const LONG_EDGE = 512; // the masks' size: enough for a soft region
   const HISTORY = 30;
 
@@ -56,8 +58,8 @@
     }
 
     // A soft round dab: full strength in the middle, fading to nothing at
-    // the edge. Each brush first wipes what is under it, so regions never
-    // pile up.
+    // the edge. "Painting 1" wipes the other brushes' strokes; the others
+    // paint over them (where colours mix, the weights split between them).
     function dab(x, y) {
       const radius = (Number(size.value) / 100) * Math.max(canvas.width, canvas.height);
       const soft = (rgb, alpha) => {
@@ -67,15 +69,10 @@
         g.addColorStop(1, "rgba(" + rgb + ",0)");
         return g;
       };
-      ctx.globalCompositeOperation = "destination-out";
-      ctx.fillStyle = soft("0,0,0", 1);
-      ctx.fillRect(x - radius, y - radius, 2 * radius, 2 * radius);
       const colour = COLOURS[brush()];
-      if (colour) {
-        ctx.globalCompositeOperation = "source-over";
-        ctx.fillStyle = soft(colour.join(","), 1);
-        ctx.fillRect(x - radius, y - radius, 2 * radius, 2 * radius);
-      }
+      ctx.globalCompositeOperation = colour ? "source-over" : "destination-out";
+      ctx.fillStyle = soft(colour ? colour.join(",") : "0,0,0", 1);
+      ctx.fillRect(x - radius, y - radius, 2 * radius, 2 * radius);
       ctx.globalCompositeOperation = "source-over";
       painted = true;
     }
@@ -87,7 +84,7 @@
 
     canvas.addEventListener("pointerdown", (e) => {
       e.preventDefault();
-      canvas.setPointerCapture(e.pointerId);
+      try { canvas.setPointerCapture(e.pointerId); } catch (_) { /* a pointer the page cannot capture */ }
       snapshot();
       painting = true;
       last = at(e);
