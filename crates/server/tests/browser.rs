@@ -260,7 +260,7 @@ async fn a_browser_uploads_two_images_watches_progress_and_downloads_the_result(
         .wait_until(
             "both previews",
             Duration::from_secs(10),
-            "return [...document.querySelectorAll('.drop .preview')].every(i => !i.hidden && i.complete && i.naturalWidth > 0)",
+            "return [...document.querySelectorAll('[data-drop=content] .preview, [data-drop=style] .preview')].every(i => !i.hidden && i.complete && i.naturalWidth > 0)",
         )
         .await;
     assert_eq!(
