@@ -168,6 +168,21 @@ pub struct TransferArgs {
     /// With --method fast: 0 keeps the photo's own style, 1 (default) takes the painting's
     #[arg(long, value_name = "0..1")]
     pub strength: Option<f32>,
+    /// Where each style goes: one mask per style image, in order (white: this
+    /// style, black: not, grey: partly; any size, resized to the content).
+    /// Pixels no mask covers keep the photo
+    #[arg(long, value_name = "MASK,MASK,...", value_delimiter = ',')]
+    pub masks: Option<Vec<PathBuf>>,
+    /// Which part of each style image is used: one mask per style image, in
+    /// its own frame (white: used)
+    #[arg(long, value_name = "MASK,MASK,...", value_delimiter = ',')]
+    pub style_masks: Option<Vec<PathBuf>>,
+    /// A part of the photo left as it is, e.g. a face or text (white: kept)
+    #[arg(long, value_name = "MASK")]
+    pub keep: Option<PathBuf>,
+    /// Make a picture that tiles without seams (textures, wallpapers)
+    #[arg(long)]
+    pub seamless: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

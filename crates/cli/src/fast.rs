@@ -243,7 +243,7 @@ pub fn run(args: TransferArgs) -> Result<()> {
     for (path, &weight) in args.styles.iter().zip(&job.blend) {
         let image = load_image(path, "style")?;
         check_style(&image, path)?;
-        styles.push(StyleImage { image, weight });
+        styles.push(StyleImage::new(image, weight));
     }
     let model = FastStyle::embedded()?;
     let painted = paint(&model, &photo, job.size, &styles, job.strength, job.color)?;

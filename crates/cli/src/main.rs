@@ -8,6 +8,7 @@ mod fast;
 mod flags;
 mod outputs;
 mod reconstruct;
+mod regions;
 mod report;
 mod transfer;
 

@@ -86,6 +86,9 @@ fn plan(args: &TransferArgs) -> Result<Job> {
             None
         },
         stop: stop_rule(args.stop_tolerance)?,
+        // The masks are loaded with the images (see `regions::apply`).
+        keep: None,
+        seamless: args.seamless,
         scales: ScaleSchedule {
             start_size: args
                 .start_size
@@ -115,6 +118,7 @@ fn plan(args: &TransferArgs) -> Result<Job> {
     if let Some(p) = &init_path {
         inputs.push(p);
     }
+    inputs.extend(crate::regions::mask_paths(args));
     if let Some(w) = &run.weights {
         inputs.push(w);
     }
@@ -192,6 +196,7 @@ fn max_tiles(settings: &Settings) -> usize {
 }
 
 pub fn run(args: TransferArgs) -> Result<()> {
+    crate::regions::check_flags(&args)?;
     crate::fast::check_method_flags(&args)?;
     if args.method == MethodArg::Fast {
         return crate::fast::run(args);
@@ -202,11 +207,9 @@ pub fn run(args: TransferArgs) -> Result<()> {
     let content = load_image(&job.content, "content")?;
     let mut styles = Vec::new();
     for (path, weight) in &job.styles {
-        styles.push(StyleImage {
-            image: load_image(path, "style")?,
-            weight: *weight,
-        });
+        styles.push(StyleImage::new(load_image(path, "style")?, *weight));
     }
+    crate::regions::apply(&args, &mut styles, &mut job.settings)?;
     if let Some(path) = &job.init_path {
         job.settings.init = Init::Image(load_image(path, "--init")?);
     }

@@ -18,10 +18,7 @@ fn main() -> Result<(), restyle::Error> {
     };
     let limits = io::ImageLimits::default();
     let content = io::load_image(Path::new(photo), limits)?;
-    let style = StyleImage {
-        image: io::load_image(Path::new(painting), limits)?,
-        weight: 1.0,
-    };
+    let style = StyleImage::new(io::load_image(Path::new(painting), limits)?, 1.0);
     let settings = Settings {
         size: 384,
         ..Settings::default()

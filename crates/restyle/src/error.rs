@@ -70,6 +70,13 @@ pub enum SettingsError {
         height: usize,
         min: usize,
     },
+    /// A region's mask with no weight anywhere.
+    #[error("{0} is all black: it marks no region")]
+    BlankMask(MaskOf),
+    #[error(
+        "a seamless result cannot be optimised in tiles; make it smaller or allow more memory"
+    )]
+    SeamlessTiles,
     #[error("layer {layer} is deeper than the network's last layer, {deepest}")]
     DeeperThanNetwork { layer: Layer, deepest: Layer },
     #[error("no blocks to reconstruct from")]
@@ -106,6 +113,27 @@ impl fmt::Display for WeightOf {
             WeightOf::TotalVariation => f.write_str("the total-variation weight"),
             WeightOf::Layer(layer) => write!(f, "the weight of layer {layer}"),
             WeightOf::StyleBlend => f.write_str("a style blend weight"),
+        }
+    }
+}
+
+/// Which mask [`SettingsError::BlankMask`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaskOf {
+    /// Where style image `n` (numbered from 1) goes.
+    Region(usize),
+    /// Which part of style image `n` is used.
+    Style(usize),
+    /// The part kept as the photo.
+    Keep,
+}
+
+impl fmt::Display for MaskOf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MaskOf::Region(n) => write!(f, "the mask of style image {n}"),
+            MaskOf::Style(n) => write!(f, "the style mask of style image {n}"),
+            MaskOf::Keep => f.write_str("the mask of the part to keep"),
         }
     }
 }

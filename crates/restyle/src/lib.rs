@@ -12,11 +12,34 @@
 //!
 //! let limits = io::ImageLimits::default();
 //! let content = io::load_image(Path::new("photo.jpg"), limits)?;
-//! let style = StyleImage { image: io::load_image(Path::new("painting.jpg"), limits)?, weight: 1.0 };
+//! let style = StyleImage::new(io::load_image(Path::new("painting.jpg"), limits)?, 1.0);
 //! let settings = Settings { size: 256, iterations: 200, ..Settings::default() };
 //! let net = Vgg19::embedded_up_to(settings.deepest_layer().unwrap());
 //! let outcome = stylize(&net, &content, &[style], &settings, &mut Silent)?;
 //! io::save_image(&outcome.image, Path::new("out.png"))?;
+//! # Ok::<(), restyle::Error>(())
+//! ```
+//!
+//! Regions: each style can be confined to a part of the output (a grey
+//! mask in the photo's frame, white where the style goes), and a part can
+//! be kept as the photo. Style losses then use guided Gram matrices (Gatys
+//! et al., "Controlling Perceptual Factors in Neural Style Transfer", 2017).
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use restyle::{io, stylize, Mask, Settings, Silent, StyleImage, Vgg19};
+//!
+//! let limits = io::ImageLimits::default();
+//! let load = |p: &str| io::load_image(Path::new(p), limits);
+//! let mask = |p: &str| load(p).map(|image| Mask::from_image(&image));
+//! let content = load("photo.jpg")?;
+//! let styles = [
+//!     StyleImage::new(load("starry-night.jpg")?, 1.0).in_region(mask("sky.png")?),
+//!     StyleImage::new(load("the-wave.jpg")?, 1.0).in_region(mask("town.png")?),
+//! ];
+//! let settings = Settings { keep: Some(mask("face.png")?), ..Settings::default() };
+//! let net = Vgg19::embedded_up_to(settings.deepest_layer().unwrap());
+//! let outcome = stylize(&net, &content, &styles, &settings, &mut Silent)?;
 //! # Ok::<(), restyle::Error>(())
 //! ```
 
@@ -26,6 +49,7 @@ mod grid;
 mod image;
 pub mod io;
 pub mod losses;
+pub mod mask;
 pub mod memory;
 mod objective;
 mod optimize;
@@ -38,12 +62,13 @@ pub mod tiles;
 mod transfer;
 
 pub use color::ColorMode;
-pub use error::{Error, Result, SettingsError, SizedImage, WeightOf};
+pub use error::{Error, MaskOf, Result, SettingsError, SizedImage, WeightOf};
 pub use grid::{labelled_grid, GridRow};
 pub use image::{fit_long_edge, Image};
+pub use mask::Mask;
 pub use objective::StyleObjective;
 pub use progress::{Flow, Losses, Observer, Progress, Silent};
-pub use restyle_vgg::{InputConvention, Layer, Vgg19, VggWeights};
+pub use restyle_vgg::{Borders, InputConvention, Layer, Vgg19, VggWeights};
 pub use scales::{Scale, ScaleSchedule, AUTO_START_SIZE, SCALE_STEP};
 pub use settings::{
     Init, OptimizerKind, OptimizerSettings, Settings, StopRule, StyleImage, Tiling,

@@ -3,9 +3,11 @@
 //! evaluated with one forward and one backward pass through VGG-19.
 
 use restyle_engine::Tensor;
-use restyle_vgg::{Layer, Vgg19};
+use restyle_vgg::{Borders, Layer, Vgg19};
 
-use crate::losses::{total_variation, ContentLoss, StyleLoss};
+use crate::losses::{
+    total_variation, wrapped_total_variation, ContentLoss, GuidedStyleLoss, StyleLoss,
+};
 use crate::progress::Losses;
 
 /// The objective for one output size: targets fixed, pixels free.
@@ -14,7 +16,11 @@ pub struct StyleObjective<'n> {
     /// (layer, weight, loss); weights already include the global weight.
     content: Vec<(Layer, f64, ContentLoss)>,
     style: Vec<(Layer, f64, StyleLoss)>,
+    /// Style losses of regions (masks); weights include the region's share.
+    guided: Vec<(Layer, f64, GuidedStyleLoss)>,
     tv_weight: f32,
+    /// What the network and the total variation read beyond the edges.
+    borders: Borders,
     /// Every layer a loss reads, in network order, once each.
     taps: Vec<Layer>,
     /// Terms of the latest evaluation.
@@ -40,11 +46,30 @@ impl<'n> StyleObjective<'n> {
             net,
             content,
             style,
+            guided: Vec::new(),
             tv_weight,
+            borders: Borders::Zero,
             taps,
             latest: Losses::default(),
             evaluations: 0,
         }
+    }
+
+    /// Adds style losses of regions (see [`GuidedStyleLoss`]), each with its
+    /// weight (which includes the region's share of the layer).
+    pub fn with_regions(mut self, guided: Vec<(Layer, f64, GuidedStyleLoss)>) -> Self {
+        self.taps.extend(guided.iter().map(|g| g.0));
+        self.taps.sort();
+        self.taps.dedup();
+        self.guided = guided;
+        self
+    }
+
+    /// Reads `borders` beyond the image's edges, in the network and in the
+    /// total variation ([`Borders::Wrap`]: the result tiles without seams).
+    pub fn with_borders(mut self, borders: Borders) -> Self {
+        self.borders = borders;
+        self
     }
 
     /// The terms at the latest evaluation.
@@ -59,46 +84,54 @@ impl<'n> StyleObjective<'n> {
     /// Value and gradient with respect to the pixels (3 x H x W, RGB 0..1).
     pub fn evaluate(&mut self, pixels: &Tensor) -> (Losses, Tensor) {
         let (mut content, mut style) = (0.0, 0.0);
-        let (_, mut grad) = self
-            .net
-            .value_and_grad(pixels, &self.taps, |layer, features| {
-                // The first loss's gradient, scaled in place, becomes the layer's
-                // (usually its only one): no zeroed tensor of the layer's size,
-                // which at relu1_1 is as large as the activations.
-                let mut grad: Option<Tensor> = None;
-                let mut add = |value: f64, weight: f64, mut g: Tensor, total: &mut f64| {
-                    *total += weight * value;
-                    match grad.as_mut() {
-                        None => {
-                            if weight != 1.0 {
-                                g.as_mut_slice()
-                                    .iter_mut()
-                                    .for_each(|v| *v *= weight as f32);
+        let (_, mut grad) =
+            self.net
+                .value_and_grad_with(pixels, &self.taps, self.borders, |layer, features| {
+                    // The first loss's gradient, scaled in place, becomes the layer's
+                    // (usually its only one): no zeroed tensor of the layer's size,
+                    // which at relu1_1 is as large as the activations.
+                    let mut grad: Option<Tensor> = None;
+                    let mut add = |value: f64, weight: f64, mut g: Tensor, total: &mut f64| {
+                        *total += weight * value;
+                        match grad.as_mut() {
+                            None => {
+                                if weight != 1.0 {
+                                    g.as_mut_slice()
+                                        .iter_mut()
+                                        .for_each(|v| *v *= weight as f32);
+                                }
+                                grad = Some(g);
                             }
-                            grad = Some(g);
-                        }
-                        Some(sum) => {
-                            for (a, b) in sum.as_mut_slice().iter_mut().zip(g.as_slice()) {
-                                *a += weight as f32 * b;
+                            Some(sum) => {
+                                for (a, b) in sum.as_mut_slice().iter_mut().zip(g.as_slice()) {
+                                    *a += weight as f32 * b;
+                                }
                             }
                         }
+                    };
+                    for (_, weight, loss) in self.content.iter().filter(|c| c.0 == layer) {
+                        let (v, g) = loss.value_and_grad(features);
+                        add(v, *weight, g, &mut content);
                     }
-                };
-                for (_, weight, loss) in self.content.iter().filter(|c| c.0 == layer) {
-                    let (v, g) = loss.value_and_grad(features);
-                    add(v, *weight, g, &mut content);
-                }
-                for (_, weight, loss) in self.style.iter().filter(|s| s.0 == layer) {
-                    let (v, g) = loss.value_and_grad(features);
-                    add(v, *weight, g, &mut style);
-                }
-                let grad = grad.unwrap_or_else(|| {
-                    Tensor::zeros(features.channels(), features.height(), features.width())
+                    for (_, weight, loss) in self.style.iter().filter(|s| s.0 == layer) {
+                        let (v, g) = loss.value_and_grad(features);
+                        add(v, *weight, g, &mut style);
+                    }
+                    for (_, weight, loss) in self.guided.iter().filter(|s| s.0 == layer) {
+                        let (v, g) = loss.value_and_grad(features);
+                        add(v, *weight, g, &mut style);
+                    }
+                    let grad = grad.unwrap_or_else(|| {
+                        Tensor::zeros(features.channels(), features.height(), features.width())
+                    });
+                    (0.0, grad)
                 });
-                (0.0, grad)
-            });
         let tv = if self.tv_weight > 0.0 {
-            self.tv_weight as f64 * total_variation(pixels, self.tv_weight, &mut grad)
+            let tv = match self.borders {
+                Borders::Zero => total_variation,
+                Borders::Wrap => wrapped_total_variation,
+            };
+            self.tv_weight as f64 * tv(pixels, self.tv_weight, &mut grad)
         } else {
             0.0
         };

@@ -5,7 +5,8 @@
 use restyle_vgg::Layer;
 
 use crate::color::ColorMode;
-use crate::error::{SettingsError, SizedImage, WeightOf};
+use crate::error::{MaskOf, SettingsError, SizedImage, WeightOf};
+use crate::mask::Mask;
 use crate::scales::{Scale, ScaleSchedule};
 use crate::tiles::{plan_tiles, Tile};
 use crate::Image;
@@ -83,11 +84,42 @@ pub enum OptimizerKind {
     Adam,
 }
 
-/// A style image and its share in a blend of several.
+/// A style image and its share in a blend of several; optionally, the
+/// region of the output it paints and the part of it that is used.
 #[derive(Clone, Debug)]
 pub struct StyleImage {
     pub image: Image,
+    /// Without a mask, the share in the blend of the unmasked styles; with
+    /// one, how strongly this style paints its region (1: as strongly as a
+    /// style alone paints the whole picture).
     pub weight: f32,
+    /// Where this style goes, in the content image's frame (any size; white:
+    /// here, black: not here, grey: partly). `None`: everywhere (blended
+    /// with the other unmasked styles). Pixels no mask covers keep the
+    /// photo (only the content and smoothness losses act there).
+    pub mask: Option<Mask>,
+    /// Which part of this style image is used (in its own frame); `None`: all of it.
+    pub style_mask: Option<Mask>,
+}
+
+impl StyleImage {
+    /// `image` with blend weight `weight`, everywhere, all of it used.
+    pub fn new(image: Image, weight: f32) -> Self {
+        Self {
+            image,
+            weight,
+            mask: None,
+            style_mask: None,
+        }
+    }
+
+    /// The same style in its `region` of the output.
+    pub fn in_region(self, region: Mask) -> Self {
+        Self {
+            mask: Some(region),
+            ..self
+        }
+    }
 }
 
 /// Everything a run can be told. `Settings::default()` gives good results.
@@ -127,6 +159,13 @@ pub struct Settings {
     /// When a scale stops before its step limit (its objective has stopped
     /// falling); `None`: every scale takes all its steps.
     pub stop: Option<StopRule>,
+    /// The part of the output kept as the photo (in the content image's
+    /// frame, any size; white: kept): no style acts there, and the result
+    /// is the photo where the mask is white (blended where it is grey).
+    pub keep: Option<Mask>,
+    /// Make a result that tiles without seams: the network and the
+    /// smoothness loss treat the picture as one tile of a wallpaper.
+    pub seamless: bool,
 }
 
 /// How large outputs are cut into tiles.
@@ -168,6 +207,8 @@ impl Default for Settings {
             scales: ScaleSchedule::default(),
             tiling: None,
             stop: Some(StopRule::default()),
+            keep: None,
+            seamless: false,
         }
     }
 }
@@ -289,6 +330,31 @@ impl Settings {
             return Err(SettingsError::BlendWeightsSumToZero);
         }
         Ok(())
+    }
+
+    /// Checks the masks of `styles` and [`Settings::keep`]: none may be blank.
+    pub fn validate_masks(&self, styles: &[StyleImage]) -> Result<(), SettingsError> {
+        for (i, style) in styles.iter().enumerate() {
+            if style.mask.as_ref().is_some_and(Mask::is_blank) {
+                return Err(SettingsError::BlankMask(MaskOf::Region(i + 1)));
+            }
+            if style.style_mask.as_ref().is_some_and(Mask::is_blank) {
+                return Err(SettingsError::BlankMask(MaskOf::Style(i + 1)));
+            }
+        }
+        if self.keep.as_ref().is_some_and(Mask::is_blank) {
+            return Err(SettingsError::BlankMask(MaskOf::Keep));
+        }
+        Ok(())
+    }
+
+    /// Whether any style is confined to a region (or a part is kept), which
+    /// needs the guided style losses.
+    pub fn has_regions(&self, styles: &[StyleImage]) -> bool {
+        self.keep.is_some()
+            || styles
+                .iter()
+                .any(|s| s.mask.is_some() || s.style_mask.is_some())
     }
 
     /// Checks that an image of `width x height` is large enough for the

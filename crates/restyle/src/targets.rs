@@ -1,14 +1,16 @@
 //! What the losses aim at: the content image's activations at the content
 //! layers, and the style images' Gram matrices at the style layers.
 
-use restyle_vgg::{Layer, Op, Vgg19};
+use restyle_vgg::{Borders, Layer, Op, Vgg19};
 
 use crate::error::SizedImage;
 use crate::image::fit_long_edge;
-use crate::losses::{gram, ContentLoss, Gram, StyleLoss};
+use crate::losses::{gram, guided_gram, ContentLoss, Gram, StyleLoss};
+use crate::mask::Mask;
 use crate::settings::{Settings, StyleImage};
 use crate::tiles::{crop, Tile};
 use crate::{Flow, Image, Observer, Result};
+use restyle_engine::Tensor;
 
 /// Relative layer weights, normalised to sum to 1 and multiplied by `global`.
 fn normalised(layers: &[(Layer, f32)], global: f32) -> Vec<(Layer, f64)> {
@@ -29,6 +31,15 @@ fn normalised(layers: &[(Layer, f32)], global: f32) -> Vec<(Layer, f64)> {
         .collect()
 }
 
+/// What the network reads beyond the output's edges.
+pub(crate) fn borders(settings: &Settings) -> Borders {
+    if settings.seamless {
+        Borders::Wrap
+    } else {
+        Borders::Zero
+    }
+}
+
 /// Content losses for `content` (already at the size being optimised).
 pub(crate) fn content_targets(
     net: &Vgg19,
@@ -37,7 +48,7 @@ pub(crate) fn content_targets(
 ) -> Vec<(Layer, f64, ContentLoss)> {
     let layers = normalised(&settings.content_layers, settings.content_weight);
     let wanted: Vec<Layer> = layers.iter().map(|l| l.0).collect();
-    let features = net.features(content.tensor(), &wanted);
+    let features = net.features_with(content.tensor(), &wanted, borders(settings));
     layers
         .into_iter()
         .zip(features)
@@ -73,19 +84,8 @@ pub(crate) fn style_targets(
         if observer.on_targets() == Flow::Stop {
             return Ok(None);
         }
-        let resized = style.image.resized(w, h);
-        let style_grams = match tile {
-            Some(tile) if w.max(h) > tile => {
-                match tiled_grams(net, &resized, &wanted, tile, observer) {
-                    Some(grams) => grams,
-                    None => return Ok(None),
-                }
-            }
-            _ => net
-                .features(resized.tensor(), &wanted)
-                .iter()
-                .map(gram)
-                .collect(),
+        let Some(style_grams) = image_grams(net, style, w, h, &wanted, tile, observer) else {
+            return Ok(None);
         };
         for (slot, g) in grams.iter_mut().zip(style_grams) {
             slot.push((g, style.weight / blend_sum));
@@ -98,6 +98,128 @@ pub(crate) fn style_targets(
             .map(|((layer, w), parts)| (layer, w, StyleLoss::new(Gram::blend(&parts))))
             .collect(),
     ))
+}
+
+/// The Gram matrices at `layers` of `style`'s image resized to `w x h`
+/// (guided by its style mask, if it has one), measured in tiles if it is
+/// larger than `tile`. `None` when `observer` stopped the run.
+fn image_grams(
+    net: &Vgg19,
+    style: &StyleImage,
+    w: usize,
+    h: usize,
+    layers: &[Layer],
+    tile: Option<usize>,
+    observer: &mut dyn Observer,
+) -> Option<Vec<Gram>> {
+    let resized = style.image.resized(w, h);
+    let mask = style.style_mask.as_ref().map(|m| m.resized(w, h));
+    match tile {
+        Some(tile) if w.max(h) > tile => {
+            tiled_grams(net, &resized, mask.as_ref(), layers, tile, observer)
+        }
+        _ => Some(
+            net.features(resized.tensor(), layers)
+                .iter()
+                .zip(layers)
+                .map(|(f, &layer)| masked_gram(f, mask.as_ref(), layer))
+                .collect(),
+        ),
+    }
+}
+
+/// The Gram matrix of `features` (at `layer`) within `mask` (at the input's
+/// size), or of all of them without one. A mask whose region does not
+/// reach this layer (smaller than one of its positions) counts everywhere.
+fn masked_gram(features: &Tensor, mask: Option<&Mask>, layer: Layer) -> Gram {
+    mask.and_then(|m| guided_gram(features, &m.at_layer(layer)))
+        .unwrap_or_else(|| gram(features))
+}
+
+/// A region of the output and what the style losses aim at there.
+#[derive(Clone, Debug)]
+pub(crate) struct Region {
+    /// Where, in the content image's frame (any size).
+    pub mask: Mask,
+    /// How strongly the style paints it (the masked style's weight; 1 for
+    /// the blend of the unmasked styles).
+    pub strength: f64,
+    /// Per style layer: its weight (times the global style weight) and the
+    /// target Gram matrix.
+    pub targets: Vec<(Layer, f64, Gram)>,
+}
+
+/// The regions of an output whose long edge is `size`: one per masked
+/// style, and one for the blend of the unmasked styles (everywhere); each
+/// without the part [`Settings::keep`] keeps. As [`style_targets`] for the
+/// rest; `None` when `observer` stopped the run.
+pub(crate) fn region_targets(
+    net: &Vgg19,
+    styles: &[StyleImage],
+    settings: &Settings,
+    size: usize,
+    tile: Option<usize>,
+    observer: &mut dyn Observer,
+) -> Result<Option<Vec<Region>>> {
+    let layers = normalised(&settings.style_layers, settings.style_weight);
+    if layers.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let wanted: Vec<Layer> = layers.iter().map(|l| l.0).collect();
+    let style_edge = ((size as f32 * settings.style_scale).round() as usize).max(1);
+    let outside_keep = settings.keep.as_ref().map(Mask::inverted);
+    let unmasked_sum: f32 = styles
+        .iter()
+        .filter(|s| s.mask.is_none())
+        .map(|s| s.weight)
+        .sum();
+    let mut regions = Vec::new();
+    let mut blend: Vec<Vec<(Gram, f32)>> = vec![Vec::new(); layers.len()];
+    for (i, style) in styles.iter().enumerate().filter(|(_, s)| s.weight > 0.0) {
+        let mask = match (&style.mask, &outside_keep) {
+            (Some(m), Some(k)) => Some(m.intersected(k)),
+            (m, _) => m.clone(),
+        };
+        if mask.as_ref().is_some_and(Mask::is_blank) {
+            continue; // all of its region is kept
+        }
+        let (w, h) = fit_long_edge(style.image.width(), style.image.height(), style_edge);
+        settings.check_size(SizedImage::Style(i + 1), w, h)?;
+        if observer.on_targets() == Flow::Stop {
+            return Ok(None);
+        }
+        let Some(grams) = image_grams(net, style, w, h, &wanted, tile, observer) else {
+            return Ok(None);
+        };
+        match mask {
+            Some(mask) => regions.push(Region {
+                mask,
+                strength: style.weight as f64,
+                targets: layers
+                    .iter()
+                    .zip(grams)
+                    .map(|(&(l, w), g)| (l, w, g))
+                    .collect(),
+            }),
+            None => {
+                for (slot, g) in blend.iter_mut().zip(grams) {
+                    slot.push((g, style.weight / unmasked_sum));
+                }
+            }
+        }
+    }
+    if !blend[0].is_empty() {
+        regions.push(Region {
+            mask: outside_keep.unwrap_or_else(|| Mask::filled(1, 1, 1.0)),
+            strength: 1.0,
+            targets: layers
+                .iter()
+                .zip(blend)
+                .map(|(&(l, w), parts)| (l, w, Gram::blend(&parts)))
+                .collect(),
+        });
+    }
+    Ok(Some(regions))
 }
 
 /// Tiles are aligned to this many pixels, so that every layer's positions
@@ -113,6 +235,7 @@ const ALIGN: usize = 32;
 fn tiled_grams(
     net: &Vgg19,
     image: &Image,
+    mask: Option<&Mask>,
     layers: &[Layer],
     tile: usize,
     observer: &mut dyn Observer,
@@ -120,7 +243,7 @@ fn tiled_grams(
     let (w, h) = (image.width(), image.height());
     let margin = (tile / 4 / ALIGN * ALIGN).max(ALIGN);
     let core = ((tile.saturating_sub(2 * margin)) / ALIGN * ALIGN).max(ALIGN);
-    let mut parts: Vec<Vec<(Gram, usize)>> = vec![Vec::new(); layers.len()];
+    let mut parts: Vec<Vec<(Gram, f64)>> = vec![Vec::new(); layers.len()];
     for cy in (0..h).step_by(core) {
         for cx in (0..w).step_by(core) {
             let core_tile = Tile {
@@ -149,17 +272,28 @@ fn tiled_grams(
                 let y1 =
                     ((core_tile.y + core_tile.height) / factor - region.y / factor).min(f.height());
                 if x1 > x0 && y1 > y0 {
-                    let positions = (x1 - x0) * (y1 - y0);
-                    let core_features = crop(
-                        &f,
-                        Tile {
-                            x: x0,
-                            y: y0,
-                            width: x1 - x0,
-                            height: y1 - y0,
-                        },
-                    );
-                    slot.push((gram(&core_features), positions));
+                    let core = Tile {
+                        x: x0,
+                        y: y0,
+                        width: x1 - x0,
+                        height: y1 - y0,
+                    };
+                    let core_features = crop(&f, core);
+                    match mask {
+                        // Within a mask, a core counts by its weight, not its size.
+                        Some(mask) => {
+                            let at_layer = mask.cropped(region).at_layer(*layer);
+                            let guide = Mask::new(f.width(), f.height(), at_layer).cropped(core);
+                            let weight: f64 =
+                                guide.as_slice().iter().map(|&v| v as f64 * v as f64).sum();
+                            if let Some(g) = guided_gram(&core_features, guide.as_slice()) {
+                                slot.push((g, weight));
+                            }
+                        }
+                        None => {
+                            slot.push((gram(&core_features), (core.width * core.height) as f64))
+                        }
+                    }
                 }
             }
         }
@@ -167,10 +301,10 @@ fn tiled_grams(
     let grams = parts
         .into_iter()
         .map(|p| {
-            let total: usize = p.iter().map(|(_, n)| n).sum();
+            let total: f64 = p.iter().map(|(_, n)| n).sum();
             let weighted: Vec<(Gram, f32)> = p
                 .into_iter()
-                .map(|(g, n)| (g, n as f32 / total as f32))
+                .map(|(g, n)| (g, (n / total) as f32))
                 .collect();
             Gram::blend(&weighted)
         })
@@ -190,7 +324,6 @@ fn downsampling(layer: Layer) -> usize {
 mod tests {
     use super::*;
     use crate::Silent;
-    use restyle_engine::Tensor;
 
     #[test]
     fn tiled_gram_matrices_match_the_whole_image() {
@@ -213,7 +346,7 @@ mod tests {
             .iter()
             .map(gram)
             .collect();
-        let tiled = tiled_grams(&net, &image, &layers, 128, &mut Silent).unwrap();
+        let tiled = tiled_grams(&net, &image, None, &layers, 128, &mut Silent).unwrap();
         for ((a, b), layer) in whole.iter().zip(&tiled).zip(&layers) {
             let diff: f64 = a
                 .as_slice()

@@ -19,12 +19,13 @@ use restyle_vgg::{Layer, Vgg19};
 
 use crate::color::{luminance, match_colors, matched_luminance, recombine, ColorMode};
 use crate::error::{SettingsError, SizedImage};
-use crate::losses::StyleLoss;
+use crate::losses::{GuidedStyleLoss, StyleLoss};
+use crate::mask::Mask;
 use crate::objective::StyleObjective;
 use crate::optimize::{optimize, RunClock, StageEnd, StagePlan};
 use crate::progress::{Flow, Losses, Observer};
 use crate::settings::{Init, Settings, StyleImage};
-use crate::targets::{content_targets, style_targets};
+use crate::targets::{borders, content_targets, region_targets, style_targets, Region};
 use crate::tiles::{crop, Blender, Tile};
 use crate::{Image, Result};
 
@@ -55,6 +56,8 @@ pub fn stylize(
     settings.validate()?;
     let weights: Vec<f32> = styles.iter().map(|s| s.weight).collect();
     settings.validate_style_weights(&weights)?;
+    settings.validate_masks(styles)?;
+    let guided = settings.has_regions(styles);
     let deepest = settings.deepest_layer().expect("validated: some layer");
     if deepest > net.deepest_layer() {
         return Err(SettingsError::DeeperThanNetwork {
@@ -72,7 +75,7 @@ pub fn stylize(
             .iter()
             .map(|s| StyleImage {
                 image: match_colors(&s.image, content),
-                weight: s.weight,
+                ..s.clone()
             })
             .collect(),
         _ => styles.to_vec(),
@@ -83,6 +86,10 @@ pub fn stylize(
         .iter()
         .map(|s| settings.tiling.and_then(|t| t.tiles(s.width, s.height)))
         .collect();
+    if settings.seamless && tilings.iter().any(Option::is_some) {
+        // A tile's edges are not the picture's: it cannot wrap around them.
+        return Err(SettingsError::SeamlessTiles.into());
+    }
     let stages: Vec<(usize, usize)> = plan
         .iter()
         .zip(&tilings)
@@ -112,7 +119,7 @@ pub fn stylize(
                     .iter()
                     .map(|s| StyleImage {
                         image: matched_luminance(&s.image, &photo),
-                        weight: s.weight,
+                        ..s.clone()
                     })
                     .collect();
                 (luminance(&photo), styles)
@@ -127,11 +134,17 @@ pub fn stylize(
         };
         let size = scale.width.max(scale.height);
         let tile_size = settings.tiling.map(|t| t.tile);
-        let style = style_targets(net, &scale_styles, settings, size, tile_size, observer)?;
+        let targets = if guided {
+            region_targets(net, &scale_styles, settings, size, tile_size, observer)?
+                .map(|r| (Vec::new(), r))
+        } else {
+            style_targets(net, &scale_styles, settings, size, tile_size, observer)?
+                .map(|s| (s, Vec::new()))
+        };
         // Asked once more before the content targets: stopped here, the run
         // ends with the image this scale would have started from.
-        let style = match style {
-            Some(style) if observer.on_targets() == Flow::Continue => style,
+        let (style, regions) = match targets {
+            Some(targets) if observer.on_targets() == Flow::Continue => targets,
             _ => {
                 pixels = Some(start);
                 last_photo = photo;
@@ -145,13 +158,27 @@ pub fn stylize(
             photo: &photo,
             target: &target,
             style,
+            regions: regions
+                .into_iter()
+                .map(|r| Region {
+                    mask: r.mask.resized(scale.width, scale.height),
+                    ..r
+                })
+                .collect(),
+            keep: settings
+                .keep
+                .as_ref()
+                .map(|k| k.resized(scale.width, scale.height)),
             iterations: scale.iterations,
         };
         let result = match tiles {
             None => scale_run.whole(start, &mut run, &mut clock, observer)?,
             Some(tiles) => scale_run.tiled(start, tiles, &mut run, &mut clock, observer)?,
         };
-        pixels = Some(result);
+        pixels = Some(match &scale_run.keep {
+            Some(keep) => kept(result, target.tensor(), keep),
+            None => result,
+        });
         last_photo = photo;
         if run.stopped {
             break;
@@ -190,17 +217,47 @@ struct ScaleRun<'a> {
     /// What the content loss aims at (the photo, grey in luminance mode).
     target: &'a Image,
     style: Vec<(Layer, f64, StyleLoss)>,
+    /// The regions' targets, their masks at this scale's size.
+    regions: Vec<Region>,
+    /// The part kept as the photo, at this scale's size.
+    keep: Option<Mask>,
     iterations: usize,
 }
 
 impl ScaleRun<'_> {
-    fn objective(&self, target: &Image) -> StyleObjective<'_> {
+    /// The objective for `target`: the whole picture, or its `tile`.
+    fn objective(&self, target: &Image, tile: Option<Tile>) -> StyleObjective<'_> {
         StyleObjective::new(
             self.net,
             content_targets(self.net, target, self.settings),
             self.style.clone(),
             self.settings.tv_weight,
         )
+        .with_regions(self.guided_losses(tile))
+        .with_borders(borders(self.settings))
+    }
+
+    /// The regions' style losses for the picture or its `tile`. Each term is
+    /// weighted by the region's share of the layer (`sum w^2 / M`): its
+    /// guided Gram matrix is a mean over the region, so each of its
+    /// positions is pulled as hard as a position of an unmasked style, and
+    /// regions that cover the picture add up to one style's weight.
+    fn guided_losses(&self, tile: Option<Tile>) -> Vec<(Layer, f64, GuidedStyleLoss)> {
+        let mut losses = Vec::new();
+        for region in &self.regions {
+            let mask = match tile {
+                Some(tile) => region.mask.cropped(tile),
+                None => region.mask.clone(),
+            };
+            for (layer, weight, gram) in &region.targets {
+                // "Inside" masks: see `Mask::inside_at_layer` for why.
+                let at_layer = mask.inside_at_layer(*layer);
+                if let Some((loss, share)) = GuidedStyleLoss::new(gram.clone(), &at_layer) {
+                    losses.push((*layer, weight * region.strength * share, loss));
+                }
+            }
+        }
+        losses
     }
 
     /// The step plan of a stage of `pixels` pixels. The losses are means
@@ -225,7 +282,7 @@ impl ScaleRun<'_> {
         clock: &mut RunClock,
         observer: &mut dyn Observer,
     ) -> Result<Tensor> {
-        let mut objective = self.objective(self.target);
+        let mut objective = self.objective(self.target, None);
         let present = |t: &Tensor| present(t, self.photo, self.settings.color);
         let plan = self.stage_plan(run, pixels.plane_len());
         let end = optimize(
@@ -260,8 +317,10 @@ impl ScaleRun<'_> {
         let mut blender = Blender::new(3, w, h, tiling.overlap);
         for &tile in tiles {
             let mut pixels = crop(&blender.finish(&start), tile);
-            let mut objective =
-                self.objective(&Image::from_tensor(crop(self.target.tensor(), tile)));
+            let mut objective = self.objective(
+                &Image::from_tensor(crop(self.target.tensor(), tile)),
+                Some(tile),
+            );
             let present = |t: &Tensor| {
                 let mut preview = blender.clone();
                 preview.add(tile, t);
@@ -298,6 +357,23 @@ impl RunState {
             self.curvature = Some((scale, pixels));
         }
     }
+}
+
+/// `pixels` with the photo (`target`) put back where `keep` says, blended
+/// where it is grey.
+fn kept(mut pixels: Tensor, target: &Tensor, keep: &Mask) -> Tensor {
+    for c in 0..pixels.channels() {
+        let photo = target.plane(c);
+        for ((p, &t), &k) in pixels
+            .plane_mut(c)
+            .iter_mut()
+            .zip(photo)
+            .zip(keep.as_slice())
+        {
+            *p = k * t + (1.0 - k) * *p;
+        }
+    }
+    pixels
 }
 
 /// The picture the user sees for optimised pixels.

@@ -56,14 +56,8 @@ fn settings() -> Settings {
 fn run(stop_at: usize) -> (restyle::Outcome, Stopper) {
     let net = Vgg19::embedded_up_to(Settings::default().deepest_layer().unwrap());
     let styles = [
-        StyleImage {
-            image: picture(40, 40),
-            weight: 1.0,
-        },
-        StyleImage {
-            image: picture(30, 50),
-            weight: 1.0,
-        },
+        StyleImage::new(picture(40, 40), 1.0),
+        StyleImage::new(picture(30, 50), 1.0),
     ];
     let mut observer = Stopper {
         stop_at,

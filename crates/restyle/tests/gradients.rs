@@ -2,8 +2,11 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use restyle::losses::{gram, total_variation, ContentLoss, Gram, StyleLoss};
-use restyle::{Layer, StyleObjective, Vgg19};
+use restyle::losses::{
+    gram, guided_gram, total_variation, wrapped_total_variation, ContentLoss, Gram,
+    GuidedStyleLoss, StyleLoss,
+};
+use restyle::{Borders, Layer, StyleObjective, Vgg19};
 use restyle_engine::Tensor;
 
 fn random(rng: &mut ChaCha8Rng, c: usize, h: usize, w: usize, lo: f32, hi: f32) -> Tensor {
@@ -276,4 +279,158 @@ fn gradients_injected_at_several_layers_add_up() {
     for (a, b) in whole.1.as_slice().iter().zip(sum.as_slice()) {
         assert!((a - b).abs() <= 1e-5 * scale, "{a} vs {b}");
     }
+}
+
+#[test]
+fn guided_gram_is_the_gram_of_the_region() {
+    // A hard mask: the guided Gram matrix is the plain one of the masked
+    // positions alone (sum over the region / its size), whatever the rest holds.
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let f = random(&mut rng, 4, 6, 10, -1.0, 1.0);
+    let mask: Vec<f32> = (0..60).map(|i| ((i % 10) < 3) as u8 as f32).collect();
+    let mut region = Tensor::zeros(4, 6, 3);
+    for c in 0..4 {
+        for y in 0..6 {
+            for x in 0..3 {
+                region.plane_mut(c)[y * 3 + x] = f.get(c, y, x);
+            }
+        }
+    }
+    let guided = guided_gram(&f, &mask).unwrap();
+    for (a, b) in guided.as_slice().iter().zip(gram(&region).as_slice()) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+    assert!(guided_gram(&f, &[0.0; 60]).is_none());
+    // A soft mask: sum_p w^2 F F^T / sum_p w^2, entry (1, 2) by hand.
+    let soft: Vec<f32> = (0..60).map(|i| (i as f32 / 59.0).powi(2)).collect();
+    let g = guided_gram(&f, &soft).unwrap();
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for (p, &w) in soft.iter().enumerate() {
+        let w2 = (w * w) as f64;
+        num += w2 * f.plane(1)[p] as f64 * f.plane(2)[p] as f64;
+        den += w2;
+    }
+    assert!((g.as_slice()[4 + 2] as f64 - num / den).abs() < 1e-5);
+}
+
+#[test]
+fn guided_style_loss_gradient_matches_finite_differences() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let target = gram(&random(&mut rng, 6, 9, 8, 0.0, 2.0));
+    let mask: Vec<f32> = (0..35).map(|i| ((i * 7919) % 13) as f32 / 12.0).collect();
+    let (loss, share) = GuidedStyleLoss::new(target, &mask).unwrap();
+    let expected: f64 = mask.iter().map(|&w| (w * w) as f64).sum::<f64>() / 35.0;
+    assert!((share - expected).abs() < 1e-6);
+    let x = random(&mut rng, 6, 5, 7, 0.0, 2.0);
+    let (_, grad) = loss.value_and_grad(&x);
+    // Weighted positions make some single-coordinate slopes tiny (1e-6),
+    // where single-precision rounding leaves a few parts in a thousand.
+    check(&x, &grad, |t| loss.value_and_grad(t).0, 1e-2, 1e-2);
+    // Positions outside the region get no gradient.
+    for c in 0..6 {
+        for (p, &w) in mask.iter().enumerate() {
+            if w == 0.0 {
+                assert_eq!(grad.plane(c)[p], 0.0);
+            }
+        }
+    }
+}
+
+#[test]
+fn wrapped_total_variation_gradient_matches_finite_differences() {
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    let x = random(&mut rng, 3, 7, 9, 0.0, 1.0);
+    let mut grad = Tensor::zeros(3, 7, 9);
+    wrapped_total_variation(&x, 2.5, &mut grad);
+    check(
+        &x,
+        &grad,
+        |t| 2.5 * wrapped_total_variation(t, 1.0, &mut Tensor::zeros(3, 7, 9)),
+        1e-3,
+        1e-3,
+    );
+    // A horizontal ramp is smooth inside but jumps where it wraps around.
+    let ramp = Tensor::from_vec(1, 1, 4, vec![0.0, 0.1, 0.2, 0.3]);
+    let open = total_variation(&ramp, 1.0, &mut Tensor::zeros(1, 1, 4));
+    let wrapped = wrapped_total_variation(&ramp, 1.0, &mut Tensor::zeros(1, 1, 4));
+    assert!((open - 0.03 / 4.0).abs() < 1e-7, "{open}");
+    assert!((wrapped - (0.03 + 0.09) / 4.0).abs() < 1e-7, "{wrapped}");
+}
+
+#[test]
+fn objective_with_regions_and_wrapped_borders_matches_finite_differences() {
+    // Content, a region's guided style at two layers, and the wrapped total
+    // variation, through VGG-19 with wrapped borders (circular padding).
+    let mut rng = ChaCha8Rng::seed_from_u64(14);
+    let net = Vgg19::embedded_up_to(layer("relu3_1"));
+    let content = random(&mut rng, 3, 20, 24, 0.0, 1.0);
+    let style = random(&mut rng, 3, 22, 18, 0.0, 1.0);
+    let features = net.features_with(&content, &[layer("conv2_2")], Borders::Wrap);
+    let style_features = net.features(&style, &[layer("relu1_1"), layer("relu3_1")]);
+    let mask = restyle::Mask::new(
+        24,
+        20,
+        (0..480).map(|i| ((i % 24) < 14) as u8 as f32).collect(),
+    );
+    let guided = [("relu1_1", 0), ("relu3_1", 1)]
+        .into_iter()
+        .map(|(name, i)| {
+            let (loss, share) =
+                GuidedStyleLoss::new(gram(&style_features[i]), &mask.at_layer(layer(name)))
+                    .unwrap();
+            (layer(name), 3.0 * share, loss)
+        })
+        .collect();
+    let mut objective = StyleObjective::new(
+        &net,
+        vec![(layer("conv2_2"), 1.0, ContentLoss::new(features[0].clone()))],
+        vec![],
+        0.5,
+    )
+    .with_regions(guided)
+    .with_borders(Borders::Wrap);
+    let x = random(&mut rng, 3, 20, 24, 0.2, 0.8);
+    let (losses, grad) = objective.evaluate(&x);
+    assert!(losses.content > 0.0 && losses.style > 0.0 && losses.tv > 0.0);
+    let objective = std::cell::RefCell::new(objective);
+    check_along(
+        &x,
+        &grad,
+        |t| objective.borrow_mut().evaluate(t).0.total(),
+        1e-4,
+        0.1,
+        0,
+        4,
+    );
+}
+
+#[test]
+fn wrapped_borders_are_exact_where_the_network_is_smooth() {
+    // Up to conv1_1 (affine), with circular padding: the gradient at the
+    // image's edges, which wrap around, against exact finite differences.
+    let mut rng = ChaCha8Rng::seed_from_u64(15);
+    let net = Vgg19::embedded_up_to(layer("conv1_1"));
+    let content = random(&mut rng, 3, 12, 10, 0.0, 1.0);
+    let target = net
+        .features_with(&content, &[layer("conv1_1")], Borders::Wrap)
+        .remove(0);
+    let mut objective = StyleObjective::new(
+        &net,
+        vec![(layer("conv1_1"), 1.0, ContentLoss::new(target))],
+        vec![],
+        0.0,
+    )
+    .with_borders(Borders::Wrap);
+    let x = random(&mut rng, 3, 12, 10, 0.2, 0.8);
+    let (_, grad) = objective.evaluate(&x);
+    let objective = std::cell::RefCell::new(objective);
+    check_along(
+        &x,
+        &grad,
+        |t| objective.borrow_mut().evaluate(t).0.total(),
+        1e-2,
+        1e-3,
+        24,
+        2,
+    );
 }

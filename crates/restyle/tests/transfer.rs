@@ -37,10 +37,7 @@ fn net() -> Vgg19 {
 }
 
 fn style() -> Vec<StyleImage> {
-    vec![StyleImage {
-        image: picture(40, 40, [0.9, 0.5, 0.1], 6.0),
-        weight: 1.0,
-    }]
+    vec![StyleImage::new(picture(40, 40, [0.9, 0.5, 0.1], 6.0), 1.0)]
 }
 
 fn losses_of(settings: &Settings) -> Vec<f64> {

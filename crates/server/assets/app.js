@@ -96,6 +96,11 @@ function setupForm(form) {
     if (style) data.append("style", style); else data.append("style_preset", preset.value);
     for (const name of ["size", "style_weight", "iterations"]) data.append(name, form.elements[name].value);
     if (form.elements.preserve_colors.checked) data.append("preserve_colors", "luminance");
+    // The second painting and the painted regions (assets/regions.js).
+    if (window.restyleRegions) {
+      const problem = await window.restyleRegions.append(data);
+      if (problem) return fail(problem);
+    }
     const button = $("#submit");
     button.disabled = true;
     button.textContent = "Uploading…";

@@ -54,7 +54,7 @@ pub async fn create(
         return Err(ApiError::QueueFull(limits.max_queue));
     }
     let job = crate::submission::check(multipart, limits, state.decoding.clone()).await?;
-    let incoming = (job.content.len() + job.style.len()) as u64;
+    let incoming = (job.content.len() + job.style.len() + job.regions.bytes()) as u64;
     crate::retention::admit(&state.store, &state.retention, incoming).await?;
     let (width, height, total_steps) = (job.width, job.height, job.total_steps);
 
@@ -64,6 +64,7 @@ pub async fn create(
         .put_image(&id, ImageKind::Content, job.content)
         .await?;
     store.put_image(&id, ImageKind::Style, job.style).await?;
+    job.regions.store(store, &id).await?;
     let owner = viewer.owner();
     let new = NewJob {
         id: &id,

@@ -44,6 +44,7 @@ pub mod limits;
 pub mod login;
 pub mod origin;
 pub mod pages;
+pub mod regions;
 pub mod retention;
 pub mod server;
 pub mod state;

@@ -22,6 +22,7 @@ use crate::viewer::Viewer;
 
 const CSS: &str = include_str!("../assets/app.css");
 const JS: &str = include_str!("../assets/app.js");
+const REGIONS_JS: &str = include_str!("../assets/regions.js");
 const ICON: &str = include_str!("../assets/favicon.svg");
 
 /// Style strengths the page offers (`style_weight`), weakest first.
@@ -346,6 +347,7 @@ pub async fn asset(Path(file): Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
         "app.css" => (CSS, "text/css; charset=utf-8"),
         "app.js" => (JS, "text/javascript; charset=utf-8"),
+        "regions.js" => (REGIONS_JS, "text/javascript; charset=utf-8"),
         "favicon.svg" => (ICON, "image/svg+xml"),
         _ => return not_found().await.into_response(),
     };

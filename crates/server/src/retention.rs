@@ -45,6 +45,7 @@ pub async fn drop_files(
     }
     if !retention.keep_uploads {
         kinds.extend([ImageKind::Content, ImageKind::Style]);
+        kinds.extend(crate::regions::KINDS);
     }
     for kind in kinds {
         store.delete_image(id, kind).await?;

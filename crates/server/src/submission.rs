@@ -16,6 +16,8 @@
 //! | `seed` | whole number, 0 ..= 2^64 - 1 |
 //! | `preserve_colors` | `none`, `luminance`, `histogram` |
 //!
+//! and the fields of [`crate::regions`] (a second painting, masks).
+//!
 //! A value that is not a number is a 400; a number out of range, or a job
 //! that would need more memory than `--max-job-memory`, a 422.
 
@@ -31,6 +33,7 @@ use tokio::sync::Semaphore;
 use crate::error::ApiError;
 use crate::jobs::{JobSettings, PreserveColors};
 use crate::limits::Limits;
+use crate::regions::{CheckedRegions, RegionForm, RegionHeaders, REGION_FIELDS};
 use crate::styles;
 use crate::upload::{self, Header};
 
@@ -56,6 +59,8 @@ pub struct CheckedJob {
     pub width: usize,
     pub height: usize,
     pub total_steps: usize,
+    /// A second painting and masks, if any.
+    pub regions: CheckedRegions,
 }
 
 /// A submission as read from the form, before any image is looked at.
@@ -64,6 +69,7 @@ struct Form {
     style: Option<Vec<u8>>,
     preset: Option<String>,
     settings: JobSettings,
+    regions: RegionForm,
 }
 
 /// A whole number in `range`: 400 if it is no number, 422 if out of range.
@@ -113,6 +119,7 @@ async fn read_form(mut multipart: Multipart, limits: &Limits) -> Result<Form, Ap
         style: None,
         preset: None,
         settings: JobSettings::default(),
+        regions: RegionForm::default(),
     };
     let mut seen = HashSet::new();
     while let Some(field) = multipart.next_field().await? {
@@ -121,6 +128,11 @@ async fn read_form(mut multipart: Multipart, limits: &Limits) -> Result<Form, Ap
             return Err(ApiError::BadRequest(format!(
                 "the field `{name}` is given twice"
             )));
+        }
+        if let Some(slot) = form.regions.file_slot(&name) {
+            let bytes = field.bytes().await?.to_vec();
+            *slot = (!bytes.is_empty()).then_some(bytes);
+            continue;
         }
         if name == "content" || name == "style" {
             let bytes = field.bytes().await?.to_vec();
@@ -138,6 +150,9 @@ async fn read_form(mut multipart: Multipart, limits: &Limits) -> Result<Form, Ap
         if text.is_empty() {
             continue; // an empty form control: the default
         }
+        if form.regions.text(&name, text) {
+            continue;
+        }
         let s = &mut form.settings;
         let weight = |name: &str| real(name, text, 0.0..=MAX_WEIGHT);
         match name.as_str() {
@@ -154,7 +169,7 @@ async fn read_form(mut multipart: Multipart, limits: &Limits) -> Result<Form, Ap
             }
             other => {
                 return Err(ApiError::BadRequest(format!(
-                    "unknown field `{other}`: expected the files content and style (or style_preset), and {SETTING_FIELDS}"
+                    "unknown field `{other}`: expected the files content and style (or style_preset), {SETTING_FIELDS}, and {REGION_FIELDS}"
                 )))
             }
         }
@@ -168,10 +183,12 @@ pub fn check_memory(
     settings: &JobSettings,
     content: &Header,
     style: &Header,
+    second_style: Option<(usize, usize)>,
     budget: usize,
 ) -> Result<(), ApiError> {
     let mut run = settings.to_settings();
-    let sizes = [(style.width, style.height)];
+    let mut sizes = vec![(style.width, style.height)];
+    sizes.extend(second_style);
     let refused = match memory::fit(
         &mut run,
         (content.width, content.height),
@@ -232,24 +249,29 @@ pub async fn check(
         }
     };
 
+    let regions = form.regions;
+
     // Headers only: cheap, and enough to refuse what cannot run.
     let (content, style, settings, content_header, style_header, (width, height), total_steps) =
         tokio::task::spawn_blocking(move || {
             let c = upload::header(&content, "content", &limits)?;
             let s = upload::header(&style, "style", &limits)?;
+            let regions = RegionHeaders::read(regions, &limits)?;
             let (size, steps) = limits.check_job(&settings, (c.width, c.height))?;
-            check_memory(&settings, &c, &s, limits.max_job_memory)?;
-            Ok::<_, ApiError>((content, style, settings, c, s, size, steps))
+            let second = regions.second_style_size();
+            check_memory(&settings, &c, &s, second, limits.max_job_memory)?;
+            Ok::<_, ApiError>(((content, regions), style, settings, c, s, size, steps))
         })
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let (content, regions) = content;
 
     // Decoding takes memory and a core: a few submissions at a time.
     let permit = decoding
         .acquire_owned()
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let (content, style) = tokio::task::spawn_blocking(move || {
+    let (content, style, regions) = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let content = upload::clean(&content, content_header, "content")?;
         // The shipped styles carry no metadata: kept as they are.
@@ -258,7 +280,8 @@ pub async fn check(
         } else {
             upload::clean(&style, style_header, "style")?
         };
-        Ok::<_, ApiError>((content, style))
+        let regions = regions.clean()?;
+        Ok::<_, ApiError>((content, style, regions))
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
@@ -269,6 +292,7 @@ pub async fn check(
         width,
         height,
         total_steps,
+        regions,
     })
 }
 

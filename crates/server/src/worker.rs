@@ -217,21 +217,12 @@ impl WorkerPool {
         };
         let Prepared {
             content,
-            style,
+            styles,
             settings,
             offset,
         } = prepared;
         let result = tokio::task::spawn_blocking(move || {
-            let outcome = stylize(
-                &net,
-                &content,
-                &[StyleImage {
-                    image: style,
-                    weight: 1.0,
-                }],
-                &settings,
-                &mut observer,
-            );
+            let outcome = stylize(&net, &content, &styles, &settings, &mut observer);
             (outcome, observer.last_step)
         })
         .await;
@@ -335,6 +326,7 @@ impl WorkerPool {
         let style = load(ImageKind::Style)
             .await?
             .ok_or("the style image is missing")?;
+        let regions = crate::regions::StoredRegions::load(&self.store, &job.id).await?;
         let preview = if job.checkpoint_step > 0 {
             load(ImageKind::Preview).await?
         } else {
@@ -350,6 +342,7 @@ impl WorkerPool {
             };
             let content = decode(&content, "the content image")?;
             let style = decode(&style, "the style image")?;
+            let styles = regions.styles(style, &mut settings)?;
             let mut offset = 0;
             let single_scale = settings.plan(content.width(), content.height()).len() == 1
                 && settings.tiling.is_none();
@@ -365,7 +358,7 @@ impl WorkerPool {
             }
             Ok(Prepared {
                 content,
-                style,
+                styles,
                 settings,
                 offset,
             })
@@ -377,7 +370,8 @@ impl WorkerPool {
 
 struct Prepared {
     content: Image,
-    style: Image,
+    /// The painting, and the second one if the job has one (with their masks).
+    styles: Vec<StyleImage>,
     settings: Settings,
     /// Steps done by earlier runs (the run resumes after them).
     offset: usize,

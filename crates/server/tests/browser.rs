@@ -260,7 +260,7 @@ async fn a_browser_uploads_two_images_watches_progress_and_downloads_the_result(
         .wait_until(
             "both previews",
             Duration::from_secs(10),
-            "return [...document.querySelectorAll('.drop .preview')].every(i => !i.hidden && i.complete && i.naturalWidth > 0)",
+            "return [...document.querySelectorAll('[data-drop=content] .preview, [data-drop=style] .preview')].every(i => !i.hidden && i.complete && i.naturalWidth > 0)",
         )
         .await;
     assert_eq!(
@@ -350,6 +350,156 @@ async fn a_browser_uploads_two_images_watches_progress_and_downloads_the_result(
         1
     );
     browser.screenshot("browser-phone.png").await;
+    let _ = browser.call(reqwest::Method::DELETE, "", None).await;
+    s.stop().await;
+}
+
+/// A flat-coloured PNG.
+fn flat_png(w: u32, h: u32, rgb: [u8; 3]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    image::ImageBuffer::from_pixel(w, h, image::Rgb(rgb))
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_paints_where_the_second_painting_goes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let downloads = tmp.path().join("downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    let Some((_driver, browser)) = start_browser(&downloads, &tmp.path().join("profile")).await
+    else {
+        return;
+    };
+    let s = TestServer::start(&["--max-size", "48", "--max-iterations", "40"]).await;
+    let photo = tmp.path().join("photo.png");
+    let red = tmp.path().join("red.png");
+    let blue = tmp.path().join("blue.png");
+    // A grey photo with soft stripes (a flat one gives the style nothing to move).
+    let mut bytes = Vec::new();
+    image::ImageBuffer::from_fn(64, 48, |x, y| {
+        let v = (128.0 + 30.0 * ((x + y) as f32 * 0.3).sin()) as u8;
+        image::Rgb([v, v, v])
+    })
+    .write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .unwrap();
+    std::fs::write(&photo, bytes).unwrap();
+    std::fs::write(&red, flat_png(40, 40, [217, 38, 25])).unwrap();
+    std::fs::write(&blue, flat_png(40, 40, [25, 64, 217])).unwrap();
+
+    browser.resize(1280, 1400).await;
+    browser.goto(&s.url("/")).await;
+    for (css, path) in [("#content", &photo), ("#style", &red), ("#style_2", &blue)] {
+        let input = browser.find(css).await;
+        browser
+            .post(
+                &format!("/element/{input}/value"),
+                json!({ "text": path.to_str().unwrap() }),
+            )
+            .await;
+    }
+    browser
+        .wait_until(
+            "the photo to paint on",
+            Duration::from_secs(10),
+            "return !document.querySelector('#paint-area').hidden && document.querySelector('#paint-canvas').width > 0",
+        )
+        .await;
+    // The "Painting 2" brush (the default), wide: three strokes down the
+    // right half of the photo, with the mouse.
+    browser
+        .script("document.querySelector('#brush-size').value = 15; document.querySelector('#paint-canvas').scrollIntoView({ block: 'center' }); return true")
+        .await;
+    let canvas = browser.find("#paint-canvas").await;
+    let rect = browser
+        .script("const r = document.querySelector('#paint-canvas').getBoundingClientRect(); return [r.width, r.height]")
+        .await;
+    let (w, h) = (rect[0].as_f64().unwrap(), rect[1].as_f64().unwrap());
+    let origin = json!({ ELEMENT: canvas });
+    let mut moves = Vec::new();
+    for fx in [0.65, 0.8, 0.95] {
+        // Offsets from the canvas's centre.
+        let x = ((fx - 0.5) * w) as i64;
+        moves.extend([
+            json!({ "type": "pointerMove", "duration": 0, "origin": origin, "x": x, "y": (-0.45 * h) as i64 }),
+            json!({ "type": "pointerDown", "button": 0 }),
+            json!({ "type": "pointerMove", "duration": 150, "origin": origin, "x": x, "y": (0.45 * h) as i64 }),
+            json!({ "type": "pointerUp", "button": 0 }),
+        ]);
+    }
+    browser
+        .post(
+            "/actions",
+            json!({ "actions": [{ "type": "pointer", "id": "mouse", "parameters": { "pointerType": "mouse" }, "actions": moves }] }),
+        )
+        .await;
+    // The overlay is blue on the right, clear on the left.
+    let painted = browser
+        .script(
+            "const c = document.querySelector('#paint-canvas'); \
+             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; \
+             const at = (fx, fy) => d[4 * (Math.floor(fy * c.height) * c.width + Math.floor(fx * c.width)) + 3]; \
+             return [at(0.8, 0.5), at(0.1, 0.5)]",
+        )
+        .await;
+    assert!(painted[0].as_u64().unwrap() > 200, "{painted}");
+    assert_eq!(painted[1].as_u64().unwrap(), 0, "{painted}");
+    browser.screenshot("browser-regions.png").await;
+    let submit = browser.find("#submit").await;
+    browser
+        .post(&format!("/element/{submit}/click"), json!({}))
+        .await;
+    let start = Instant::now();
+    while !browser.current_url().await.contains("/jobs/") {
+        let error = browser.script("const e = document.querySelector('#form-error'); return (!e || e.hidden) ? null : e.textContent").await;
+        assert!(error.is_null(), "the form says: {error}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the job page did not open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    browser
+        .wait_until(
+            "the result",
+            Duration::from_secs(300),
+            "return document.querySelector('#state').textContent === 'Done' || document.querySelector('#state').textContent === 'Failed'",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .script("return document.querySelector('#state').textContent")
+            .await,
+        "Done"
+    );
+    browser.screenshot("browser-regions-done.png").await;
+    // Mean colours of the result's left and right thirds, read in the page.
+    let means = browser
+        .script(
+            "return new Promise((done) => { const i = new Image(); i.onload = () => { \
+               const c = document.createElement('canvas'); c.width = i.naturalWidth; c.height = i.naturalHeight; \
+               const x = c.getContext('2d'); x.drawImage(i, 0, 0); \
+               const d = x.getImageData(0, 0, c.width, c.height).data; \
+               const L = [0, 0, 0, 0], R = [0, 0, 0, 0]; \
+               for (let p = 0; p < c.width * c.height; p++) { \
+                 const X = p % c.width; const s = X < c.width / 3 ? L : X >= 2 * c.width / 3 ? R : null; \
+                 if (!s) continue; for (let k = 0; k < 3; k++) s[k] += d[4 * p + k]; s[3]++; } \
+               done([L.map((v) => v / L[3]), R.map((v) => v / R[3])]); }; \
+             i.src = document.querySelector('#live').src; })",
+        )
+        .await;
+    let channel = |side: usize, c: usize| means[side][c].as_f64().unwrap();
+    // Painting 1 (red) where nothing was painted, painting 2 (blue) where it was.
+    eprintln!("result: left third {}, right third {}", means[0], means[1]);
+    assert!(channel(0, 0) > channel(0, 2) + 40.0, "left {}", means[0]);
+    assert!(channel(1, 2) > channel(1, 0) + 40.0, "right {}", means[1]);
     let _ = browser.call(reqwest::Method::DELETE, "", None).await;
     s.stop().await;
 }

@@ -30,9 +30,23 @@ pub struct Vgg19 {
     convention: InputConvention,
 }
 
+/// What the convolutions read beyond the image's edges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Borders {
+    /// Zeros, as VGG-19 was trained.
+    #[default]
+    Zero,
+    /// The opposite edge (circular padding): the image is treated as one
+    /// tile of an endless wallpaper, so a result optimised this way tiles
+    /// without seams.
+    Wrap,
+}
+
 /// What the backward pass needs from one layer's forward pass.
 enum Saved {
     Conv(usize),
+    /// A convolution run on the input wrapped by one pixel (see [`Borders::Wrap`]).
+    WrappedConv(usize),
     Relu(ReluMask),
     Pool(PoolArgmax),
 }
@@ -261,10 +275,15 @@ impl Vgg19 {
     /// Activations at `layers` for an RGB image with values in 0..1
     /// (3 x height x width), in the order asked.
     pub fn features(&self, image: &Tensor, layers: &[Layer]) -> Vec<Tensor> {
+        self.features_with(image, layers, Borders::Zero)
+    }
+
+    /// [`Vgg19::features`] with the convolutions reading `borders` beyond the edges.
+    pub fn features_with(&self, image: &Tensor, layers: &[Layer], borders: Borders) -> Vec<Tensor> {
         let mut found: Vec<Option<Tensor>> = vec![None; layers.len()];
         let last = layers.iter().max().copied();
         if let Some(last) = last {
-            self.forward(image, last, false, |layer, x| {
+            self.forward(image, last, false, borders, |layer, x| {
                 for (slot, wanted) in found.iter_mut().zip(layers) {
                     if *wanted == layer {
                         *slot = Some(x.clone());
@@ -289,6 +308,18 @@ impl Vgg19 {
         &self,
         image: &Tensor,
         taps: &[Layer],
+        loss: impl FnMut(Layer, &Tensor) -> (f64, Tensor),
+    ) -> (f64, Tensor) {
+        self.value_and_grad_with(image, taps, Borders::Zero, loss)
+    }
+
+    /// [`Vgg19::value_and_grad`] with the convolutions reading `borders`
+    /// beyond the edges.
+    pub fn value_and_grad_with(
+        &self,
+        image: &Tensor,
+        taps: &[Layer],
+        borders: Borders,
         mut loss: impl FnMut(Layer, &Tensor) -> (f64, Tensor),
     ) -> (f64, Tensor) {
         let Some(&last) = taps.iter().max() else {
@@ -296,7 +327,7 @@ impl Vgg19 {
         };
         let mut total = 0.0;
         let mut injected: Vec<Option<Tensor>> = (0..=last.index()).map(|_| None).collect();
-        let tape = self.forward(image, last, true, |layer, x| {
+        let tape = self.forward(image, last, true, borders, |layer, x| {
             if taps.contains(&layer) && injected[layer.index()].is_none() {
                 let (value, grad) = loss(layer, x);
                 assert_eq!(
@@ -323,6 +354,9 @@ impl Vgg19 {
             let Some(g) = grad.as_mut() else { continue };
             match saved {
                 Saved::Conv(i) => *g = self.convs[i].backward_input(g),
+                Saved::WrappedConv(i) => {
+                    *g = fold_wrap(&self.convs[i].backward_input(&pad_zero(g)));
+                }
                 Saved::Relu(mask) => relu_backward(&mask, g),
                 Saved::Pool(argmax) => *g = maxpool2x2_backward(&argmax, g),
             }
@@ -338,6 +372,7 @@ impl Vgg19 {
         image: &Tensor,
         last: Layer,
         keep_tape: bool,
+        borders: Borders,
         mut visit: impl FnMut(Layer, &Tensor),
     ) -> Vec<Saved> {
         assert!(
@@ -349,6 +384,15 @@ impl Vgg19 {
         let mut tape = Vec::new();
         for layer in Layer::all().take(last.index() + 1) {
             let saved = match layer.op() {
+                Op::Conv(i) if borders == Borders::Wrap => {
+                    // The engine's convolution pads with zeros; run it on the
+                    // input already wrapped by one pixel and keep the inside,
+                    // where every output read only wrapped pixels. Costs
+                    // (h+2)(w+2)/(hw) of a plain convolution and leaves the
+                    // engine's kernels as they are.
+                    x = unpad(&self.convs[i].forward(&wrap(&x)));
+                    Saved::WrappedConv(i)
+                }
                 Op::Conv(i) => {
                     x = self.convs[i].forward(&x);
                     Saved::Conv(i)
@@ -366,5 +410,139 @@ impl Vgg19 {
             }
         }
         tape
+    }
+}
+
+/// `x` with one pixel of the opposite edge added on every side.
+fn wrap(x: &Tensor) -> Tensor {
+    let (c, h, w) = x.shape();
+    let (ph, pw) = (h + 2, w + 2);
+    let mut out = Tensor::zeros(c, ph, pw);
+    for ch in 0..c {
+        let src = x.plane(ch);
+        let dst = out.plane_mut(ch);
+        for y in 0..ph {
+            let sy = (y + h - 1) % h;
+            for xx in 0..pw {
+                dst[y * pw + xx] = src[sy * w + (xx + w - 1) % w];
+            }
+        }
+    }
+    out
+}
+
+/// The inside of a tensor padded by one pixel on every side.
+fn unpad(x: &Tensor) -> Tensor {
+    let (c, ph, pw) = x.shape();
+    let (h, w) = (ph - 2, pw - 2);
+    let mut out = Tensor::zeros(c, h, w);
+    for ch in 0..c {
+        let src = x.plane(ch);
+        let dst = out.plane_mut(ch);
+        for y in 0..h {
+            dst[y * w..(y + 1) * w].copy_from_slice(&src[(y + 1) * pw + 1..(y + 1) * pw + 1 + w]);
+        }
+    }
+    out
+}
+
+/// The gradient of [`unpad`]: `g` with a border of zeros.
+fn pad_zero(g: &Tensor) -> Tensor {
+    let (c, h, w) = g.shape();
+    let pw = w + 2;
+    let mut out = Tensor::zeros(c, h + 2, pw);
+    for ch in 0..c {
+        let src = g.plane(ch);
+        let dst = out.plane_mut(ch);
+        for y in 0..h {
+            dst[(y + 1) * pw + 1..(y + 1) * pw + 1 + w].copy_from_slice(&src[y * w..(y + 1) * w]);
+        }
+    }
+    out
+}
+
+/// The gradient of [`wrap`]: each padded pixel's gradient added to the
+/// pixel it copied.
+fn fold_wrap(g: &Tensor) -> Tensor {
+    let (c, ph, pw) = g.shape();
+    let (h, w) = (ph - 2, pw - 2);
+    let mut out = Tensor::zeros(c, h, w);
+    for ch in 0..c {
+        let src = g.plane(ch);
+        let dst = out.plane_mut(ch);
+        for y in 0..ph {
+            let sy = (y + h - 1) % h;
+            for xx in 0..pw {
+                dst[sy * w + (xx + w - 1) % w] += src[y * pw + xx];
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod wrap_tests {
+    use super::*;
+
+    #[test]
+    fn wrapped_convolutions_commute_with_circular_shifts() {
+        // With wrapped borders, shifting the image around its edges shifts
+        // the features the same way (by whole positions of the layer); with
+        // zero borders it does not.
+        let layer: Layer = "relu2_1".parse().unwrap();
+        let net = Vgg19::embedded_up_to(layer);
+        let (h, w) = (16, 20);
+        let image = Tensor::from_vec(
+            3,
+            h,
+            w,
+            (0..3 * h * w)
+                .map(|i| 0.5 + 0.4 * ((i as f32 * 0.37).sin()))
+                .collect(),
+        );
+        let shift = |t: &Tensor, dy: usize, dx: usize| {
+            let (c, h, w) = t.shape();
+            let mut out = Tensor::zeros(c, h, w);
+            for ch in 0..c {
+                for y in 0..h {
+                    for x in 0..w {
+                        out.plane_mut(ch)[((y + dy) % h) * w + (x + dx) % w] = t.get(ch, y, x);
+                    }
+                }
+            }
+            out
+        };
+        let moved = shift(&image, 4, 6);
+        let error = |borders| {
+            let a = &net.features_with(&image, &[layer], borders)[0];
+            let b = &net.features_with(&moved, &[layer], borders)[0];
+            let a = shift(a, 2, 3); // relu2_1 is at half resolution
+            let diff: f32 = a
+                .as_slice()
+                .iter()
+                .zip(b.as_slice())
+                .map(|(p, q)| (p - q).abs())
+                .sum();
+            let norm: f32 = b.as_slice().iter().map(|v| v.abs()).sum();
+            diff / norm
+        };
+        assert!(error(Borders::Wrap) < 1e-4, "{}", error(Borders::Wrap));
+        assert!(error(Borders::Zero) > 1e-2, "{}", error(Borders::Zero));
+    }
+
+    #[test]
+    fn the_wrap_gradient_is_the_adjoint_of_the_wrap() {
+        // <wrap(x), y> == <x, fold_wrap(y)> and <unpad(p), g> == <p, pad_zero(g)>.
+        let x = Tensor::from_vec(2, 3, 4, (0..24).map(|i| i as f32 * 0.1 - 1.0).collect());
+        let y = Tensor::from_vec(2, 5, 6, (0..60).map(|i| (i as f32 * 0.7).cos()).collect());
+        let dot = |a: &Tensor, b: &Tensor| -> f32 {
+            a.as_slice()
+                .iter()
+                .zip(b.as_slice())
+                .map(|(p, q)| p * q)
+                .sum()
+        };
+        assert!((dot(&wrap(&x), &y) - dot(&x, &fold_wrap(&y))).abs() < 1e-4);
+        assert!((dot(&unpad(&y), &x) - dot(&y, &pad_zero(&x))).abs() < 1e-4);
     }
 }

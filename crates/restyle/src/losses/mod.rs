@@ -11,5 +11,5 @@ mod style;
 mod tv;
 
 pub use content::ContentLoss;
-pub use style::{gram, Gram, StyleLoss};
-pub use tv::total_variation;
+pub use style::{gram, guided_gram, Gram, GuidedStyleLoss, StyleLoss};
+pub use tv::{total_variation, wrapped_total_variation};

@@ -141,3 +141,81 @@ impl StyleLoss {
         (sum * self.scale, grad)
     }
 }
+
+/// A region's weights at one layer's positions, scaled so that
+/// `sum_p w(p)^2 = M`: a Gram matrix of the weighted activations, divided by
+/// `M` as usual, is then the region's own (divided by its weighted size),
+/// whatever the region's area. Also returns `sum_p w(p)^2 / M`, the region's
+/// share of the layer. `None` for a region with no weight at this layer.
+fn normalised_guide(mask: &[f32]) -> Option<(Vec<f32>, f64)> {
+    let m = mask.len();
+    let sum2: f64 = mask.iter().map(|&v| v as f64 * v as f64).sum();
+    if m == 0 || sum2 <= 0.0 {
+        return None;
+    }
+    let scale = (m as f64 / sum2).sqrt() as f32;
+    Some((mask.iter().map(|v| v * scale).collect(), sum2 / m as f64))
+}
+
+/// Each channel of `features` multiplied, position by position, by `weights`.
+fn weighted(features: &Tensor, weights: &[f32]) -> Tensor {
+    assert_eq!(
+        features.plane_len(),
+        weights.len(),
+        "guide and features differ in size"
+    );
+    let mut out = features.clone();
+    let m = weights.len().max(1);
+    out.as_mut_slice().par_chunks_mut(m).for_each(|plane| {
+        for (v, w) in plane.iter_mut().zip(weights) {
+            *v *= w;
+        }
+    });
+    out
+}
+
+/// The guided Gram matrix of Gatys et al. (CVPR 2017, "Spatial control"):
+/// `sum_p w(p)^2 F_p F_p^T / sum_p w(p)^2` for a region's weights `mask`
+/// (one per position of `features`): the channel correlations within the
+/// region only. `None` if the region has no weight here.
+pub fn guided_gram(features: &Tensor, mask: &[f32]) -> Option<Gram> {
+    let (guide, _) = normalised_guide(mask)?;
+    Some(gram(&weighted(features, &guide)))
+}
+
+/// The style loss of one region: `|G_r - A|^2 / |A|^2` for the activations'
+/// guided Gram matrix `G_r` (see [`guided_gram`]) and the region's target `A`.
+#[derive(Clone, Debug)]
+pub struct GuidedStyleLoss {
+    loss: StyleLoss,
+    /// The region's weights at this layer, normalised as `normalised_guide` says.
+    guide: Vec<f32>,
+}
+
+impl GuidedStyleLoss {
+    /// The loss for a region whose weights at this layer's positions are
+    /// `mask`, and the region's share of the layer (`sum w^2 / M`); `None`
+    /// if the region has no weight here.
+    pub fn new(target: Gram, mask: &[f32]) -> Option<(Self, f64)> {
+        let (guide, share) = normalised_guide(mask)?;
+        Some((
+            Self {
+                loss: StyleLoss::new(target),
+                guide,
+            },
+            share,
+        ))
+    }
+
+    pub fn target(&self) -> &Gram {
+        self.loss.target()
+    }
+
+    /// The loss and its gradient: the plain style loss of the weighted
+    /// activations `F w`, whose gradient is carried back through the
+    /// weighting (times `w` again).
+    pub fn value_and_grad(&self, features: &Tensor) -> (f64, Tensor) {
+        let (value, grad) = self.loss.value_and_grad(&weighted(features, &self.guide));
+        (value, weighted(&grad, &self.guide))
+    }
+}

@@ -35,3 +35,30 @@ pub fn total_variation(image: &Tensor, weight: f32, grad: &mut Tensor) -> f64 {
     }
     sum / n
 }
+
+/// [`total_variation`] of an image that tiles: the right neighbour of the
+/// last column is the first, the lower neighbour of the last row the first
+/// (what `--seamless` smooths across).
+pub fn wrapped_total_variation(image: &Tensor, weight: f32, grad: &mut Tensor) -> f64 {
+    let (c, h, w) = image.shape();
+    assert_eq!(grad.shape(), image.shape());
+    let n = (c * h * w).max(1) as f64;
+    let scale = (2.0 * weight as f64 / n) as f32;
+    let mut sum = 0.0f64;
+    for ch in 0..c {
+        let x = image.plane(ch);
+        let g = grad.plane_mut(ch);
+        for y in 0..h {
+            for i in 0..w {
+                let p = y * w + i;
+                for q in [y * w + (i + 1) % w, ((y + 1) % h) * w + i] {
+                    let d = x[q] - x[p];
+                    sum += d as f64 * d as f64;
+                    g[q] += scale * d;
+                    g[p] -= scale * d;
+                }
+            }
+        }
+    }
+    sum / n
+}

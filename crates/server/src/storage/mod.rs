@@ -65,6 +65,14 @@ pub enum ImageKind {
     Preview,
     /// The finished image (PNG).
     Result,
+    /// A second painting (see [`crate::regions`]).
+    Style2,
+    /// Where the first painting goes (grey: weights).
+    Mask1,
+    /// Where the second painting goes.
+    Mask2,
+    /// The part kept as the photo.
+    Keep,
 }
 
 impl ImageKind {
@@ -74,6 +82,10 @@ impl ImageKind {
             ImageKind::Style => "style",
             ImageKind::Preview => "preview",
             ImageKind::Result => "result",
+            ImageKind::Style2 => "style_2",
+            ImageKind::Mask1 => "mask_1",
+            ImageKind::Mask2 => "mask_2",
+            ImageKind::Keep => "keep",
         }
     }
 }

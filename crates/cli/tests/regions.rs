@@ -1,0 +1,164 @@
+//! `--masks`, `--style-masks`, `--keep` and `--seamless` on the real binary:
+//! a small two-painting run, and every bad input refused with exit 2.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use image::{ImageBuffer, Luma, Rgb};
+
+fn restyle(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_restyle"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
+fn flat(dir: &Path, name: &str, rgb: [u8; 3]) -> PathBuf {
+    let path = dir.join(name);
+    ImageBuffer::from_pixel(40, 40, Rgb(rgb))
+        .save(&path)
+        .unwrap();
+    path
+}
+
+/// A grey mask, `w x h`, white where `inside(x)`.
+fn mask(dir: &Path, name: &str, w: u32, h: u32, inside: impl Fn(u32) -> bool) -> PathBuf {
+    let path = dir.join(name);
+    ImageBuffer::from_fn(w, h, |x, _| Luma([if inside(x) { 255u8 } else { 0 }]))
+        .save(&path)
+        .unwrap();
+    path
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        ImageBuffer::from_fn(48, 32, |x, y| {
+            let v = (128.0 + 30.0 * ((x + y) as f32 * 0.3).sin()) as u8;
+            Rgb([v, v, v])
+        })
+        .save(d.join("photo.png"))
+        .unwrap();
+        flat(d, "red.png", [217, 38, 25]);
+        flat(d, "blue.png", [25, 64, 217]);
+        // Drawn at another size than the photo: they are resized.
+        mask(d, "left.png", 30, 20, |x| x < 15);
+        mask(d, "right.png", 30, 20, |x| x >= 15);
+        mask(d, "black.png", 30, 20, |_| false);
+        std::fs::write(d.join("broken.png"), b"not a png").unwrap();
+        Self { dir }
+    }
+
+    fn run(&self, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "photo.png",
+            "red.png",
+            "blue.png",
+            "-o",
+            "out.png",
+            "-s",
+            "48",
+        ];
+        args.extend_from_slice(extra);
+        restyle(&args, self.dir.path())
+    }
+}
+
+fn assert_refused(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "exit code; stderr: {err}");
+    assert!(
+        err.contains(needle),
+        "stderr should mention `{needle}`: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn two_paintings_go_where_their_masks_say() {
+    let f = Fixture::new();
+    let out = f.run(&[
+        "-n",
+        "30",
+        "--content-weight",
+        "0.1",
+        "--masks",
+        "left.png,right.png",
+        "-q",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let img = image::open(f.dir.path().join("out.png")).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (48, 32));
+    let mean = |xs: std::ops::Range<u32>| {
+        let mut sum = [0f64; 3];
+        let mut n = 0.0;
+        for y in 0..32 {
+            for x in xs.clone() {
+                for (c, s) in sum.iter_mut().enumerate() {
+                    *s += img.get_pixel(x, y)[c] as f64;
+                }
+                n += 1.0;
+            }
+        }
+        sum.map(|s| s / n)
+    };
+    let (left, right) = (mean(0..16), mean(32..48));
+    // Red on the left, blue on the right (the photo is grey, 128).
+    assert!(left[0] > left[2] + 60.0, "left {left:?}");
+    assert!(right[2] > right[0] + 60.0, "right {right:?}");
+}
+
+#[test]
+fn bad_masks_exit_with_2_and_one_line() {
+    let f = Fixture::new();
+    assert_refused(
+        &f.run(&["--masks", "left.png"]),
+        "--masks has 1 mask(s) but 2 style image(s) were given",
+    );
+    assert_refused(
+        &f.run(&["--style-masks", "left.png,right.png,left.png"]),
+        "--style-masks has 3 mask(s) but 2 style image(s)",
+    );
+    assert_refused(
+        &f.run(&["--masks", "left.png,black.png"]),
+        "--masks: black.png is all black, so it marks no region",
+    );
+    assert_refused(
+        &f.run(&["--keep", "black.png"]),
+        "--keep: black.png is all black",
+    );
+    assert_refused(&f.run(&["--keep", "broken.png"]), "broken.png");
+    assert_refused(&f.run(&["--masks", "left.png,missing.png"]), "missing.png");
+    assert_refused(
+        &f.run(&["--method", "fast", "--keep", "left.png"]),
+        "--keep is not supported by --method fast",
+    );
+    let tiled = [
+        "photo.png",
+        "red.png",
+        "-o",
+        "out.png",
+        "-s",
+        "200",
+        "--seamless",
+        "--tile",
+        "--tile-size",
+        "64",
+    ];
+    assert_refused(
+        &restyle(&tiled, f.dir.path()),
+        "--seamless cannot be used with --tile",
+    );
+    assert!(!f.dir.path().join("out.png").exists());
+}

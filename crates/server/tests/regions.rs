@@ -1,0 +1,139 @@
+//! Regions through the API: a second painting and masks as uploads
+//! (`style_2`, `mask_1`, `mask_2`, `keep`), checked like the other images.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{file, png, TestServer};
+use image::{ImageBuffer, Luma, Rgb};
+use reqwest::multipart::Form;
+use serde_json::Value;
+
+fn encode<P: image::PixelWithColorType, C: std::ops::Deref<Target = [P::Subpixel]>>(
+    img: ImageBuffer<P, C>,
+) -> Vec<u8>
+where
+    P: image::Pixel,
+    [P::Subpixel]: image::EncodableLayout,
+{
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .unwrap();
+    bytes
+}
+
+fn flat(rgb: [u8; 3]) -> Vec<u8> {
+    encode(ImageBuffer::from_pixel(40, 40, Rgb(rgb)))
+}
+
+/// A 24x16 mask, white where `inside(x)`.
+fn mask(inside: impl Fn(u32) -> bool) -> Vec<u8> {
+    encode(ImageBuffer::from_fn(24, 16, |x, _| {
+        Luma([if inside(x) { 255u8 } else { 0 }])
+    }))
+}
+
+fn grey_photo() -> Vec<u8> {
+    encode(ImageBuffer::from_fn(48, 32, |x, y| {
+        let v = (128.0 + 30.0 * ((x + y) as f32 * 0.3).sin()) as u8;
+        Rgb([v, v, v])
+    }))
+}
+
+#[tokio::test]
+async fn two_paintings_each_in_its_region() {
+    let s = TestServer::start(&[]).await;
+    let form = Form::new()
+        .part("content", file(grey_photo(), "photo.png"))
+        .part("style", file(flat([217, 38, 25]), "red.png"))
+        .part("style_2", file(flat([25, 64, 217]), "blue.png"))
+        .part("mask_1", file(mask(|x| x < 12), "mask_1.png"))
+        .part("mask_2", file(mask(|x| x >= 12), "mask_2.png"))
+        .text("size", "48")
+        .text("iterations", "30")
+        .text("content_weight", "0.1");
+    let id = s.submit_ok(form).await;
+    let job = s
+        .wait_for(&id, Duration::from_secs(300), |j| {
+            ["done", "failed"].contains(&j["state"].as_str().unwrap())
+        })
+        .await;
+    assert_eq!(job["state"], "done", "{job}");
+    let bytes = s
+        .client
+        .get(s.url(&format!("/api/jobs/{id}/result")))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let img = image::load_from_memory(&bytes).unwrap().to_rgb8();
+    let mean = |xs: std::ops::Range<u32>| {
+        let (mut r, mut b, mut n) = (0.0, 0.0, 0.0);
+        for y in 0..img.height() {
+            for x in xs.clone() {
+                r += img.get_pixel(x, y)[0] as f64;
+                b += img.get_pixel(x, y)[2] as f64;
+                n += 1.0;
+            }
+        }
+        (r / n, b / n)
+    };
+    let (left, right) = (mean(0..16), mean(32..48));
+    assert!(left.0 > left.1 + 60.0, "left (red, blue) {left:?}");
+    assert!(right.1 > right.0 + 60.0, "right (red, blue) {right:?}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bad_region_uploads_are_refused() {
+    let s = TestServer::start(&[]).await;
+    let base = || {
+        Form::new()
+            .part("content", file(png(48, 36), "photo.png"))
+            .part("style", file(png(40, 40), "painting.png"))
+            .text("size", "32")
+            .text("iterations", "2")
+    };
+    let cases: Vec<(Form, u16, &str)> = vec![
+        (
+            base().part("mask_2", file(mask(|x| x < 5), "m.png")),
+            400,
+            "`mask_2` says where the second painting goes",
+        ),
+        (
+            base().part("keep", file(mask(|_| false), "k.png")),
+            422,
+            "`keep` is all black",
+        ),
+        (
+            base().part("mask_1", file(b"not an image".to_vec(), "m.png")),
+            415,
+            "mask_1",
+        ),
+        (
+            base()
+                .part("style_2", file(png(40, 40), "p.png"))
+                .text("style_preset_2", "starry-night"),
+            400,
+            "not both",
+        ),
+    ];
+    for (form, status, needle) in cases {
+        let r = s.submit(form).await;
+        let code = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        let error = body["error"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            code == status || (status == 415 && (400..500).contains(&code)),
+            "{code} {body}"
+        );
+        assert!(error.contains(needle), "{error}");
+    }
+    s.stop().await;
+}
