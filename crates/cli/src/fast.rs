@@ -83,8 +83,10 @@ fn plan(args: &TransferArgs) -> Result<FastJob> {
     })
 }
 
-/// Refuses, from the images' sizes alone, a picture that would not fit in memory.
-fn check_memory(args: &TransferArgs, size: usize, tiling: Option<&Tiling>) -> Result<()> {
+/// Refuses, from the images' sizes alone, a picture that would not fit in memory. In tiles,
+/// the normalisation statistics are measured at the largest size that fits (the picture's
+/// own when it fits whole: then the tiles match it closely; see restyle_fast::tiles).
+fn check_memory(args: &TransferArgs, size: usize, mut tiling: Option<&mut Tiling>) -> Result<()> {
     let budget = match &args.max_memory {
         Some(text) => memory::parse_bytes(text).ok_or_else(|| {
             anyhow::anyhow!("--max-memory: `{text}` is not a size (try 6G or 800M)")
@@ -98,6 +100,21 @@ fn check_memory(args: &TransferArgs, size: usize, tiling: Option<&Tiling>) -> Re
     let (w0, h0) = io::image_dimensions(content, io::ImageLimits::default())
         .context("cannot use the content image")?;
     let threads = rayon::current_num_threads();
+    let photo = w0 as u64 * h0 as u64 * 12;
+    if let Some(t) = tiling.as_deref_mut() {
+        let (w, h) = fit_long_edge(w0, h0, size);
+        let picture = w as u64 * h as u64 * 28; // as Tiling::memory_bytes counts it
+        let whole = |long_edge: usize| {
+            let (w, h) = fit_long_edge(w0, h0, long_edge);
+            restyle_fast::memory_bytes(w, h, threads) + photo + picture
+        };
+        let mut statistics = size;
+        while statistics > MIN_CONTENT_SIZE && whole(statistics) > budget {
+            statistics = statistics * 9 / 10;
+        }
+        t.statistics_size = statistics;
+    }
+    let tiling = tiling.as_deref();
     // The decoded photo (RGB f32) stays alive beside the picture.
     let needed = |long_edge: usize| {
         let (w, h) = fit_long_edge(w0, h0, long_edge);
@@ -105,7 +122,7 @@ fn check_memory(args: &TransferArgs, size: usize, tiling: Option<&Tiling>) -> Re
             Some(t) => t.memory_bytes(w, h, threads),
             None => restyle_fast::memory_bytes(w, h, threads),
         };
-        run + w0 as u64 * h0 as u64 * 12
+        run + photo
     };
     if needed(size) <= budget {
         return Ok(());
@@ -157,7 +174,7 @@ pub fn initial_image(photo: &Image, styles: &[StyleImage], size: usize) -> Resul
 pub fn run(args: TransferArgs) -> Result<()> {
     let job = plan(&args)?;
     configure_threads(&args.run)?;
-    let tiling = match args.tile {
+    let mut tiling = match args.tile {
         // Statistics from the whole picture at 1024 px at most (see restyle_fast::tiles).
         true => Some(Tiling {
             tile: positive("--tile-size", args.tile_size.unwrap_or(1024), 32)?,
@@ -166,7 +183,7 @@ pub fn run(args: TransferArgs) -> Result<()> {
         }),
         false => None,
     };
-    check_memory(&args, job.size, tiling.as_ref())?;
+    check_memory(&args, job.size, tiling.as_mut())?;
     let started = Instant::now();
     let photo = load_image(
         args.content.as_deref().expect("clap requires CONTENT"),

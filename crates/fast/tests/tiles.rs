@@ -39,10 +39,12 @@ fn tiles_match_the_whole_picture() {
             .image
     };
     let whole = run(None);
-    // 3 x 2 tiles of 128 px sharing 32 px, on a 320 x 240 picture.
+    // 2 x 2 tiles of 192 px sharing 96 px, on a 320 x 240 picture, with the whole
+    // picture's statistics: measured largest 0.014, mean 0.0002 (with 32 px shared,
+    // too little for the network's reach of about 60 px: 0.22 and 0.007).
     let exact = Tiling {
-        tile: 128,
-        overlap: 32,
+        tile: 192,
+        overlap: 96,
         statistics_size: size,
     };
     let tiled = run(Some(&exact));
@@ -52,16 +54,15 @@ fn tiles_match_the_whole_picture() {
     );
     let (largest, mean) = differences(&tiled, &whole);
     eprintln!("tiles, the whole picture's statistics: largest {largest:.4}, mean {mean:.5}");
-    // Measured: largest 0.14, mean 0.004 (a wrong statistic or a misplaced tile moves
-    // the mean by 0.05 or more).
-    assert!(mean < 0.01 && largest < 0.3, "{largest} {mean}");
+    assert!(largest < 0.05 && mean < 0.001, "{largest} {mean}");
 
-    // Statistics from the picture at half the size.
+    // Statistics from the picture at half the size: measured largest 0.41, mean 0.05 (why
+    // the CLI measures them at the largest size that fits in memory).
     let scaled = Tiling {
         statistics_size: size / 2,
         ..exact
     };
     let (largest, mean) = differences(&run(Some(&scaled)), &whole);
     eprintln!("tiles, statistics at half size: largest {largest:.4}, mean {mean:.5}");
-    assert!(mean < 0.03, "{largest} {mean}");
+    assert!(mean > 0.01 && mean < 0.08, "{largest} {mean}");
 }
