@@ -187,7 +187,8 @@ function setupJob(section) {
     bar.value = j.state === "done" ? bar.max : j.step;
     $("#step").textContent = j.total_steps ? j.step + " of " + j.total_steps : "–";
     $("#eta").textContent = j.state === "running" ? formatSeconds(j.eta_seconds) : j.state === "queued" ? "waiting" : "–";
-    canvas.classList.toggle("waiting", j.state === "queued" || (j.state === "running" && !j.preview_url));
+    // Dimmed while there is nothing to show but the photo (a fast picture is shown as is).
+    canvas.classList.toggle("waiting", (j.state === "queued" || j.state === "running") && !j.preview_url);
     let caption = "";
     if (j.state === "done") caption = j.width + " × " + j.height + " px" + (fast ? ", instant" : "");
     else if (j.preview_url && startsFast && j.step === 0) caption = "The instant picture; the refinement forms over it";
