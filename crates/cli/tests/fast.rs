@@ -249,3 +249,49 @@ fn init_fast_starts_gatys_from_the_fast_picture() {
     assert_eq!(a.dimensions(), (32, 24));
     assert!(a != b, "the start matters after two steps");
 }
+
+#[test]
+fn tile_paints_in_tiles_that_match_the_whole_picture() {
+    let f = Fixture::new();
+    write_rgb(f.path(), "photo.png", 256, 192, 4);
+    let run = |out: &str, extra: &[&str]| {
+        let mut args = vec!["photo.png", "a.png", "-o", out, "--method", "fast", "-q"];
+        if !extra.contains(&"--size") {
+            args.extend_from_slice(&["--size", "256"]);
+        }
+        args.extend_from_slice(extra);
+        restyle(&args, f.path())
+    };
+    assert_ok(&run("whole.png", &[]));
+    // 3 x 2 tiles of 160 px sharing 96; the picture fits whole, so the tiles are normalised
+    // with its own statistics.
+    let tiles = ["--tile", "--tile-size", "160", "--tile-overlap", "96"];
+    assert_ok(&run("tiled.png", &tiles));
+    let (whole, tiled) = (read(f.path(), "whole.png"), read(f.path(), "tiled.png"));
+    assert_eq!(tiled.dimensions(), (256, 192));
+    let d: Vec<u8> = whole
+        .as_raw()
+        .iter()
+        .zip(tiled.as_raw())
+        .map(|(a, b)| a.abs_diff(*b))
+        .collect();
+    let mean = d.iter().map(|&v| v as f64).sum::<f64>() / d.len() as f64;
+    let largest = *d.iter().max().unwrap();
+    // restyle-fast's tests measure 0.014 (3.6 levels) at most on a photo; allow 13 levels
+    // (0.05) at most and a quarter level on average.
+    assert!(
+        largest <= 13 && mean < 0.25,
+        "largest {largest}, mean {mean}"
+    );
+    // Too large even in tiles: said before starting; untiled, --tile is suggested.
+    assert_refused(
+        &run("x.png", &["--size", "30000", "--max-memory", "100M"]),
+        "--tile",
+    );
+    let refused = run(
+        "x.png",
+        &["--size", "30000", "--max-memory", "100M", "--tile"],
+    );
+    assert_refused(&refused, "needs about");
+    assert!(!f.path().join("x.png").exists());
+}

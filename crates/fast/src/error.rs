@@ -20,6 +20,16 @@ pub enum Error {
     },
     #[error("the content image must have 3 channels (RGB), not {0}")]
     Channels(usize),
+    #[error(
+        "the style image is {width}x{height}: the fast method needs at least {min}x{min} pixels"
+    )]
+    StyleTooSmall {
+        width: usize,
+        height: usize,
+        min: usize,
+    },
+    #[error("the style image is one flat colour: it has no style to transfer")]
+    StyleFlat,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

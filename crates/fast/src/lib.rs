@@ -19,12 +19,17 @@
 
 mod error;
 pub mod model;
+pub mod paint;
+pub mod tiles;
 pub mod weights;
 
 pub use error::{Error, Result};
 pub use model::{
-    StylePredictor, StyleVector, Transformer, MIN_CONTENT_SIZE, STYLE_DIMS, STYLE_SIZE,
+    NormStatistics, StylePredictor, StyleVector, Transformer, MIN_CONTENT_SIZE, STYLE_DIMS,
+    STYLE_SIZE,
 };
+pub use paint::{check_style, paint, Painted};
+pub use tiles::Tiling;
 
 use restyle_engine::Tensor;
 
@@ -57,6 +62,16 @@ impl FastStyle {
     /// `content` (`3 x H x W`, 0..1) painted in `style`, the same size.
     pub fn stylize(&self, content: &Tensor, style: &StyleVector) -> Result<Tensor> {
         self.transformer.stylize(content, style)
+    }
+
+    /// [`FastStyle::stylize`] tile by tile, for pictures larger than memory allows.
+    pub fn stylize_tiled(
+        &self,
+        content: &Tensor,
+        style: &StyleVector,
+        tiling: &Tiling,
+    ) -> Result<Tensor> {
+        tiles::stylize_tiled(&self.transformer, content, style, tiling)
     }
 }
 

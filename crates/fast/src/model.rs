@@ -18,7 +18,7 @@
 use restyle_engine::activation::Activation;
 use restyle_engine::conv2d::Conv2d;
 use restyle_engine::depthwise::DepthwiseConv3x3;
-use restyle_engine::norm::{global_average_pool, instance_norm};
+use restyle_engine::norm::{global_average_pool, instance_norm, Moments};
 use restyle_engine::pad::Padding;
 use restyle_engine::Tensor;
 
@@ -261,6 +261,8 @@ impl NormConv {
         })
     }
 
+    /// The layer on `x`, normalised with `norms`' next statistics when it has them, else
+    /// with the output's own (recorded in `norms` when it records).
     fn forward(
         &self,
         x: &Tensor,
@@ -268,13 +270,44 @@ impl NormConv {
         epsilon: f32,
         activation: Activation,
         residual: Option<&Tensor>,
+        norms: &mut Norms<'_>,
     ) -> Tensor {
-        let (mut y, moments) = self.conv.forward_with_moments(x);
+        let (mut y, own) = self.conv.forward_with_moments(x);
+        let moments = norms.next(own);
         let (gamma, beta) = self.norm.parameters(style);
         instance_norm(
             &mut y, &moments, &gamma, &beta, epsilon, activation, residual,
         );
         y
+    }
+}
+
+/// The statistics every conditional instance normalisation of T saw when it painted a
+/// picture whole, in the order T applies them: painting the picture in tiles with these
+/// gives each tile the whole picture's normalisation (see [`crate::tiles`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NormStatistics(Vec<Vec<Moments>>);
+
+/// Which statistics T's normalisations use.
+enum Norms<'a> {
+    /// Each its output's own.
+    Own,
+    /// Each its output's own, and recorded.
+    Record(Vec<Vec<Moments>>),
+    /// Given ones, in order.
+    Given(std::slice::Iter<'a, Vec<Moments>>),
+}
+
+impl Norms<'_> {
+    fn next(&mut self, own: Vec<Moments>) -> Vec<Moments> {
+        match self {
+            Norms::Own => own,
+            Norms::Record(seen) => {
+                seen.push(own.clone());
+                own
+            }
+            Norms::Given(given) => given.next().expect("one set per normalisation").clone(),
+        }
     }
 }
 
@@ -327,6 +360,31 @@ impl Transformer {
 
     /// The stylized image, the size of `content` (`3 x H x W`, values in 0..1).
     pub fn stylize(&self, content: &Tensor, style: &StyleVector) -> Result<Tensor> {
+        self.run(content, style, &mut Norms::Own)
+    }
+
+    /// The statistics T's normalisations see when it paints `content` whole.
+    pub fn statistics(&self, content: &Tensor, style: &StyleVector) -> Result<NormStatistics> {
+        let mut norms = Norms::Record(Vec::new());
+        self.run(content, style, &mut norms)?;
+        match norms {
+            Norms::Record(seen) => Ok(NormStatistics(seen)),
+            _ => unreachable!("recording"),
+        }
+    }
+
+    /// `content` stylized with every normalisation using `statistics` (another picture's,
+    /// typically the whole of which `content` is a tile) instead of its own.
+    pub fn stylize_with(
+        &self,
+        content: &Tensor,
+        style: &StyleVector,
+        statistics: &NormStatistics,
+    ) -> Result<Tensor> {
+        self.run(content, style, &mut Norms::Given(statistics.0.iter()))
+    }
+
+    fn run(&self, content: &Tensor, style: &StyleVector, norms: &mut Norms<'_>) -> Result<Tensor> {
         let (channels, height, width) = content.shape();
         if channels != 3 {
             return Err(Error::Channels(channels));
@@ -345,13 +403,13 @@ impl Transformer {
             x = conv.forward(&x);
         }
         for [first, second] in &self.residual {
-            let h = first.forward(&x, &s, eps, Activation::Relu, None);
-            x = second.forward(&h, &s, eps, Activation::Identity, Some(&x));
+            let h = first.forward(&x, &s, eps, Activation::Relu, None, norms);
+            x = second.forward(&h, &s, eps, Activation::Identity, Some(&x), norms);
         }
         let [up1, up2, last] = &self.expand;
-        x = up1.forward(&x, &s, eps, Activation::Relu, None);
-        x = up2.forward(&x, &s, eps, Activation::Relu, None);
-        x = last.forward(&x, &s, eps, Activation::Sigmoid, None);
+        x = up1.forward(&x, &s, eps, Activation::Relu, None, norms);
+        x = up2.forward(&x, &s, eps, Activation::Relu, None, norms);
+        x = last.forward(&x, &s, eps, Activation::Sigmoid, None, norms);
         Ok(crop(x, height, width))
     }
 }

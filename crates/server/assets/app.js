@@ -70,6 +70,25 @@ function setupForm(form) {
       input.dispatchEvent(new Event("change"));
     });
   }
+  // How long each method takes, estimated from the output size (a 4:3 picture) and steps.
+  const methods = $("#methods");
+  function estimate() {
+    if (!methods) return;
+    const size = Number(form.elements.size.value);
+    const mp = (size * size * 0.75) / 1e6;
+    const steps = Number(form.elements.iterations.value);
+    const fast = Number(methods.dataset.fastFixed) + Number(methods.dataset.fastPerMp) * mp;
+    const gatys = fast + Number(methods.dataset.gatysPerMpStep) * mp * steps;
+    $("[data-estimate=fast]", methods).textContent = fast < 1.5 ? "a second" : formatSeconds(fast);
+    $("[data-estimate=gatys]", methods).textContent = formatSeconds(gatys);
+    // The optimisation's settings play no part in an instant picture.
+    const instant = form.elements.method.value === "fast";
+    for (const name of ["style_weight", "iterations"]) form.elements[name].disabled = instant;
+  }
+  for (const name of ["size", "iterations"]) form.elements[name].addEventListener("change", estimate);
+  for (const radio of form.querySelectorAll("input[name=method]")) radio.addEventListener("change", estimate);
+  estimate();
+
   for (const radio of form.querySelectorAll("input[name=style_preset]")) {
     radio.addEventListener("change", () => {
       const style = $("#style");
@@ -101,6 +120,16 @@ function setupForm(form) {
       const problem = await window.restyleRegions.append(data);
       if (problem) return fail(problem);
     }
+    // "Refined" starts the optimisation from the instant picture, shown at once;
+    // the instant picture paints one painting everywhere, so regions need "refined"
+    // and start from the photo.
+    const method = form.elements.method ? form.elements.method.value : "gatys";
+    const regions = data.has("style_2") || data.has("style_preset_2") || data.has("keep") || data.has("mask_1");
+    if (regions && method === "fast") {
+      return fail("The instant picture paints one painting everywhere: choose “refined” to place paintings by region.");
+    }
+    data.append("method", method);
+    if (method === "gatys" && !regions) data.append("init", "fast");
     const button = $("#submit");
     button.disabled = true;
     button.textContent = "Uploading…";
@@ -154,9 +183,11 @@ function setupJob(section) {
 
     const status = $("#status-line");
     const pct = j.total_steps ? Math.round((100 * j.step) / j.total_steps) : 0;
+    const fast = j.settings && j.settings.method === "fast";
+    const startsFast = j.settings && j.settings.init === "fast";
     const texts = {
       queued: j.position ? "Waiting for " + j.position + " picture" + (j.position === 1 ? "" : "s") + " ahead of it." : "Starting soon.",
-      running: j.step ? "Painting… " + pct + "%" : "Preparing the painting's style…",
+      running: fast ? "Painting in one pass…" : j.step ? "Refining… " + pct + "%" : "Preparing the painting's style…",
       done: "Finished.",
       failed: "This picture could not be made.",
       cancelled: "Cancelled.",
@@ -167,8 +198,14 @@ function setupJob(section) {
     bar.value = j.state === "done" ? bar.max : j.step;
     $("#step").textContent = j.total_steps ? j.step + " of " + j.total_steps : "–";
     $("#eta").textContent = j.state === "running" ? formatSeconds(j.eta_seconds) : j.state === "queued" ? "waiting" : "–";
-    canvas.classList.toggle("waiting", j.state === "queued" || (j.state === "running" && !j.preview_url));
-    $("#caption").textContent = j.state === "done" ? j.width + " × " + j.height + " px" : j.preview_url ? "Live view, step " + j.step : "";
+    // Dimmed while there is nothing to show but the photo (a fast picture is shown as is).
+    canvas.classList.toggle("waiting", (j.state === "queued" || j.state === "running") && !j.preview_url);
+    let caption = "";
+    if (j.state === "done") caption = j.width + " × " + j.height + " px" + (fast ? ", instant" : "");
+    else if (j.preview_url && startsFast && j.step === 0) caption = "The instant picture; the refinement forms over it";
+    else if (j.preview_url && startsFast) caption = "Refining the instant picture, step " + j.step;
+    else if (j.preview_url) caption = "Live view, step " + j.step;
+    $("#caption").textContent = caption;
 
     const err = $("#job-error");
     err.textContent = j.error || "";

@@ -4,7 +4,7 @@
 //!
 //! | request | answer |
 //! | --- | --- |
-//! | `POST /api/jobs` (multipart: `content`, `style` or `style_preset`, settings) | 201 `{"id": ..., "key": ...}` |
+//! | `POST /api/jobs` (multipart: `content`, `style` or `style_preset`, settings, `method`; see [`crate::submission`]) | 201 `{"id": ..., "key": ...}`; 503 when a `fast` job finds the instant lane busy |
 //! | `GET /api/jobs` | `{"jobs": [job, ...]}`, the viewer's, newest first |
 //! | `GET /api/jobs/{id}` | the job |
 //! | `GET /api/jobs/{id}/events` | server-sent events: `job` with the job whenever it changes |
@@ -31,7 +31,7 @@ use serde_json::json;
 use crate::access::{path_id, shown_to, view, visible_job};
 use crate::error::ApiError;
 use crate::events;
-use crate::jobs::{JobId, JobState, JobView};
+use crate::jobs::{JobId, JobState, JobView, Method, Start};
 use crate::state::AppState;
 use crate::storage::{CancelOutcome, ImageKind, NewJob, Scope};
 use crate::styles;
@@ -54,6 +54,15 @@ pub async fn create(
         return Err(ApiError::QueueFull(limits.max_queue));
     }
     let job = crate::submission::check(multipart, limits, state.decoding.clone()).await?;
+    // A fast job is painted at once, out of the queue's turn: it needs a slot first.
+    let instant = match job.settings.method {
+        Method::Fast => Some(state.instant.admit().await?),
+        Method::Gatys if job.settings.init == Start::Fast => state.instant.try_admit(),
+        Method::Gatys => None,
+    };
+    let fast_inputs = instant
+        .as_ref()
+        .map(|_| (job.content.clone(), job.style.clone()));
     let incoming = (job.content.len() + job.style.len() + job.regions.bytes()) as u64;
     crate::retention::admit(&state.store, &state.retention, incoming).await?;
     let (width, height, total_steps) = (job.width, job.height, job.total_steps);
@@ -79,8 +88,23 @@ pub async fn create(
         return Err(ApiError::QueueFull(limits.max_queue));
     }
     tracing::info!(job = %id, width, height, steps = total_steps, "job queued");
-    if let Some(pool) = &state.workers {
-        pool.wake();
+    match (instant, fast_inputs) {
+        (Some(permit), Some((content, style))) if job.settings.method == Method::Fast => state
+            .instant
+            .run_fast_job(id.clone(), content, style, permit),
+        (Some(permit), Some((content, style))) => state.instant.show_starting_picture(
+            id.clone(),
+            content,
+            style,
+            job.settings.clone(),
+            permit,
+        ),
+        _ => {}
+    }
+    if job.settings.method == Method::Gatys {
+        if let Some(pool) = &state.workers {
+            pool.wake();
+        }
     }
     state.hub.notify(&id);
     let location = format!("/api/jobs/{id}");
@@ -248,14 +272,16 @@ async fn image(
         );
         return Ok(r);
     }
-    let bytes = state
-        .store
-        .get_image(id, kind)
-        .await?
-        .ok_or_else(|| match kind {
-            ImageKind::Preview => ApiError::Conflict("no preview yet".into()),
-            _ => ApiError::NoImage(format!("the job's {} image is gone", kind.as_str())),
-        })?;
+    let mut bytes = state.store.get_image(id, kind).await?;
+    if kind == ImageKind::Preview && bytes.is_none() {
+        // Until the optimisation's first preview, a job that starts from the fast
+        // picture shows that.
+        bytes = state.store.get_image(id, ImageKind::Fast).await?;
+    }
+    let bytes = bytes.ok_or_else(|| match kind {
+        ImageKind::Preview => ApiError::Conflict("no preview yet".into()),
+        _ => ApiError::NoImage(format!("the job's {} image is gone", kind.as_str())),
+    })?;
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,

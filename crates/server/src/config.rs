@@ -24,6 +24,11 @@ pub struct ServeArgs {
     /// One job already uses every core.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub workers: usize,
+    /// Fast (`method=fast`) pictures painted at once in this process, out of the
+    /// queue's turn; each takes about a second of every core. A submission that finds
+    /// them all busy waits 3 s for one, then gets a 503
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub instant_jobs: u16,
     /// Require this token (as `Authorization: Bearer TOKEN`, or once as
     /// `?token=TOKEN` on the page) for everything but the static files;
     /// for servers reachable beyond localhost

@@ -39,6 +39,10 @@ pub enum ApiError {
     /// The queue holds as many jobs as it may.
     #[error("the queue is full ({0} jobs waiting); try again later")]
     QueueFull(u64),
+    /// Every instant-lane slot stayed busy while the submission waited (see
+    /// [`crate::instant`]).
+    #[error("every instant picture slot on this server is busy; try again in a second, or ask for method=gatys")]
+    InstantBusy,
     /// The images of unfinished jobs fill the disk budget.
     #[error("{0}")]
     StorageFull(String),
@@ -60,7 +64,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedImage(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::QueueFull(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::QueueFull(_) | ApiError::InstantBusy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Storage(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -71,7 +75,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error()
-            && !matches!(self, ApiError::QueueFull(_) | ApiError::StorageFull(_))
+            && !matches!(
+                self,
+                ApiError::QueueFull(_) | ApiError::StorageFull(_) | ApiError::InstantBusy
+            )
         {
             tracing::error!(error = %self, "request failed");
         }
@@ -85,6 +92,11 @@ impl IntoResponse for ApiError {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+            }
+            ApiError::InstantBusy => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             ApiError::Unauthorized => {
                 response

@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use rand::RngCore;
-use restyle::{ColorMode, Settings};
+use restyle::{ColorMode, Init, Settings};
 use serde::{Deserialize, Serialize};
 
 /// A job's id: 128 random bits as 32 lowercase hex digits. Ids are checked
@@ -117,6 +117,57 @@ impl FromStr for PreserveColors {
     }
 }
 
+/// Which method paints a job: the CLI's `--method` names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Gatys et al.'s optimisation on VGG-19: minutes (the page's "refined").
+    #[default]
+    Gatys,
+    /// The feed-forward network in one pass: about a second (the page's "instant").
+    Fast,
+}
+
+impl FromStr for Method {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "gatys" => Ok(Method::Gatys),
+            "fast" => Ok(Method::Fast),
+            other => Err(format!("method must be fast or gatys, not `{other}`")),
+        }
+    }
+}
+
+/// Where a Gatys job's optimisation starts: the CLI's `--init` names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Start {
+    /// The photo.
+    #[default]
+    Content,
+    /// Grey with seeded noise.
+    Noise,
+    /// The fast method's picture, shown as the job's first preview at once.
+    Fast,
+}
+
+impl FromStr for Start {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "content" => Ok(Start::Content),
+            "noise" => Ok(Start::Noise),
+            "fast" => Ok(Start::Fast),
+            other => Err(format!(
+                "init must be content, noise or fast, not `{other}`"
+            )),
+        }
+    }
+}
+
 /// What a job asked for: the few settings the page and API expose.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobSettings {
@@ -132,6 +183,11 @@ pub struct JobSettings {
     /// The shipped style used, if one was picked instead of an upload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub style_preset: Option<String>,
+    /// Jobs stored before there was a choice are Gatys jobs from the content.
+    #[serde(default)]
+    pub method: Method,
+    #[serde(default)]
+    pub init: Start,
 }
 
 impl Default for JobSettings {
@@ -147,12 +203,20 @@ impl Default for JobSettings {
             preserve_colors: PreserveColors::None,
             seed: d.seed,
             style_preset: None,
+            method: Method::Gatys,
+            init: Start::Content,
         }
     }
 }
 
 impl JobSettings {
-    /// The library's settings for this job.
+    /// Whether the job needs the fast picture: it is the result, or where the optimisation starts.
+    pub fn wants_fast_picture(&self) -> bool {
+        self.method == Method::Fast || self.init == Start::Fast
+    }
+
+    /// The library's settings for this job (a `Start::Fast` job's initial image is set by
+    /// the worker, which has the picture).
     pub fn to_settings(&self) -> Settings {
         Settings {
             size: self.size,
@@ -166,6 +230,10 @@ impl JobSettings {
                 PreserveColors::None => ColorMode::None,
                 PreserveColors::Luminance => ColorMode::Luminance,
                 PreserveColors::Histogram => ColorMode::Histogram,
+            },
+            init: match self.init {
+                Start::Noise => Init::Noise,
+                Start::Content | Start::Fast => Init::Content,
             },
             ..Settings::default()
         }

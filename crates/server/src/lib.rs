@@ -9,7 +9,8 @@
 //! The pieces: [`wire`] (the listener: timeouts, connection cap), [`guard`]
 //! (what every request passes: host, origin, token, the viewer's key),
 //! [`api`] (the JSON API), [`pages`] (the page), [`worker`] (the pool that
-//! runs [`restyle::stylize`]), [`storage`] (jobs and images on SQLite or
+//! runs [`restyle::stylize`]), [`instant`] (the fast method's pictures, out
+//! of the queue's turn), [`storage`] (jobs and images on SQLite or
 //! PostgreSQL through one [`storage::Store`]), [`limits`] and [`config`].
 //!
 //! ```no_run
@@ -39,6 +40,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod guard;
+pub mod instant;
 pub mod jobs;
 pub mod limits;
 pub mod login;

@@ -13,7 +13,7 @@ use axum::Extension;
 
 use crate::access;
 use crate::error::ApiError;
-use crate::jobs::{JobSettings, JobState, JobView, PreserveColors};
+use crate::jobs::{JobSettings, JobState, JobView, Method, PreserveColors, Start};
 use crate::limits::Limits;
 use crate::state::AppState;
 use crate::storage::Scope;
@@ -39,6 +39,21 @@ fn strength_label(weight: f32) -> String {
         |(_, l)| (*l).to_owned(),
     )
 }
+
+/// What the form's time estimates are made of, on two idle cores (README: a 512 px Gatys
+/// step takes 0.7 s, about 3.6 s a megapixel; the fast command takes about a second at
+/// 512 px, most of it fixed costs). Rough on purpose: the page says "about".
+pub struct Timing {
+    pub fast_fixed: f32,
+    pub fast_per_mp: f32,
+    pub gatys_per_mp_step: f32,
+}
+
+pub const TIMING: Timing = Timing {
+    fast_fixed: 0.4,
+    fast_per_mp: 1.5,
+    gatys_per_mp_step: 3.6,
+};
 
 /// A template as a page, or a 500 if it cannot be rendered.
 fn render(template: &impl Template) -> Result<Html<String>, ApiError> {
@@ -79,6 +94,7 @@ struct IndexPage<'a> {
     cards: Vec<Card>,
     max_mb: usize,
     max_mp: String,
+    timing: Timing,
 }
 
 #[derive(Template)]
@@ -205,6 +221,7 @@ pub async fn index(
         cards,
         max_mb: limits.max_upload_bytes / (1024 * 1024),
         max_mp: format!("{:.0}", limits.max_pixels as f64 / 1e6),
+        timing: TIMING,
     })
 }
 
@@ -291,14 +308,32 @@ pub async fn job(
         PreserveColors::Luminance => "the photo's",
         PreserveColors::Histogram => "the photo's (painting recoloured)",
     };
-    let settings = vec![
-        ("Size", format!("{}×{} px", view.width, view.height)),
-        ("Iterations", s.iterations.to_string()),
-        ("Style strength", strength_label(s.style_weight)),
-        ("Colours", colours.to_owned()),
-        ("Style", style),
-        ("Seed", s.seed.to_string()),
-    ];
+    let size = ("Size", format!("{}×{} px", view.width, view.height));
+    let settings = match s.method {
+        Method::Fast => vec![
+            size,
+            ("Method", "Instant (fast, one pass)".to_owned()),
+            ("Colours", colours.to_owned()),
+            ("Style", style),
+        ],
+        Method::Gatys => vec![
+            size,
+            (
+                "Method",
+                match s.init {
+                    Start::Fast => "Refined (Gatys, from the instant picture)",
+                    Start::Content => "Refined (Gatys, from the photo)",
+                    Start::Noise => "Refined (Gatys, from noise)",
+                }
+                .to_owned(),
+            ),
+            ("Iterations", s.iterations.to_string()),
+            ("Style strength", strength_label(s.style_weight)),
+            ("Colours", colours.to_owned()),
+            ("Style", style),
+            ("Seed", s.seed.to_string()),
+        ],
+    };
     // JSON inside a script element is not HTML-escaped (the script reads it
     // as text): `<`, `>` and `&` become JSON escapes, so no `</script>` can end it.
     let data = serde_json::to_string(&view)

@@ -39,7 +39,7 @@ pub async fn drop_files(
     state: JobState,
     retention: &Retention,
 ) -> Result<()> {
-    let mut kinds = vec![ImageKind::Preview];
+    let mut kinds = vec![ImageKind::Preview, ImageKind::Fast];
     if state != JobState::Done {
         kinds.push(ImageKind::Result);
     }

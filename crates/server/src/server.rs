@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::config::{ServeArgs, WorkerArgs};
 use crate::error::ApiError;
 use crate::events::Hub;
+use crate::instant::{FastPainter, InstantLane};
 use crate::origin::Origins;
 use crate::retention;
 use crate::state::AppState;
@@ -99,10 +100,12 @@ impl Server {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let hub = Hub::new();
         let sweeper = retention::start(store.clone(), retention, shutdown_rx.clone());
+        let painter = Arc::new(FastPainter::default());
         let (workers, mut handles) = if args.workers > 0 {
             let (pool, handles) = WorkerPool::start(
                 store.clone(),
                 hub.clone(),
+                painter.clone(),
                 process_name(),
                 args.workers,
                 shutdown_rx.clone(),
@@ -112,8 +115,16 @@ impl Server {
             (None, Vec::new())
         };
         handles.push(sweeper);
+        let instant = InstantLane::new(
+            store.clone(),
+            hub.clone(),
+            painter,
+            usize::from(args.instant_jobs),
+            &process_name(),
+        );
         let state = AppState {
             store: store.clone(),
+            instant: Arc::new(instant),
             hub,
             limits,
             tokens: Tokens::new(args.token, args.admin_token),
@@ -224,6 +235,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let (_pool, handles) = WorkerPool::start(
         store.clone(),
         Hub::new(),
+        Arc::new(FastPainter::default()),
         name.clone(),
         args.workers,
         shutdown_rx,

@@ -7,6 +7,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::config::Retention;
 use crate::events::Hub;
+use crate::instant::InstantLane;
 use crate::limits::Limits;
 use crate::origin::Origins;
 use crate::storage::Store;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub origins: Origins,
     /// The workers in this process (none with `--workers 0`).
     pub workers: Option<Arc<WorkerPool>>,
+    /// Fast pictures painted out of the queue's turn.
+    pub instant: Arc<InstantLane>,
     /// Uploads decoded at once.
     pub decoding: Arc<Semaphore>,
     /// How long finished jobs are kept, and the disk budget.

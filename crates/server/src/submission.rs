@@ -15,6 +15,13 @@
 //! | `style_scale` | number, 0.1 ..= 4 |
 //! | `seed` | whole number, 0 ..= 2^64 - 1 |
 //! | `preserve_colors` | `none`, `luminance`, `histogram` |
+//! | `method` | `gatys` (the default: the optimisation, minutes) or `fast` (one pass, about a second; see [`crate::instant`]) |
+//! | `init` | where a `gatys` job starts: `content` (the default), `noise`, or `fast` (the fast picture, shown at once) |
+//!
+//! The names are the CLI's `--method` and `--init`. A `fast` job uses `size`,
+//! `preserve_colors` and the painting; the optimisation's settings are kept but
+//! play no part. Both methods need a painting of at least 32x32 pixels when the
+//! fast picture is made.
 //!
 //! and the fields of [`crate::regions`] (a second painting, masks).
 //!
@@ -31,7 +38,7 @@ use restyle::memory;
 use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
-use crate::jobs::{JobSettings, PreserveColors};
+use crate::jobs::{JobSettings, Method, PreserveColors, Start};
 use crate::limits::Limits;
 use crate::regions::{CheckedRegions, RegionForm, RegionHeaders, REGION_FIELDS};
 use crate::styles;
@@ -39,7 +46,7 @@ use crate::upload::{self, Header};
 
 /// The form fields besides the files.
 const SETTING_FIELDS: &str =
-    "size, iterations, style_weight, content_weight, tv_weight, style_scale, preserve_colors, seed";
+    "size, iterations, style_weight, content_weight, tv_weight, style_scale, preserve_colors, seed, method, init";
 
 /// The smallest output: VGG-19's deepest default layer needs 16 pixels a side.
 pub const MIN_SIZE: usize = 16;
@@ -167,6 +174,8 @@ async fn read_form(mut multipart: Multipart, limits: &Limits) -> Result<Form, Ap
             "preserve_colors" => {
                 s.preserve_colors = PreserveColors::from_str(text).map_err(ApiError::BadRequest)?
             }
+            "method" => s.method = Method::from_str(text).map_err(ApiError::BadRequest)?,
+            "init" => s.init = Start::from_str(text).map_err(ApiError::BadRequest)?,
             other => {
                 return Err(ApiError::BadRequest(format!(
                     "unknown field `{other}`: expected the files content and style (or style_preset), {SETTING_FIELDS}, and {REGION_FIELDS}"
@@ -257,9 +266,22 @@ pub async fn check(
             let c = upload::header(&content, "content", &limits)?;
             let s = upload::header(&style, "style", &limits)?;
             let regions = RegionHeaders::read(regions, &limits)?;
-            let (size, steps) = limits.check_job(&settings, (c.width, c.height))?;
-            let second = regions.second_style_size();
-            check_memory(&settings, &c, &s, second, limits.max_job_memory)?;
+            if regions.any() && settings.method == Method::Fast {
+                return Err(ApiError::Unprocessable(
+                    "method=fast paints one painting everywhere: a second painting or masks need method=gatys".into(),
+                ));
+            }
+            let (size, mut steps) = limits.check_job(&settings, (c.width, c.height))?;
+            if settings.wants_fast_picture() {
+                crate::instant::check(&settings, &c, &s, limits.max_job_memory)?;
+            }
+            match settings.method {
+                Method::Gatys => {
+                    let second = regions.second_style_size();
+                    check_memory(&settings, &c, &s, second, limits.max_job_memory)?
+                }
+                Method::Fast => steps = 1, // one pass
+            }
             Ok::<_, ApiError>(((content, regions), style, settings, c, s, size, steps))
         })
         .await

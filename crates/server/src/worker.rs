@@ -4,7 +4,10 @@
 //! preview image every few seconds (the live view, and where a re-queued
 //! job resumes), change notices to live streams; and it stops the run
 //! (`Flow::Stop`) when the job is cancelled or deleted or the process shuts
-//! down (then the job goes back to the queue).
+//! down (then the job goes back to the queue). A fast job that reaches a
+//! worker (the instant lane did not take it, or the process stopped while it
+//! painted) is painted here, and a job that starts from the fast picture gets
+//! it here if the lane has not stored it ([`crate::instant`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -18,7 +21,8 @@ use tokio::sync::{watch, Notify, OnceCell};
 use tokio::task::JoinHandle;
 
 use crate::events::Hub;
-use crate::jobs::{JobId, JobRecord, JobState};
+use crate::instant::{self, FastPainter};
+use crate::jobs::{JobId, JobRecord, JobState, Method, Start};
 use crate::storage::{Dialect, ImageKind, ProgressUpdate, Store};
 
 /// Progress goes to the database at most this often.
@@ -37,6 +41,7 @@ const GONE: u8 = 3;
 pub struct WorkerPool {
     store: Store,
     hub: Hub,
+    painter: Arc<FastPainter>,
     name: String,
     net: OnceCell<Arc<Vgg19>>,
     wake: Notify,
@@ -50,6 +55,7 @@ impl WorkerPool {
     pub fn start(
         store: Store,
         hub: Hub,
+        painter: Arc<FastPainter>,
         name: String,
         slots: usize,
         shutdown: watch::Receiver<bool>,
@@ -57,6 +63,7 @@ impl WorkerPool {
         let pool = Arc::new(Self {
             store,
             hub,
+            painter,
             name,
             net: OnceCell::new(),
             wake: Notify::new(),
@@ -150,6 +157,9 @@ impl WorkerPool {
         let id = job.id.clone();
         self.hub.notify(&id);
         tracing::info!(%worker, job = %id, attempt = job.attempts, "job started");
+        if job.settings.method == Method::Fast {
+            return self.run_fast(worker, &job).await;
+        }
         let prepared = match self.prepare(&job).await {
             Ok(p) => p,
             Err(reason) => {
@@ -296,6 +306,28 @@ impl WorkerPool {
         }
     }
 
+    /// Paints a fast job (in a second: cancels and shutdowns wait for it).
+    async fn run_fast(&self, worker: &str, job: &JobRecord) {
+        let started = Instant::now();
+        let outcome = async {
+            let load = |kind: ImageKind| async move {
+                match self.store.get_image(&job.id, kind).await {
+                    Ok(Some(bytes)) => Ok(bytes),
+                    Ok(None) => Err(format!("the {} image is missing", kind.as_str())),
+                    Err(e) => Err(format!("cannot read the {} image: {e}", kind.as_str())),
+                }
+            };
+            let (content, style) = (
+                load(ImageKind::Content).await?,
+                load(ImageKind::Style).await?,
+            );
+            self.painter.paint(content, style, &job.settings).await
+        }
+        .await;
+        let elapsed = started.elapsed().as_millis() as i64;
+        instant::finish_fast_job(&self.store, &self.hub, &job.id, worker, outcome, elapsed).await;
+    }
+
     /// Records the end of a run; if the job vanished meanwhile, its images go too.
     async fn end(&self, worker: &str, id: &JobId, state: JobState, error: Option<&str>, step: i64) {
         match self.store.finish(id, worker, state, error, step).await {
@@ -332,6 +364,29 @@ impl WorkerPool {
         } else {
             None
         };
+        // The picture a `Start::Fast` job starts from: the instant lane's, or painted now.
+        let fast = match job.settings.init {
+            Start::Fast => Some(match load(ImageKind::Fast).await? {
+                Some(png) => png,
+                None => {
+                    let png = self
+                        .painter
+                        .paint(content.clone(), style.clone(), &job.settings)
+                        .await?;
+                    let shown = instant::store_starting_picture(
+                        &self.store,
+                        &self.hub,
+                        &job.id,
+                        png.clone(),
+                    );
+                    if let Err(e) = shown.await {
+                        tracing::warn!(job = %job.id, error = %e, "cannot store the fast picture");
+                    }
+                    png
+                }
+            }),
+            Start::Content | Start::Noise => None,
+        };
         let mut settings = job.settings.to_settings();
         let checkpoint = job.checkpoint_step.max(0) as usize;
         let id = job.id.clone();
@@ -343,6 +398,9 @@ impl WorkerPool {
             let content = decode(&content, "the content image")?;
             let style = decode(&style, "the style image")?;
             let styles = regions.styles(style, &mut settings)?;
+            if let Some(png) = fast {
+                settings.init = Init::Image(decode(&png, "the fast picture")?);
+            }
             let mut offset = 0;
             let single_scale = settings.plan(content.width(), content.height()).len() == 1
                 && settings.tiling.is_none();

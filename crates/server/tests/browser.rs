@@ -503,3 +503,78 @@ async fn a_browser_paints_where_the_second_painting_goes() {
     let _ = browser.call(reqwest::Method::DELETE, "", None).await;
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_asks_for_an_instant_picture_and_sees_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let downloads = tmp.path().join("downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    let Some((_driver, browser)) = start_browser(&downloads, &tmp.path().join("profile")).await
+    else {
+        return;
+    };
+    let s = TestServer::start(&["--max-size", "64", "--max-iterations", "40"]).await;
+    let content = tmp.path().join("photo.png");
+    std::fs::write(&content, png(64, 48)).unwrap();
+
+    browser.resize(1280, 1000).await;
+    browser.goto(&s.url("/")).await;
+    let input = browser.find("#content").await;
+    browser
+        .post(
+            &format!("/element/{input}/value"),
+            json!({ "text": content.to_str().unwrap() }),
+        )
+        .await;
+    // A shipped painting (the first is chosen), and "Instant".
+    let instant = browser.find("input[name=method][value=fast]").await;
+    browser
+        .post(&format!("/element/{instant}/click"), json!({}))
+        .await;
+    assert_eq!(
+        browser
+            .script("return document.querySelector('select[name=iterations]').disabled")
+            .await,
+        true,
+        "the optimisation's settings are off for an instant picture"
+    );
+    browser.screenshot("browser-instant-form.png").await;
+    let submit = browser.find("#submit").await;
+    browser
+        .post(&format!("/element/{submit}/click"), json!({}))
+        .await;
+    let start = Instant::now();
+    while !browser.current_url().await.contains("/jobs/") {
+        let error = browser.script("const e = document.querySelector('#form-error'); return (!e || e.hidden) ? null : e.textContent").await;
+        assert!(error.is_null(), "the form says: {error}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the job page did not open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The picture itself is shown: the result, loaded, at the size asked for.
+    browser
+        .wait_until(
+            "the instant picture",
+            Duration::from_secs(60),
+            "const i = document.querySelector('#live'); \
+             return i.src.includes('/result') && i.complete && i.naturalWidth === 64 && i.naturalHeight === 48",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .script("return document.querySelector('#state').textContent")
+            .await,
+        "Done"
+    );
+    assert_eq!(
+        browser
+            .script("return document.querySelector('#caption').textContent")
+            .await,
+        "64 × 48 px, instant"
+    );
+    browser.screenshot("browser-instant-done.png").await;
+    let _ = browser.call(reqwest::Method::DELETE, "", None).await;
+    s.stop().await;
+}

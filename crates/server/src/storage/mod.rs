@@ -73,6 +73,9 @@ pub enum ImageKind {
     Mask2,
     /// The part kept as the photo.
     Keep,
+    /// The fast method's picture (PNG) a Gatys job starts from: shown until the
+    /// optimisation's first preview replaces it.
+    Fast,
 }
 
 impl ImageKind {
@@ -86,6 +89,7 @@ impl ImageKind {
             ImageKind::Mask1 => "mask_1",
             ImageKind::Mask2 => "mask_2",
             ImageKind::Keep => "keep",
+            ImageKind::Fast => "fast",
         }
     }
 }
@@ -345,6 +349,36 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| decode(&r)).transpose()
+    }
+
+    /// Takes the queued job `id` for `worker` out of turn (the instant lane's fast
+    /// pictures, which take a second); like [`Store::claim`] otherwise.
+    pub async fn claim_queued(&self, id: &JobId, worker: &str) -> Result<Option<JobRecord>> {
+        let row = sqlx::query(&format!(
+            "UPDATE jobs SET state = 'running', worker = $1, heartbeat_ms = $2, started_ms = $2, \
+             attempts = attempts + 1, cancel_requested = 0, eta_ms = NULL \
+             WHERE id = $3 AND state = 'queued' RETURNING {COLUMNS}"
+        ))
+        .bind(worker)
+        .bind(now_ms())
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| decode(&r)).transpose()
+    }
+
+    /// A new picture to show for an unfinished job (its fast picture, stored as
+    /// [`ImageKind::Fast`]): streams and pages see a new preview version. `false` if
+    /// the job is gone or finished.
+    pub async fn bump_preview(&self, id: &JobId) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET preview_version = preview_version + 1 \
+             WHERE id = $1 AND state IN ('queued', 'running')",
+        )
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Records a worker's progress. `None` if the job is no longer this

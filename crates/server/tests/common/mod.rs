@@ -116,6 +116,23 @@ impl TestServer {
         }
     }
 
+    /// Stops this server and starts another on the same data directory, for the
+    /// same submitter; `extra` are the new server's flags.
+    pub async fn restart(mut self, extra: &[&str]) -> Self {
+        if let Some(s) = self.server.take() {
+            s.stop().await.unwrap();
+        }
+        let dir = self.data.path().to_str().unwrap().to_owned();
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--data", &dir];
+        args.extend_from_slice(extra);
+        let server = Server::start(Cli::parse_from(args).serve)
+            .await
+            .expect("the server starts again");
+        self.url = format!("http://{}", server.addr());
+        self.server = Some(server);
+        self
+    }
+
     pub async fn stop(mut self) {
         if let Some(s) = self.server.take() {
             s.stop().await.unwrap();

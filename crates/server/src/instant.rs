@@ -1,0 +1,304 @@
+//! The fast method on the server: the picture painted in one pass of the feed-forward
+//! network ([`restyle_fast`]), in about a second.
+//!
+//! A fast job (`method=fast`) never waits behind an optimisation in the queue: the
+//! instant lane claims it from the queue the moment it is stored and paints it in the web
+//! process. The lane runs at most `--instant-jobs` pictures at once (each uses every core
+//! for its second); a submission that finds every slot taken waits up to
+//! [`ADMIT_WAIT`] for one (a burst of a few is served in turn), then gets a 503 with
+//! `Retry-After: 1`: its job is not stored. Refusing beats queueing it further: an
+//! instant picture that comes after a long wait is no longer instant, and a client can
+//! retry in a second, or ask for `method=gatys` instead.
+//!
+//! A Gatys job that starts from the fast picture (`init=fast`) gets it the same way, at
+//! once if a slot is free, as its first preview (the job page shows it within about a
+//! second, then the optimisation forming over it). Should no slot be free, or the process
+//! stop, the worker that runs the job paints the picture itself: every job is in the
+//! queue and in the database first, so a restart loses nothing (a fast job left running
+//! is re-queued and painted by a worker like any other).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use restyle::io::{self, ImageLimits, OutputType};
+use restyle::{fit_long_edge, memory, ColorMode, StyleImage};
+use restyle_fast::FastStyle;
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
+
+use crate::error::ApiError;
+use crate::events::Hub;
+use crate::jobs::{JobId, JobSettings, JobState, Method, PreserveColors};
+use crate::storage::{ImageKind, ProgressUpdate, Store};
+use crate::upload::Header;
+
+/// How long a fast submission waits for a free slot before it is refused.
+pub const ADMIT_WAIT: Duration = Duration::from_secs(3);
+
+/// The fast networks, loaded once (on first use) and shared by the lane and the workers.
+#[derive(Default)]
+pub struct FastPainter {
+    model: OnceCell<Arc<FastStyle>>,
+}
+
+impl FastPainter {
+    async fn model(&self) -> Result<Arc<FastStyle>, String> {
+        self.model
+            .get_or_try_init(|| async {
+                tokio::task::spawn_blocking(FastStyle::embedded)
+                    .await
+                    .map_err(|e| format!("internal error: {e}"))?
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .cloned()
+    }
+
+    /// The fast picture (PNG) of a job's photo and painting at its size. A fast job keeps
+    /// the colours it asked for; the picture a Gatys job starts from is painted as the
+    /// CLI's `--init fast` paints it, in the painting's colours.
+    pub async fn paint(
+        &self,
+        content: Vec<u8>,
+        style: Vec<u8>,
+        settings: &JobSettings,
+    ) -> Result<Vec<u8>, String> {
+        let model = self.model().await?;
+        let size = settings.size;
+        let color = match (settings.method, settings.preserve_colors) {
+            (Method::Gatys, _) | (Method::Fast, PreserveColors::None) => ColorMode::None,
+            (Method::Fast, PreserveColors::Luminance) => ColorMode::Luminance,
+            (Method::Fast, PreserveColors::Histogram) => ColorMode::Histogram,
+        };
+        tokio::task::spawn_blocking(move || {
+            let decode = |bytes: &[u8], role: &str| {
+                io::decode_image(bytes, std::path::Path::new(role), ImageLimits::default())
+                    .map_err(|e| e.to_string())
+            };
+            let photo = decode(&content, "the content image")?;
+            let image = decode(&style, "the style image")?;
+            restyle_fast::check_style(&image).map_err(|e| e.to_string())?;
+            let styles = [StyleImage { image, weight: 1.0 }];
+            let painted = restyle_fast::paint(&model, &photo, size, &styles, 1.0, color, None)
+                .map_err(|e| e.to_string())?;
+            io::encode_image(&painted.image, OutputType::Png).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| format!("internal error: the fast picture crashed: {e}"))?
+    }
+}
+
+/// Refuses, from the images' headers, a job whose fast picture cannot be made: a painting
+/// too small for the style network, or a picture over the memory a job may use.
+pub fn check(
+    settings: &JobSettings,
+    content: &Header,
+    style: &Header,
+    budget: usize,
+) -> Result<(), ApiError> {
+    let min = restyle_fast::paint::MIN_STYLE_SIDE;
+    if style.width.min(style.height) < min {
+        return Err(ApiError::Unprocessable(format!(
+            "the style image is {}x{}: the fast method needs at least {min}x{min} pixels",
+            style.width, style.height
+        )));
+    }
+    if settings.method != Method::Fast {
+        return Ok(()); // a Gatys job's estimate covers its starting picture
+    }
+    let needed = |long_edge: usize| {
+        let (w, h) = fit_long_edge(content.width, content.height, long_edge);
+        // The network's activations, and the decoded photo and painting (RGB f32).
+        restyle_fast::memory_bytes(w, h, rayon_threads())
+            + (content.width * content.height + style.width * style.height) as u64 * 12
+    };
+    if needed(settings.size) <= budget as u64 {
+        return Ok(());
+    }
+    let mut fits = settings.size;
+    while fits > crate::submission::MIN_SIZE && needed(fits) > budget as u64 {
+        fits = fits * 9 / 10;
+    }
+    Err(ApiError::Unprocessable(format!(
+        "this fast picture needs about {} of memory and this server allows {} a job: at most size={fits} fits",
+        memory::format_bytes(needed(settings.size) as usize),
+        memory::format_bytes(budget)
+    )))
+}
+
+/// The threads a picture's lowered bands are counted for: the engine uses every core.
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// At most `slots` fast pictures painted at once in this process, out of the queue's turn.
+pub struct InstantLane {
+    store: Store,
+    hub: Hub,
+    painter: Arc<FastPainter>,
+    permits: Arc<Semaphore>,
+    /// The name the lane holds jobs under while it paints them.
+    worker: String,
+}
+
+impl InstantLane {
+    pub fn new(
+        store: Store,
+        hub: Hub,
+        painter: Arc<FastPainter>,
+        slots: usize,
+        process: &str,
+    ) -> Self {
+        Self {
+            store,
+            hub,
+            painter,
+            permits: Arc::new(Semaphore::new(slots)),
+            worker: format!("{process}/instant"),
+        }
+    }
+
+    /// A slot for a fast job, waiting up to [`ADMIT_WAIT`]; a 503 when none frees up.
+    pub async fn admit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        match tokio::time::timeout(ADMIT_WAIT, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(closed)) => Err(ApiError::Internal(closed.to_string())),
+            Err(_) => Err(ApiError::InstantBusy),
+        }
+    }
+
+    /// A slot if one is free now (a Gatys job's starting picture can also come later,
+    /// from its worker).
+    pub fn try_admit(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
+    /// Paints the stored, queued fast job `id` now, in the background: takes it from
+    /// the queue (unless a worker took it first), stores its result and ends it.
+    pub fn run_fast_job(
+        self: &Arc<Self>,
+        id: JobId,
+        content: Vec<u8>,
+        style: Vec<u8>,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let lane = self.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let job = match lane.store.claim_queued(&id, &lane.worker).await {
+                Ok(Some(job)) => job,
+                Ok(None) => return, // deleted, cancelled, or taken by a worker
+                Err(e) => {
+                    tracing::warn!(job = %id, error = %e, "cannot take the fast job; a worker will");
+                    return;
+                }
+            };
+            lane.hub.notify(&id);
+            let started = std::time::Instant::now();
+            let outcome = lane.painter.paint(content, style, &job.settings).await;
+            let elapsed_ms = started.elapsed().as_millis() as i64;
+            finish_fast_job(
+                &lane.store,
+                &lane.hub,
+                &id,
+                &lane.worker,
+                outcome,
+                elapsed_ms,
+            )
+            .await;
+        });
+    }
+
+    /// Paints the starting picture of the Gatys job `id` now, in the background, and
+    /// shows it as the job's preview (unless its worker got there first).
+    pub fn show_starting_picture(
+        self: &Arc<Self>,
+        id: JobId,
+        content: Vec<u8>,
+        style: Vec<u8>,
+        settings: JobSettings,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let lane = self.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            match lane.painter.paint(content, style, &settings).await {
+                Ok(png) => {
+                    if let Err(e) = store_starting_picture(&lane.store, &lane.hub, &id, png).await {
+                        tracing::warn!(job = %id, error = %e, "cannot store the fast picture");
+                    }
+                }
+                // The worker paints it again and fails the job with the reason.
+                Err(e) => tracing::warn!(job = %id, error = %e, "no fast picture"),
+            }
+        });
+    }
+}
+
+/// Stores a Gatys job's starting picture and shows it as its preview. Only the first
+/// one stored counts (the lane's and the worker's are the same picture).
+pub async fn store_starting_picture(
+    store: &Store,
+    hub: &Hub,
+    id: &JobId,
+    png: Vec<u8>,
+) -> Result<(), crate::storage::StorageError> {
+    if store.get_image(id, ImageKind::Fast).await?.is_some() {
+        return Ok(());
+    }
+    store.put_image(id, ImageKind::Fast, png).await?;
+    if store.bump_preview(id).await? {
+        hub.notify(id);
+    } else if store.get(id).await?.is_none() {
+        // Deleted while it was painted: nothing may outlive the job.
+        store.delete_images(id).await?;
+    }
+    Ok(())
+}
+
+/// Ends a fast job `worker` holds with its painted picture, or with why there is none.
+pub async fn finish_fast_job(
+    store: &Store,
+    hub: &Hub,
+    id: &JobId,
+    worker: &str,
+    outcome: Result<Vec<u8>, String>,
+    elapsed_ms: i64,
+) {
+    let (state, error) = match outcome {
+        Ok(png) => match store.put_image(id, ImageKind::Result, png).await {
+            Ok(()) => (JobState::Done, None),
+            Err(e) => (
+                JobState::Failed,
+                Some(format!("cannot store the result: {e}")),
+            ),
+        },
+        Err(reason) => (JobState::Failed, Some(reason)),
+    };
+    let step = i64::from(state == JobState::Done);
+    let update = ProgressUpdate {
+        step,
+        total_steps: 1,
+        eta_ms: None,
+        elapsed_ms,
+        loss: None,
+        checkpoint: None,
+    };
+    let recorded = async {
+        store.progress(id, worker, &update).await?;
+        store
+            .finish(id, worker, state, error.as_deref(), step)
+            .await
+    };
+    match recorded.await {
+        Ok(true) => tracing::info!(job = %id, state = state.as_str(), elapsed_ms, "fast job ended"),
+        Ok(false) => {
+            // Deleted (or taken over) meanwhile: a deleted job's images go too.
+            if matches!(store.get(id).await, Ok(None)) {
+                let _ = store.delete_images(id).await;
+            }
+        }
+        Err(e) => tracing::error!(job = %id, error = %e, "cannot record the end of a fast job"),
+    }
+    hub.notify(id);
+}
