@@ -28,10 +28,7 @@ fn differences(a: &Image, b: &Image) -> (f32, f32) {
 fn tiles_match_the_whole_picture() {
     let model = FastStyle::embedded().unwrap();
     let photo = example("content/tubingen.jpg");
-    let styles = [StyleImage {
-        image: example("style/starry_night.jpg"),
-        weight: 1.0,
-    }];
+    let styles = [StyleImage::new(example("style/starry_night.jpg"), 1.0)];
     let size = 320;
     let run = |tiling: Option<&Tiling>| {
         paint(&model, &photo, size, &styles, 1.0, ColorMode::None, tiling)

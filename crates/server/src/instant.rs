@@ -78,7 +78,7 @@ impl FastPainter {
             let photo = decode(&content, "the content image")?;
             let image = decode(&style, "the style image")?;
             restyle_fast::check_style(&image).map_err(|e| e.to_string())?;
-            let styles = [StyleImage { image, weight: 1.0 }];
+            let styles = [StyleImage::new(image, 1.0)];
             let painted = restyle_fast::paint(&model, &photo, size, &styles, 1.0, color, None)
                 .map_err(|e| e.to_string())?;
             io::encode_image(&painted.image, OutputType::Png).map_err(|e| e.to_string())

@@ -16,10 +16,7 @@ use serde_json::Value;
 fn expected_picture(content: &[u8], style: &[u8], size: usize) -> image::RgbImage {
     let decode = |b: &[u8]| Image::from_dynamic(&image::load_from_memory(b).unwrap());
     let model = restyle_fast::FastStyle::embedded().unwrap();
-    let styles = [StyleImage {
-        image: decode(style),
-        weight: 1.0,
-    }];
+    let styles = [StyleImage::new(decode(style), 1.0)];
     let painted = restyle_fast::paint(
         &model,
         &decode(content),
