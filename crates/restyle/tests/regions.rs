@@ -197,7 +197,7 @@ fn the_kept_part_stays_the_photo() {
         }
     }
     let kept = kept / n as f64;
-    let outside = mean_colour(&out, |x, _| x < 14 || x >= 50);
+    let outside = mean_colour(&out, |x, _| !(14..50).contains(&x));
     eprintln!("kept part: mean |difference| {kept:.4}; outside {outside:?}");
     assert!(kept < 0.01, "{kept}");
     assert!(distance(outside, RED) < 0.25, "{outside:?}");
