@@ -10,19 +10,14 @@ use image::{ImageBuffer, Luma, Rgb};
 use reqwest::multipart::Form;
 use serde_json::Value;
 
-fn encode<P: image::PixelWithColorType, C: std::ops::Deref<Target = [P::Subpixel]>>(
-    img: ImageBuffer<P, C>,
-) -> Vec<u8>
-where
-    P: image::Pixel,
-    [P::Subpixel]: image::EncodableLayout,
-{
+fn encode(img: impl Into<image::DynamicImage>) -> Vec<u8> {
     let mut bytes = Vec::new();
-    img.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    )
-    .unwrap();
+    img.into()
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
     bytes
 }
 
