@@ -246,7 +246,15 @@ pub fn run(args: TransferArgs) -> Result<()> {
         styles.push(StyleImage::new(image, weight));
     }
     let model = FastStyle::embedded()?;
-    let painted = paint(&model, &photo, job.size, &styles, job.strength, job.color)?;
+    let painted = crate::regions::paint_fast(
+        &args,
+        &model,
+        &photo,
+        job.size,
+        &styles,
+        job.strength,
+        job.color,
+    )?;
     io::save_image(&painted.image, &job.plan.output).context("cannot save the result")?;
     let elapsed = started.elapsed();
     if args.run.json {
