@@ -196,15 +196,17 @@ pub fn run(args: TransferArgs) -> Result<()> {
         styles.push(StyleImage::new(image, weight));
     }
     let model = FastStyle::embedded()?;
-    let painted = painted(
-        &model,
-        &photo,
-        job.size,
-        &styles,
-        job.strength,
-        job.color,
-        tiling.as_ref(),
-    )?;
+    let painted = crate::regions::paint_fast(&args, &photo, &styles, |styles| {
+        painted(
+            &model,
+            &photo,
+            job.size,
+            styles,
+            job.strength,
+            job.color,
+            tiling.as_ref(),
+        )
+    })?;
     io::save_image(&painted.image, &job.plan.output).context("cannot save the result")?;
     let elapsed = started.elapsed();
     if args.run.json {

@@ -141,8 +141,8 @@ fn bad_masks_exit_with_2_and_one_line() {
     assert_refused(&f.run(&["--keep", "broken.png"]), "broken.png");
     assert_refused(&f.run(&["--masks", "left.png,missing.png"]), "missing.png");
     assert_refused(
-        &f.run(&["--method", "fast", "--keep", "left.png"]),
-        "--keep is not supported by --method fast",
+        &f.run(&["--method", "fast", "--seamless"]),
+        "--seamless is not supported by --method fast",
     );
     let tiled = [
         "photo.png",
@@ -161,4 +161,69 @@ fn bad_masks_exit_with_2_and_one_line() {
         "--seamless cannot be used with --tile",
     );
     assert!(!f.dir.path().join("out.png").exists());
+}
+
+fn example(path: &str) -> String {
+    format!(
+        "{}/../../examples/images/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn the_fast_method_composites_one_picture_per_region() {
+    // Each region of the masked fast picture is that painting's own fast
+    // picture, and the kept part is the photo.
+    let f = Fixture::new();
+    let d = f.dir.path();
+    let photo = example("content/chelsea.png");
+    let (starry, scream) = (
+        example("style/starry_night.jpg"),
+        example("style/the_scream.jpg"),
+    );
+    mask(d, "left_half.png", 90, 60, |x| x < 45);
+    mask(d, "right_half.png", 90, 60, |x| x >= 45);
+    mask(d, "middle.png", 90, 60, |x| (30..60).contains(&x));
+    let fast = |styles: &[&str], out: &str, extra: &[&str]| {
+        let mut args = vec![photo.as_str()];
+        args.extend_from_slice(styles);
+        args.extend_from_slice(&["-o", out, "-s", "96", "--method", "fast", "-q"]);
+        args.extend_from_slice(extra);
+        let o = restyle(&args, d);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        image::open(d.join(out)).unwrap().to_rgb8()
+    };
+    let a = fast(&[&starry], "a.png", &[]);
+    let b = fast(&[&scream], "b.png", &[]);
+    let both = fast(
+        &[&starry, &scream],
+        "both.png",
+        &["--masks", "left_half.png,right_half.png"],
+    );
+    let kept = fast(&[&starry], "kept.png", &["--keep", "middle.png"]);
+    let original = image::open(&photo)
+        .unwrap()
+        .resize_exact(96, 64, image::imageops::FilterType::Lanczos3)
+        .to_rgb8();
+    assert_eq!(both.dimensions(), a.dimensions());
+    let (w, h) = both.dimensions();
+    let diff = |p: &image::RgbImage, q: &image::RgbImage, xs: std::ops::Range<u32>| {
+        let mut sum = 0.0;
+        let mut n = 0.0;
+        for y in 0..h {
+            for x in xs.clone() {
+                for c in 0..3 {
+                    sum += (p.get_pixel(x, y)[c] as f64 - q.get_pixel(x, y)[c] as f64).abs();
+                    n += 1.0;
+                }
+            }
+        }
+        sum / n
+    };
+    // Away from the masks' soft middle (resizing blurs them a little).
+    assert!(diff(&both, &a, 0..w / 2 - 4) < 1.0);
+    assert!(diff(&both, &b, w / 2 + 4..w) < 1.0);
+    assert!(diff(&a, &b, 0..w) > 20.0, "the two paintings differ");
+    assert!(diff(&kept, &original, w / 3 + 4..2 * w / 3 - 4) < 3.0);
+    assert!(diff(&kept, &a, 0..w / 3 - 4) < 1.0);
 }
