@@ -270,15 +270,62 @@ impl NormConv {
         epsilon: f32,
         activation: Activation,
         residual: Option<&Tensor>,
-        norms: &mut Norms<'_>,
+        pass: &mut Pass<'_>,
     ) -> Tensor {
         let (mut y, own) = self.conv.forward_with_moments(x);
-        let moments = norms.next(own);
+        pass.laps.lap("convolution");
+        let moments = pass.norms.next(own);
         let (gamma, beta) = self.norm.parameters(style);
         instance_norm(
             &mut y, &moments, &gamma, &beta, epsilon, activation, residual,
         );
+        pass.laps.lap("normalisation");
         y
+    }
+}
+
+/// One run of T: the statistics its normalisations use, and where its time goes.
+struct Pass<'a> {
+    norms: Norms<'a>,
+    laps: Laps,
+}
+
+/// With `RESTYLE_FAST_PROFILE` set, T's time per layer on standard error (the layer's
+/// shape, its convolution and its normalisation): what to speed up.
+struct Laps {
+    on: bool,
+    last: std::time::Instant,
+    layer: String,
+}
+
+impl Laps {
+    fn new() -> Self {
+        Self {
+            on: std::env::var_os("RESTYLE_FAST_PROFILE").is_some(),
+            last: std::time::Instant::now(),
+            layer: String::new(),
+        }
+    }
+
+    /// Names the layer the next laps belong to.
+    fn layer(&mut self, name: &str, x: &Tensor) {
+        if self.on {
+            let (c, h, w) = x.shape();
+            self.layer = format!("{name} (input {c}x{h}x{w})");
+            self.last = std::time::Instant::now();
+        }
+    }
+
+    fn lap(&mut self, what: &str) {
+        if self.on {
+            let now = std::time::Instant::now();
+            eprintln!(
+                "fast profile: {:<40} {what:<14} {:8.2} ms",
+                self.layer,
+                (now - self.last).as_secs_f64() * 1e3
+            );
+            self.last = now;
+        }
     }
 }
 
@@ -360,14 +407,13 @@ impl Transformer {
 
     /// The stylized image, the size of `content` (`3 x H x W`, values in 0..1).
     pub fn stylize(&self, content: &Tensor, style: &StyleVector) -> Result<Tensor> {
-        self.run(content, style, &mut Norms::Own)
+        self.run(content, style, Norms::Own)
+            .map(|(picture, _)| picture)
     }
 
     /// The statistics T's normalisations see when it paints `content` whole.
     pub fn statistics(&self, content: &Tensor, style: &StyleVector) -> Result<NormStatistics> {
-        let mut norms = Norms::Record(Vec::new());
-        self.run(content, style, &mut norms)?;
-        match norms {
+        match self.run(content, style, Norms::Record(Vec::new()))?.1 {
             Norms::Record(seen) => Ok(NormStatistics(seen)),
             _ => unreachable!("recording"),
         }
@@ -381,10 +427,17 @@ impl Transformer {
         style: &StyleVector,
         statistics: &NormStatistics,
     ) -> Result<Tensor> {
-        self.run(content, style, &mut Norms::Given(statistics.0.iter()))
+        self.run(content, style, Norms::Given(statistics.0.iter()))
+            .map(|(picture, _)| picture)
     }
 
-    fn run(&self, content: &Tensor, style: &StyleVector, norms: &mut Norms<'_>) -> Result<Tensor> {
+    /// The picture, and the statistics as `norms` left them.
+    fn run<'a>(
+        &self,
+        content: &Tensor,
+        style: &StyleVector,
+        norms: Norms<'a>,
+    ) -> Result<(Tensor, Norms<'a>)> {
         let (channels, height, width) = content.shape();
         if channels != 3 {
             return Err(Error::Channels(channels));
@@ -398,19 +451,31 @@ impl Transformer {
         }
         let s = style.as_tensor();
         let eps = self.epsilon;
+        let mut pass = Pass {
+            norms,
+            laps: Laps::new(),
+        };
+        let p = &mut pass;
         let mut x = content.clone();
-        for conv in &self.contract {
+        for (i, conv) in self.contract.iter().enumerate() {
+            p.laps.layer(&format!("contract {}", i + 1), &x);
             x = conv.forward(&x);
+            p.laps.lap("convolution");
         }
-        for [first, second] in &self.residual {
-            let h = first.forward(&x, &s, eps, Activation::Relu, None, norms);
-            x = second.forward(&h, &s, eps, Activation::Identity, Some(&x), norms);
+        for (i, [first, second]) in self.residual.iter().enumerate() {
+            p.laps.layer(&format!("residual {} a", i + 1), &x);
+            let h = first.forward(&x, &s, eps, Activation::Relu, None, p);
+            p.laps.layer(&format!("residual {} b", i + 1), &h);
+            x = second.forward(&h, &s, eps, Activation::Identity, Some(&x), p);
         }
         let [up1, up2, last] = &self.expand;
-        x = up1.forward(&x, &s, eps, Activation::Relu, None, norms);
-        x = up2.forward(&x, &s, eps, Activation::Relu, None, norms);
-        x = last.forward(&x, &s, eps, Activation::Sigmoid, None, norms);
-        Ok(crop(x, height, width))
+        p.laps.layer("expand 1", &x);
+        x = up1.forward(&x, &s, eps, Activation::Relu, None, p);
+        p.laps.layer("expand 2", &x);
+        x = up2.forward(&x, &s, eps, Activation::Relu, None, p);
+        p.laps.layer("expand 3", &x);
+        x = last.forward(&x, &s, eps, Activation::Sigmoid, None, p);
+        Ok((crop(x, height, width), pass.norms))
     }
 }
 

@@ -260,6 +260,12 @@ pub async fn check(
 
     let regions = form.regions;
 
+    let mut settings = settings;
+    if settings.method == Method::Fast {
+        // The optimisation's step count plays no part in one pass: a default above this
+        // server's limit is no reason to refuse.
+        settings.iterations = settings.iterations.min(limits.max_iterations);
+    }
     // Headers only: cheap, and enough to refuse what cannot run.
     let (content, style, settings, content_header, style_header, (width, height), total_steps) =
         tokio::task::spawn_blocking(move || {

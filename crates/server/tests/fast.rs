@@ -206,7 +206,15 @@ async fn a_waiting_refined_job_survives_a_restart_and_starts_from_its_fast_pictu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_methods_and_pictures_the_fast_method_cannot_make_are_refused() {
-    let s = TestServer::start(&["--workers", "0", "--max-job-memory", "40M"]).await;
+    let s = TestServer::start(&[
+        "--workers",
+        "0",
+        "--max-job-memory",
+        "40M",
+        "--max-iterations",
+        "50",
+    ])
+    .await;
     let cases: [(Form, u16, &str); 5] = [
         (
             small_job(48, 5).text("method", "quick"),
@@ -246,6 +254,18 @@ async fn bad_methods_and_pictures_the_fast_method_cannot_make_are_refused() {
         assert_eq!(got, status, "{message}");
         assert!(message.contains(needle), "`{message}` lacks `{needle}`");
     }
+    // A fast job needs no steps: the default of 300, over this server's 50, is no reason
+    // to refuse it.
+    let form = Form::new()
+        .part("content", file(png(48, 36), "photo.png"))
+        .part("style", file(png(40, 40), "painting.png"))
+        .text("method", "fast");
+    let id = s.submit_ok(form).await;
+    s.client
+        .delete(s.url(&format!("/api/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
     let list: Value = s
         .client
         .get(s.url("/api/jobs"))
