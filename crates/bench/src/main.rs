@@ -5,6 +5,11 @@
 //! `restyle-bench gemm`: restyle's matrix product against matrixmultiply's
 //! on the convolutions' shapes, one thread, GFLOP/s.
 //!
+//! `restyle-bench objective CONTENT STYLE PICTURE`: the objective of a
+//! finished picture at its own size with the default weights, as one JSON
+//! line: how a schedule's result is compared with another's (the losses a
+//! run reports are its last evaluation's, not the saved picture's).
+//!
 //! `restyle-bench SIZE [REPEATS] [THREADS]`: times one VGG-19 step on an
 //! SIZE x SIZE image, exactly as `bench/torch_step.py` does for PyTorch: the
 //! network up to relu5_1, forward, then backward to the input image for the
@@ -183,6 +188,13 @@ fn main() {
         );
         return;
     }
+    if args.first().map(String::as_str) == Some("objective") {
+        if let Err(e) = print_objective(&args[1..]) {
+            eprintln!("restyle-bench objective: {e}");
+            std::process::exit(2);
+        }
+        return;
+    }
     let usage = "usage: restyle-bench SIZE [REPEATS] [THREADS]";
     let size: usize = args.first().and_then(|s| s.parse().ok()).expect(usage);
     let repeats: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
@@ -261,4 +273,35 @@ fn main() {
             "gflop": flops as f64 / 1e9,
         })
     );
+}
+
+/// `objective CONTENT STYLE PICTURE`: see the crate doc.
+fn print_objective(args: &[String]) -> Result<(), String> {
+    use restyle::{io, objective_of, Settings, StyleImage};
+    let [content, style, picture] = args else {
+        return Err("usage: restyle-bench objective CONTENT STYLE PICTURE".into());
+    };
+    let limits = io::ImageLimits::default();
+    let load = |p: &str| io::load_image(std::path::Path::new(p), limits).map_err(|e| e.to_string());
+    let (content, picture) = (load(content)?, load(picture)?);
+    let style = StyleImage {
+        image: load(style)?,
+        weight: 1.0,
+    };
+    let settings = Settings {
+        size: picture.width().max(picture.height()),
+        ..Settings::default()
+    };
+    let net = Vgg19::embedded_up_to(settings.deepest_layer().expect("default layers"));
+    let losses = objective_of(&net, &content, &[style], &settings, &picture)
+        .map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "width": picture.width(), "height": picture.height(),
+            "objective": losses.total(), "content": losses.content,
+            "style": losses.style, "tv": losses.tv,
+        })
+    );
+    Ok(())
 }

@@ -22,6 +22,7 @@
 
 pub mod color;
 mod error;
+mod evaluate;
 mod grid;
 mod image;
 pub mod io;
@@ -38,6 +39,7 @@ pub mod tiles;
 mod transfer;
 
 pub use color::ColorMode;
+pub use evaluate::objective_of;
 pub use error::{Error, Result, SettingsError, SizedImage, WeightOf};
 pub use grid::{labelled_grid, GridRow};
 pub use image::{fit_long_edge, Image};
