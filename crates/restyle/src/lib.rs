@@ -39,8 +39,8 @@ pub mod tiles;
 mod transfer;
 
 pub use color::ColorMode;
-pub use evaluate::objective_of;
 pub use error::{Error, Result, SettingsError, SizedImage, WeightOf};
+pub use evaluate::objective_of;
 pub use grid::{labelled_grid, GridRow};
 pub use image::{fit_long_edge, Image};
 pub use objective::StyleObjective;
