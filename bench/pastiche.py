@@ -51,7 +51,7 @@ def timed(cmd, env):
     return seconds, usage.ru_maxrss * 1024, out.decode()
 
 
-def objective(content, style, picture):
+def measured_objective(content, style, picture):
     """The picture's objective at its own size, restyle's default weights."""
     out = subprocess.run([RESTYLE_BENCH, "objective", content, style, picture],
                          check=True, capture_output=True, text=True).stdout
@@ -127,7 +127,7 @@ def main():
                     slug = tool.replace(" ", "-").replace(".", "")
                     out = os.path.join(args.out, f"{content_name}-{style_name}-{size}-{slug}.png")
                     sec, rss, stdout = timed(command(tool, binary, content, style, size, out), env)
-                    loss = objective(content, style, out)
+                    loss = measured_objective(content, style, out)
                     seen[tool].append((sec, rss, loss))
                     outputs[tool] = out
                     print(f"  {pair} {size} px {tool}: {sec:.1f} s, {rss / 2**20:.0f} MiB, loss {loss}",
