@@ -5,7 +5,7 @@ pastiche 1.6's default run (PyTorch), and against an older restyle binary.
     pastiche.py [--sizes 512,1024] [--rounds 1] [--threads 2]
                 [--pairs tubingen:starry_night,chelsea:the_scream]
                 [--baseline PATH/TO/OLD/restyle] [--restyle-only]
-                [--out target/bench-pastiche]
+                [--pastiche PATH/TO/pastiche] [--out target/bench-pastiche]
 
 Each tool runs with its own defaults (restyle: L-BFGS, coarse to fine,
 stopping each size once its loss levels off; pastiche: 1000 L-BFGS steps),
@@ -13,10 +13,9 @@ only the output size, the seed and the thread count given. Every run is a
 fresh process, timed from start to exit (loading, targets, every step,
 saving) with the process's own peak RSS (wait4's rusage); within a round
 the tools alternate (restyle, pastiche, baseline), so a machine that slows
-down slows all of them. restyle's and the baseline's final objective (the
-loss of their last evaluation, at the output size, default weights) come
-from their `--json` output: the new schedule's result should be within 2%
-of the old one's. Writes every result and a side-by-side picture per pair
+down slows all of them. Every saved picture's objective is then measured at the output size with
+restyle's default weights (`restyle-bench objective`, the same code for
+every picture): restyle's should be within 2% of the baseline's. Writes every result and a side-by-side picture per pair
 and size into --out, and prints a table.
 """
 
@@ -33,6 +32,7 @@ from PIL import Image, ImageDraw, ImageFont
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESTYLE = os.path.join(ROOT, "target", "release", "restyle")
+RESTYLE_BENCH = os.path.join(ROOT, "target", "release", "restyle-bench")
 PASTICHE = os.path.join(HERE, ".venv", "bin", "pastiche")
 IMAGES = os.path.join(ROOT, "examples", "images")
 
@@ -51,13 +51,11 @@ def timed(cmd, env):
     return seconds, usage.ru_maxrss * 1024, out.decode()
 
 
-def final_loss(json_lines):
-    """The `loss` of restyle's `done` event."""
-    for line in reversed(json_lines.splitlines()):
-        event = json.loads(line)
-        if event.get("event") == "done":
-            return event["loss"]
-    sys.exit("restyle printed no done event")
+def measured_objective(content, style, picture):
+    """The picture's objective at its own size, restyle's default weights."""
+    out = subprocess.run([RESTYLE_BENCH, "objective", content, style, picture],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["objective"]
 
 
 def image_path(name, kind):
@@ -98,6 +96,7 @@ def main():
     p.add_argument("--pairs", default="tubingen:starry_night,chelsea:the_scream")
     p.add_argument("--baseline", help="an older restyle binary to compare objectives with")
     p.add_argument("--restyle-only", action="store_true", help="leave pastiche out")
+    p.add_argument("--pastiche", default=PASTICHE, help="the pastiche 1.6 command")
     p.add_argument("--out", default=os.path.join(ROOT, "target/bench-pastiche"))
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -105,7 +104,7 @@ def main():
 
     tools = [("restyle", RESTYLE)]
     if not args.restyle_only:
-        tools.append(("pastiche 1.6", PASTICHE))
+        tools.append(("pastiche 1.6", args.pastiche))
     if args.baseline:
         tools.append(("restyle before", args.baseline))
 
@@ -128,7 +127,7 @@ def main():
                     slug = tool.replace(" ", "-").replace(".", "")
                     out = os.path.join(args.out, f"{content_name}-{style_name}-{size}-{slug}.png")
                     sec, rss, stdout = timed(command(tool, binary, content, style, size, out), env)
-                    loss = None if tool == "pastiche 1.6" else final_loss(stdout)
+                    loss = measured_objective(content, style, out)
                     seen[tool].append((sec, rss, loss))
                     outputs[tool] = out
                     print(f"  {pair} {size} px {tool}: {sec:.1f} s, {rss / 2**20:.0f} MiB, loss {loss}",

@@ -5,8 +5,13 @@
 //! `restyle-bench gemm`: restyle's matrix product against matrixmultiply's
 //! on the convolutions' shapes, one thread, GFLOP/s.
 //!
+//! `restyle-bench objective CONTENT STYLE PICTURE`: the objective of a
+//! finished picture at its own size with the default weights, as one JSON
+//! line: how a schedule's result is compared with another's (the losses a
+//! run reports are its last evaluation's, not the saved picture's).
+//!
 //! `restyle-bench SIZE [REPEATS] [THREADS]`: times one VGG-19 step on an
-//! SIZE x SIZE image, exactly as `bench/torch_step.py` does for PyTorch: the
+//! SIZE x SIZE image (or WIDTHxHEIGHT), exactly as `bench/torch_step.py` does for PyTorch: the
 //! network up to relu5_1, forward, then backward to the input image for the
 //! loss sum(relu5_1 * R). Prints one JSON line: the median seconds per step
 //! over REPEATS timed steps (after one warm-up), this process's peak RSS,
@@ -183,8 +188,22 @@ fn main() {
         );
         return;
     }
+    if args.first().map(String::as_str) == Some("objective") {
+        if let Err(e) = print_objective(&args[1..]) {
+            eprintln!("restyle-bench objective: {e}");
+            std::process::exit(2);
+        }
+        return;
+    }
     let usage = "usage: restyle-bench SIZE [REPEATS] [THREADS]";
-    let size: usize = args.first().and_then(|s| s.parse().ok()).expect(usage);
+    // SIZE is a square's side, or WIDTHxHEIGHT (a photo's 512x384).
+    let (width, height): (usize, usize) = args
+        .first()
+        .and_then(|s| match s.split_once('x') {
+            Some((w, h)) => Some((w.parse().ok()?, h.parse().ok()?)),
+            None => s.parse().ok().map(|n| (n, n)),
+        })
+        .expect(usage);
     let repeats: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
     if let Some(threads) = args.get(2).and_then(|s| s.parse().ok()) {
         rayon::ThreadPoolBuilder::new()
@@ -206,13 +225,13 @@ fn main() {
     // A deterministic, image-like input in 0..1.
     let image = Tensor::from_vec(
         3,
-        size,
-        size,
-        (0..3 * size * size)
+        height,
+        width,
+        (0..3 * width * height)
             .map(|i| 0.5 + 0.4 * ((i as f32 * 0.618).sin() * (i as f32 * 0.0013).cos()))
             .collect(),
     );
-    let (h5, w5) = relu5_1.output_size(size, size);
+    let (h5, w5) = relu5_1.output_size(height, width);
     let r = Tensor::from_vec(
         512,
         h5,
@@ -244,15 +263,16 @@ fn main() {
         .collect();
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
     cpu.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let forward = net.forward_flops(relu5_1, size, size);
+    let forward = net.forward_flops(relu5_1, height, width);
     // The backward pass repeats every convolution but the first's full cost.
-    let first = net.forward_flops("conv1_1".parse().unwrap(), size, size);
+    let first = net.forward_flops("conv1_1".parse().unwrap(), height, width);
     let flops = 2 * forward - first;
     println!(
         "{}",
         serde_json::json!({
             "engine": "restyle",
-            "size": size,
+            "width": width,
+            "height": height,
             "threads": rayon::current_num_threads(),
             "seconds_per_step": times[times.len() / 2],
             "cpu_seconds_per_step": cpu[cpu.len() / 2],
@@ -261,4 +281,35 @@ fn main() {
             "gflop": flops as f64 / 1e9,
         })
     );
+}
+
+/// `objective CONTENT STYLE PICTURE`: see the crate doc.
+fn print_objective(args: &[String]) -> Result<(), String> {
+    use restyle::{io, objective_of, Settings, StyleImage};
+    let [content, style, picture] = args else {
+        return Err("usage: restyle-bench objective CONTENT STYLE PICTURE".into());
+    };
+    let limits = io::ImageLimits::default();
+    let load = |p: &str| io::load_image(std::path::Path::new(p), limits).map_err(|e| e.to_string());
+    let (content, picture) = (load(content)?, load(picture)?);
+    let style = StyleImage {
+        image: load(style)?,
+        weight: 1.0,
+    };
+    let settings = Settings {
+        size: picture.width().max(picture.height()),
+        ..Settings::default()
+    };
+    let net = Vgg19::embedded_up_to(settings.deepest_layer().expect("default layers"));
+    let losses =
+        objective_of(&net, &content, &[style], &settings, &picture).map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "width": picture.width(), "height": picture.height(),
+            "objective": losses.total(), "content": losses.content,
+            "style": losses.style, "tv": losses.tv,
+        })
+    );
+    Ok(())
 }

@@ -45,6 +45,7 @@
 
 pub mod color;
 mod error;
+mod evaluate;
 mod grid;
 mod image;
 pub mod io;
@@ -63,6 +64,7 @@ mod transfer;
 
 pub use color::ColorMode;
 pub use error::{Error, MaskOf, Result, SettingsError, SizedImage, WeightOf};
+pub use evaluate::objective_of;
 pub use grid::{labelled_grid, GridRow};
 pub use image::{fit_long_edge, Image};
 pub use mask::Mask;
