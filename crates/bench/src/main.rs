@@ -292,10 +292,7 @@ fn print_objective(args: &[String]) -> Result<(), String> {
     let limits = io::ImageLimits::default();
     let load = |p: &str| io::load_image(std::path::Path::new(p), limits).map_err(|e| e.to_string());
     let (content, picture) = (load(content)?, load(picture)?);
-    let style = StyleImage {
-        image: load(style)?,
-        weight: 1.0,
-    };
+    let style = StyleImage::new(load(style)?, 1.0);
     let settings = Settings {
         size: picture.width().max(picture.height()),
         ..Settings::default()

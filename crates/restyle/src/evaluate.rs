@@ -14,7 +14,9 @@ use crate::{Image, Result, Vgg19};
 /// `content` in the style of `styles` under `settings` (weights, layers,
 /// style scale, colour mode), measured at the picture's own size: the photo
 /// is resized to it and the style images to `style_scale` times its long
-/// edge, exactly as [`crate::stylize`] does for a one-size run.
+/// edge, exactly as [`crate::stylize`] does for a one-size run. Regions
+/// (masks, kept parts) and seamless borders play no part: each style is
+/// matched over the whole picture.
 pub fn objective_of(
     net: &Vgg19,
     content: &Image,
@@ -36,7 +38,7 @@ pub fn objective_of(
                 .iter()
                 .map(|s| StyleImage {
                     image: match_colors(&s.image, content),
-                    weight: s.weight,
+                    ..s.clone()
                 })
                 .collect(),
         ),
@@ -47,7 +49,7 @@ pub fn objective_of(
                 .iter()
                 .map(|s| StyleImage {
                     image: matched_luminance(&s.image, &photo),
-                    weight: s.weight,
+                    ..s.clone()
                 })
                 .collect(),
         ),
