@@ -27,10 +27,7 @@ fn net() -> Vgg19 {
 #[test]
 fn a_picture_equal_to_photo_and_painting_costs_only_its_total_variation() {
     let a = picture(48, 40, [0.2, 0.5, 0.9], 3.0);
-    let style = [StyleImage {
-        image: a.clone(),
-        weight: 1.0,
-    }];
+    let style = [StyleImage::new(a.clone(), 1.0)];
     let settings = Settings::default();
     let losses = objective_of(&net(), &a, &style, &settings, &a).unwrap();
     assert_eq!(losses.content, 0.0);
@@ -63,10 +60,7 @@ fn a_picture_equal_to_photo_and_painting_costs_only_its_total_variation() {
 #[test]
 fn a_finished_run_measures_what_its_last_step_reported() {
     let content = picture(64, 48, [0.2, 0.5, 0.9], 1.5);
-    let style = [StyleImage {
-        image: picture(40, 40, [0.9, 0.5, 0.1], 6.0),
-        weight: 1.0,
-    }];
+    let style = [StyleImage::new(picture(40, 40, [0.9, 0.5, 0.1], 6.0), 1.0)];
     let settings = Settings {
         size: 64,
         iterations: 8,
