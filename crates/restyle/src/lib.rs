@@ -22,9 +22,12 @@
 
 pub mod color;
 mod error;
+#[cfg(feature = "fast")]
+pub mod fast;
 mod grid;
 mod image;
 pub mod io;
+pub mod layer_spec;
 pub mod losses;
 pub mod memory;
 mod objective;
