@@ -194,15 +194,9 @@ fn from_pixels(
 fn to_py_image<'py>(py: Python<'py>, image: &Image) -> Bound<'py, PyTuple> {
     let rgb = image.to_rgb8();
     let bytes = PyBytes::new(py, rgb.as_raw());
-    PyTuple::new(
-        py,
-        [
-            image.width().into_pyobject(py).unwrap().into_any(),
-            image.height().into_pyobject(py).unwrap().into_any(),
-            bytes.into_any(),
-        ],
-    )
-    .expect("a tuple of three")
+    (image.width(), image.height(), bytes)
+        .into_pyobject(py)
+        .expect("integers and bytes always convert")
 }
 
 /// Progress to Python: checks for Ctrl-C (and any other signal Python
