@@ -45,27 +45,10 @@ pub fn load_image(path: &Path, role: &str) -> Result<Image> {
         .with_context(|| format!("cannot use the {role} image"))
 }
 
-/// Parses `relu1_1,relu2_1:0.5`: names with optional weights (default 1).
+/// Parses `relu1_1,relu2_1:0.5` (the library's [`restyle::layer_spec`]),
+/// naming `flag` in errors.
 pub fn parse_layers(spec: &str, flag: &str) -> Result<Vec<(Layer, f32)>> {
-    let mut layers = Vec::new();
-    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (name, weight) = match item.split_once(':') {
-            Some((n, w)) => {
-                let w: f32 = w
-                    .trim()
-                    .parse()
-                    .map_err(|_| anyhow::anyhow!("{flag}: `{w}` is not a weight (in `{item}`)"))?;
-                (n.trim(), w)
-            }
-            None => (item, 1.0),
-        };
-        let layer: Layer = name.parse().with_context(|| flag.to_string())?;
-        if !(weight.is_finite() && weight >= 0.0) {
-            bail!("{flag}: the weight of {name} must be a number >= 0, not {weight}");
-        }
-        layers.push((layer, weight));
-    }
-    Ok(layers)
+    restyle::layer_spec::parse_layers(spec).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
 }
 
 /// The first Ctrl-C asks the run to stop after the current step (the image

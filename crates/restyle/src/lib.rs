@@ -49,6 +49,7 @@ mod evaluate;
 mod grid;
 mod image;
 pub mod io;
+pub mod layer_spec;
 pub mod losses;
 pub mod mask;
 pub mod memory;

