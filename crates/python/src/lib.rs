@@ -24,7 +24,7 @@ use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use restyle::reconstruct::ReconstructSettings;
 use restyle::reconstruct::{reconstruct as reconstruct_layers, reconstruction_grid};
 use restyle::{
-    io, memory, ColorMode, Error, Flow, Image, Init, Layer, Observer, OptimizerKind,
+    io, memory, ColorMode, Error, Flow, Image, Init, Layer, Mask, Observer, OptimizerKind,
     OptimizerSettings, Progress, ScaleSchedule, Settings, SettingsError, StopRule, StyleImage,
     Tiling, Vgg19, VggWeights,
 };
@@ -513,7 +513,7 @@ fn fit_memory(
     scales=None, start_size=None, refine_iterations=None, tile=false, tile_size=None,
     tile_overlap=128, max_memory=None, stop_tolerance=restyle::DEFAULT_STOP_TOLERANCE,
     lbfgs_history=restyle::DEFAULT_LBFGS_HISTORY as i64, vgg_weights=None, threads=None,
-    callback=None, preview=false
+    callback=None, preview=false, masks=None, style_masks=None, keep=None, seamless=false
 ))]
 #[allow(clippy::too_many_arguments)]
 fn stylize<'py>(
@@ -549,8 +549,34 @@ fn stylize<'py>(
     threads: Option<i64>,
     callback: Option<Py<PyAny>>,
     preview: bool,
+    masks: Option<Vec<Bound<'py, PyAny>>>,
+    style_masks: Option<Vec<Bound<'py, PyAny>>>,
+    keep: Option<Bound<'py, PyAny>>,
+    seamless: bool,
 ) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyDict>)> {
     let defaults = Settings::default();
+    for (name, list) in [("masks", &masks), ("style_masks", &style_masks)] {
+        if let Some(list) = list {
+            if list.len() != styles.len() {
+                return Err(PyValueError::new_err(format!(
+                    "{name} has {} mask(s) but {} style image(s) were given: give one per style image, in order",
+                    list.len(),
+                    styles.len()
+                )));
+            }
+        }
+    }
+    let regions = masks.is_some() || style_masks.is_some() || keep.is_some() || seamless;
+    if method == "fast" && regions {
+        return Err(PyValueError::new_err(
+            "masks, style_masks, keep and seamless apply to method=\"gatys\" only from Python",
+        ));
+    }
+    if seamless && tile {
+        return Err(PyValueError::new_err(
+            "seamless cannot be used with tile: a tile's edges are not the picture's, so it cannot wrap around them",
+        ));
+    }
     let size = size.unwrap_or(defaults.size as i64);
     let blend = match weights {
         Some(w) if w.len() != styles.len() => {
@@ -609,6 +635,13 @@ fn stylize<'py>(
             if style_images.is_empty() {
                 return Err(to_py(SettingsError::NoStyleImage));
             }
+            let (w, h) = restyle::fit_long_edge(photo.width(), photo.height(), size);
+            if w.min(h) < restyle_fast::MIN_CONTENT_SIZE {
+                return Err(PyValueError::new_err(format!(
+                    "the content image at size {size} is {w}x{h}: the fast method needs at least {} pixels a side",
+                    restyle_fast::MIN_CONTENT_SIZE
+                )));
+            }
             let painted = py
                 .detach(|| {
                     let model = FastStyle::embedded()?;
@@ -656,6 +689,17 @@ fn stylize<'py>(
     for (source, weight) in styles.iter().zip(&blend) {
         style_images.push(StyleImage::new(load_source(source, "style")?, *weight));
     }
+    // Regions: the library refuses an all-black mask with the mask's name.
+    let mask =
+        |source: &Bound<'py, PyAny>| load_source(source, "mask").map(|i| Mask::from_image(&i));
+    for (style, source) in style_images.iter_mut().zip(masks.iter().flatten()) {
+        style.mask = Some(mask(source)?);
+    }
+    for (style, source) in style_images.iter_mut().zip(style_masks.iter().flatten()) {
+        style.style_mask = Some(mask(source)?);
+    }
+    settings.keep = keep.as_ref().map(mask).transpose()?;
+    settings.seamless = seamless;
     fit_memory(
         &mut settings,
         &content,

@@ -192,3 +192,46 @@ def test_reconstruct_makes_a_grid(images):
     assert isinstance(grid, Image.Image)
     # The inputs, then two reconstructions, in two rows: wider and taller than one cell.
     assert grid.width > 3 * 32 and grid.height > 2 * 16
+
+
+def _halves(shape):
+    """Masks of the left and right halves of a height x width picture."""
+    height, width = shape
+    left = np.zeros((height, width), np.uint8)
+    left[:, : width // 2] = 255
+    return left, 255 - left
+
+
+def test_masks_put_each_painting_in_its_region():
+    # A grey photo with soft stripes; a flat red and a flat blue "painting".
+    y, x = np.mgrid[0:48, 0:64]
+    grey = (128 + 30 * np.sin((x + y) * 0.3)).astype(np.uint8)
+    photo = np.stack([grey] * 3, axis=-1)
+    red = np.zeros((40, 40, 3), np.uint8) + np.array([217, 38, 25], np.uint8)
+    blue = np.zeros((40, 40, 3), np.uint8) + np.array([25, 64, 217], np.uint8)
+    left, right = _halves(photo.shape[:2])
+    out = restyle.stylize(
+        photo, [red, blue], masks=[left, right], size=64, iterations=40, content_weight=0.1
+    ).astype(float)
+    # Away from the border, each half leans to its own painting's colour.
+    left_mean, right_mean = out[:, :24].mean(axis=(0, 1)), out[:, 40:].mean(axis=(0, 1))
+    assert left_mean[0] > left_mean[2] + 30, left_mean
+    assert right_mean[2] > right_mean[0] + 30, right_mean
+
+
+def test_keep_leaves_the_part_as_the_photo(images):
+    photo = np.asarray(Image.open(images["content"]).convert("RGB"))
+    left, _ = _halves(photo.shape[:2])
+    out = restyle.stylize(photo, images["style"], keep=left, size=photo.shape[1], iterations=5)
+    kept = np.abs(out[:, : photo.shape[1] // 2 - 4].astype(int) - photo[:, : photo.shape[1] // 2 - 4])
+    assert kept.mean() < 2.0, kept.mean()
+
+
+def test_bad_masks_raise_value_errors(images):
+    with pytest.raises(ValueError, match="masks has 2 mask"):
+        restyle.stylize(images["content"], images["style"], masks=[images["style"]] * 2, **QUICK)
+    black = np.zeros((8, 8), np.uint8)
+    with pytest.raises(ValueError, match="black|blank|marks no"):
+        restyle.stylize(images["content"], images["style"], masks=[black], **QUICK)
+    with pytest.raises(ValueError, match="gatys"):
+        restyle.stylize(images["content"], images["style"], keep=images["style"], method="fast", size=64)

@@ -216,6 +216,10 @@ def stylize(
     threads: Optional[int] = None,
     progress: bool = False,
     callback: Optional[Callback] = None,
+    masks: Optional[Sequence[Any]] = None,
+    style_masks: Optional[Sequence[Any]] = None,
+    keep: Any = None,
+    seamless: bool = False,
 ) -> Any:
     """Paint ``content`` in the style of ``style`` (one image or a list, blended).
 
@@ -260,6 +264,14 @@ def stylize(
             ``losses`` a dict (``content``, ``style``, ``tv``, ``total``) and ``preview``
             the picture so far (PIL image, or array for array input); returning
             ``False`` stops the run, which then returns the picture so far.
+        masks: one mask per style image (``--masks``): where that painting goes, white
+            for here, grey for a soft edge, any size (stretched over the photo). A pixel
+            no mask covers keeps the photo. Each is a path, PIL image or array.
+        style_masks: one mask per style image (``--style-masks``): the part of each
+            painting that is used.
+        keep: a mask of the part left as the photo (``--keep``): faces, text.
+        seamless: a picture that tiles without seams (``--seamless``).
+        Masks, ``keep`` and ``seamless`` work with ``method="gatys"`` only here.
 
     Returns:
         The picture: a PIL image, or an ``uint8`` array of height x width x 3 if
@@ -313,6 +325,10 @@ def stylize(
             threads=threads,
             callback=on_step,
             preview=callback is not None,
+            masks=None if masks is None else [_source(m, "mask") for m in masks],
+            style_masks=None if style_masks is None else [_source(m, "mask") for m in style_masks],
+            keep=None if keep is None else _source(keep, "mask"),
+            seamless=seamless,
         )
     finally:
         if bar is not None:

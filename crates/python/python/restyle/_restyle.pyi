@@ -44,6 +44,10 @@ def stylize(
     threads: Optional[int] = None,
     callback: Optional[StepCallback] = None,
     preview: bool = False,
+    masks: Optional[List[Source]] = None,
+    style_masks: Optional[List[Source]] = None,
+    keep: Optional[Source] = None,
+    seamless: bool = False,
 ) -> Tuple[Pixels, Dict[str, Any]]:
     """Style transfer: the picture and a dict of what the run did (steps, stopped, losses)."""
 
