@@ -9,6 +9,11 @@
 //! only the output, and each band's lowered input stays in cache for its product. Bands run on
 //! rayon's threads; a band can also measure the [`Moments`] of its output rows while they are
 //! in cache, for the instance normalisation that follows.
+//!
+//! A stride-1 convolution with at most 8 output channels (a style network's first and last
+//! layers) is computed directly instead: a matrix product's blocks would be mostly padding.
+//! Each band of output rows makes the padded input rows it reads, then sums every tap into
+//! registers 16 columns and up to 4 channels at a time.
 
 use rayon::prelude::*;
 
@@ -37,8 +42,24 @@ pub struct Conv2d {
     upsample: usize,
     activation: Activation,
     kernels: PackedA,
+    /// For a stride-1 convolution with few output channels, the weights as
+    /// `[in][ky][kx][out]` for [`Conv2d::run_direct`].
+    direct: Option<Vec<f32>>,
     bias: Vec<f32>,
 }
+
+/// Output channels up to which a stride-1 convolution runs directly rather than as a matrix
+/// product: the product's blocks are 16 or more rows of output channels, so with 3 or 8 of
+/// them most of its work is padding (the fast model's first and last 9x9 layers, and the
+/// 3x3 before the last, are 43% of its time that way).
+const DIRECT_MAX_OUT: usize = 8;
+
+/// Output columns one direct-kernel step computes: one AVX-512 register of f32.
+const LANES: usize = 16;
+
+/// Output rows a direct-kernel task computes, sharing its padded input rows (a 9x9 kernel
+/// reads 8 more rows than the band has, made again by the next band).
+const DIRECT_BAND: usize = 24;
 
 /// Where each padded, upsampled position along one axis reads the input: `None` is a zero.
 struct AxisMap(Vec<Option<usize>>);
@@ -84,6 +105,15 @@ impl Conv2d {
             upsample: 1,
             activation: Activation::Identity,
             kernels: PackedA::pack(weight, out_channels, depth, depth),
+            direct: (stride == 1 && kernel > 1 && out_channels <= DIRECT_MAX_OUT).then(|| {
+                let mut w = vec![0.0; weight.len()];
+                for o in 0..out_channels {
+                    for tap in 0..depth {
+                        w[tap * out_channels + o] = weight[o * depth + tap];
+                    }
+                }
+                w
+            }),
             bias,
         }
     }
@@ -145,6 +175,9 @@ impl Conv2d {
 
     fn run(&self, input: &Tensor, with_moments: bool) -> (Tensor, Vec<Moments>) {
         assert_eq!(input.channels(), self.in_channels, "conv input channels");
+        if let Some(weights) = &self.direct {
+            return self.run_direct(input, weights, with_moments);
+        }
         let (height, width) = (input.height(), input.width());
         let (out_h, out_w) = self
             .output_size(height, width)
@@ -209,6 +242,113 @@ impl Conv2d {
             (0..m)
                 .map(|o| {
                     per_task
+                        .iter()
+                        .map(|t| t[o])
+                        .fold(Moments::default(), Moments::merge)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        (out, moments)
+    }
+
+    /// A stride-1 convolution with few output channels, computed directly: for each band
+    /// of output rows, the padded (and upsampled) input rows it reads are made once, then
+    /// every output channel of [`LANES`] columns at a time is accumulated in registers over
+    /// all the taps.
+    fn run_direct(
+        &self,
+        input: &Tensor,
+        weights: &[f32],
+        with_moments: bool,
+    ) -> (Tensor, Vec<Moments>) {
+        let (height, width) = (input.height(), input.width());
+        let (out_h, out_w) = self
+            .output_size(height, width)
+            .expect("input too small for the convolution");
+        let (k, m) = (self.kernel, self.out_channels);
+        let mut out = Tensor::zeros(m, out_h, out_w);
+        let plane = out_h * out_w;
+        let out_ptr = SharedMut::new(out.as_mut_slice());
+        let (top, bottom) = self.padding.rows();
+        let rows = AxisMap::new(self.padding, top, bottom, height, self.upsample);
+        let (left, right) = self.padding.columns();
+        let columns = AxisMap::new(self.padding, left, right, width, self.upsample);
+        // Padded rows are long enough for whole LANES-wide steps past the last column.
+        let blocks = out_w.div_ceil(LANES);
+        let padded_w = blocks * LANES + k - 1;
+        let bands = out_h.div_ceil(DIRECT_BAND);
+        let per_band: Vec<Vec<Moments>> = (0..bands)
+            .into_par_iter()
+            .map_init(Vec::new, |padded: &mut Vec<f32>, band| {
+                let first_row = band * DIRECT_BAND;
+                let band_rows = DIRECT_BAND.min(out_h - first_row);
+                let in_rows = band_rows + k - 1;
+                padded.clear();
+                padded.resize(self.in_channels * in_rows * padded_w, 0.0);
+                for c in 0..self.in_channels {
+                    let source = input.plane(c);
+                    for r in 0..in_rows {
+                        let Some(y) = rows.0[first_row + r] else {
+                            continue; // a row of zero padding
+                        };
+                        let line = &source[y * width..][..width];
+                        let dst = &mut padded[(c * in_rows + r) * padded_w..][..columns.0.len()];
+                        // The inside by copying (or repeating, when upsampling), the
+                        // padding through the column map.
+                        let inside = &mut dst[left..left + width * self.upsample];
+                        match self.upsample {
+                            1 => inside.copy_from_slice(line),
+                            u => {
+                                for (chunk, &v) in inside.chunks_exact_mut(u).zip(line) {
+                                    chunk.fill(v);
+                                }
+                            }
+                        }
+                        let edges = (0..left).chain(left + width * self.upsample..dst.len());
+                        for t in edges {
+                            dst[t] = columns.0[t].map_or(0.0, |i| line[i]);
+                        }
+                    }
+                }
+                let band_out = out_ptr;
+                let geometry = DirectBand {
+                    in_channels: self.in_channels,
+                    kernel: k,
+                    in_rows,
+                    padded_w,
+                    out_w,
+                    plane,
+                    first_row,
+                    band_rows,
+                };
+                // SAFETY: each band writes its own output rows of every channel, and `out`
+                // outlives the parallel loop.
+                unsafe { direct_band(m, &geometry, padded, weights, &self.bias, band_out) };
+                let mut moments = Vec::new();
+                for o in 0..m {
+                    // SAFETY: this band's rows of channel `o`, written above by this task only.
+                    let rows_out = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            band_out.get().add(o * plane + first_row * out_w),
+                            band_rows * out_w,
+                        )
+                    };
+                    if self.activation != Activation::Identity {
+                        self.activation.apply_slice(rows_out);
+                    }
+                    if with_moments {
+                        moments.push(Moments::of(rows_out));
+                    }
+                }
+                moments
+            })
+            .collect();
+        let moments = if with_moments {
+            (0..m)
+                .map(|o| {
+                    per_band
                         .iter()
                         .map(|t| t[o])
                         .fold(Moments::default(), Moments::merge)
@@ -285,6 +425,140 @@ impl Conv2d {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The shape of one band of a direct convolution: its padded input rows (`in_rows` of
+/// `padded_w` per input channel) and where its `band_rows` output rows go.
+struct DirectBand {
+    in_channels: usize,
+    kernel: usize,
+    in_rows: usize,
+    padded_w: usize,
+    out_w: usize,
+    plane: usize,
+    first_row: usize,
+    band_rows: usize,
+}
+
+/// Runs [`direct_band_for`] for `m` output channels, compiled for AVX-512 where the CPU has
+/// it (the same code: the compiler vectorises the LANES-wide steps for the wider registers).
+///
+/// # Safety
+/// `out` must hold `m` planes of `g.plane` values, and no other thread may touch this
+/// band's rows of them.
+unsafe fn direct_band(
+    m: usize,
+    g: &DirectBand,
+    padded: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    out: SharedMut<f32>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::gemm::Kernel::detect() == crate::gemm::Kernel::Avx512 {
+        // SAFETY: the CPU has AVX-512 (detected); the caller's promise is passed on.
+        return unsafe { direct_band_avx512(m, g, padded, weights, bias, out) };
+    }
+    // SAFETY: the caller's promise, passed on.
+    unsafe { direct_band_any(m, g, padded, weights, bias, out) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn direct_band_avx512(
+    m: usize,
+    g: &DirectBand,
+    padded: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    out: SharedMut<f32>,
+) {
+    // SAFETY: the caller's promise, passed on.
+    unsafe { direct_band_any(m, g, padded, weights, bias, out) }
+}
+
+/// The output channels four at a time (at most four: the accumulators of more are spilled
+/// to memory, which made eight 20 times slower), each group count its own instance so that
+/// the accumulators are a fixed number of registers.
+#[inline(always)]
+unsafe fn direct_band_any(
+    m: usize,
+    g: &DirectBand,
+    padded: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    out: SharedMut<f32>,
+) {
+    for first in (0..m).step_by(GROUP) {
+        let group = Group { first, m };
+        // SAFETY: every arm passes the caller's promise on.
+        unsafe {
+            match GROUP.min(m - first) {
+                1 => direct_band_for::<1>(g, group, padded, weights, bias, out),
+                2 => direct_band_for::<2>(g, group, padded, weights, bias, out),
+                3 => direct_band_for::<3>(g, group, padded, weights, bias, out),
+                _ => direct_band_for::<4>(g, group, padded, weights, bias, out),
+            }
+        }
+    }
+}
+
+/// Output channels one direct-kernel pass accumulates in registers.
+const GROUP: usize = 4;
+
+/// Which output channels a pass computes: `first..first + M` of `m`.
+#[derive(Clone, Copy)]
+struct Group {
+    first: usize,
+    m: usize,
+}
+
+/// `out[o][y][x] = bias[o] + sum over c, ky, kx of w[c][ky][kx][o] * padded[c][y + ky][x + kx]`
+/// for this band's rows and the group's `M` channels, LANES columns at a time with the `M`
+/// sums held in registers.
+#[inline(always)]
+unsafe fn direct_band_for<const M: usize>(
+    g: &DirectBand,
+    group: Group,
+    padded: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    out: SharedMut<f32>,
+) {
+    let k = g.kernel;
+    let mut sums = [[0.0f32; LANES]; M];
+    for r in 0..g.band_rows {
+        for block in 0..g.out_w.div_ceil(LANES) {
+            let x0 = block * LANES;
+            for (o, s) in sums.iter_mut().enumerate() {
+                *s = [bias[group.first + o]; LANES];
+            }
+            for c in 0..g.in_channels {
+                for ky in 0..k {
+                    let row =
+                        &padded[(c * g.in_rows + r + ky) * g.padded_w + x0..][..LANES + k - 1];
+                    let taps = &weights[(c * k + ky) * k * group.m..][..k * group.m];
+                    for kx in 0..k {
+                        let v: &[f32; LANES] = row[kx..kx + LANES].try_into().expect("LANES");
+                        let w: &[f32; M] = taps[kx * group.m + group.first..][..M]
+                            .try_into()
+                            .expect("M");
+                        for o in 0..M {
+                            for l in 0..LANES {
+                                sums[o][l] += w[o] * v[l];
+                            }
+                        }
+                    }
+                }
+            }
+            let n = LANES.min(g.out_w - x0);
+            for (o, s) in sums.iter().enumerate() {
+                let at = (group.first + o) * g.plane + (g.first_row + r) * g.out_w + x0;
+                // SAFETY: `at + n` lies within this band's row of channel `o` (caller).
+                unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), out.get().add(at), n) };
             }
         }
     }

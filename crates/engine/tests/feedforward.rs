@@ -132,6 +132,11 @@ fn conv2d_matches_the_reference_for_every_shape_the_model_uses() {
             16,
         ),
         (24, 40, 1, 1, Padding::NONE, 1, 9, 700),
+        // Run directly (at most 8 output channels, stride 1): several LANES-wide column
+        // blocks and a partial one, bands of rows and a partial one.
+        (8, 3, 9, 1, Padding::Reflect(4), 1, 21, 70),
+        (16, 8, 3, 1, Padding::Reflect(1), 2, 10, 37),
+        (2, 1, 5, 1, Padding::zeros(2), 1, 9, 33),
         (5, 7, 3, 1, Padding::zeros(1), 3, 4, 3),
     ];
     for (cin, cout, k, stride, padding, up, h, w) in cases {

@@ -1,7 +1,9 @@
 //! The portable micro-kernel (what runs on CPUs without AVX-512), forced by
 //! RESTYLE_PORTABLE=1 in this test binary, against the direct reference.
 
+use restyle_engine::conv2d::Conv2d;
 use restyle_engine::gemm::Kernel;
+use restyle_engine::pad::Padding;
 use restyle_engine::{Conv3x3, Tensor};
 
 // The test oracle, shared with the engine's unit tests and not part of its API.
@@ -30,6 +32,20 @@ fn convolutions_are_right_with_the_portable_kernel() {
         let scale = expected.as_slice().iter().fold(0f32, |m, v| m.max(v.abs()));
         for (a, e) in conv.forward(&x).as_slice().iter().zip(expected.as_slice()) {
             assert!((a - e).abs() <= 1e-4 * scale, "{cin}->{cout}: {a} vs {e}");
+        }
+        // The feed-forward convolution too (3 output channels: its direct kernel, here
+        // compiled for any CPU).
+        let general = Conv2d::new(cin, cout, 3, 1, Padding::zeros(1), &weight, bias.clone());
+        for (a, e) in general
+            .forward(&x)
+            .as_slice()
+            .iter()
+            .zip(expected.as_slice())
+        {
+            assert!(
+                (a - e).abs() <= 1e-4 * scale,
+                "Conv2d {cin}->{cout}: {a} vs {e}"
+            );
         }
     }
 }
