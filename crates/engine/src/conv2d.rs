@@ -238,19 +238,7 @@ impl Conv2d {
                 })
                 .collect()
         };
-        let moments = if with_moments {
-            (0..m)
-                .map(|o| {
-                    per_task
-                        .iter()
-                        .map(|t| t[o])
-                        .fold(Moments::default(), Moments::merge)
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        (out, moments)
+        (out, merged_moments(&per_task, m, with_moments))
     }
 
     /// A stride-1 convolution with few output channels, computed directly: for each band
@@ -345,19 +333,7 @@ impl Conv2d {
                 moments
             })
             .collect();
-        let moments = if with_moments {
-            (0..m)
-                .map(|o| {
-                    per_band
-                        .iter()
-                        .map(|t| t[o])
-                        .fold(Moments::default(), Moments::merge)
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        (out, moments)
+        (out, merged_moments(&per_band, m, with_moments))
     }
 
     /// Writes the `depth x (band_rows * out_w)` matrix whose column for output pixel (y, x)
@@ -428,6 +404,22 @@ impl Conv2d {
             }
         }
     }
+}
+
+/// Each of the `m` output channels' moments over every task's part of it (none unless
+/// `with_moments`).
+fn merged_moments(per_task: &[Vec<Moments>], m: usize, with_moments: bool) -> Vec<Moments> {
+    if !with_moments {
+        return Vec::new();
+    }
+    (0..m)
+        .map(|o| {
+            per_task
+                .iter()
+                .map(|t| t[o])
+                .fold(Moments::default(), Moments::merge)
+        })
+        .collect()
 }
 
 /// The shape of one band of a direct convolution: its padded input rows (`in_rows` of
