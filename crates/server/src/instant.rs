@@ -116,7 +116,7 @@ pub fn check(
         return Ok(());
     }
     let mut fits = settings.size;
-    while fits > crate::submission::MIN_SIZE && needed(fits) > budget as u64 {
+    while fits > crate::limits::MIN_SIZE && needed(fits) > budget as u64 {
         fits = fits * 9 / 10;
     }
     Err(ApiError::Unprocessable(format!(

@@ -6,6 +6,9 @@ use restyle::fit_long_edge;
 use crate::error::ApiError;
 use crate::jobs::JobSettings;
 
+/// The smallest output: VGG-19's deepest default layer needs 16 pixels a side.
+pub const MIN_SIZE: usize = 16;
+
 /// The configurable limits.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {

@@ -39,7 +39,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
 use crate::jobs::{JobSettings, Method, PreserveColors, Start};
-use crate::limits::Limits;
+use crate::limits::{Limits, MIN_SIZE};
 use crate::regions::{CheckedRegions, RegionForm, RegionHeaders, REGION_FIELDS};
 use crate::styles;
 use crate::upload::{self, Header};
@@ -48,8 +48,6 @@ use crate::upload::{self, Header};
 const SETTING_FIELDS: &str =
     "size, iterations, style_weight, content_weight, tv_weight, style_scale, preserve_colors, seed, method, init";
 
-/// The smallest output: VGG-19's deepest default layer needs 16 pixels a side.
-pub const MIN_SIZE: usize = 16;
 /// Loss weights beyond this only overflow the loss.
 pub const MAX_WEIGHT: f64 = 1e6;
 /// Style images are resized to `style_scale` times the output: below 0.1
