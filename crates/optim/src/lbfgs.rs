@@ -37,6 +37,8 @@ pub struct Lbfgs {
     pub initial_scale: Option<f64>,
     /// `s'y / y'y` of the newest curvature pair.
     latest_scale: Option<f64>,
+    /// Keep every value of `x` in `lo..=hi` (see [`Lbfgs::with_bounds`]).
+    bounds: Option<(f32, f32)>,
 }
 
 impl Lbfgs {
@@ -51,7 +53,19 @@ impl Lbfgs {
             first_step: 1.0,
             initial_scale: None,
             latest_scale: None,
+            bounds: None,
         }
+    }
+
+    /// Keeps every value of `x` in `lo..=hi`: a projected quasi-Newton
+    /// method (as L-BFGS-B and Kim, Sra & Dhillon 2010, simplified). Values
+    /// held at a bound by a gradient pointing out of the box are left out of
+    /// the direction; the others move along it, each trial point clamped to
+    /// the box. Pixels optimised so end where they will be saved, instead of
+    /// beyond 0..1, where saving clips them and loses what the optimiser won.
+    pub fn with_bounds(mut self, lo: f32, hi: f32) -> Self {
+        self.bounds = Some((lo, hi));
+        self
     }
 
     /// `direction = -H * grad` by the two-loop recursion.
@@ -77,6 +91,19 @@ impl Lbfgs {
     }
 }
 
+impl Lbfgs {
+    /// With bounds: no move for the values held at a bound.
+    fn hold(&mut self, x: &[f32], grad: &[f32]) {
+        if let Some((lo, hi)) = self.bounds {
+            for ((d, &xi), &g) in self.direction.iter_mut().zip(x).zip(grad) {
+                if (xi <= lo && (g > 0.0 || *d < 0.0)) || (xi >= hi && (g < 0.0 || *d > 0.0)) {
+                    *d = 0.0;
+                }
+            }
+        }
+    }
+}
+
 fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
     for (yi, xi) in y.iter_mut().zip(x) {
         *yi += a * xi;
@@ -93,13 +120,32 @@ impl Optimizer for Lbfgs {
             Some(current) if current.1.len() == n => current,
             _ => {
                 self.pairs.clear();
+                if let Some((lo, hi)) = self.bounds {
+                    x.iter_mut().for_each(|v| *v = v.clamp(lo, hi));
+                }
                 let mut g = vec![0.0; n];
                 let f = objective.evaluate(x, &mut g);
                 evaluations += 1;
                 (f, g)
             }
         };
-        if grad.iter().all(|&g| g == 0.0) {
+        // With bounds, values held at a bound (the gradient pushes them out
+        // of the box) do not move: the direction is found for the others.
+        let held = |i: usize| {
+            self.bounds.is_some_and(|(lo, hi)| {
+                (x[i] <= lo && grad[i] > 0.0) || (x[i] >= hi && grad[i] < 0.0)
+            })
+        };
+        let free_grad: Vec<f32>;
+        let search_grad: &[f32] = if self.bounds.is_some() {
+            free_grad = (0..n)
+                .map(|i| if held(i) { 0.0 } else { grad[i] })
+                .collect();
+            &free_grad
+        } else {
+            &grad
+        };
+        if search_grad.iter().all(|&g| g == 0.0) {
             self.current = Some((value, grad));
             return StepReport {
                 value,
@@ -108,12 +154,14 @@ impl Optimizer for Lbfgs {
             };
         }
 
-        self.compute_direction(&grad);
+        self.compute_direction(search_grad);
+        self.hold(x, &grad);
         // Also when the slope is NaN.
-        if dot(&grad, &self.direction).partial_cmp(&0.0) != Some(Ordering::Less) {
+        if dot(search_grad, &self.direction).partial_cmp(&0.0) != Some(Ordering::Less) {
             // Not a descent direction (bad curvature history): start over.
             self.pairs.clear();
-            self.compute_direction(&grad);
+            self.compute_direction(search_grad);
+            self.hold(x, &grad);
         }
         let t = if self.pairs.is_empty() {
             // No curvature yet: the latest known scale (after a restart), the
@@ -136,6 +184,7 @@ impl Optimizer for Lbfgs {
             value,
             &grad,
             t,
+            self.bounds,
             &mut self.x_new,
         );
         evaluations += accepted.evaluations;
@@ -151,7 +200,15 @@ impl Optimizer for Lbfgs {
             };
         }
         let t = accepted.t as f32;
-        let s: Vec<f32> = self.direction.iter().map(|d| t * d).collect();
+        // The same arithmetic as the line search's trial point, so x is
+        // exactly where the accepted value and gradient were computed.
+        let (lo, hi) = self.bounds.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        let moved = |xi: f32, d: f32| (xi + t * d).clamp(lo, hi);
+        let s: Vec<f32> = x
+            .iter()
+            .zip(&self.direction)
+            .map(|(&xi, &d)| moved(xi, d) - xi)
+            .collect();
         let y: Vec<f32> = accepted.g.iter().zip(&grad).map(|(a, b)| a - b).collect();
         let sy = dot(&s, &y);
         // Keep the pair only if it carries positive curvature (the Wolfe
@@ -167,11 +224,9 @@ impl Optimizer for Lbfgs {
                 rho: 1.0 / sy,
             });
         }
-        // The same arithmetic as the line search's trial point, so x is
-        // exactly where the accepted value and gradient were computed.
         x.iter_mut()
             .zip(&self.direction)
-            .for_each(|(xi, d)| *xi += t * d);
+            .for_each(|(xi, &d)| *xi = moved(*xi, d));
         self.current = Some((accepted.f, accepted.g));
         StepReport {
             value,

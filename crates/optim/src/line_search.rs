@@ -53,7 +53,11 @@ fn cubic_minimum(a: &Point, b: &Point, bounds: Option<(f64, f64)>) -> f64 {
     (lo + hi) / 2.0
 }
 
-/// Searches along `d` from `x` (value `f`, gradient `g`), starting at step `t`.
+/// Searches along `d` from `x` (value `f`, gradient `g`), starting at step
+/// `t`. With `bounds`, each trial point is `x + t d` clamped to the box: the
+/// search runs along the projected path, its slopes still taken along `d`
+/// (exact until the path meets a bound, a close guide after).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn strong_wolfe(
     objective: &mut dyn Objective,
     x: &[f32],
@@ -61,14 +65,20 @@ pub(crate) fn strong_wolfe(
     f: f64,
     g: &[f32],
     t: f64,
+    bounds: Option<(f32, f32)>,
     trial: &mut Vec<f32>,
 ) -> Accepted {
+    let (lo, hi) = bounds.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
     let slope0 = dot(g, d);
     let d_norm = d.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
     let mut evaluations = 0;
     let mut evaluate = |t: f64, evaluations: &mut usize| {
         trial.clear();
-        trial.extend(x.iter().zip(d).map(|(xi, di)| xi + t as f32 * di));
+        trial.extend(
+            x.iter()
+                .zip(d)
+                .map(|(xi, di)| (xi + t as f32 * di).clamp(lo, hi)),
+        );
         let mut grad = vec![0.0; x.len()];
         let value = objective.evaluate(trial, &mut grad);
         *evaluations += 1;

@@ -226,3 +226,59 @@ fn the_stopping_rule_waits_while_the_value_still_falls() {
         values[0]
     );
 }
+
+#[test]
+fn bounded_lbfgs_finds_the_minimum_on_the_box() {
+    // The quadratic's minimum is x_i = i/10 for i = 1..=20: 1..=10 inside
+    // 0..1, 11..=20 above it. On the box the minimum is x_i = min(i/10, 1)
+    // (the function is separable), and every iterate must stay in the box.
+    let mut x = vec![0.5f32; 20];
+    let mut lbfgs = Lbfgs::new(10).with_bounds(0.0, 1.0);
+    let mut outside = 0;
+    let mut f = |x: &[f32], g: &mut [f32]| {
+        outside += x.iter().filter(|v| !(0.0..=1.0).contains(*v)).count();
+        quadratic(x, g)
+    };
+    for _ in 0..200 {
+        if lbfgs.step(&mut x, &mut f).converged {
+            break;
+        }
+    }
+    assert_eq!(outside, 0, "evaluated outside the box");
+    for (i, &v) in x.iter().enumerate() {
+        let want = ((i + 1) as f32 / 10.0).min(1.0);
+        assert!((v - want).abs() < 1e-3, "x[{i}] = {v}, want {want}");
+    }
+}
+
+#[test]
+fn bounded_lbfgs_moves_coupled_values_to_a_corner() {
+    // (x - 2)^2 + 10 (y - x)^2 on 0..1 x 0..1: unconstrained minimum (2, 2),
+    // on the box (1, 1), reached with y free and x held at its bound.
+    let mut f = |x: &[f32], g: &mut [f32]| {
+        let (a, b) = (x[0] as f64, x[1] as f64);
+        g[0] = (2.0 * (a - 2.0) - 20.0 * (b - a)) as f32;
+        g[1] = (20.0 * (b - a)) as f32;
+        (a - 2.0).powi(2) + 10.0 * (b - a).powi(2)
+    };
+    let mut x = [0.1f32, 0.9];
+    let mut lbfgs = Lbfgs::new(5).with_bounds(0.0, 1.0);
+    let (value, _) = run(&mut lbfgs, &mut x, &mut f, 100);
+    assert!(
+        (x[0] - 1.0).abs() < 1e-4 && (x[1] - 1.0).abs() < 1e-3,
+        "{x:?}"
+    );
+    assert!((value - 1.0).abs() < 1e-5, "{value}");
+}
+
+#[test]
+fn bounded_lbfgs_starts_by_clamping_into_the_box() {
+    let mut x = [-3.0f32, 5.0];
+    let mut first = None;
+    let mut f = |x: &[f32], g: &mut [f32]| {
+        first.get_or_insert([x[0], x[1]]);
+        quadratic(x, g)
+    };
+    Lbfgs::new(5).with_bounds(0.0, 1.0).step(&mut x, &mut f);
+    assert_eq!(first, Some([0.0, 1.0]));
+}
