@@ -9,7 +9,7 @@ use restyle::{ColorMode, OptimizerKind};
 /// Long edge of a transfer's output when `--size` is not given (either method).
 pub const DEFAULT_SIZE: i64 = 512;
 /// Most steps of a transfer's first size when `--iterations` is not given.
-pub const DEFAULT_ITERATIONS: i64 = 300;
+pub const DEFAULT_ITERATIONS: i64 = restyle::DEFAULT_ITERATIONS as i64;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -51,7 +51,7 @@ pub struct RunArgs {
     /// Long edge of the output, in pixels (default: 512 for a transfer, 256 for reconstructions)
     #[arg(short = 's', long, value_name = "PX")]
     pub size: Option<i64>,
-    /// Optimisation steps (default: 300)
+    /// Optimisation steps, at most (default: 50 for a transfer, 300 for reconstructions)
     #[arg(short = 'n', long, value_name = "N")]
     pub iterations: Option<i64>,
     /// Seed for noise initialisation; equal seeds give equal results

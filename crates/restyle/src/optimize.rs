@@ -36,13 +36,13 @@ impl StagePlan {
 impl OptimizerSettings {
     fn build(&self, initial_scale: Option<f64>) -> Box<dyn Optimizer> {
         match self.kind {
+            // Both keep the pixels in 0..1, where they will be saved.
             OptimizerKind::Lbfgs => {
-                let mut lbfgs = Lbfgs::new(self.lbfgs_history);
+                let mut lbfgs = Lbfgs::new(self.lbfgs_history).with_bounds(0.0, 1.0);
                 lbfgs.first_step = self.learning_rate.unwrap_or(DEFAULT_LBFGS_FIRST_STEP);
                 lbfgs.initial_scale = initial_scale;
                 Box::new(lbfgs)
             }
-            // Pixels stay in 0..1, where they will be saved.
             OptimizerKind::Adam => Box::new(
                 Adam::new(self.learning_rate.unwrap_or(DEFAULT_ADAM_LEARNING_RATE))
                     .with_clamp(0.0, 1.0),

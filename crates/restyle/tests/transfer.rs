@@ -330,3 +330,36 @@ fn tiled_runs_cover_the_picture_without_seams() {
         );
     }
 }
+
+#[test]
+fn every_picture_a_run_reports_or_returns_stays_in_range() {
+    // Unbounded, L-BFGS takes this problem's pixels outside 0..1 within 30
+    // steps (and saving would clip them); bounded, none leaves.
+    let content = picture(64, 48, [0.2, 0.5, 0.9], 1.5);
+    let mut outside = 0;
+    let outcome = stylize(
+        &net(),
+        &content,
+        &style(),
+        &small(30),
+        &mut |p: &Progress<'_>| {
+            outside += p
+                .image()
+                .tensor()
+                .as_slice()
+                .iter()
+                .filter(|v| !(0.0..=1.0).contains(*v))
+                .count();
+            Flow::Continue
+        },
+    )
+    .unwrap();
+    assert_eq!(outside, 0);
+    assert!(outcome
+        .image
+        .tensor()
+        .as_slice()
+        .iter()
+        .all(|v| (0.0..=1.0).contains(v)));
+    assert_eq!(outcome.steps, 30);
+}

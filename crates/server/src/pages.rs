@@ -177,13 +177,13 @@ pub async fn index(
         },
     );
     let iterations = options(
-        &choices(&[100, 300, 500, 1000], limits.max_iterations),
+        &choices(&[25, 50, 100, 300], limits.max_iterations),
         default.iterations,
         |n| match n {
-            100 => format!("{n} (draft)"),
-            300 => format!("{n} (standard)"),
-            500 => format!("{n} (fine)"),
-            1000 => format!("{n} (finest)"),
+            25 => format!("{n} (draft)"),
+            50 => format!("{n} (standard)"),
+            100 => format!("{n} (fine)"),
+            300 => format!("{n} (finest)"),
             _ => n.to_string(),
         },
     );
