@@ -51,7 +51,7 @@ pub struct RunArgs {
     /// Long edge of the output, in pixels (default: 512 for a transfer, 256 for reconstructions)
     #[arg(short = 's', long, value_name = "PX")]
     pub size: Option<i64>,
-    /// Optimisation steps, at most (default: 50 for a transfer, 300 for reconstructions)
+    /// Optimisation steps, at most (default: 55 for a transfer, 300 for reconstructions)
     #[arg(short = 'n', long, value_name = "N")]
     pub iterations: Option<i64>,
     /// Seed for noise initialisation; equal seeds give equal results
@@ -138,7 +138,7 @@ pub struct TransferArgs {
     #[arg(long, value_name = "PX")]
     pub start_size: Option<i64>,
     /// Steps at each size after the first, which only refine the enlarged
-    /// previous result (default: a third of --iterations)
+    /// previous result (default: a quarter of --iterations)
     #[arg(long, value_name = "N")]
     pub refine_iterations: Option<i64>,
     /// Render sizes too large for memory in overlapping tiles, guided by the

@@ -68,6 +68,18 @@ impl Lbfgs {
         self
     }
 
+    /// With bounds: no move for the values at a bound that the gradient or
+    /// the direction would push out of the box.
+    fn hold(&mut self, x: &[f32], grad: &[f32]) {
+        if let Some((lo, hi)) = self.bounds {
+            for ((d, &xi), &g) in self.direction.iter_mut().zip(x).zip(grad) {
+                if (xi <= lo && (g > 0.0 || *d < 0.0)) || (xi >= hi && (g < 0.0 || *d > 0.0)) {
+                    *d = 0.0;
+                }
+            }
+        }
+    }
+
     /// `direction = -H * grad` by the two-loop recursion.
     fn compute_direction(&mut self, grad: &[f32]) {
         let q = &mut self.direction;
@@ -87,19 +99,6 @@ impl Lbfgs {
         for (p, alpha) in self.pairs.iter().zip(alphas.into_iter().rev()) {
             let beta = p.rho * dot(&p.y, q);
             axpy((alpha - beta) as f32, &p.s, q);
-        }
-    }
-}
-
-impl Lbfgs {
-    /// With bounds: no move for the values held at a bound.
-    fn hold(&mut self, x: &[f32], grad: &[f32]) {
-        if let Some((lo, hi)) = self.bounds {
-            for ((d, &xi), &g) in self.direction.iter_mut().zip(x).zip(grad) {
-                if (xi <= lo && (g > 0.0 || *d < 0.0)) || (xi >= hi && (g < 0.0 || *d > 0.0)) {
-                    *d = 0.0;
-                }
-            }
         }
     }
 }

@@ -155,7 +155,7 @@ fn coarse_to_fine_reports_every_scale_with_one_count() {
             scales: Some(3),
             ..Default::default()
         },
-        ..small(4)
+        ..small(8)
     };
     let mut seen = Vec::new();
     let outcome = stylize(
@@ -169,19 +169,19 @@ fn coarse_to_fine_reports_every_scale_with_one_count() {
         },
     )
     .unwrap();
-    // 4 steps at the first scale, then 2 (a third, rounded up) at each later one.
-    assert_eq!(seen.len(), 8);
+    // 8 steps at the first scale, then 2 (a quarter) at each later one.
+    assert_eq!(seen.len(), 12);
     assert!(seen
         .iter()
         .enumerate()
-        .all(|(i, s)| s.0 == i + 1 && s.1 == 8 && s.3 == 3));
+        .all(|(i, s)| s.0 == i + 1 && s.1 == 12 && s.3 == 3));
     let sizes: Vec<_> = seen.iter().map(|s| (s.2, s.4)).collect();
     assert_eq!(sizes[0], (0, (32, 24)));
-    assert_eq!(sizes[3], (0, (32, 24)));
-    assert_eq!(sizes[4], (1, (39, 29)));
-    assert_eq!(sizes[7], (2, (48, 36)));
+    assert_eq!(sizes[7], (0, (32, 24)));
+    assert_eq!(sizes[8], (1, (39, 29)));
+    assert_eq!(sizes[11], (2, (48, 36)));
     assert_eq!(
-        seen[7].5,
+        seen[11].5,
         Some(std::time::Duration::ZERO),
         "nothing left at the end"
     );

@@ -177,11 +177,11 @@ pub async fn index(
         },
     );
     let iterations = options(
-        &choices(&[25, 50, 100, 300], limits.max_iterations),
+        &choices(&[25, 55, 100, 300], limits.max_iterations),
         default.iterations,
         |n| match n {
             25 => format!("{n} (draft)"),
-            50 => format!("{n} (standard)"),
+            55 => format!("{n} (standard)"),
             100 => format!("{n} (fine)"),
             300 => format!("{n} (finest)"),
             _ => n.to_string(),

@@ -254,7 +254,7 @@ async fn bad_methods_and_pictures_the_fast_method_cannot_make_are_refused() {
         assert_eq!(got, status, "{message}");
         assert!(message.contains(needle), "`{message}` lacks `{needle}`");
     }
-    // A fast job needs no steps: the default of 50, over this server's 20, is no reason
+    // A fast job needs no steps: the default of 55, over this server's 20, is no reason
     // to refuse it.
     let form = Form::new()
         .part("content", file(png(48, 36), "photo.png"))

@@ -228,7 +228,7 @@ def stylize(
         style: a painting, or a list of them (their styles are blended).
         size: long edge of the result in pixels (default 512).
         weights: shares of several style images (default equal), as ``--style-blend-weights``.
-        iterations: the most optimisation steps at the first size (default 50; Gatys only).
+        iterations: the most optimisation steps at the first size (default 55; Gatys only).
         preserve_colors: ``"luminance"`` transfers brightness only and puts the photo's
             colours back; ``"histogram"`` recolours the paintings to the photo's colours
             first; None (default) takes the painting's colours.
