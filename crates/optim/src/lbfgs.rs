@@ -68,14 +68,18 @@ impl Lbfgs {
         self
     }
 
+    /// Whether a move `m` of a value at `x` would leave the box.
+    fn pushes_out(&self, x: f32, m: f32) -> bool {
+        self.bounds
+            .is_some_and(|(lo, hi)| (x <= lo && m < 0.0) || (x >= hi && m > 0.0))
+    }
+
     /// With bounds: no move for the values at a bound that the gradient or
     /// the direction would push out of the box.
     fn hold(&mut self, x: &[f32], grad: &[f32]) {
-        if let Some((lo, hi)) = self.bounds {
-            for ((d, &xi), &g) in self.direction.iter_mut().zip(x).zip(grad) {
-                if (xi <= lo && (g > 0.0 || *d < 0.0)) || (xi >= hi && (g < 0.0 || *d > 0.0)) {
-                    *d = 0.0;
-                }
+        for i in 0..x.len() {
+            if self.pushes_out(x[i], -grad[i]) || self.pushes_out(x[i], self.direction[i]) {
+                self.direction[i] = 0.0;
             }
         }
     }
@@ -130,15 +134,16 @@ impl Optimizer for Lbfgs {
         };
         // With bounds, values held at a bound (the gradient pushes them out
         // of the box) do not move: the direction is found for the others.
-        let held = |i: usize| {
-            self.bounds.is_some_and(|(lo, hi)| {
-                (x[i] <= lo && grad[i] > 0.0) || (x[i] >= hi && grad[i] < 0.0)
-            })
-        };
         let free_grad: Vec<f32>;
         let search_grad: &[f32] = if self.bounds.is_some() {
             free_grad = (0..n)
-                .map(|i| if held(i) { 0.0 } else { grad[i] })
+                .map(|i| {
+                    if self.pushes_out(x[i], -grad[i]) {
+                        0.0
+                    } else {
+                        grad[i]
+                    }
+                })
                 .collect();
             &free_grad
         } else {
