@@ -30,6 +30,7 @@
 
 mod conv;
 pub mod gemm;
+pub mod memory;
 mod pool;
 #[cfg(test)]
 mod reference;

@@ -14,7 +14,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use restyle_engine::Tensor;
+use restyle_engine::{memory, Tensor};
 use restyle_vgg::{Layer, Vgg19};
 
 use crate::color::{luminance, match_colors, matched_luminance, recombine, ColorMode};
@@ -53,6 +53,16 @@ pub fn stylize(
     settings: &Settings,
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
+    // Each step frees and allocates the same large buffers: keep them in
+    // the process during the run, and give them back however it ends.
+    struct GiveBack;
+    impl Drop for GiveBack {
+        fn drop(&mut self) {
+            memory::release_freed_memory();
+        }
+    }
+    memory::keep_freed_memory();
+    let _give_back = GiveBack;
     settings.validate()?;
     let weights: Vec<f32> = styles.iter().map(|s| s.weight).collect();
     settings.validate_style_weights(&weights)?;
