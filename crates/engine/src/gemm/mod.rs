@@ -147,22 +147,100 @@ pub fn gemm_with(
         for j0 in (0..n).step_by(NR) {
             let nr = NR.min(n - j0);
             pack_b(&b[k0 * ldb + j0..], ldb, kc, nr, &mut packed_b);
-            for p in 0..m.div_ceil(MR) {
-                let mr = MR.min(m - p * MR);
-                let tile = &mut c[p * MR * ldc + j0..];
-                let sliver = a.sliver(p, k0, kc);
-                match kernel {
-                    Kernel::Portable => {
-                        portable::kernel(kc, sliver, &packed_b, tile, ldc, mr, nr, add)
-                    }
-                    // SAFETY: Kernel::Avx512 is only chosen where the CPU has AVX-512F;
-                    // the slices hold kc*MR, kc*NR and an mr x nr tile of C.
-                    #[cfg(target_arch = "x86_64")]
-                    Kernel::Avx512 => unsafe {
-                        avx512::kernel(kc, sliver, &packed_b, tile, ldc, mr, nr, add)
-                    },
-                }
+            panel_product(kernel, a, k0, kc, &packed_b, &mut c[j0..], ldc, nr, add);
+        }
+    }
+}
+
+/// Floats [`gemm_packed`] reads for a `k x n` matrix `B`: whole panels of [`NR`] columns.
+pub fn packed_b_len(k: usize, n: usize) -> usize {
+    n.div_ceil(NR) * NR * k
+}
+
+/// Where element `(row, column)` of a `depth`-row `B` is in [`gemm_packed`]'s
+/// layout: panel `column / NR`, whose rows of `NR` values follow each other.
+#[inline(always)]
+pub fn packed_b_index(depth: usize, row: usize, column: usize) -> usize {
+    (column / NR * depth + row) * NR + column % NR
+}
+
+/// [`gemm`] with `B` (`a.depth() x n`) already laid out as the micro-kernel
+/// reads it ([`packed_b_index`]), so nothing is copied: for a producer that
+/// can write `B` that way (the Winograd input transform). Values in the
+/// last panel past column `n` only reach columns of the product that are
+/// not stored.
+pub fn gemm_packed(a: &PackedA, b: &[f32], n: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+    gemm_packed_with(Kernel::detect(), a, b, n, c, ldc, accumulate);
+}
+
+/// [`gemm_packed`] with a chosen micro-kernel.
+pub fn gemm_packed_with(
+    kernel: Kernel,
+    a: &PackedA,
+    b: &[f32],
+    n: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    let (m, k) = (a.m, a.k);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(c.len() >= (m - 1) * ldc + n, "C is too short");
+    assert!(b.len() >= packed_b_len(k, n), "B is too short");
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                c[i * ldc..i * ldc + n].fill(0.0);
             }
+        }
+        return;
+    }
+    for k0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - k0);
+        let add = accumulate || k0 > 0;
+        for j0 in (0..n).step_by(NR) {
+            let panel = &b[packed_b_index(k, k0, j0)..][..kc * NR];
+            panel_product(
+                kernel,
+                a,
+                k0,
+                kc,
+                panel,
+                &mut c[j0..],
+                ldc,
+                NR.min(n - j0),
+                add,
+            );
+        }
+    }
+}
+
+/// `C[.., ..nr] (+)= A[.., k0..k0 + kc] panel`, one micro-kernel call per [`MR`] rows.
+#[allow(clippy::too_many_arguments)]
+fn panel_product(
+    kernel: Kernel,
+    a: &PackedA,
+    k0: usize,
+    kc: usize,
+    panel: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    nr: usize,
+    add: bool,
+) {
+    let m = a.m;
+    for p in 0..m.div_ceil(MR) {
+        let mr = MR.min(m - p * MR);
+        let tile = &mut c[p * MR * ldc..];
+        let sliver = a.sliver(p, k0, kc);
+        match kernel {
+            Kernel::Portable => portable::kernel(kc, sliver, panel, tile, ldc, mr, nr, add),
+            // SAFETY: Kernel::Avx512 is only chosen where the CPU has AVX-512F;
+            // the slices hold kc*MR, kc*NR and an mr x nr tile of C.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe { avx512::kernel(kc, sliver, panel, tile, ldc, mr, nr, add) },
         }
     }
 }
@@ -250,6 +328,47 @@ mod tests {
                     assert!(
                         (x - 2.0 * y).abs() <= 2e-4 * (k as f32).sqrt(),
                         "{kernel:?} accumulate {m}x{k}x{n}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_prepacked_b_gives_the_same_product_and_its_padding_stays_out() {
+        // Depths across a KC block, widths ending inside a panel; the
+        // padding past column n is NaN, which would show in any stored value.
+        for kernel in kernels() {
+            for &(m, k, n) in &[(8, 64, 48), (13, 400, 100), (3, 5, 1), (64, 27, 97)] {
+                let a: Vec<f32> = (0..m * k)
+                    .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+                    .collect();
+                let b: Vec<f32> = (0..k * n)
+                    .map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0)
+                    .collect();
+                let mut packed_b = vec![f32::NAN; packed_b_len(k, n)];
+                for row in 0..k {
+                    for column in 0..n {
+                        packed_b[packed_b_index(k, row, column)] = b[row * n + column];
+                    }
+                }
+                let packed = PackedA::pack(&a, m, k, k);
+                let expected = naive(&a, &b, m, k, n);
+                let ldc = n + 2;
+                let mut c = vec![-1.0f32; m * ldc];
+                gemm_packed_with(kernel, &packed, &packed_b, n, &mut c, ldc, false);
+                for i in 0..m {
+                    for j in 0..n {
+                        let (x, y) = (c[i * ldc + j], expected[i * n + j]);
+                        assert!(
+                            (x - y).abs() <= 1e-4 * (k as f32).sqrt(),
+                            "{kernel:?} {m}x{k}x{n} ({i}, {j}): {x} vs {y}"
+                        );
+                    }
+                    assert_eq!(
+                        &c[i * ldc + n..(i + 1) * ldc],
+                        &[-1.0, -1.0],
+                        "past n untouched"
                     );
                 }
             }

@@ -138,15 +138,33 @@ unsafe fn output_transform_v(m: [__m512; IN]) -> [__m512; OUT] {
     ]
 }
 
+/// The mask of lanes `lo..hi`.
+pub(super) fn lane_mask(lo: usize, hi: usize) -> __mmask16 {
+    debug_assert!(lo <= hi && hi <= LANES);
+    (((1u32 << hi) - 1) & !((1u32 << lo) - 1)) as __mmask16
+}
+
+/// Where the 16 lanes of each Winograd point go: point `p`'s lanes in
+/// `mask[i]` to `base + p * point_stride + at[i]` (lane `l` at offset `l`
+/// from there). Two parts, because 16 consecutive tiles may straddle two
+/// panels of the products' layout; masked-out lanes are not written.
+#[derive(Clone, Copy)]
+pub(super) struct Destination {
+    pub base: *mut f32,
+    pub point_stride: usize,
+    pub at: [usize; 2],
+    pub mask: [__mmask16; 2],
+}
+
 /// Transforms 16 tiles of one channel. `lines[dy]` holds input row `dy`
 /// of the tiles' blocks from the sample left of the first tile (66 floats
-/// at least, zero outside the image); `out(point)` is where the 16 values
-/// of `point` go.
+/// at least, zero outside the image); the 16 values of each point go to `out`.
 ///
 /// # Safety
-/// AVX-512F; the pointers are valid for those lengths.
+/// AVX-512F; the lines are valid for 66 floats, and `out` for the lanes
+/// its masks store.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn input_tiles(lines: [*const f32; IN], mut out: impl FnMut(usize) -> *mut f32) {
+pub(super) unsafe fn input_tiles(lines: [*const f32; IN], out: Destination) {
     // Along the rows, then down the columns.
     let mut rows = [[_mm512_setzero_ps(); IN]; IN];
     for (row, line) in rows.iter_mut().zip(lines) {
@@ -167,33 +185,42 @@ pub(super) unsafe fn input_tiles(lines: [*const f32; IN], mut out: impl FnMut(us
         // SAFETY: AVX-512F (the contract).
         let column = unsafe { input_transform_v(d) };
         for (jy, value) in column.into_iter().enumerate() {
-            // SAFETY: `out(point)` is valid for 16 floats (the contract).
-            unsafe { _mm512_storeu_ps(out(jy * IN + jx), value) };
+            let point = out.base.wrapping_add((jy * IN + jx) * out.point_stride);
+            for (at, mask) in out.at.into_iter().zip(out.mask) {
+                if mask != 0 {
+                    // SAFETY: the lanes in `mask` are valid there (the contract).
+                    unsafe { _mm512_mask_storeu_ps(point.wrapping_add(at), mask, value) };
+                }
+            }
         }
     }
 }
 
-/// Inverse-transforms 16 tiles of one output channel: `point(p)` gives the
-/// 16 values of Winograd point `p`; writes the tiles' 4 output rows, each
-/// 64 values (tile `l`'s columns at `4l .. 4l + 4`), plus `bias`, into `rows`.
+/// Inverse-transforms 16 tiles of one output channel: Winograd point `p`'s
+/// values are the lanes in `mask` from `m + p * point_stride` (the others
+/// read as 0). Returns the tiles' 4 output rows plus `bias`, each as four
+/// vectors of 16 (tile `l`'s columns at `4l .. 4l + 4`).
 ///
 /// # Safety
-/// AVX-512F; the pointers are valid for those lengths.
+/// AVX-512F; the lanes in `mask` are readable for every point.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn output_tiles(
-    point: impl Fn(usize) -> *const f32,
+    m: *const f32,
+    point_stride: usize,
+    mask: __mmask16,
     bias: f32,
-    rows: &mut [[f32; 4 * LANES]; OUT],
-) {
+) -> [[__m512; 4]; OUT] {
+    let mut rows = [[_mm512_setzero_ps(); 4]; OUT];
     let mut columns = [[_mm512_setzero_ps(); OUT]; IN];
     for (x, column) in columns.iter_mut().enumerate() {
-        let mut m = [_mm512_setzero_ps(); IN];
-        for (y, v) in m.iter_mut().enumerate() {
-            // SAFETY: `point(p)` is valid for 16 floats (the contract).
-            *v = unsafe { _mm512_loadu_ps(point(y * IN + x)) };
+        let mut values = [_mm512_setzero_ps(); IN];
+        for (y, v) in values.iter_mut().enumerate() {
+            let point = m.wrapping_add((y * IN + x) * point_stride);
+            // SAFETY: the lanes in `mask` are readable (the contract).
+            *v = unsafe { _mm512_maskz_loadu_ps(mask, point) };
         }
         // SAFETY: AVX-512F (the contract).
-        *column = unsafe { output_transform_v(m) };
+        *column = unsafe { output_transform_v(values) };
     }
     let b = _mm512_set1_ps(bias);
     for (y, row) in rows.iter_mut().enumerate() {
@@ -245,11 +272,11 @@ pub(super) unsafe fn output_tiles(
             _mm512_shuffle_f32x4(ab_hi, cd_hi, 0b10_00_10_00),
             _mm512_shuffle_f32x4(ab_hi, cd_hi, 0b11_01_11_01),
         ];
-        for (k, v) in out.into_iter().enumerate() {
-            // SAFETY: 16 floats at 16k of a row of 4 * LANES = 64.
-            unsafe { _mm512_storeu_ps(row.as_mut_ptr().add(16 * k), _mm512_add_ps(v, b)) };
+        for (slot, v) in row.iter_mut().zip(out) {
+            *slot = _mm512_add_ps(v, b);
         }
     }
+    rows
 }
 
 /// The same as [`input_tiles`] and [`output_tiles`], one tile at a time,
@@ -288,9 +315,15 @@ mod tests {
         // SAFETY: AVX-512F was detected above; each line has 4 * 16 + 16
         // floats (66 needed) and `v` 16 per point.
         unsafe {
-            input_tiles(std::array::from_fn(|r| lines[r].as_ptr()), |p| {
-                v.as_mut_ptr().add(p * LANES)
-            });
+            input_tiles(
+                std::array::from_fn(|r| lines[r].as_ptr()),
+                Destination {
+                    base: v.as_mut_ptr(),
+                    point_stride: LANES,
+                    at: [0, 0],
+                    mask: [lane_mask(0, LANES), 0],
+                },
+            );
         }
         for l in 0..LANES {
             let d: [[f32; IN]; IN] =
@@ -309,8 +342,16 @@ mod tests {
             .map(|i| ((i * 13) % 17) as f32 - 8.0)
             .collect();
         let mut rows = [[0.0f32; 4 * LANES]; OUT];
-        // SAFETY: AVX-512F was detected above; `m` holds 16 floats per point.
-        unsafe { output_tiles(|p| m.as_ptr().add(p * LANES), 0.5, &mut rows) };
+        // SAFETY: AVX-512F was detected above; `m` holds 16 floats per point,
+        // and each row 4 vectors of 16.
+        unsafe {
+            let vectors = output_tiles(m.as_ptr(), LANES, lane_mask(0, LANES), 0.5);
+            for (row, vs) in rows.iter_mut().zip(vectors) {
+                for (k, v) in vs.into_iter().enumerate() {
+                    _mm512_storeu_ps(row.as_mut_ptr().add(16 * k), v);
+                }
+            }
+        }
         for l in 0..LANES {
             let at = |p: usize| m[p * LANES + l];
             let r: [[f32; OUT]; IN] =

@@ -10,13 +10,15 @@
 //! the time goes: 36 multiplies per output block instead of 144, a quarter
 //! of a direct convolution's.
 //!
-//! The kernels' transforms `U` are made once and packed for [`gemm`]. The
-//! tiles are processed a chunk at a time (transform, 36 products, inverse
-//! transform) so that the chunk's `V` and `M` stay in cache.
+//! The kernels' transforms `U` are made once and packed for [`gemm_packed`];
+//! the input transform writes `V` straight in the layout the products read
+//! ([`packed_b_index`]), so it is never copied. The tiles are processed a
+//! chunk at a time (transform, 36 products, inverse transform) so that the
+//! chunk's `V` and `M` stay in cache.
 
 use rayon::prelude::*;
 
-use crate::gemm::{gemm, PackedA, NR};
+use crate::gemm::{gemm_packed, packed_b_index, PackedA, NR};
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
@@ -164,27 +166,29 @@ impl WinogradConv {
             Plan::ByPoints => {
                 // Few tiles: transform them all, then share out the 36
                 // products (each over every tile), then transform back.
-                let mut v = vec![0.0f32; POINTS * c * tiles];
-                let mut m = vec![0.0f32; POINTS * self.out_channels * tiles];
+                // Whole panels of NR tiles, as the products read them.
+                let stride = tiles.div_ceil(NR) * NR;
+                let mut v = vec![0.0f32; POINTS * c * stride];
+                let mut m = vec![0.0f32; POINTS * self.out_channels * stride];
                 let v_ptr = SharedMut::new(&mut v);
                 let row = |ty: usize| Tiles {
                     tw,
                     first: ty * tw,
                     count: tw,
                     column: ty * tw,
-                    stride: tiles,
+                    stride,
                 };
                 (0..th).into_par_iter().for_each(|ty| {
                     // SAFETY: each tile row writes its own columns of V.
                     let v =
-                        unsafe { std::slice::from_raw_parts_mut(v_ptr.get(), POINTS * c * tiles) };
+                        unsafe { std::slice::from_raw_parts_mut(v_ptr.get(), POINTS * c * stride) };
                     self.transform_input(input, row(ty), v);
                 });
-                m.par_chunks_mut(self.out_channels * tiles)
+                m.par_chunks_mut(self.out_channels * stride)
                     .enumerate()
                     .for_each(|(point, m_point)| {
-                        let b = &v[point * c * tiles..(point + 1) * c * tiles];
-                        gemm(&self.u[point], b, tiles, tiles, m_point, tiles, false);
+                        let b = &v[point * c * stride..(point + 1) * c * stride];
+                        gemm_packed(&self.u[point], b, tiles, m_point, stride, false);
                     });
                 (0..th).into_par_iter().for_each(|ty| {
                     // SAFETY: each tile row writes its own output rows.
@@ -198,10 +202,9 @@ impl WinogradConv {
     fn product(&self, u: &PackedA, point: usize, v: &[f32], m: &mut [f32], n: usize, count: usize) {
         let (c, k) = (self.in_channels, self.out_channels);
         let b = &v[point * c * n..(point + 1) * c * n];
-        gemm(
+        gemm_packed(
             u,
             b,
-            n,
             count,
             &mut m[point * k * n..(point + 1) * k * n],
             n,
@@ -209,7 +212,8 @@ impl WinogradConv {
         );
     }
 
-    /// `V[ξ][c][t] = (Bᵀ d B)[ξ]` for `tiles`.
+    /// `V[ξ][c][t] = (Bᵀ d B)[ξ]` for `tiles`, each point's `c x stride`
+    /// matrix in the products' layout ([`packed_b_index`]).
     fn transform_input(&self, input: &Tensor, tiles: Tiles, v: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if crate::gemm::Kernel::detect() == crate::gemm::Kernel::Avx512 {
@@ -233,7 +237,6 @@ impl WinogradConv {
         let (c, h, w) = input.shape();
         let n = tiles.stride;
         let mut padded = [[0.0f32; LINE]; IN];
-        let mut partial = [[0.0f32; LANES]; POINTS];
         for (ty, tx0, tx1, offset) in tile_rows(tiles.tw, tiles.first, tiles.count) {
             for ch in 0..c {
                 let plane = input.plane(ch);
@@ -254,21 +257,23 @@ impl WinogradConv {
                         }
                     });
                     let column = tiles.column + offset + (block - tx0);
-                    if lanes == LANES {
-                        let base = v.as_mut_ptr();
-                        // SAFETY: 16 values at column..column+16 of row
-                        // (point * c + ch) of V, within its stride.
-                        unsafe {
-                            avx512::input_tiles(lines, |p| base.add((p * c + ch) * n + column))
-                        };
+                    // The first `split` lanes end this panel, the rest start the next.
+                    let split = (NR - column % NR).min(lanes);
+                    let next = if split < lanes {
+                        packed_b_index(c, ch, column + split) - split
                     } else {
-                        // SAFETY: into the local buffer, then the valid lanes out.
-                        unsafe { avx512::input_tiles(lines, |p| partial[p].as_mut_ptr()) };
-                        for (p, values) in partial.iter().enumerate() {
-                            v[(p * c + ch) * n + column..][..lanes]
-                                .copy_from_slice(&values[..lanes]);
-                        }
-                    }
+                        0
+                    };
+                    let out = avx512::Destination {
+                        base: v.as_mut_ptr(),
+                        point_stride: c * n,
+                        at: [packed_b_index(c, ch, column), next],
+                        mask: [avx512::lane_mask(0, split), avx512::lane_mask(split, lanes)],
+                    };
+                    // SAFETY: in each point's c x n block of V, the lanes up
+                    // to `split` are columns of row `ch` of one panel and the
+                    // rest (at `next` + lane) of the next panel's.
+                    unsafe { avx512::input_tiles(lines, out) };
                 }
             }
         }
@@ -284,11 +289,15 @@ impl WinogradConv {
             for (ty, tx0, tx1, offset) in tile_rows(tiles.tw, tiles.first, tiles.count) {
                 for ch in 0..input.channels() {
                     scratch.transform_input_row(input, ch, ty, tx0, tx1);
+                    let c = self.in_channels;
                     for point in 0..POINTS {
-                        let dst = &mut v
-                            [(point * self.in_channels + ch) * n + tiles.column + offset..]
-                            [..tx1 - tx0];
-                        dst.copy_from_slice(&scratch.points[point][..tx1 - tx0]);
+                        store_columns(
+                            &mut v[point * c * n..][..c * n],
+                            c,
+                            ch,
+                            tiles.column + offset,
+                            &scratch.points[point][..tx1 - tx0],
+                        );
                     }
                 }
             }
@@ -333,48 +342,46 @@ impl WinogradConv {
     ) {
         use avx512::LANES;
         let (k, n) = (self.out_channels, tiles.stride);
-        let mut rows = [[0.0f32; OUT * LANES]; OUT];
-        let mut partial = [[0.0f32; LANES]; POINTS];
+        use std::arch::x86_64::_mm512_mask_storeu_ps;
         for (ty, tx0, tx1, offset) in tile_rows(tiles.tw, tiles.first, tiles.count) {
             for o in 0..k {
                 let b = bias.map_or(0.0, |b| b[o]);
                 for block in (tx0..tx1).step_by(LANES) {
                     let lanes = LANES.min(tx1 - block);
                     let column = tiles.column + offset + (block - tx0);
-                    if lanes == LANES {
-                        let base = m.as_ptr();
-                        // SAFETY: 16 values of row (p * k + o) of M from `column`.
-                        unsafe {
-                            avx512::output_tiles(
-                                |p| base.add((p * k + o) * n + column),
-                                b,
-                                &mut rows,
-                            )
-                        };
-                    } else {
-                        for (p, values) in partial.iter_mut().enumerate() {
-                            values[..lanes]
-                                .copy_from_slice(&m[(p * k + o) * n + column..][..lanes]);
-                        }
-                        // SAFETY: the local buffer holds 16 values per point.
-                        unsafe { avx512::output_tiles(|p| partial[p].as_ptr(), b, &mut rows) };
-                    }
+                    assert!((POINTS - 1) * k * n + o * n + column + lanes <= m.len());
+                    // SAFETY: the `lanes` values of row (p * k + o) of M from
+                    // `column` are inside M for every point (asserted above).
+                    let rows = unsafe {
+                        avx512::output_tiles(
+                            m.as_ptr().add(o * n + column),
+                            k * n,
+                            avx512::lane_mask(0, lanes),
+                            b,
+                        )
+                    };
                     let x0 = block * OUT;
                     let len = (lanes * OUT).min(w - x0);
-                    for (y, row) in rows.iter().enumerate() {
+                    for (y, row) in rows.into_iter().enumerate() {
                         let py = ty * OUT + y;
                         if py >= h {
                             break;
                         }
-                        // SAFETY: row `py` of channel `o`, this block's columns,
-                        // which only this chunk writes (the caller's contract).
-                        let dst = unsafe {
-                            std::slice::from_raw_parts_mut(
-                                out.get().add((o * h + py) * w + x0),
-                                len,
-                            )
-                        };
-                        dst.copy_from_slice(&row[..len]);
+                        let dst = out.get().wrapping_add((o * h + py) * w + x0);
+                        for (q, vector) in row.into_iter().enumerate() {
+                            let lo = (LANES * q).min(len);
+                            let hi = (LANES * (q + 1)).min(len);
+                            // SAFETY: columns x0 + lo .. x0 + hi of row `py`
+                            // of channel `o`: inside the image (len), and
+                            // only this chunk writes them (the caller's contract).
+                            unsafe {
+                                _mm512_mask_storeu_ps(
+                                    dst.wrapping_add(lo),
+                                    avx512::lane_mask(0, hi - lo),
+                                    vector,
+                                )
+                            };
+                        }
                     }
                 }
             }
@@ -427,6 +434,19 @@ impl WinogradConv {
     }
 }
 
+/// Writes `values` into row `ch` of a `c`-row matrix in the products'
+/// layout ([`packed_b_index`]), from `column` on: a run at a time, split
+/// where a panel of [`NR`] columns ends.
+fn store_columns(b: &mut [f32], c: usize, ch: usize, column: usize, values: &[f32]) {
+    let mut done = 0;
+    while done < values.len() {
+        let at = column + done;
+        let run = (NR - at % NR).min(values.len() - done);
+        b[packed_b_index(c, ch, at)..][..run].copy_from_slice(&values[done..done + run]);
+        done += run;
+    }
+}
+
 /// Copies samples `x_start ..` of row `y` into `line`, zero outside the image.
 fn fill_line(line: &mut [f32], plane: &[f32], y: isize, x_start: isize, h: usize, w: usize) {
     line.fill(0.0);
@@ -450,7 +470,7 @@ struct Tiles {
     count: usize,
     /// Column of the first tile.
     column: usize,
-    /// Row stride of the matrices.
+    /// Columns of each point's matrices: a whole number of panels of [`NR`].
     stride: usize,
 }
 
@@ -661,7 +681,9 @@ pub(crate) fn workspace_bytes(
     let packing = threads * crate::gemm::WORKSPACE_BYTES;
     match plan(in_channels, out_channels, tiles) {
         Plan::ByTiles(n) => threads * POINTS * n * (in_channels + out_channels) * 4 + packing,
-        Plan::ByPoints => POINTS * tiles * (in_channels + out_channels) * 4 + packing,
+        Plan::ByPoints => {
+            POINTS * tiles.div_ceil(NR) * NR * (in_channels + out_channels) * 4 + packing
+        }
     }
 }
 
