@@ -78,22 +78,69 @@ unsafe fn shifted(phase: __m512, next: __m512) -> __m512 {
     ))
 }
 
-/// `line[4l + i]` for l in 0..16, i in 0..6, from `line` (at least 66 floats).
+/// Samples one input row gives a block of 16 tiles: 4 per tile and the
+/// next tile's first 2.
+pub(super) const LINE: usize = OUT * LANES + 2;
+
+/// One input row of a block of 16 tiles: the [`LINE`] samples from
+/// `start`, of which those at offsets `lo..hi` are inside the image and
+/// the rest read as zero (the padding), without being read.
+#[derive(Clone, Copy)]
+pub(super) struct Line {
+    pub start: *const f32,
+    pub lo: usize,
+    pub hi: usize,
+}
+
+impl Line {
+    /// A row above or below the image: all zero.
+    pub(super) const OUTSIDE: Line = Line {
+        start: std::ptr::null(),
+        lo: 0,
+        hi: 0,
+    };
+
+    /// Which of the 16 samples from offset `from` are inside.
+    fn mask(&self, from: usize) -> __mmask16 {
+        let lo = self.lo.clamp(from, from + LANES) - from;
+        let hi = self.hi.clamp(from, from + LANES) - from;
+        if lo < hi {
+            lane_mask(lo, hi)
+        } else {
+            0
+        }
+    }
+
+    /// Sample `at`, or zero outside.
+    ///
+    /// # Safety
+    /// Samples `lo..hi` from `start` are readable.
+    unsafe fn sample(&self, at: usize) -> f32 {
+        if (self.lo..self.hi).contains(&at) {
+            // SAFETY: inside lo..hi (the contract).
+            unsafe { *self.start.wrapping_add(at) }
+        } else {
+            0.0
+        }
+    }
+}
+
+/// `line[4l + i]` for l in 0..16, i in 0..6.
 ///
 /// # Safety
-/// The CPU has AVX-512F, and `line` is valid for reading 66 floats.
+/// The CPU has AVX-512F, and samples `lo..hi` from `line.start` are readable.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn phases(line: *const f32) -> [__m512; IN] {
-    let v = [
-        _mm512_loadu_ps(line),
-        _mm512_loadu_ps(line.add(16)),
-        _mm512_loadu_ps(line.add(32)),
-        _mm512_loadu_ps(line.add(48)),
-    ];
+unsafe fn phases(line: Line) -> [__m512; IN] {
+    // SAFETY: masked loads touch only the lanes inside lo..hi (the contract).
+    let v: [__m512; 4] = std::array::from_fn(|q| unsafe {
+        _mm512_maskz_loadu_ps(line.mask(16 * q), line.start.wrapping_add(16 * q))
+    });
     let (p0, p1, p2, p3) = (phase(&v, 0), phase(&v, 1), phase(&v, 2), phase(&v, 3));
     // Samples 4 and 5 are samples 0 and 1 of the next tile.
-    let (s64, s65) = (_mm512_set1_ps(*line.add(64)), _mm512_set1_ps(*line.add(65)));
+    // SAFETY: `sample` reads only inside lo..hi (the contract).
+    let (s64, s65) = unsafe { (line.sample(64), line.sample(65)) };
+    let (s64, s65) = (_mm512_set1_ps(s64), _mm512_set1_ps(s65));
     [p0, p1, p2, p3, shifted(p0, s64), shifted(p1, s65)]
 }
 
@@ -156,19 +203,19 @@ pub(super) struct Destination {
     pub mask: [__mmask16; 2],
 }
 
-/// Transforms 16 tiles of one channel. `lines[dy]` holds input row `dy`
-/// of the tiles' blocks from the sample left of the first tile (66 floats
-/// at least, zero outside the image); the 16 values of each point go to `out`.
+/// Transforms 16 tiles of one channel. `lines[dy]` is input row `dy` of
+/// the tiles' blocks, from the sample left of the first tile; the 16 values
+/// of each point go to `out`.
 ///
 /// # Safety
-/// AVX-512F; the lines are valid for 66 floats, and `out` for the lanes
-/// its masks store.
+/// AVX-512F; each line's samples `lo..hi` are readable, and `out` is
+/// valid for the lanes its masks store.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn input_tiles(lines: [*const f32; IN], out: Destination) {
+pub(super) unsafe fn input_tiles(lines: [Line; IN], out: Destination) {
     // Along the rows, then down the columns.
     let mut rows = [[_mm512_setzero_ps(); IN]; IN];
     for (row, line) in rows.iter_mut().zip(lines) {
-        // SAFETY: AVX-512F and 66 readable floats per line (the contract).
+        // SAFETY: AVX-512F and readable samples lo..hi (the contract).
         *row = unsafe { input_transform_v(phases(line)) };
     }
     // `jx` picks a column of all six rows (a transpose), not one slice's items.
@@ -303,7 +350,7 @@ mod tests {
         if !std::is_x86_feature_detected!("avx512f") {
             return;
         }
-        let line_len = 4 * LANES + 16;
+        let line_len = LINE;
         let lines: Vec<Vec<f32>> = (0..IN)
             .map(|r| {
                 (0..line_len)
@@ -316,7 +363,11 @@ mod tests {
         // floats (66 needed) and `v` 16 per point.
         unsafe {
             input_tiles(
-                std::array::from_fn(|r| lines[r].as_ptr()),
+                std::array::from_fn(|r| Line {
+                    start: lines[r].as_ptr(),
+                    lo: 0,
+                    hi: LINE,
+                }),
                 Destination {
                     base: v.as_mut_ptr(),
                     point_stride: LANES,

@@ -230,30 +230,26 @@ impl WinogradConv {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn transform_input_avx512(&self, input: &Tensor, tiles: Tiles, v: &mut [f32]) {
-        use avx512::LANES;
-        /// Samples a block of 16 tiles reads along a row (66), rounded up
-        /// to whole vectors.
-        const LINE: usize = OUT * LANES + 16;
+        use avx512::{Line, LANES, LINE};
         let (c, h, w) = input.shape();
         let n = tiles.stride;
-        let mut padded = [[0.0f32; LINE]; IN];
         for (ty, tx0, tx1, offset) in tile_rows(tiles.tw, tiles.first, tiles.count) {
             for ch in 0..c {
                 let plane = input.plane(ch);
                 for block in (tx0..tx1).step_by(LANES) {
                     let lanes = LANES.min(tx1 - block);
                     let x_start = (block * OUT) as isize - 1;
-                    let lines: [*const f32; IN] = std::array::from_fn(|dy| {
+                    // Samples x_start.. of each row; those left of the image
+                    // (x_start = -1) or right of it read as zero.
+                    let lines: [Line; IN] = std::array::from_fn(|dy| {
                         let y = (ty * OUT + dy) as isize - 1;
-                        let inside = y >= 0
-                            && (y as usize) < h
-                            && x_start >= 0
-                            && x_start as usize + LINE <= w;
-                        if inside {
-                            plane[y as usize * w + x_start as usize..].as_ptr()
-                        } else {
-                            fill_line(&mut padded[dy], plane, y, x_start, h, w);
-                            padded[dy].as_ptr()
+                        if y < 0 || y as usize >= h {
+                            return Line::OUTSIDE;
+                        }
+                        Line {
+                            start: plane[y as usize * w..].as_ptr().wrapping_offset(x_start),
+                            lo: (-x_start).max(0) as usize,
+                            hi: (w as isize - x_start).clamp(0, LINE as isize) as usize,
                         }
                     });
                     let column = tiles.column + offset + (block - tx0);
@@ -270,9 +266,10 @@ impl WinogradConv {
                         at: [packed_b_index(c, ch, column), next],
                         mask: [avx512::lane_mask(0, split), avx512::lane_mask(split, lanes)],
                     };
-                    // SAFETY: in each point's c x n block of V, the lanes up
-                    // to `split` are columns of row `ch` of one panel and the
-                    // rest (at `next` + lane) of the next panel's.
+                    // SAFETY: each line's samples lo..hi are inside its row
+                    // of the plane; in each point's c x n block of V, the
+                    // lanes up to `split` are columns of row `ch` of one
+                    // panel and the rest (at `next` + lane) of the next panel's.
                     unsafe { avx512::input_tiles(lines, out) };
                 }
             }
@@ -444,20 +441,6 @@ fn store_columns(b: &mut [f32], c: usize, ch: usize, column: usize, values: &[f3
         let run = (NR - at % NR).min(values.len() - done);
         b[packed_b_index(c, ch, at)..][..run].copy_from_slice(&values[done..done + run]);
         done += run;
-    }
-}
-
-/// Copies samples `x_start ..` of row `y` into `line`, zero outside the image.
-fn fill_line(line: &mut [f32], plane: &[f32], y: isize, x_start: isize, h: usize, w: usize) {
-    line.fill(0.0);
-    if y < 0 || y as usize >= h {
-        return;
-    }
-    let row = &plane[y as usize * w..(y as usize + 1) * w];
-    let lo = x_start.max(0) as usize;
-    let hi = ((x_start + line.len() as isize).max(0) as usize).min(w);
-    if hi > lo {
-        line[(lo as isize - x_start) as usize..][..hi - lo].copy_from_slice(&row[lo..hi]);
     }
 }
 
