@@ -1,5 +1,7 @@
 //! A dense 3-D tensor of `f32` in channel-major (CHW) order, batch size 1.
 
+use rayon::prelude::*;
+
 /// A `channels x height x width` block of `f32`, stored channel by channel,
 /// each channel row by row (the layout PyTorch calls NCHW with N = 1).
 #[derive(Clone, Debug, PartialEq)]
@@ -106,9 +108,11 @@ impl Tensor {
             other.shape(),
             "adding tensors of different shapes"
         );
-        for (a, b) in self.data.iter_mut().zip(&other.data) {
-            *a += b;
-        }
+        // Over threads: at the first layers this is tens of megabytes.
+        self.data
+            .par_chunks_mut(1 << 16)
+            .zip(other.data.par_chunks(1 << 16))
+            .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, b)| *a += b));
     }
 
     /// Bytes held by the data.

@@ -87,38 +87,28 @@ impl<'n> StyleObjective<'n> {
         let (_, mut grad) =
             self.net
                 .value_and_grad_with(pixels, &self.taps, self.borders, |layer, features| {
-                    // The first loss's gradient, scaled in place, becomes the layer's
-                    // (usually its only one): no zeroed tensor of the layer's size,
-                    // which at relu1_1 is as large as the activations.
+                    // Each loss hands back its gradient already weighted; the
+                    // first becomes the layer's (usually its only one): no
+                    // zeroed tensor, no pass over it, at relu1_1 as large as
+                    // the activations.
                     let mut grad: Option<Tensor> = None;
-                    let mut add = |value: f64, weight: f64, mut g: Tensor, total: &mut f64| {
+                    let mut add = |value: f64, weight: f64, g: Tensor, total: &mut f64| {
                         *total += weight * value;
                         match grad.as_mut() {
-                            None => {
-                                if weight != 1.0 {
-                                    g.as_mut_slice()
-                                        .iter_mut()
-                                        .for_each(|v| *v *= weight as f32);
-                                }
-                                grad = Some(g);
-                            }
-                            Some(sum) => {
-                                for (a, b) in sum.as_mut_slice().iter_mut().zip(g.as_slice()) {
-                                    *a += weight as f32 * b;
-                                }
-                            }
+                            None => grad = Some(g),
+                            Some(sum) => sum.add_assign(&g),
                         }
                     };
                     for (_, weight, loss) in self.content.iter().filter(|c| c.0 == layer) {
-                        let (v, g) = loss.value_and_grad(features);
+                        let (v, g) = loss.value_and_weighted_grad(features, *weight as f32);
                         add(v, *weight, g, &mut content);
                     }
                     for (_, weight, loss) in self.style.iter().filter(|s| s.0 == layer) {
-                        let (v, g) = loss.value_and_grad(features);
+                        let (v, g) = loss.value_and_weighted_grad(features, *weight as f32);
                         add(v, *weight, g, &mut style);
                     }
                     for (_, weight, loss) in self.guided.iter().filter(|s| s.0 == layer) {
-                        let (v, g) = loss.value_and_grad(features);
+                        let (v, g) = loss.value_and_weighted_grad(features, *weight as f32);
                         add(v, *weight, g, &mut style);
                     }
                     let grad = grad.unwrap_or_else(|| {

@@ -134,6 +134,39 @@ fn style_loss_gradient_matches_finite_differences() {
 }
 
 #[test]
+fn a_weighted_gradient_is_the_gradient_times_the_weight() {
+    // What the objective asks of each loss: the same value, and the
+    // gradient already multiplied by the term's weight.
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let x = random(&mut rng, 5, 6, 7, 0.0, 2.0);
+    let style = StyleLoss::new(gram(&random(&mut rng, 5, 8, 8, 0.0, 2.0)));
+    let content = ContentLoss::new(random(&mut rng, 5, 6, 7, 0.0, 2.0));
+    let mask: Vec<f32> = (0..42).map(|i| (i % 5) as f32 / 4.0).collect();
+    let (guided, _) = GuidedStyleLoss::new(style.target().clone(), &mask).unwrap();
+    let pairs = [
+        (
+            style.value_and_grad(&x),
+            style.value_and_weighted_grad(&x, 0.3),
+        ),
+        (
+            content.value_and_grad(&x),
+            content.value_and_weighted_grad(&x, 0.3),
+        ),
+        (
+            guided.value_and_grad(&x),
+            guided.value_and_weighted_grad(&x, 0.3),
+        ),
+    ];
+    for ((value, grad), (weighted_value, weighted_grad)) in pairs {
+        assert_eq!(value, weighted_value);
+        assert!(grad.as_slice().iter().any(|&g| g != 0.0));
+        for (g, w) in grad.as_slice().iter().zip(weighted_grad.as_slice()) {
+            assert!((0.3 * g - w).abs() <= 1e-6 * g.abs().max(1e-3), "{g} {w}");
+        }
+    }
+}
+
+#[test]
 fn style_loss_ignores_where_features_are() {
     // The Gram matrix is invariant to permuting positions: a shuffled image
     // has the same style.

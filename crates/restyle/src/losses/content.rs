@@ -25,6 +25,12 @@ impl ContentLoss {
 
     /// The loss and its gradient `2 (F - P) / |P|^2`.
     pub fn value_and_grad(&self, features: &Tensor) -> (f64, Tensor) {
+        self.value_and_weighted_grad(features, 1.0)
+    }
+
+    /// The loss, and its gradient times `weight` (the objective's weight
+    /// for this term), made in the same pass.
+    pub fn value_and_weighted_grad(&self, features: &Tensor, weight: f32) -> (f64, Tensor) {
         assert_eq!(
             features.shape(),
             self.target.shape(),
@@ -32,10 +38,11 @@ impl ContentLoss {
         );
         let mut grad = features.clone();
         let mut sum = 0.0f64;
+        let factor = (2.0 * self.scale) as f32 * weight;
         for (g, &p) in grad.as_mut_slice().iter_mut().zip(self.target.as_slice()) {
             let d = *g - p;
             sum += d as f64 * d as f64;
-            *g = (2.0 * self.scale) as f32 * d;
+            *g = factor * d;
         }
         (sum * self.scale, grad)
     }

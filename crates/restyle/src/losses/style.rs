@@ -107,6 +107,13 @@ impl StyleLoss {
 
     /// The loss and its gradient `4 (G - A) F / (M |A|^2)`.
     pub fn value_and_grad(&self, features: &Tensor) -> (f64, Tensor) {
+        self.value_and_weighted_grad(features, 1.0)
+    }
+
+    /// The loss, and its gradient times `weight` (the objective's weight
+    /// for this term): the weight goes into the small `c x c` factor, not
+    /// over the layer-sized gradient.
+    pub fn value_and_weighted_grad(&self, features: &Tensor, weight: f32) -> (f64, Tensor) {
         let (c, h, w) = features.shape();
         assert_eq!(
             c, self.target.channels,
@@ -123,7 +130,7 @@ impl StyleLoss {
         // The gradient is alpha (G - A) F. Each thread computes a block of
         // its rows (channels) from all of F: the blocks are disjoint, and
         // every value is the same sum whatever the split.
-        let alpha = (4.0 * self.scale / m.max(1) as f64) as f32;
+        let alpha = (4.0 * self.scale / m.max(1) as f64) as f32 * weight;
         diff.iter_mut().for_each(|d| *d *= alpha);
         let mut grad = Tensor::zeros(c, h, w);
         let src = features.as_slice();
@@ -215,7 +222,14 @@ impl GuidedStyleLoss {
     /// activations `F w`, whose gradient is carried back through the
     /// weighting (times `w` again).
     pub fn value_and_grad(&self, features: &Tensor) -> (f64, Tensor) {
-        let (value, grad) = self.loss.value_and_grad(&weighted(features, &self.guide));
+        self.value_and_weighted_grad(features, 1.0)
+    }
+
+    /// The loss, and its gradient times `weight`.
+    pub fn value_and_weighted_grad(&self, features: &Tensor, weight: f32) -> (f64, Tensor) {
+        let (value, grad) = self
+            .loss
+            .value_and_weighted_grad(&weighted(features, &self.guide), weight);
         (value, weighted(&grad, &self.guide))
     }
 }
