@@ -46,11 +46,18 @@ impl Gram {
     }
 }
 
-/// Positions per slice when summing partial Gram matrices in parallel. A
-/// fixed size (not one derived from the thread count) keeps results
-/// identical on any machine; 2048 gives the deep layers (512 channels,
-/// a few thousand positions) more than one slice to share out.
-const SLICE: usize = 2048;
+/// Positions per slice when summing partial Gram matrices in parallel: a
+/// size derived from the positions alone (not from the thread count), so
+/// results are identical on any machine. At least [`SLICES`] slices where
+/// that leaves each [`MIN_SLICE`] positions, so that the deep layers (512
+/// channels, a few hundred or thousand positions) are shared out evenly
+/// too; at most [`MAX_SLICE`], to keep a slice's rows in cache.
+fn slice_len(m: usize) -> usize {
+    m.div_ceil(SLICES).next_multiple_of(64).clamp(MIN_SLICE, MAX_SLICE)
+}
+const SLICES: usize = 8;
+const MIN_SLICE: usize = 256;
+const MAX_SLICE: usize = 2048;
 
 /// `F F^T / M` for activations `F` (C x M), on the engine's symmetric
 /// product (half the multiplications of a general one).
@@ -58,12 +65,13 @@ pub fn gram(features: &Tensor) -> Gram {
     let c = features.channels();
     let m = features.plane_len();
     let data = features.as_slice();
-    let slices = m.div_ceil(SLICE).max(1);
+    let slice = slice_len(m);
+    let slices = m.div_ceil(slice).max(1);
     let partial: Vec<Vec<f32>> = (0..slices)
         .into_par_iter()
         .map(|s| {
-            let start = (s * SLICE).min(m);
-            let len = SLICE.min(m - start);
+            let start = (s * slice).min(m);
+            let len = slice.min(m - start);
             let mut g = vec![0.0f32; c * c];
             gemm::syrk(&data[start..], c, len, m, &mut g);
             g
