@@ -69,3 +69,73 @@ pub(super) unsafe fn kernel(
         store_edge(&tile, c, ldc, mr, nr, add);
     }
 }
+
+/// Writes the transpose of a block of `rows` (at most 16) rows of 16
+/// floats, row `i` at `src(i)`: 16 rows of `rows` values, row `j` at
+/// `dst + j * dst_stride` (the packing of a Gram matrix's operands, whose
+/// rows are the features' channels).
+///
+/// # Safety
+/// AVX-512F; each `src(i)` for `i < rows` is valid for 16 floats, and each
+/// destination row for `rows` floats.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn transpose_16(
+    src: impl Fn(usize) -> *const f32,
+    rows: usize,
+    dst: *mut f32,
+    dst_stride: usize,
+) {
+    debug_assert!(rows <= 16);
+    let r: [__m512; 16] = std::array::from_fn(|i| {
+        if i < rows {
+            // SAFETY: 16 readable floats (the contract).
+            unsafe { _mm512_loadu_ps(src(i)) }
+        } else {
+            _mm512_setzero_ps()
+        }
+    });
+    // Pairs of rows interleaved, then fours: u[4i + j] holds, in each
+    // 128-bit lane L, rows 4i..4i+4 of column 4L + j.
+    let t: [__m512; 16] = std::array::from_fn(|x| {
+        let (a, b) = (r[x & !1], r[x | 1]);
+        if x % 2 == 0 {
+            _mm512_unpacklo_ps(a, b)
+        } else {
+            _mm512_unpackhi_ps(a, b)
+        }
+    });
+    let u: [__m512; 16] = std::array::from_fn(|x| {
+        let (i, j) = (x / 4, x % 4);
+        let (a, b) = (
+            _mm512_castps_pd(t[4 * i + j / 2]),
+            _mm512_castps_pd(t[4 * i + 2 + j / 2]),
+        );
+        _mm512_castpd_ps(if j % 2 == 0 {
+            _mm512_unpacklo_pd(a, b)
+        } else {
+            _mm512_unpackhi_pd(a, b)
+        })
+    });
+    // Column 4L + j gathers lane L of u[j], u[4 + j], u[8 + j], u[12 + j].
+    let mask = ((1u32 << rows) - 1) as __mmask16;
+    for j in 0..4 {
+        let low = (
+            _mm512_shuffle_f32x4::<0x44>(u[j], u[4 + j]),
+            _mm512_shuffle_f32x4::<0x44>(u[8 + j], u[12 + j]),
+        );
+        let high = (
+            _mm512_shuffle_f32x4::<0xEE>(u[j], u[4 + j]),
+            _mm512_shuffle_f32x4::<0xEE>(u[8 + j], u[12 + j]),
+        );
+        let columns = [
+            (j, _mm512_shuffle_f32x4::<0x88>(low.0, low.1)),
+            (4 + j, _mm512_shuffle_f32x4::<0xDD>(low.0, low.1)),
+            (8 + j, _mm512_shuffle_f32x4::<0x88>(high.0, high.1)),
+            (12 + j, _mm512_shuffle_f32x4::<0xDD>(high.0, high.1)),
+        ];
+        for (column, v) in columns {
+            // SAFETY: `rows` writable floats per destination row (the contract).
+            unsafe { _mm512_mask_storeu_ps(dst.add(column * dst_stride), mask, v) };
+        }
+    }
+}

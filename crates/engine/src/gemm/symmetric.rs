@@ -37,12 +37,17 @@ pub fn syrk_with(kernel: Kernel, a: &[f32], m: usize, k: usize, lda: usize, c: &
         // A's rows k0..k0 + kc in MR-tall panels, column by column (padding rows stay 0).
         for p in 0..panels {
             let panel = &mut packed_a[p * kc * MR..(p + 1) * kc * MR];
-            for i in 0..MR.min(m - p * MR) {
-                let row = &a[(p * MR + i) * lda + k0..][..kc];
-                for (kk, &v) in row.iter().enumerate() {
-                    panel[kk * MR + i] = v;
-                }
-            }
+            transpose_rows(
+                kernel,
+                a,
+                lda,
+                p * MR,
+                MR.min(m - p * MR),
+                k0,
+                kc,
+                panel,
+                MR,
+            );
         }
         for j0 in (0..m).step_by(NR) {
             let nr = NR.min(m - j0);
@@ -51,12 +56,7 @@ pub fn syrk_with(kernel: Kernel, a: &[f32], m: usize, k: usize, lda: usize, c: &
             if nr < NR {
                 panel.fill(0.0);
             }
-            for j in 0..nr {
-                let row = &a[(j0 + j) * lda + k0..][..kc];
-                for (kk, &v) in row.iter().enumerate() {
-                    panel[kk * NR + j] = v;
-                }
-            }
+            transpose_rows(kernel, a, lda, j0, nr, k0, kc, panel, NR);
             // Row panels that reach the upper triangle of this column panel.
             for p in (0..panels).take_while(|&p| p * MR < j0 + nr) {
                 let mr = MR.min(m - p * MR);
@@ -79,6 +79,56 @@ pub fn syrk_with(kernel: Kernel, a: &[f32], m: usize, k: usize, lda: usize, c: &
     for i in 1..m {
         for j in 0..i {
             c[i * m + j] = c[j * m + i];
+        }
+    }
+}
+
+/// Packs rows `first..first + rows` of `A`, columns `k0..k0 + kc`,
+/// transposed: `out[kk * width + i] = A[first + i, k0 + kk]`. The packings
+/// are transposes of the features' rows, element by element a scalar loop
+/// costs more than the products themselves at 512 channels; AVX-512 does
+/// them sixteen by sixteen.
+#[allow(clippy::too_many_arguments)]
+fn transpose_rows(
+    kernel: Kernel,
+    a: &[f32],
+    lda: usize,
+    first: usize,
+    rows: usize,
+    k0: usize,
+    kc: usize,
+    out: &mut [f32],
+    width: usize,
+) {
+    assert!(rows <= width && out.len() >= kc * width);
+    assert!(rows == 0 || a.len() >= (first + rows - 1) * lda + k0 + kc);
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Avx512 {
+        done = kc / 16 * 16;
+        for kk in (0..done).step_by(16) {
+            for i0 in (0..rows).step_by(16) {
+                let base = a.as_ptr().wrapping_add((first + i0) * lda + k0 + kk);
+                // SAFETY: AVX-512 (the kernel choice); rows i0.. of the block
+                // hold 16 floats from column k0 + kk (asserted above), and
+                // the 16 destination rows from kk hold `width` floats each.
+                unsafe {
+                    super::avx512::transpose_16(
+                        |i| base.wrapping_add(i * lda),
+                        16.min(rows - i0),
+                        out.as_mut_ptr().add(kk * width + i0),
+                        width,
+                    )
+                };
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = kernel;
+    for i in 0..rows {
+        let row = &a[(first + i) * lda + k0..][..kc];
+        for (kk, &v) in row.iter().enumerate().skip(done) {
+            out[kk * width + i] = v;
         }
     }
 }

@@ -53,7 +53,9 @@ impl Gram {
 /// channels, a few hundred or thousand positions) are shared out evenly
 /// too; at most [`MAX_SLICE`], to keep a slice's rows in cache.
 fn slice_len(m: usize) -> usize {
-    m.div_ceil(SLICES).next_multiple_of(64).clamp(MIN_SLICE, MAX_SLICE)
+    m.div_ceil(SLICES)
+        .next_multiple_of(64)
+        .clamp(MIN_SLICE, MAX_SLICE)
 }
 const SLICES: usize = 8;
 const MIN_SLICE: usize = 256;
