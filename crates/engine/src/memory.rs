@@ -12,7 +12,11 @@
 //!
 //! Both settings are process-wide, so the run sets them ([`keep_freed_memory`])
 //! and gives the memory back when it ends ([`release_freed_memory`]). On
-//! other allocators they do nothing.
+//! other allocators they do nothing. One limit: on threads other than the
+//! main one (the server's workers), glibc still maps a buffer over 64 MiB
+//! afresh each time (a thread's own arena grows in heaps of at most that
+//! size): at 1024 px and more, those layers still fault. Reusing the
+//! network's buffers itself would lift it.
 
 /// Lets freed buffers of any size stay in the heap for the next
 /// allocation instead of going back to the kernel.
