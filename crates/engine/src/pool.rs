@@ -44,12 +44,16 @@ pub fn maxpool2x2_forward(x: &Tensor) -> (Tensor, PoolArgmax) {
                     let bottom = &plane[(2 * y + 1) * w..];
                     let (o, idx) = (&mut o[y * ow..][..ow], &mut idx[y * ow..][..ow]);
                     let (top, bottom) = (&top[..2 * ow], &bottom[..2 * ow]);
-                    let mut done = 0;
+                    // Whole sixteens of windows with AVX-512, the rest one by one.
                     #[cfg(target_arch = "x86_64")]
-                    if vector {
+                    let done = if vector {
                         // SAFETY: AVX-512 is present (the kernel choice).
-                        done = unsafe { avx512::forward_row(top, bottom, o, idx) };
-                    }
+                        unsafe { avx512::forward_row(top, bottom, o, idx) }
+                    } else {
+                        0
+                    };
+                    #[cfg(not(target_arch = "x86_64"))]
+                    let done = 0;
                     pool_windows(top, bottom, o, idx, done);
                 }
             });

@@ -102,10 +102,20 @@ fn transpose_rows(
 ) {
     assert!(rows <= width && out.len() >= kc * width);
     assert!(rows == 0 || a.len() >= (first + rows - 1) * lda + k0 + kc);
-    let mut done = 0;
+    // Whole blocks of 16 columns with AVX-512, then the rest (or all) one by one.
     #[cfg(target_arch = "x86_64")]
-    if kernel == Kernel::Avx512 {
-        done = kc / 16 * 16;
+    let done = if kernel == Kernel::Avx512 {
+        kc / 16 * 16
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = {
+        let _ = kernel;
+        0
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
         for kk in (0..done).step_by(16) {
             for i0 in (0..rows).step_by(16) {
                 let base = a.as_ptr().wrapping_add((first + i0) * lda + k0 + kk);
@@ -123,8 +133,6 @@ fn transpose_rows(
             }
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = kernel;
     for i in 0..rows {
         let row = &a[(first + i) * lda + k0..][..kc];
         for (kk, &v) in row.iter().enumerate().skip(done) {
