@@ -125,19 +125,10 @@ pub fn gemm_with(
     ldc: usize,
     accumulate: bool,
 ) {
-    let (m, k) = (a.m, a.k);
-    if m == 0 || n == 0 {
+    if nothing_to_multiply(a, n, c, ldc, accumulate) {
         return;
     }
-    assert!(c.len() >= (m - 1) * ldc + n, "C is too short");
-    if k == 0 {
-        if !accumulate {
-            for i in 0..m {
-                c[i * ldc..i * ldc + n].fill(0.0);
-            }
-        }
-        return;
-    }
+    let k = a.k;
     assert!(b.len() >= (k - 1) * ldb + n, "B is too short");
     let mut packed_b = vec![0.0f32; KC * NR];
     for k0 in (0..k).step_by(KC) {
@@ -183,20 +174,11 @@ pub fn gemm_packed_with(
     ldc: usize,
     accumulate: bool,
 ) {
-    let (m, k) = (a.m, a.k);
-    if m == 0 || n == 0 {
+    if nothing_to_multiply(a, n, c, ldc, accumulate) {
         return;
     }
-    assert!(c.len() >= (m - 1) * ldc + n, "C is too short");
+    let k = a.k;
     assert!(b.len() >= packed_b_len(k, n), "B is too short");
-    if k == 0 {
-        if !accumulate {
-            for i in 0..m {
-                c[i * ldc..i * ldc + n].fill(0.0);
-            }
-        }
-        return;
-    }
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
         let add = accumulate || k0 > 0;
@@ -215,6 +197,23 @@ pub fn gemm_packed_with(
             );
         }
     }
+}
+
+/// Checks that `C` holds an `m x n` product and does the products with
+/// nothing to multiply: no rows or columns, or depth 0 (`C = 0`, unless
+/// accumulating). Returns whether that was all there was to do.
+fn nothing_to_multiply(a: &PackedA, n: usize, c: &mut [f32], ldc: usize, accumulate: bool) -> bool {
+    let (m, k) = (a.m, a.k);
+    if m == 0 || n == 0 {
+        return true;
+    }
+    assert!(c.len() >= (m - 1) * ldc + n, "C is too short");
+    if k == 0 && !accumulate {
+        for i in 0..m {
+            c[i * ldc..i * ldc + n].fill(0.0);
+        }
+    }
+    k == 0
 }
 
 /// `C[.., ..nr] (+)= A[.., k0..k0 + kc] panel`, one micro-kernel call per [`MR`] rows.
