@@ -36,7 +36,7 @@ fn a_freed_buffer_is_reused_without_faulting_its_pages_again() {
     // thread other than the main one, where larger buffers are always mapped.
     let bytes = 48 << 20;
     let pages = (bytes / 4096) as i64;
-    // glibc's default: a 64 MiB buffer is mapped afresh each time.
+    // glibc's default: a buffer this large is mapped afresh each time.
     assert!(
         second_allocation_faults(bytes) > pages / 2,
         "the default allocator was expected to map the buffer again"

@@ -131,15 +131,15 @@ pub fn gemm_with(
     let k = a.k;
     assert!(b.len() >= (k - 1) * ldb + n, "B is too short");
     let mut packed_b = vec![0.0f32; KC * NR];
-    for k0 in (0..k).step_by(KC) {
-        let kc = KC.min(k - k0);
-        // The first block writes C (unless accumulating), the rest add to it.
-        let add = accumulate || k0 > 0;
-        for j0 in (0..n).step_by(NR) {
-            let nr = NR.min(n - j0);
-            pack_b(&b[k0 * ldb + j0..], ldb, kc, nr, &mut packed_b);
-            panel_product(kernel, a, k0, kc, &packed_b, &mut c[j0..], ldc, nr, add);
-        }
+    for block in blocks(k, n, accumulate) {
+        pack_b(
+            &b[block.k0 * ldb + block.j0..],
+            ldb,
+            block.kc,
+            block.nr,
+            &mut packed_b,
+        );
+        panel_product(kernel, a, block, &packed_b, c, ldc);
     }
 }
 
@@ -179,23 +179,9 @@ pub fn gemm_packed_with(
     }
     let k = a.k;
     assert!(b.len() >= packed_b_len(k, n), "B is too short");
-    for k0 in (0..k).step_by(KC) {
-        let kc = KC.min(k - k0);
-        let add = accumulate || k0 > 0;
-        for j0 in (0..n).step_by(NR) {
-            let panel = &b[packed_b_index(k, k0, j0)..][..kc * NR];
-            panel_product(
-                kernel,
-                a,
-                k0,
-                kc,
-                panel,
-                &mut c[j0..],
-                ldc,
-                NR.min(n - j0),
-                add,
-            );
-        }
+    for block in blocks(k, n, accumulate) {
+        let panel = &b[packed_b_index(k, block.k0, block.j0)..][..block.kc * NR];
+        panel_product(kernel, a, block, panel, c, ldc);
     }
 }
 
@@ -216,23 +202,55 @@ fn nothing_to_multiply(a: &PackedA, n: usize, c: &mut [f32], ldc: usize, accumul
     k == 0
 }
 
-/// `C[.., ..nr] (+)= A[.., k0..k0 + kc] panel`, one micro-kernel call per [`MR`] rows.
-#[allow(clippy::too_many_arguments)]
+/// One block of a product: depth `k0..k0 + kc` of `A` and `B`, columns
+/// `j0..j0 + nr` of `B` and `C`; `add` unless it is the first block of a
+/// product that writes `C`.
+#[derive(Clone, Copy)]
+struct Block {
+    k0: usize,
+    kc: usize,
+    j0: usize,
+    nr: usize,
+    add: bool,
+}
+
+/// The blocks of an `m x k` by `k x n` product in the order both products
+/// take them (Goto & van de Geijn): depth blocks of [`KC`], each over the
+/// panels of [`NR`] columns.
+fn blocks(k: usize, n: usize, accumulate: bool) -> impl Iterator<Item = Block> {
+    (0..k).step_by(KC).flat_map(move |k0| {
+        (0..n).step_by(NR).map(move |j0| Block {
+            k0,
+            kc: KC.min(k - k0),
+            j0,
+            nr: NR.min(n - j0),
+            // The first block writes C (unless accumulating), the rest add to it.
+            add: accumulate || k0 > 0,
+        })
+    })
+}
+
+/// `C[.., block columns] (+)= A[.., block depth] panel`, one micro-kernel
+/// call per [`MR`] rows.
 fn panel_product(
     kernel: Kernel,
     a: &PackedA,
-    k0: usize,
-    kc: usize,
+    block: Block,
     panel: &[f32],
     c: &mut [f32],
     ldc: usize,
-    nr: usize,
-    add: bool,
 ) {
+    let Block {
+        k0,
+        kc,
+        j0,
+        nr,
+        add,
+    } = block;
     let m = a.m;
     for p in 0..m.div_ceil(MR) {
         let mr = MR.min(m - p * MR);
-        let tile = &mut c[p * MR * ldc..];
+        let tile = &mut c[p * MR * ldc + j0..];
         let sliver = a.sliver(p, k0, kc);
         match kernel {
             Kernel::Portable => portable::kernel(kc, sliver, panel, tile, ldc, mr, nr, add),

@@ -651,8 +651,8 @@ fn plan(in_channels: usize, out_channels: usize, tiles: usize) -> Plan {
 
 /// Scratch bytes a Winograd convolution over `height x width` allocates,
 /// over all threads: each chunk's transformed input and products (or, when
-/// the products are shared out, the whole layer's), and the products'
-/// packing.
+/// the products are shared out, the whole layer's). The products read `V`
+/// where it is and pack nothing.
 pub(crate) fn workspace_bytes(
     in_channels: usize,
     out_channels: usize,
@@ -661,12 +661,9 @@ pub(crate) fn workspace_bytes(
 ) -> usize {
     let tiles = height.div_ceil(OUT) * width.div_ceil(OUT);
     let threads = rayon::current_num_threads().max(1);
-    let packing = threads * crate::gemm::WORKSPACE_BYTES;
     match plan(in_channels, out_channels, tiles) {
-        Plan::ByTiles(n) => threads * POINTS * n * (in_channels + out_channels) * 4 + packing,
-        Plan::ByPoints => {
-            POINTS * tiles.div_ceil(NR) * NR * (in_channels + out_channels) * 4 + packing
-        }
+        Plan::ByTiles(n) => threads * POINTS * n * (in_channels + out_channels) * 4,
+        Plan::ByPoints => POINTS * tiles.div_ceil(NR) * NR * (in_channels + out_channels) * 4,
     }
 }
 
