@@ -1,17 +1,18 @@
 //! The micro-kernel with AVX-512: an 8 x 48 tile of C in 24 registers; per
 //! step of k, three loads of B and eight broadcasts of A feed 24 fused
-//! multiply-adds.
+//! multiply-adds. Narrower tiles (16 or 32 columns) use fewer.
 
 use std::arch::x86_64::*;
 
 use super::{store_edge, MR, NR};
 
-/// `C[..mr][..nr] (+)= A_sliver (MR x kc) * B_panel (kc x NR)`.
+/// `C[..mr][..nr] (+)= A_sliver (MR x kc) * B_panel (kc x NR)`, reading
+/// only the first `nr` columns of each row of the panel.
 ///
 /// # Safety
 /// The CPU must support AVX-512F; `a` holds `kc * MR` values, `b` holds
-/// `kc * NR`, and `c` an `mr x nr` tile with row stride `ldc`.
-#[target_feature(enable = "avx512f")]
+/// `kc` rows `NR` apart of at least `nr` values, and `c` an `mr x nr` tile
+/// with row stride `ldc`.
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn kernel(
     kc: usize,
@@ -23,28 +24,54 @@ pub(super) unsafe fn kernel(
     nr: usize,
     add: bool,
 ) {
-    debug_assert!(a.len() >= kc * MR && b.len() >= kc * NR);
-    let mut acc = [[_mm512_setzero_ps(); 3]; MR];
+    // As many vectors of 16 columns as the tile has: a narrow edge (the
+    // last columns of a product, or the diagonal of a Gram matrix) costs
+    // its own width, not a whole NR.
+    // SAFETY: passed on (the contract).
+    unsafe {
+        match nr.div_ceil(16) {
+            1 => kernel_n::<1>(kc, a, b, c, ldc, mr, nr, add),
+            2 => kernel_n::<2>(kc, a, b, c, ldc, mr, nr, add),
+            _ => kernel_n::<3>(kc, a, b, c, ldc, mr, nr, add),
+        }
+    }
+}
+
+/// [`kernel`] for a tile of `V` vectors of 16 columns (`nr <= 16 V`).
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_n<const V: usize>(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    mr: usize,
+    nr: usize,
+    add: bool,
+) {
+    debug_assert!(V * 16 <= NR && nr <= V * 16);
+    debug_assert!(kc == 0 || (a.len() >= kc * MR && b.len() >= (kc - 1) * NR + V * 16));
+    let mut acc = [[_mm512_setzero_ps(); V]; MR];
     let (mut pa, mut pb) = (a.as_ptr(), b.as_ptr());
     for _ in 0..kc {
-        // SAFETY: kc steps of MR values of A and NR values of B (checked above).
+        // SAFETY: kc steps of MR values of A and of V * 16 values of B,
+        // NR apart (the contract).
         unsafe {
-            let b0 = _mm512_loadu_ps(pb);
-            let b1 = _mm512_loadu_ps(pb.add(16));
-            let b2 = _mm512_loadu_ps(pb.add(32));
+            let bv: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(pb.add(16 * v)));
             for (i, row) in acc.iter_mut().enumerate() {
                 let ai = _mm512_set1_ps(*pa.add(i));
-                row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
-                row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
-                row[2] = _mm512_fmadd_ps(ai, b2, row[2]);
+                for v in 0..V {
+                    row[v] = _mm512_fmadd_ps(ai, bv[v], row[v]);
+                }
             }
             pa = pa.add(MR);
             pb = pb.add(NR);
         }
     }
-    if mr == MR && nr == NR {
+    if mr == MR && nr == V * 16 {
         for (i, row) in acc.iter().enumerate() {
-            // SAFETY: a full tile: MR rows of NR values at stride ldc.
+            // SAFETY: a full tile: MR rows of nr values at stride ldc.
             unsafe {
                 let dst = c.as_mut_ptr().add(i * ldc);
                 for (v, &r) in row.iter().enumerate() {

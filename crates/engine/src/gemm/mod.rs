@@ -17,6 +17,8 @@ mod symmetric;
 
 pub use symmetric::{syrk, syrk_with};
 
+use crate::shared_mut::SharedMut;
+
 /// Rows of `A` (and `C`) per micro-tile.
 pub const MR: usize = 8;
 /// Columns of `B` (and `C`) per micro-tile: three 16-float vectors.
@@ -142,6 +144,87 @@ pub fn gemm_with(
         panel_product(kernel, a, block, &packed_b, c, ldc);
     }
 }
+
+/// [`gemm`] with the columns shared out among rayon's threads, for one
+/// large product (the style loss's gradient, `C x C` by `C x M`): each
+/// thread packs and multiplies only its own columns, so `B` is read once
+/// in all. The result does not depend on the number of threads (each
+/// value is the same sum).
+///
+/// # Panics
+/// If the slices are too short for the shapes.
+pub fn par_gemm(
+    a: &PackedA,
+    b: &[f32],
+    ldb: usize,
+    n: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    par_gemm_with(Kernel::detect(), a, b, ldb, n, c, ldc, accumulate);
+}
+
+/// [`par_gemm`] with a chosen micro-kernel.
+#[allow(clippy::too_many_arguments)]
+pub fn par_gemm_with(
+    kernel: Kernel,
+    a: &PackedA,
+    b: &[f32],
+    ldb: usize,
+    n: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    use rayon::prelude::*;
+    if nothing_to_multiply(a, n, c, ldc, accumulate) {
+        return;
+    }
+    let (m, k) = (a.m, a.k);
+    assert!(b.len() >= (k - 1) * ldb + n, "B is too short");
+    // Whole panels per task, as many as keep its block of C (m x width) in
+    // L2, and at least several tasks per thread to even out the load.
+    let in_cache = (PAR_BLOCK_BYTES / 4 / m).max(NR) / NR * NR;
+    let spread = n
+        .div_ceil(4 * rayon::current_num_threads().max(1))
+        .next_multiple_of(NR);
+    let width = in_cache.min(spread);
+    let out = SharedMut::new(c);
+    (0..n.div_ceil(width)).into_par_iter().for_each_init(
+        || vec![0.0f32; m * width],
+        |block, t| {
+            let j0 = t * width;
+            let cols = width.min(n - j0);
+            // Each task multiplies into a block of its own, then copies it
+            // into its columns of C: the threads' parts of C interleave row
+            // by row, so they cannot be handed out as slices.
+            if accumulate {
+                for i in 0..m {
+                    // SAFETY: row i, columns j0..j0 + cols of C are within
+                    // it (checked above) and belong to this task alone.
+                    let src =
+                        unsafe { std::slice::from_raw_parts(out.get().add(i * ldc + j0), cols) };
+                    block[i * cols..(i + 1) * cols].copy_from_slice(src);
+                }
+            }
+            gemm_with(kernel, a, &b[j0..], ldb, cols, block, cols, accumulate);
+            for i in 0..m {
+                // SAFETY: as above; `block` is this task's own buffer.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        block.as_ptr().add(i * cols),
+                        out.get().add(i * ldc + j0),
+                        cols,
+                    )
+                };
+            }
+        },
+    );
+}
+
+/// Bytes of `C` one task of [`par_gemm`] computes at a time.
+const PAR_BLOCK_BYTES: usize = 512 << 10;
 
 /// Floats [`gemm_packed`] reads for a `k x n` matrix `B`: whole panels of [`NR`] columns.
 pub fn packed_b_len(k: usize, n: usize) -> usize {
@@ -311,6 +394,46 @@ mod tests {
     }
 
     #[test]
+    fn the_parallel_product_equals_the_serial_one_bit_for_bit() {
+        // Columns split into tasks of whole panels (several per thread, and
+        // a block of C that fits in cache: 2600 columns at 130 rows), the
+        // last task narrower; B and C with row strides wider than n.
+        for kernel in kernels() {
+            for &(m, k, n) in &[(130, 70, 2600), (64, 64, 5000), (3, 500, 49), (8, 8, 1)] {
+                let (ldb, ldc) = (n + 3, n + 5);
+                let a: Vec<f32> = (0..m * k)
+                    .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+                    .collect();
+                let b: Vec<f32> = (0..k * ldb)
+                    .map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0)
+                    .collect();
+                let packed = PackedA::pack(&a, m, k, k);
+                for accumulate in [false, true] {
+                    let start: Vec<f32> = (0..m * ldc).map(|i| (i % 7) as f32).collect();
+                    let mut serial = start.clone();
+                    gemm_with(kernel, &packed, &b, ldb, n, &mut serial, ldc, accumulate);
+                    let mut parallel = start.clone();
+                    par_gemm_with(kernel, &packed, &b, ldb, n, &mut parallel, ldc, accumulate);
+                    assert!(
+                        serial
+                            .iter()
+                            .zip(&parallel)
+                            .all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{kernel:?} {m}x{k}x{n} accumulate {accumulate}"
+                    );
+                    // Columns past n in each row are left as they were.
+                    for i in 0..m {
+                        assert_eq!(
+                            &parallel[i * ldc + n..(i + 1) * ldc],
+                            &start[i * ldc + n..(i + 1) * ldc]
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn every_kernel_matches_the_naive_product_on_edge_shapes() {
         let shapes = [
             (1, 1, 1),
@@ -320,6 +443,9 @@ mod tests {
             (64, 27, 100),
             (17, 600, 95),
             (130, 64, 1),
+            // Last panels 16 and 32 columns wide: the narrower kernels, full.
+            (8, 40, 64),
+            (5, 70, 80),
         ];
         for kernel in kernels() {
             for &(m, k, n) in &shapes {

@@ -3,7 +3,8 @@
 
 use super::{store_edge, MR, NR};
 
-/// `C[..mr][..nr] (+)= A_sliver (MR x kc) * B_panel (kc x NR)`.
+/// `C[..mr][..nr] (+)= A_sliver (MR x kc) * B_panel (kc x NR)`, reading
+/// only the first `nr` columns of each row of the panel.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn kernel(
     kc: usize,
@@ -17,10 +18,10 @@ pub(super) fn kernel(
 ) {
     let mut acc = [[0.0f32; NR]; MR];
     for kk in 0..kc {
-        let bk: &[f32; NR] = b[kk * NR..(kk + 1) * NR].try_into().expect("NR wide");
+        let bk = &b[kk * NR..][..nr];
         let ak: &[f32; MR] = a[kk * MR..(kk + 1) * MR].try_into().expect("MR tall");
         for (row, &av) in acc.iter_mut().zip(ak) {
-            for (r, &bv) in row.iter_mut().zip(bk) {
+            for (r, &bv) in row[..nr].iter_mut().zip(bk) {
                 *r = av.mul_add(bv, *r);
             }
         }

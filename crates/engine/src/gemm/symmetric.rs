@@ -57,19 +57,27 @@ pub fn syrk_with(kernel: Kernel, a: &[f32], m: usize, k: usize, lda: usize, c: &
                 panel.fill(0.0);
             }
             transpose_rows(kernel, a, lda, j0, nr, k0, kc, panel, NR);
-            // Row panels that reach the upper triangle of this column panel.
+            // Row panels that reach the upper triangle of this column panel,
+            // each from the first 16 columns that do: blocks wholly below
+            // the diagonal are not computed (the kernel is as wide as what
+            // is left).
             for p in (0..panels).take_while(|&p| p * MR < j0 + nr) {
                 let mr = MR.min(m - p * MR);
-                let tile = &mut c[p * MR * m + j0..];
+                let skip = (p * MR).saturating_sub(j0) / 16 * 16;
+                let tile = &mut c[p * MR * m + j0 + skip..];
                 let sliver = &packed_a[p * kc * MR..(p + 1) * kc * MR];
+                let columns = &panel[skip..];
                 let add = k0 > 0;
                 match kernel {
-                    Kernel::Portable => portable::kernel(kc, sliver, panel, tile, m, mr, nr, add),
+                    Kernel::Portable => {
+                        portable::kernel(kc, sliver, columns, tile, m, mr, nr - skip, add)
+                    }
                     // SAFETY: Kernel::Avx512 is only chosen where the CPU has AVX-512F;
-                    // the slices hold kc*MR, kc*NR and an mr x nr tile of C.
+                    // the slices hold kc*MR values, kc rows of NR - skip from `skip`,
+                    // and an mr x (nr - skip) tile of C.
                     #[cfg(target_arch = "x86_64")]
                     Kernel::Avx512 => unsafe {
-                        super::avx512::kernel(kc, sliver, panel, tile, m, mr, nr, add)
+                        super::avx512::kernel(kc, sliver, columns, tile, m, mr, nr - skip, add)
                     },
                 }
             }
