@@ -467,3 +467,73 @@ fn wrapped_borders_are_exact_where_the_network_is_smooth() {
         2,
     );
 }
+
+/// On layers large enough for bf16 products (where the CPU has them), the
+/// style loss and its gradient stay within bf16's rounding of the same
+/// computed in f32 (here, by the engine's f32 products directly).
+#[test]
+fn large_layers_in_bf16_keep_the_style_loss_and_its_gradient() {
+    use restyle_engine::gemm;
+    if !gemm::bf16::available() {
+        assert!(
+            !std::env::var("RESTYLE_REQUIRE_ALL_TESTS").is_ok_and(|v| v == "1"),
+            "this CPU has no AVX-512 BF16, and RESTYLE_REQUIRE_ALL_TESTS=1"
+        );
+        eprintln!("skipped: this CPU has no AVX-512 BF16 (the f32 products are what runs)");
+        return;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    // ReLU-like activations (a third zero), 64 channels by 64 x 128
+    // positions, and a style target of another texture.
+    let relu = |t: Tensor| {
+        let (c, h, w) = t.shape();
+        Tensor::from_vec(c, h, w, t.as_slice().iter().map(|v| v.max(0.0)).collect())
+    };
+    let (c, h, w) = (64, 64, 128);
+    let m = h * w;
+    let x = relu(random(&mut rng, c, h, w, -1.0, 2.0));
+    let style = relu(random(&mut rng, c, h, w, -2.0, 1.0));
+    let f32_gram = |f: &Tensor| -> Vec<f32> {
+        let mut g = vec![0.0; c * c];
+        gemm::syrk(f.as_slice(), c, m, m, &mut g);
+        g.iter().map(|v| v / m as f32).collect()
+    };
+    let (g, a) = (f32_gram(&x), f32_gram(&style));
+    let norm2: f64 = a.iter().map(|&v| v as f64 * v as f64).sum();
+    let expected: f64 = g
+        .iter()
+        .zip(&a)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum::<f64>()
+        / norm2;
+    let alpha = (4.0 / (m as f64 * norm2)) as f32;
+    let diff: Vec<f32> = g.iter().zip(&a).map(|(x, y)| alpha * (x - y)).collect();
+    let mut expected_grad = vec![0.0; c * m];
+    let factor = gemm::PackedA::pack(&diff, c, c, c);
+    gemm::par_gemm(&factor, x.as_slice(), m, m, &mut expected_grad, m, false);
+
+    let loss = StyleLoss::new(gram(&style));
+    let (value, grad) = loss.value_and_grad(&x);
+    let relative = |got: &[f32], want: &[f32]| {
+        let d: f64 = got
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+            .sum();
+        let n: f64 = want.iter().map(|b| (*b as f64).powi(2)).sum();
+        (d / n).sqrt()
+    };
+    assert!(
+        (value / expected - 1.0).abs() < 1e-4,
+        "loss {value} against {expected} in f32"
+    );
+    // Not the f32 result exactly: the bf16 products did run.
+    assert_ne!(value, expected);
+    let error = relative(grad.as_slice(), &expected_grad);
+    assert!(
+        error < 3e-3 && error > 0.0,
+        "gradient off by {error:e} of its norm"
+    );
+    let gram_error = relative(gram(&x).as_slice(), &g);
+    assert!(gram_error < 1e-4, "Gram matrix off by {gram_error:e}");
+}

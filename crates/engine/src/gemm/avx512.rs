@@ -69,6 +69,27 @@ unsafe fn kernel_n<const V: usize>(
             pb = pb.add(NR);
         }
     }
+    // SAFETY: AVX-512 (this function's); the tile (the contract).
+    unsafe { store_tile(&acc, c, ldc, mr, nr, add) };
+}
+
+/// Writes (or adds) the tile of C held in `acc`, `V` vectors of 16
+/// columns by `MR` rows, into its `mr x nr` corner of `c`.
+///
+/// # Safety
+/// AVX-512F; `c` holds an `mr x nr` tile at stride `ldc`, `nr <= 16 V`.
+// Always inlined, not a target-feature function of its own: a call would
+// pass the 24 accumulators through memory. Inlined into the kernels, it
+// has their AVX-512.
+#[inline(always)]
+pub(super) unsafe fn store_tile<const V: usize>(
+    acc: &[[__m512; V]; MR],
+    c: &mut [f32],
+    ldc: usize,
+    mr: usize,
+    nr: usize,
+    add: bool,
+) {
     if mr == MR && nr == V * 16 {
         for (i, row) in acc.iter().enumerate() {
             // SAFETY: a full tile: MR rows of nr values at stride ldc.

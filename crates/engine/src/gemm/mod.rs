@@ -12,6 +12,11 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+pub mod bf16;
+#[cfg(not(target_arch = "x86_64"))]
+#[path = "bf16_unavailable.rs"]
+pub mod bf16;
 mod portable;
 mod symmetric;
 
@@ -183,44 +188,75 @@ pub fn par_gemm_with(
     }
     let (m, k) = (a.m, a.k);
     assert!(b.len() >= (k - 1) * ldb + n, "B is too short");
-    // Whole panels per task, as many as keep its block of C (m x width) in
-    // L2, and at least several tasks per thread to even out the load.
-    let in_cache = (PAR_BLOCK_BYTES / 4 / m).max(NR) / NR * NR;
-    let spread = n
-        .div_ceil(4 * rayon::current_num_threads().max(1))
-        .next_multiple_of(NR);
-    let width = in_cache.min(spread);
+    let width = par_width(m, n);
     let out = SharedMut::new(c);
     (0..n.div_ceil(width)).into_par_iter().for_each_init(
         || vec![0.0f32; m * width],
         |block, t| {
             let j0 = t * width;
             let cols = width.min(n - j0);
-            // Each task multiplies into a block of its own, then copies it
-            // into its columns of C: the threads' parts of C interleave row
-            // by row, so they cannot be handed out as slices.
-            if accumulate {
-                for i in 0..m {
-                    // SAFETY: row i, columns j0..j0 + cols of C are within
-                    // it (checked above) and belong to this task alone.
-                    let src =
-                        unsafe { std::slice::from_raw_parts(out.get().add(i * ldc + j0), cols) };
-                    block[i * cols..(i + 1) * cols].copy_from_slice(src);
-                }
-            }
-            gemm_with(kernel, a, &b[j0..], ldb, cols, block, cols, accumulate);
-            for i in 0..m {
-                // SAFETY: as above; `block` is this task's own buffer.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        block.as_ptr().add(i * cols),
-                        out.get().add(i * ldc + j0),
-                        cols,
-                    )
-                };
-            }
+            // SAFETY: `c` holds an m x n product at stride ldc (checked
+            // above) and outlives the loop; tasks take disjoint columns.
+            unsafe {
+                par_task(out, m, ldc, j0, cols, block, accumulate, |block| {
+                    gemm_with(kernel, a, &b[j0..], ldb, cols, block, cols, accumulate)
+                })
+            };
         },
     );
+}
+
+/// Columns per task of a parallel product with `m` rows and `n` columns:
+/// whole panels, as many as keep the task's block of C (m x width) in L2,
+/// and at least several tasks per thread to even out the load.
+fn par_width(m: usize, n: usize) -> usize {
+    let in_cache = (PAR_BLOCK_BYTES / 4 / m).max(NR) / NR * NR;
+    let spread = n
+        .div_ceil(4 * rayon::current_num_threads().max(1))
+        .next_multiple_of(NR);
+    in_cache.min(spread)
+}
+
+/// One task of a parallel product: `multiply` computes columns
+/// `j0..j0 + cols` of C into `block` (m x cols, contiguous; holding those
+/// columns of C first when accumulating), which is then copied into C.
+/// The threads' parts of C interleave row by row, so they cannot be
+/// handed out as slices.
+///
+/// # Safety
+/// `out` is the start of C, an m-row matrix at stride `ldc` that outlives
+/// the call and whose columns `j0..j0 + cols` exist and belong to this task
+/// alone; `block` holds at least `m * cols`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn par_task(
+    out: SharedMut<f32>,
+    m: usize,
+    ldc: usize,
+    j0: usize,
+    cols: usize,
+    block: &mut [f32],
+    accumulate: bool,
+    multiply: impl FnOnce(&mut [f32]),
+) {
+    let block = &mut block[..m * cols];
+    if accumulate {
+        for i in 0..m {
+            // SAFETY: row i, columns j0..j0 + cols of C (the contract).
+            let src = unsafe { std::slice::from_raw_parts(out.get().add(i * ldc + j0), cols) };
+            block[i * cols..(i + 1) * cols].copy_from_slice(src);
+        }
+    }
+    multiply(block);
+    for i in 0..m {
+        // SAFETY: as above; `block` is this task's own buffer.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                block.as_ptr().add(i * cols),
+                out.get().add(i * ldc + j0),
+                cols,
+            )
+        };
+    }
 }
 
 /// Bytes of `C` one task of [`par_gemm`] computes at a time.

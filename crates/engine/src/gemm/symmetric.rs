@@ -97,7 +97,7 @@ pub fn syrk_with(kernel: Kernel, a: &[f32], m: usize, k: usize, lda: usize, c: &
 /// costs more than the products themselves at 512 channels; AVX-512 does
 /// them sixteen by sixteen.
 #[allow(clippy::too_many_arguments)]
-fn transpose_rows(
+pub(super) fn transpose_rows(
     kernel: Kernel,
     a: &[f32],
     lda: usize,
