@@ -53,8 +53,10 @@ fn optimizer_bytes(optimizer: &OptimizerSettings, n: usize) -> usize {
     }
 }
 
-/// Loss temporaries at a tap: the summed gradient, one loss's gradient, and
-/// for a style layer the Gram matrix's partial sums and difference.
+/// Loss temporaries at a tap: two tensors the size of the layer (a
+/// region's weighted activations and their gradient; the plain losses add
+/// theirs in place), and for a style layer the Gram matrix's partial sums
+/// and difference.
 fn loss_bytes(settings: &Settings, layer: Layer, (c, h, w): (usize, usize, usize)) -> usize {
     let activation = c * h * w * 4;
     let style = settings.style_layers.iter().any(|l| l.0 == layer);

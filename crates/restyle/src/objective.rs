@@ -3,7 +3,7 @@
 //! evaluated with one forward and one backward pass through VGG-19.
 
 use restyle_engine::Tensor;
-use restyle_vgg::{Borders, Layer, Vgg19};
+use restyle_vgg::{Borders, Layer, TapLoss, Vgg19};
 
 use crate::losses::{
     total_variation, wrapped_total_variation, ContentLoss, GuidedStyleLoss, StyleLoss,
@@ -83,39 +83,15 @@ impl<'n> StyleObjective<'n> {
 
     /// Value and gradient with respect to the pixels (3 x H x W, RGB 0..1).
     pub fn evaluate(&mut self, pixels: &Tensor) -> (Losses, Tensor) {
-        let (mut content, mut style) = (0.0, 0.0);
+        let mut terms = Terms {
+            objective: self,
+            content: 0.0,
+            style: 0.0,
+        };
         let (_, mut grad) =
             self.net
-                .value_and_grad_with(pixels, &self.taps, self.borders, |layer, features| {
-                    // Each loss hands back its gradient already weighted; the
-                    // first becomes the layer's (usually its only one): no
-                    // zeroed tensor, no pass over it, at relu1_1 as large as
-                    // the activations.
-                    let mut grad: Option<Tensor> = None;
-                    let mut add = |value: f64, weight: f64, g: Tensor, total: &mut f64| {
-                        *total += weight * value;
-                        match grad.as_mut() {
-                            None => grad = Some(g),
-                            Some(sum) => sum.add_assign(&g),
-                        }
-                    };
-                    for (_, weight, loss) in self.content.iter().filter(|c| c.0 == layer) {
-                        let (v, g) = loss.value_and_weighted_grad(features, *weight as f32);
-                        add(v, *weight, g, &mut content);
-                    }
-                    for (_, weight, loss) in self.style.iter().filter(|s| s.0 == layer) {
-                        let (v, g) = loss.value_and_weighted_grad(features, *weight as f32);
-                        add(v, *weight, g, &mut style);
-                    }
-                    for (_, weight, loss) in self.guided.iter().filter(|s| s.0 == layer) {
-                        let (v, g) = loss.value_and_weighted_grad(features, *weight as f32);
-                        add(v, *weight, g, &mut style);
-                    }
-                    let grad = grad.unwrap_or_else(|| {
-                        Tensor::zeros(features.channels(), features.height(), features.width())
-                    });
-                    (0.0, grad)
-                });
+                .value_and_grad_of(pixels, &self.taps, self.borders, &mut terms);
+        let (content, style) = (terms.content, terms.style);
         let tv = if self.tv_weight > 0.0 {
             let tv = match self.borders {
                 Borders::Zero => total_variation,
@@ -128,5 +104,38 @@ impl<'n> StyleObjective<'n> {
         self.latest = Losses { content, style, tv };
         self.evaluations += 1;
         (self.latest, grad)
+    }
+}
+
+/// The loss terms at the taps of one evaluation, each adding its weighted
+/// gradient into the one flowing back through the network: no tensor as
+/// large as the layer is made for a loss's gradient, nor added in a pass
+/// of its own (at relu1_1, 50 MB at 512 px).
+struct Terms<'o, 'n> {
+    objective: &'o StyleObjective<'n>,
+    content: f64,
+    style: f64,
+}
+
+impl TapLoss for Terms<'_, '_> {
+    fn add_gradient(&mut self, layer: Layer, features: &Tensor, grad: &mut Tensor) -> f64 {
+        let o = self.objective;
+        let mut total = 0.0;
+        for (_, weight, loss) in o.content.iter().filter(|c| c.0 == layer) {
+            let value = *weight * loss.add_weighted_grad(features, *weight as f32, grad);
+            self.content += value;
+            total += value;
+        }
+        for (_, weight, loss) in o.style.iter().filter(|s| s.0 == layer) {
+            let value = *weight * loss.add_weighted_grad(features, *weight as f32, grad);
+            self.style += value;
+            total += value;
+        }
+        for (_, weight, loss) in o.guided.iter().filter(|s| s.0 == layer) {
+            let value = *weight * loss.add_weighted_grad(features, *weight as f32, grad);
+            self.style += value;
+            total += value;
+        }
+        total
     }
 }

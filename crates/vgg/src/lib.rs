@@ -37,5 +37,5 @@ mod weights_file;
 
 pub use convention::InputConvention;
 pub use layers::{Layer, Op, UnknownLayer};
-pub use vgg19::{Borders, Vgg19};
+pub use vgg19::{Borders, TapLoss, Vgg19};
 pub use weights::{conv_names, conv_shapes, ConvWeights, VggWeights, WeightsError};

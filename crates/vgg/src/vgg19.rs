@@ -51,6 +51,16 @@ enum Saved {
     Pool(PoolArgmax),
 }
 
+/// A loss on the activations at some layers (the taps) of a pass, for
+/// [`Vgg19::value_and_grad_of`].
+pub trait TapLoss {
+    /// Adds the gradient of the loss at `layer`, with respect to its
+    /// activations `features`, into `grad` (the gradient flowing back at
+    /// that layer, of the same shape), and returns the loss's value there.
+    /// Called once per tap, deepest first, during the backward pass.
+    fn add_gradient(&mut self, layer: Layer, features: &Tensor, grad: &mut Tensor) -> f64;
+}
+
 impl Vgg19 {
     pub fn new(weights: VggWeights) -> Self {
         Self::with_algorithm(weights, Algorithm::Auto)
@@ -135,6 +145,11 @@ impl Vgg19 {
     /// the gradients injected at taps, the convolutions' scratch, and what
     /// the loss callback allocates at each tap (`callback_bytes`, given the
     /// layer and its output's shape), which the caller knows.
+    ///
+    /// It bounds a [`Vgg19::value_and_grad_of`] call too: the activations
+    /// kept at the taps take the injected gradients' place (same size, same
+    /// lifetime), and the loss's temporaries come on the way back instead
+    /// of on the way forward.
     pub fn step_memory_bytes(
         height: usize,
         width: usize,
@@ -289,6 +304,7 @@ impl Vgg19 {
                         *slot = Some(x.clone());
                     }
                 }
+                false
             });
         }
         found
@@ -327,7 +343,7 @@ impl Vgg19 {
         };
         let mut total = 0.0;
         let mut injected: Vec<Option<Tensor>> = (0..=last.index()).map(|_| None).collect();
-        let tape = self.forward(image, last, true, borders, |layer, x| {
+        let (tape, _) = self.forward(image, last, true, borders, |layer, x| {
             if taps.contains(&layer) && injected[layer.index()].is_none() {
                 let (value, grad) = loss(layer, x);
                 assert_eq!(
@@ -338,6 +354,7 @@ impl Vgg19 {
                 total += value;
                 injected[layer.index()] = Some(grad);
             }
+            false
         });
 
         let mut grad: Option<Tensor> = None;
@@ -351,30 +368,61 @@ impl Vgg19 {
                     }
                 });
             }
-            let Some(g) = grad.as_mut() else { continue };
-            match saved {
-                Saved::Conv(i) => *g = self.convs[i].backward_input(g),
-                Saved::WrappedConv(i) => {
-                    *g = fold_wrap(&self.convs[i].backward_input(&pad_zero(g)));
-                }
-                Saved::Relu(mask) => relu_backward(&mask, g),
-                Saved::Pool(argmax) => *g = maxpool2x2_backward(&argmax, g),
+            if let Some(g) = grad.as_mut() {
+                self.backward(saved, g);
             }
         }
         let grad = grad.expect("the deepest tap injects a gradient");
         (total, self.convention.gradient_to_rgb(&grad))
     }
 
+    /// [`Vgg19::value_and_grad_with`] for a loss that adds its gradient
+    /// into the one flowing back ([`TapLoss`]), on the way back: no tensor
+    /// the size of a tap's activations is made for the loss's gradient, nor
+    /// added in a pass of its own. The activations at the taps are kept from
+    /// the forward pass instead.
+    pub fn value_and_grad_of(
+        &self,
+        image: &Tensor,
+        taps: &[Layer],
+        borders: Borders,
+        loss: &mut impl TapLoss,
+    ) -> (f64, Tensor) {
+        let Some(&last) = taps.iter().max() else {
+            return (0.0, Tensor::zeros(3, image.height(), image.width()));
+        };
+        let (tape, mut kept) =
+            self.forward(image, last, true, borders, |layer, _| taps.contains(&layer));
+        let mut total = 0.0;
+        let mut grad: Option<Tensor> = None;
+        let layers: Vec<Layer> = Layer::all().take(last.index() + 1).collect();
+        for (index, saved) in tape.into_iter().enumerate().rev() {
+            if let Some(features) = kept[index].take() {
+                let (c, h, w) = features.shape();
+                let g = grad.get_or_insert_with(|| Tensor::zeros(c, h, w));
+                total += loss.add_gradient(layers[index], &features, g);
+            }
+            if let Some(g) = grad.as_mut() {
+                self.backward(saved, g);
+            }
+        }
+        let grad = grad.expect("the deepest tap adds a gradient");
+        (total, self.convention.gradient_to_rgb(&grad))
+    }
+
     /// Runs the layers up to `last`, showing each output to `visit`; with
-    /// `keep_tape`, returns what the backward pass needs.
+    /// `keep_tape`, returns what the backward pass needs. Where `visit`
+    /// returns true, that layer's output is kept too (moved where the next
+    /// layer makes a new tensor, copied where it works in place), by layer
+    /// index.
     fn forward(
         &self,
         image: &Tensor,
         last: Layer,
         keep_tape: bool,
         borders: Borders,
-        mut visit: impl FnMut(Layer, &Tensor),
-    ) -> Vec<Saved> {
+        mut visit: impl FnMut(Layer, &Tensor) -> bool,
+    ) -> (Vec<Saved>, Vec<Option<Tensor>>) {
         assert!(
             last <= self.deepest_layer(),
             "{last} is deeper than this network's last layer, {}",
@@ -382,6 +430,16 @@ impl Vgg19 {
         );
         let mut x = self.convention.to_network(image);
         let mut tape = Vec::new();
+        let mut kept: Vec<Option<Tensor>> = (0..=last.index()).map(|_| None).collect();
+        // The layer whose output `x` holds, if it is to be kept.
+        let mut keep: Option<usize> = None;
+        // `x` becomes `next`; the old `x` goes to `kept` if it is to be kept.
+        fn replace(x: &mut Tensor, next: Tensor, keep: Option<usize>, kept: &mut [Option<Tensor>]) {
+            let old = std::mem::replace(x, next);
+            if let Some(index) = keep {
+                kept[index] = Some(old);
+            }
+        }
         for layer in Layer::all().take(last.index() + 1) {
             let saved = match layer.op() {
                 Op::Conv(i) if borders == Borders::Wrap => {
@@ -390,26 +448,48 @@ impl Vgg19 {
                     // where every output read only wrapped pixels. Costs
                     // (h+2)(w+2)/(hw) of a plain convolution and leaves the
                     // engine's kernels as they are.
-                    x = unpad(&self.convs[i].forward(&wrap(&x)));
+                    let next = unpad(&self.convs[i].forward(&wrap(&x)));
+                    replace(&mut x, next, keep, &mut kept);
                     Saved::WrappedConv(i)
                 }
                 Op::Conv(i) => {
-                    x = self.convs[i].forward(&x);
+                    let next = self.convs[i].forward(&x);
+                    replace(&mut x, next, keep, &mut kept);
                     Saved::Conv(i)
                 }
-                Op::Relu => Saved::Relu(relu_forward(&mut x)),
+                Op::Relu => {
+                    if let Some(index) = keep {
+                        kept[index] = Some(x.clone());
+                    }
+                    Saved::Relu(relu_forward(&mut x))
+                }
                 Op::Pool => {
                     let (pooled, argmax) = maxpool2x2_forward(&x);
-                    x = pooled;
+                    replace(&mut x, pooled, keep, &mut kept);
                     Saved::Pool(argmax)
                 }
             };
-            visit(layer, &x);
+            keep = visit(layer, &x).then_some(layer.index());
             if keep_tape {
                 tape.push(saved);
             }
         }
-        tape
+        if let Some(index) = keep {
+            kept[index] = Some(x);
+        }
+        (tape, kept)
+    }
+
+    /// Carries `grad` back through one layer of the tape.
+    fn backward(&self, saved: Saved, grad: &mut Tensor) {
+        match saved {
+            Saved::Conv(i) => *grad = self.convs[i].backward_input(grad),
+            Saved::WrappedConv(i) => {
+                *grad = fold_wrap(&self.convs[i].backward_input(&pad_zero(grad)));
+            }
+            Saved::Relu(mask) => relu_backward(&mask, grad),
+            Saved::Pool(argmax) => *grad = maxpool2x2_backward(&argmax, grad),
+        }
     }
 }
 

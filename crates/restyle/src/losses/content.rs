@@ -46,4 +46,32 @@ impl ContentLoss {
         }
         (sum * self.scale, grad)
     }
+
+    /// The loss, with its gradient times `weight` added into `grad`, in
+    /// one pass.
+    pub fn add_weighted_grad(&self, features: &Tensor, weight: f32, grad: &mut Tensor) -> f64 {
+        assert_eq!(
+            features.shape(),
+            self.target.shape(),
+            "content features and target differ in shape"
+        );
+        assert_eq!(
+            grad.shape(),
+            features.shape(),
+            "content gradient and features differ in shape"
+        );
+        let mut sum = 0.0f64;
+        let factor = (2.0 * self.scale) as f32 * weight;
+        for ((g, &f), &p) in grad
+            .as_mut_slice()
+            .iter_mut()
+            .zip(features.as_slice())
+            .zip(self.target.as_slice())
+        {
+            let d = f - p;
+            sum += d as f64 * d as f64;
+            *g += factor * d;
+        }
+        sum * self.scale
+    }
 }

@@ -142,6 +142,29 @@ impl StyleLoss {
     /// over the layer-sized gradient.
     pub fn value_and_weighted_grad(&self, features: &Tensor, weight: f32) -> (f64, Tensor) {
         let (c, h, w) = features.shape();
+        let mut grad = Tensor::zeros(c, h, w);
+        let value = self.weighted_grad_into(features, weight, &mut grad, false);
+        (value, grad)
+    }
+
+    /// The loss, with its gradient times `weight` added into `grad`.
+    pub fn add_weighted_grad(&self, features: &Tensor, weight: f32, grad: &mut Tensor) -> f64 {
+        assert_eq!(
+            grad.shape(),
+            features.shape(),
+            "style gradient and features differ in shape"
+        );
+        self.weighted_grad_into(features, weight, grad, true)
+    }
+
+    fn weighted_grad_into(
+        &self,
+        features: &Tensor,
+        weight: f32,
+        grad: &mut Tensor,
+        accumulate: bool,
+    ) -> f64 {
+        let (c, h, w) = features.shape();
         assert_eq!(
             c, self.target.channels,
             "style features and target differ in channels"
@@ -159,16 +182,16 @@ impl StyleLoss {
         // each thread would read all of F, at relu1_1 50 MB at 512 px).
         let alpha = (4.0 * self.scale / m.max(1) as f64) as f32 * weight;
         diff.iter_mut().for_each(|d| *d *= alpha);
-        let mut grad = Tensor::zeros(c, h, w);
         let f = features.as_slice();
+        let out = grad.as_mut_slice();
         if in_bf16(c, m) {
             let factor = gemm::bf16::pack_a(&diff, c, c, c);
-            gemm::bf16::par_gemm(&factor, c, f, m, m, grad.as_mut_slice(), m, false);
+            gemm::bf16::par_gemm(&factor, c, f, m, m, out, m, accumulate);
         } else {
             let factor = gemm::PackedA::pack(&diff, c, c, c);
-            gemm::par_gemm(&factor, f, m, m, grad.as_mut_slice(), m, false);
+            gemm::par_gemm(&factor, f, m, m, out, m, accumulate);
         }
-        (sum * self.scale, grad)
+        sum * self.scale
     }
 }
 
@@ -254,5 +277,12 @@ impl GuidedStyleLoss {
             .loss
             .value_and_weighted_grad(&weighted(features, &self.guide), weight);
         (value, weighted(&grad, &self.guide))
+    }
+
+    /// The loss, with its gradient times `weight` added into `grad`.
+    pub fn add_weighted_grad(&self, features: &Tensor, weight: f32, grad: &mut Tensor) -> f64 {
+        let (value, g) = self.value_and_weighted_grad(features, weight);
+        grad.add_assign(&g);
+        value
     }
 }
