@@ -29,12 +29,13 @@ import time
 
 from PIL import Image, ImageDraw, ImageFont
 
+from examples import image_path
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESTYLE = os.path.join(ROOT, "target", "release", "restyle")
 RESTYLE_BENCH = os.path.join(ROOT, "target", "release", "restyle-bench")
 PASTICHE = os.path.join(HERE, ".venv", "bin", "pastiche")
-IMAGES = os.path.join(ROOT, "examples", "images")
 
 
 def timed(cmd, env):
@@ -56,14 +57,6 @@ def measured_objective(content, style, picture):
     out = subprocess.run([RESTYLE_BENCH, "objective", content, style, picture],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out)["objective"]
-
-
-def image_path(name, kind):
-    for ext in (".jpg", ".png"):
-        path = os.path.join(IMAGES, kind, name + ext)
-        if os.path.exists(path):
-            return path
-    sys.exit(f"no {kind} image named {name} in {IMAGES}/{kind}")
 
 
 def label(img, text):

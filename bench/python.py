@@ -33,9 +33,10 @@ import subprocess
 import sys
 import time
 
+from examples import image_path
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-IMAGES = os.path.join(ROOT, "examples", "images")
 
 
 def child_restyle(args):
@@ -123,14 +124,6 @@ def site_packages_bytes(python):
             if not os.path.islink(path):
                 total += os.path.getsize(path)
     return total
-
-
-def image_path(name, kind):
-    for ext in (".jpg", ".png"):
-        path = os.path.join(IMAGES, kind, name + ext)
-        if os.path.exists(path):
-            return path
-    sys.exit(f"no {kind} image named {name} in {IMAGES}/{kind}")
 
 
 def size(b):
