@@ -15,11 +15,10 @@
 
 use std::arch::x86_64::*;
 
-use rayon::prelude::*;
-
-use super::symmetric::transpose_rows;
+use super::symmetric::{
+    mirror_upper, nothing_to_square, pack_row_panels, transpose_rows, upper_tiles,
+};
 use super::{avx512, Kernel, PackedA, MR, NR};
-use crate::shared_mut::SharedMut;
 
 /// Pairs of depth per block (the bf16 counterpart of [`super::KC`]: the
 /// same bytes per panel row).
@@ -90,60 +89,40 @@ pub fn par_gemm(
 ) {
     assert!(available(), "bf16 products need AVX-512 BF16");
     assert_eq!(a.k, k.div_ceil(2), "A was packed for another depth");
-    let m = a.m;
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!(c.len() >= (m - 1) * ldc + n, "C is too short");
-    if k == 0 {
-        if !accumulate {
-            (0..m).for_each(|i| c[i * ldc..i * ldc + n].fill(0.0));
-        }
+    if super::nothing_to_multiply(a, n, c, ldc, accumulate) {
         return;
     }
     assert!(b.len() >= (k - 1) * ldb + n, "B is too short");
-    let width = super::par_width(m, n);
-    let out = SharedMut::new(c);
-    (0..n.div_ceil(width)).into_par_iter().for_each_init(
-        || (vec![0.0f32; m * width], vec![0.0f32; KCP * NR]),
-        |(block, panel), t| {
-            let j0 = t * width;
-            let cols = width.min(n - j0);
-            let multiply = |block: &mut [f32]| {
-                for q0 in (0..a.k).step_by(KCP) {
-                    let qc = KCP.min(a.k - q0);
-                    for jj in (0..cols).step_by(NR) {
-                        let nr = NR.min(cols - jj);
-                        // SAFETY: available() (asserted); rows 2 q0 .. 2 (q0 + qc)
-                        // of B (those below k read as zero) hold columns
-                        // j0 + jj .. j0 + jj + nr (B's length is checked above);
-                        // the panel holds qc rows of NR.
-                        unsafe { pack_b_pairs(&b[j0 + jj..], ldb, k, 2 * q0, qc, nr, panel) };
-                        for p in 0..m.div_ceil(MR) {
-                            let mr = MR.min(m - p * MR);
-                            let sliver = &a.data[(p * a.k + q0) * MR..][..qc * MR];
-                            let add = accumulate || q0 > 0;
-                            // SAFETY: available(); qc pairs of the sliver and panel,
-                            // an mr x nr tile of the block (cols wide).
-                            unsafe {
-                                kernel(
-                                    qc,
-                                    sliver,
-                                    panel,
-                                    &mut block[p * MR * cols + jj..],
-                                    cols,
-                                    mr,
-                                    nr,
-                                    add,
-                                )
-                            };
-                        }
+    let m = a.m;
+    let scratch = || vec![0.0f32; KCP * NR];
+    super::par_columns(
+        m,
+        n,
+        c,
+        ldc,
+        accumulate,
+        scratch,
+        |panel, j0, cols, block| {
+            for q0 in (0..a.k).step_by(KCP) {
+                let qc = KCP.min(a.k - q0);
+                for jj in (0..cols).step_by(NR) {
+                    let nr = NR.min(cols - jj);
+                    // SAFETY: available() (asserted); rows 2 q0 .. 2 (q0 + qc)
+                    // of B (those below k read as zero) hold columns
+                    // j0 + jj .. j0 + jj + nr (B's length is checked above);
+                    // the panel holds qc rows of NR.
+                    unsafe { pack_b_pairs(&b[j0 + jj..], ldb, k, 2 * q0, qc, nr, panel) };
+                    for p in 0..m.div_ceil(MR) {
+                        let mr = MR.min(m - p * MR);
+                        let sliver = &a.data[(p * a.k + q0) * MR..][..qc * MR];
+                        let tile = &mut block[p * MR * cols + jj..];
+                        let add = accumulate || q0 > 0;
+                        // SAFETY: available(); qc pairs of the sliver and panel,
+                        // an mr x nr tile of the block (cols wide).
+                        unsafe { kernel(qc, sliver, panel, tile, cols, mr, nr, add) };
                     }
                 }
-            };
-            // SAFETY: `c` holds an m x n product at stride ldc (checked
-            // above) and outlives the loop; tasks take disjoint columns.
-            unsafe { super::par_task(out, m, ldc, j0, cols, block, accumulate, multiply) };
+            }
         },
     );
 }
@@ -272,21 +251,14 @@ unsafe fn kernel_n<const V: usize>(
 /// If [`available`] is false, or the slices are too short for the shapes.
 pub fn syrk(a: &[f32], m: usize, k: usize, lda: usize, c: &mut [f32]) {
     assert!(available(), "bf16 products need AVX-512 BF16");
-    if m == 0 {
+    if nothing_to_square(a, m, k, lda, c) {
         return;
     }
-    assert!(c.len() >= m * m, "C is too short");
-    if k == 0 {
-        c[..m * m].fill(0.0);
-        return;
-    }
-    assert!(a.len() >= (m - 1) * lda + k, "A is too short");
-    let panels = m.div_ceil(MR);
     // Each block's rows as bf16 pairs (16 pairs of zeros past the end, for
     // the transposes), then packed twice as the f32 product packs them.
     let stride = KCP.min(k.div_ceil(2)).next_multiple_of(16);
     let mut rows = vec![0.0f32; m * stride];
-    let mut packed_a = vec![0.0f32; panels * stride * MR];
+    let mut packed_a = vec![0.0f32; m.div_ceil(MR) * stride * MR];
     let mut packed_b = vec![0.0f32; stride * NR];
     for k0 in (0..k).step_by(2 * KCP) {
         let kc = (2 * KCP).min(k - k0);
@@ -296,28 +268,12 @@ pub fn syrk(a: &[f32], m: usize, k: usize, lda: usize, c: &mut [f32]) {
             // k0 (A's length is checked above); `out` holds `stride`.
             unsafe { to_pairs(&a[i * lda + k0..][..kc], out) };
         }
-        for p in 0..panels {
-            let panel = &mut packed_a[p * pairs * MR..(p + 1) * pairs * MR];
-            let (first, count) = (p * MR, MR.min(m - p * MR));
-            transpose_rows(
-                Kernel::Avx512,
-                &rows,
-                stride,
-                first,
-                count,
-                0,
-                pairs,
-                panel,
-                MR,
-            );
-        }
+        pack_row_panels(Kernel::Avx512, &rows, stride, m, 0, pairs, &mut packed_a);
         for j0 in (0..m).step_by(NR) {
             let nr = NR.min(m - j0);
             let panel = &mut packed_b[..pairs * NR];
             transpose_rows(Kernel::Avx512, &rows, stride, j0, nr, 0, pairs, panel, NR);
-            for p in (0..panels).take_while(|&p| p * MR < j0 + nr) {
-                let mr = MR.min(m - p * MR);
-                let skip = (p * MR).saturating_sub(j0) / 16 * 16;
+            for (p, mr, skip) in upper_tiles(m, j0, nr) {
                 let tile = &mut c[p * MR * m + j0 + skip..];
                 let sliver = &packed_a[p * pairs * MR..(p + 1) * pairs * MR];
                 // SAFETY: available(); the sliver and the panel hold `pairs`
@@ -338,11 +294,7 @@ pub fn syrk(a: &[f32], m: usize, k: usize, lda: usize, c: &mut [f32]) {
             }
         }
     }
-    for i in 1..m {
-        for j in 0..i {
-            c[i * m + j] = c[j * m + i];
-        }
-    }
+    mirror_upper(c, m);
 }
 
 /// `values` as bf16 pairs (an odd count padded with a zero) into `out`,

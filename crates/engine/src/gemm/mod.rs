@@ -182,84 +182,85 @@ pub fn par_gemm_with(
     ldc: usize,
     accumulate: bool,
 ) {
-    use rayon::prelude::*;
     if nothing_to_multiply(a, n, c, ldc, accumulate) {
         return;
     }
-    let (m, k) = (a.m, a.k);
+    let k = a.k;
     assert!(b.len() >= (k - 1) * ldb + n, "B is too short");
-    let width = par_width(m, n);
-    let out = SharedMut::new(c);
-    (0..n.div_ceil(width)).into_par_iter().for_each_init(
-        || vec![0.0f32; m * width],
-        |block, t| {
-            let j0 = t * width;
-            let cols = width.min(n - j0);
-            // SAFETY: `c` holds an m x n product at stride ldc (checked
-            // above) and outlives the loop; tasks take disjoint columns.
-            unsafe {
-                par_task(out, m, ldc, j0, cols, block, accumulate, |block| {
-                    gemm_with(kernel, a, &b[j0..], ldb, cols, block, cols, accumulate)
-                })
-            };
-        },
+    par_columns(
+        a.m,
+        n,
+        c,
+        ldc,
+        accumulate,
+        || (),
+        |_, j0, cols, block| gemm_with(kernel, a, &b[j0..], ldb, cols, block, cols, accumulate),
     );
 }
 
-/// Columns per task of a parallel product with `m` rows and `n` columns:
-/// whole panels, as many as keep the task's block of C (m x width) in L2,
-/// and at least several tasks per thread to even out the load.
-fn par_width(m: usize, n: usize) -> usize {
+/// Runs a product into the `m x n` matrix `C` (row stride `ldc`) column
+/// block by column block on rayon's threads: `multiply(scratch, j0, cols,
+/// block)` computes columns `j0..j0 + cols` into `block` (`m x cols`,
+/// contiguous; holding those columns of C first when accumulating), which
+/// is then copied into C. The threads' parts of C interleave row by row, so
+/// they cannot be handed out as slices. Blocks are whole panels, as many as
+/// keep one in L2, and at least several per thread to even out the load;
+/// each thread makes its `scratch` once.
+///
+/// # Panics
+/// If `c` is too short for the shape.
+fn par_columns<S>(
+    m: usize,
+    n: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    scratch: impl Fn() -> S + Sync + Send,
+    multiply: impl Fn(&mut S, usize, usize, &mut [f32]) + Sync + Send,
+) {
+    use rayon::prelude::*;
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(c.len() >= (m - 1) * ldc + n, "C is too short");
     let in_cache = (PAR_BLOCK_BYTES / 4 / m).max(NR) / NR * NR;
     let spread = n
         .div_ceil(4 * rayon::current_num_threads().max(1))
         .next_multiple_of(NR);
-    in_cache.min(spread)
+    let width = in_cache.min(spread);
+    let out = SharedMut::new(c);
+    (0..n.div_ceil(width)).into_par_iter().for_each_init(
+        || (vec![0.0f32; m * width], scratch()),
+        |(block, scratch), t| {
+            let j0 = t * width;
+            let cols = width.min(n - j0);
+            let block = &mut block[..m * cols];
+            if accumulate {
+                for i in 0..m {
+                    // SAFETY: C holds m rows of n values at stride ldc
+                    // (checked above) and outlives the loop; columns
+                    // j0..j0 + cols of row i belong to this task alone.
+                    let src =
+                        unsafe { std::slice::from_raw_parts(out.get().add(i * ldc + j0), cols) };
+                    block[i * cols..(i + 1) * cols].copy_from_slice(src);
+                }
+            }
+            multiply(scratch, j0, cols, block);
+            for i in 0..m {
+                // SAFETY: as above; `block` is this task's own buffer.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        block.as_ptr().add(i * cols),
+                        out.get().add(i * ldc + j0),
+                        cols,
+                    )
+                };
+            }
+        },
+    );
 }
 
-/// One task of a parallel product: `multiply` computes columns
-/// `j0..j0 + cols` of C into `block` (m x cols, contiguous; holding those
-/// columns of C first when accumulating), which is then copied into C.
-/// The threads' parts of C interleave row by row, so they cannot be
-/// handed out as slices.
-///
-/// # Safety
-/// `out` is the start of C, an m-row matrix at stride `ldc` that outlives
-/// the call and whose columns `j0..j0 + cols` exist and belong to this task
-/// alone; `block` holds at least `m * cols`.
-#[allow(clippy::too_many_arguments)]
-unsafe fn par_task(
-    out: SharedMut<f32>,
-    m: usize,
-    ldc: usize,
-    j0: usize,
-    cols: usize,
-    block: &mut [f32],
-    accumulate: bool,
-    multiply: impl FnOnce(&mut [f32]),
-) {
-    let block = &mut block[..m * cols];
-    if accumulate {
-        for i in 0..m {
-            // SAFETY: row i, columns j0..j0 + cols of C (the contract).
-            let src = unsafe { std::slice::from_raw_parts(out.get().add(i * ldc + j0), cols) };
-            block[i * cols..(i + 1) * cols].copy_from_slice(src);
-        }
-    }
-    multiply(block);
-    for i in 0..m {
-        // SAFETY: as above; `block` is this task's own buffer.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                block.as_ptr().add(i * cols),
-                out.get().add(i * ldc + j0),
-                cols,
-            )
-        };
-    }
-}
-
-/// Bytes of `C` one task of [`par_gemm`] computes at a time.
+/// Bytes of `C` one task of [`par_columns`] computes at a time.
 const PAR_BLOCK_BYTES: usize = 512 << 10;
 
 /// Floats [`gemm_packed`] reads for a `k x n` matrix `B`: whole panels of [`NR`] columns.

@@ -20,35 +20,15 @@ pub fn syrk(a: &[f32], m: usize, k: usize, lda: usize, c: &mut [f32]) {
 
 /// [`syrk`] with a chosen micro-kernel.
 pub fn syrk_with(kernel: Kernel, a: &[f32], m: usize, k: usize, lda: usize, c: &mut [f32]) {
-    if m == 0 {
+    if nothing_to_square(a, m, k, lda, c) {
         return;
     }
-    assert!(c.len() >= m * m, "C is too short");
-    if k == 0 {
-        c[..m * m].fill(0.0);
-        return;
-    }
-    assert!(a.len() >= (m - 1) * lda + k, "A is too short");
     let panels = m.div_ceil(MR);
     let mut packed_a = vec![0.0f32; panels * KC.min(k) * MR];
     let mut packed_b = vec![0.0f32; KC.min(k) * NR];
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
-        // A's rows k0..k0 + kc in MR-tall panels, column by column (padding rows stay 0).
-        for p in 0..panels {
-            let panel = &mut packed_a[p * kc * MR..(p + 1) * kc * MR];
-            transpose_rows(
-                kernel,
-                a,
-                lda,
-                p * MR,
-                MR.min(m - p * MR),
-                k0,
-                kc,
-                panel,
-                MR,
-            );
-        }
+        pack_row_panels(kernel, a, lda, m, k0, kc, &mut packed_a);
         for j0 in (0..m).step_by(NR) {
             let nr = NR.min(m - j0);
             // B = Aᵀ: row kk of the panel holds A[j0.., k0 + kk].
@@ -57,13 +37,7 @@ pub fn syrk_with(kernel: Kernel, a: &[f32], m: usize, k: usize, lda: usize, c: &
                 panel.fill(0.0);
             }
             transpose_rows(kernel, a, lda, j0, nr, k0, kc, panel, NR);
-            // Row panels that reach the upper triangle of this column panel,
-            // each from the first 16 columns that do: blocks wholly below
-            // the diagonal are not computed (the kernel is as wide as what
-            // is left).
-            for p in (0..panels).take_while(|&p| p * MR < j0 + nr) {
-                let mr = MR.min(m - p * MR);
-                let skip = (p * MR).saturating_sub(j0) / 16 * 16;
+            for (p, mr, skip) in upper_tiles(m, j0, nr) {
                 let tile = &mut c[p * MR * m + j0 + skip..];
                 let sliver = &packed_a[p * kc * MR..(p + 1) * kc * MR];
                 let columns = &panel[skip..];
@@ -83,7 +57,61 @@ pub fn syrk_with(kernel: Kernel, a: &[f32], m: usize, k: usize, lda: usize, c: &
             }
         }
     }
-    // The strict lower triangle from the upper one.
+    mirror_upper(c, m);
+}
+
+/// Checks that `A` (`m x k`, row stride `lda`) and `C` (`m x m`) fit the
+/// shapes, and does the products with nothing to multiply (no rows, or
+/// depth 0: `C = 0`). Returns whether that was all there was to do.
+pub(super) fn nothing_to_square(a: &[f32], m: usize, k: usize, lda: usize, c: &mut [f32]) -> bool {
+    if m == 0 {
+        return true;
+    }
+    assert!(c.len() >= m * m, "C is too short");
+    if k == 0 {
+        c[..m * m].fill(0.0);
+        return true;
+    }
+    assert!(a.len() >= (m - 1) * lda + k, "A is too short");
+    false
+}
+
+/// `A`'s `m` rows, columns `k0..k0 + kc`, in `MR`-tall panels, column by
+/// column: panel `p` at `out[p * kc * MR..]` (padding rows left as they are:
+/// they only reach rows of `C` that are not stored).
+pub(super) fn pack_row_panels(
+    kernel: Kernel,
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    k0: usize,
+    kc: usize,
+    out: &mut [f32],
+) {
+    for p in 0..m.div_ceil(MR) {
+        let panel = &mut out[p * kc * MR..(p + 1) * kc * MR];
+        let rows = MR.min(m - p * MR);
+        transpose_rows(kernel, a, lda, p * MR, rows, k0, kc, panel, MR);
+    }
+}
+
+/// The tiles of an `m x m` symmetric product's column panel `j0..j0 + nr`
+/// that reach the upper triangle: each row panel `p` (of `mr` rows) that
+/// does, from its first 16 columns that do (`skip` columns in). Blocks
+/// wholly below the diagonal are not computed; the kernel is as wide as
+/// what is left.
+pub(super) fn upper_tiles(
+    m: usize,
+    j0: usize,
+    nr: usize,
+) -> impl Iterator<Item = (usize, usize, usize)> {
+    (0..m.div_ceil(MR))
+        .take_while(move |&p| p * MR < j0 + nr)
+        .map(move |p| (p, MR.min(m - p * MR), (p * MR).saturating_sub(j0) / 16 * 16))
+}
+
+/// The strict lower triangle of the `m x m` matrix `c` from the upper one.
+pub(super) fn mirror_upper(c: &mut [f32], m: usize) {
     for i in 1..m {
         for j in 0..i {
             c[i * m + j] = c[j * m + i];
