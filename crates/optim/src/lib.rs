@@ -73,7 +73,44 @@ pub trait Optimizer {
     }
 }
 
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f64 {
+/// A value stored in `f32` or in bf16 (as the curvature pairs of [`Lbfgs`]).
+pub(crate) trait Value: Copy {
+    fn value(self) -> f32;
+}
+
+impl Value for f32 {
+    #[inline(always)]
+    fn value(self) -> f32 {
+        self
+    }
+}
+
+impl Value for half::bf16 {
+    #[inline(always)]
+    fn value(self) -> f32 {
+        // bf16 is the top half of an f32 (NaN stays NaN): a shift the
+        // compiler vectorises, unlike half's `to_f32` with its NaN branch.
+        f32::from_bits((self.to_bits() as u32) << 16)
+    }
+}
+
+/// `f32` to bf16, to the nearest (ties to even), as `half::bf16::from_f32`
+/// but without its branches, which keep the compiler from vectorising it.
+pub(crate) fn to_bf16(v: f32) -> half::bf16 {
+    let bits = v.to_bits();
+    let rounded = (bits.wrapping_add(0x7FFF + ((bits >> 16) & 1)) >> 16) as u16;
+    half::bf16::from_bits(if v.is_nan() { 0x7FC0 } else { rounded })
+}
+
+/// `y += a x`.
+pub(crate) fn axpy(a: f32, x: &[impl Value], y: &mut [f32]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += a * xi.value();
+    }
+}
+
+/// The dot product `a'b`, in f64.
+pub(crate) fn dot(a: &[impl Value], b: &[impl Value]) -> f64 {
     // Sixteen running f32 sums (one vector's lanes: a single running sum is
     // a chain of dependent additions the compiler may not reorder, several
     // times slower), folded into f64 block by block. The order is fixed, so
@@ -87,12 +124,12 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f64 {
                 .remainder()
                 .iter()
                 .zip(b.remainder())
-                .map(|(x, y)| x * y)
+                .map(|(x, y)| x.value() * y.value())
                 .sum();
             let mut lanes = [0f32; LANES];
             for (x, y) in a.zip(b) {
                 for i in 0..LANES {
-                    lanes[i] += x[i] * y[i];
+                    lanes[i] += x[i].value() * y[i].value();
                 }
             }
             lanes.iter().map(|&v| v as f64).sum::<f64>() + tail as f64
@@ -112,6 +149,34 @@ mod tests {
             .map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0)
             .collect();
         (a, b)
+    }
+
+    #[test]
+    fn rounding_to_bf16_agrees_with_half() {
+        let special = [
+            0.0,
+            -0.0,
+            1.0,
+            f32::MAX,
+            f32::MIN_POSITIVE,
+            1e-45,
+            f32::INFINITY,
+        ];
+        let spread = (0..100_000u32).map(|i| f32::from_bits(i.wrapping_mul(2_654_435_761)));
+        let ties = (0..1000u32).map(|i| f32::from_bits((0x3F80_0000 + (i << 16)) | 0x8000));
+        for v in special.into_iter().chain(spread).chain(ties) {
+            let (ours, theirs) = (to_bf16(v), half::bf16::from_f32(v));
+            if v.is_nan() {
+                assert!(ours.is_nan(), "{v}");
+            } else {
+                assert_eq!(
+                    ours.to_bits(),
+                    theirs.to_bits(),
+                    "{v:e} ({:#x})",
+                    v.to_bits()
+                );
+            }
+        }
     }
 
     #[test]

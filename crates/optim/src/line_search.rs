@@ -7,6 +7,8 @@
 //! (common in style losses, which are quartic in the pixels) leaves the
 //! optimiser with no usable pairs and steps that never grow.
 
+use std::borrow::Cow;
+
 use crate::{dot, Objective};
 
 /// Sufficient decrease: f(x + t d) <= f(x) + C1 t g'd.
@@ -18,11 +20,12 @@ const MAX_EVALUATIONS: usize = 25;
 const TOLERANCE_CHANGE: f64 = 1e-9;
 
 /// A point on the line: step, value, gradient, directional derivative.
+/// The starting point borrows the caller's gradient instead of copying it.
 #[derive(Clone)]
-struct Point {
+struct Point<'g> {
     t: f64,
     f: f64,
-    g: Vec<f32>,
+    g: Cow<'g, [f32]>,
     slope: f64,
 }
 
@@ -35,7 +38,7 @@ pub(crate) struct Accepted {
 }
 
 /// Minimiser of the cubic through two points with their slopes, within `bounds`.
-fn cubic_minimum(a: &Point, b: &Point, bounds: Option<(f64, f64)>) -> f64 {
+fn cubic_minimum(a: &Point<'_>, b: &Point<'_>, bounds: Option<(f64, f64)>) -> f64 {
     let (lo, hi) = bounds.unwrap_or((a.t.min(b.t), a.t.max(b.t)));
     let d1 = a.slope + b.slope - 3.0 * (a.f - b.f) / (a.t - b.t);
     let d2_square = d1 * d1 - a.slope * b.slope;
@@ -93,17 +96,16 @@ pub(crate) fn strong_wolfe(
             t,
             f: value,
             slope: if slope.is_finite() { slope } else { 0.0 },
-            g: grad,
+            g: Cow::Owned(grad),
         }
     };
 
-    let start = Point {
+    let mut previous = Point {
         t: 0.0,
         f,
-        g: g.to_vec(),
+        g: Cow::Borrowed(g),
         slope: slope0,
     };
-    let mut previous = start.clone();
     let mut current = evaluate(t, &mut evaluations);
     // Phase 1: grow the step until it brackets an acceptable one.
     let mut bracket: [Point; 2];
@@ -116,7 +118,7 @@ pub(crate) fn strong_wolfe(
             return Accepted {
                 t: current.t,
                 f: current.f,
-                g: current.g,
+                g: current.g.into_owned(),
                 evaluations,
             };
         }
@@ -128,7 +130,7 @@ pub(crate) fn strong_wolfe(
             return Accepted {
                 t: current.t,
                 f: current.f,
-                g: current.g,
+                g: current.g.into_owned(),
                 evaluations,
             };
         }
@@ -181,7 +183,7 @@ pub(crate) fn strong_wolfe(
                 return Accepted {
                     t: point.t,
                     f: point.f,
-                    g: point.g,
+                    g: point.g.into_owned(),
                     evaluations,
                 };
             }
@@ -196,11 +198,12 @@ pub(crate) fn strong_wolfe(
             (1, 0)
         };
     }
-    let best = bracket[low].clone();
+    let [first, second] = bracket;
+    let best = if low == 0 { first } else { second };
     Accepted {
         t: best.t,
         f: best.f,
-        g: best.g,
+        g: best.g.into_owned(),
         evaluations,
     }
 }

@@ -7,6 +7,7 @@
 //! allocations), the losses' temporaries, the optimiser's state, the
 //! targets and the images. The largest phase is the run's peak.
 
+use restyle_optim::{Adam, Lbfgs, Optimizer};
 use restyle_vgg::{Layer, Vgg19};
 
 use crate::image::fit_long_edge;
@@ -46,10 +47,9 @@ pub fn decoded_image_bytes(width: usize, height: usize) -> usize {
 /// State an optimiser keeps for `n` values.
 fn optimizer_bytes(optimizer: &OptimizerSettings, n: usize) -> usize {
     match optimizer.kind {
-        // Curvature pairs, gradient, direction, and the line search's trial
-        // point and gradients (up to five at once).
-        OptimizerKind::Lbfgs => (2 * optimizer.lbfgs_history + 7) * n * 4,
-        OptimizerKind::Adam => 3 * n * 4,
+        OptimizerKind::Lbfgs => Lbfgs::new(optimizer.lbfgs_history).state_bytes(n),
+        // Its state does not depend on the rate.
+        OptimizerKind::Adam => Adam::new(1.0).state_bytes(n),
     }
 }
 
