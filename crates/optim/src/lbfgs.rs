@@ -92,7 +92,9 @@ impl Lbfgs {
     /// With bounds: no move for the values at a bound that the gradient or
     /// the direction would push out of the box.
     fn hold(&mut self, x: &[f32], grad: &[f32]) {
-        let (lo, hi) = self.box_bounds();
+        let Some((lo, hi)) = self.bounds else {
+            return;
+        };
         for ((&x, &g), d) in x.iter().zip(grad).zip(&mut self.direction) {
             if pushes_out(x, -g, lo, hi) || pushes_out(x, *d, lo, hi) {
                 *d = 0.0;
