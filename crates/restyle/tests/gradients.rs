@@ -75,24 +75,27 @@ fn check(x: &Tensor, grad: &Tensor, f: impl Fn(&Tensor) -> f64, eps: f32, tolera
 #[test]
 fn gram_matches_the_definition() {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    // Wide enough (M = 5000) to exercise the parallel partial sums.
-    let f = random(&mut rng, 5, 50, 100, -1.0, 1.0);
-    let g = gram(&f);
-    let m = 5000.0;
-    for i in 0..5 {
-        for j in 0..5 {
-            let expected: f64 = f
-                .plane(i)
-                .iter()
-                .zip(f.plane(j))
-                .map(|(&a, &b)| a as f64 * b as f64)
-                .sum::<f64>()
-                / m;
-            let got = g.as_slice()[i * 5 + j] as f64;
-            assert!(
-                (got - expected).abs() < 1e-5,
-                "G[{i}][{j}] = {got}, expected {expected}"
-            );
+    // Wide enough (M = 5000, 3000) to exercise the parallel partial sums of
+    // upper triangles; 37 channels, past the 32-wide blocks of the mirroring.
+    for (c, h, w) in [(5, 50, 100), (37, 30, 100)] {
+        let f = random(&mut rng, c, h, w, -1.0, 1.0);
+        let g = gram(&f);
+        let m = (h * w) as f64;
+        for i in 0..c {
+            for j in 0..c {
+                let expected: f64 = f
+                    .plane(i)
+                    .iter()
+                    .zip(f.plane(j))
+                    .map(|(&a, &b)| a as f64 * b as f64)
+                    .sum::<f64>()
+                    / m;
+                let got = g.as_slice()[i * c + j] as f64;
+                assert!(
+                    (got - expected).abs() < 1e-5,
+                    "{c} channels: G[{i}][{j}] = {got}, expected {expected}"
+                );
+            }
         }
     }
 }

@@ -34,3 +34,9 @@ pub fn par_gemm(
 pub fn syrk(_a: &[f32], _m: usize, _k: usize, _lda: usize, _c: &mut [f32]) {
     panic!("bf16 products need AVX-512 BF16")
 }
+
+/// # Panics
+/// Always: see [`available`].
+pub fn syrk_upper(_a: &[f32], _m: usize, _k: usize, _lda: usize, _c: &mut [f32]) {
+    panic!("bf16 products need AVX-512 BF16")
+}

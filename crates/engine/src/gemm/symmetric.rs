@@ -20,6 +20,23 @@ pub fn syrk(a: &[f32], m: usize, k: usize, lda: usize, c: &mut [f32]) {
 
 /// [`syrk`] with a chosen micro-kernel.
 pub fn syrk_with(kernel: Kernel, a: &[f32], m: usize, k: usize, lda: usize, c: &mut [f32]) {
+    syrk_upper_with(kernel, a, m, k, lda, c);
+    mirror_upper(c, m);
+}
+
+/// `C`'s upper triangle (the diagonal and above) of `C = A Aᵀ`, as
+/// [`syrk`] computes it; what is below is unspecified (some of it is
+/// written, the rest left as it was). For sums of several products: add
+/// their upper triangles, then [`mirror_upper`] once.
+///
+/// # Panics
+/// If the slices are too short for the shapes.
+pub fn syrk_upper(a: &[f32], m: usize, k: usize, lda: usize, c: &mut [f32]) {
+    syrk_upper_with(Kernel::detect(), a, m, k, lda, c);
+}
+
+/// [`syrk_upper`] with a chosen micro-kernel.
+pub fn syrk_upper_with(kernel: Kernel, a: &[f32], m: usize, k: usize, lda: usize, c: &mut [f32]) {
     if nothing_to_square(a, m, k, lda, c) {
         return;
     }
@@ -57,7 +74,6 @@ pub fn syrk_with(kernel: Kernel, a: &[f32], m: usize, k: usize, lda: usize, c: &
             }
         }
     }
-    mirror_upper(c, m);
 }
 
 /// Checks that `A` (`m x k`, row stride `lda`) and `C` (`m x m`) fit the
@@ -110,11 +126,23 @@ pub(super) fn upper_tiles(
         .map(move |p| (p, MR.min(m - p * MR), (p * MR).saturating_sub(j0) / 16 * 16))
 }
 
-/// The strict lower triangle of the `m x m` matrix `c` from the upper one.
-pub(super) fn mirror_upper(c: &mut [f32], m: usize) {
-    for i in 1..m {
-        for j in 0..i {
-            c[i * m + j] = c[j * m + i];
+/// The strict lower triangle of the `m x m` row-major matrix `c` from the
+/// upper one. Block by block, so that the reads down the upper triangle's
+/// columns stay within a few cache lines (element by element, each read
+/// of a 512-wide matrix is a fresh line).
+///
+/// # Panics
+/// If `c` holds fewer than `m * m` values.
+pub fn mirror_upper(c: &mut [f32], m: usize) {
+    const BLOCK: usize = 32;
+    assert!(c.len() >= m * m, "C is too short");
+    for i0 in (0..m).step_by(BLOCK) {
+        for j0 in (0..=i0).step_by(BLOCK) {
+            for i in i0..(i0 + BLOCK).min(m) {
+                for j in j0..(j0 + BLOCK).min(i) {
+                    c[i * m + j] = c[j * m + i];
+                }
+            }
         }
     }
 }
@@ -181,6 +209,21 @@ pub(super) fn transpose_rows(
 mod tests {
     use super::*;
     use crate::gemm::tests::kernels;
+
+    #[test]
+    fn mirroring_copies_every_upper_value_below_and_nothing_else() {
+        // Sizes around the 32-wide blocks.
+        for m in [1, 2, 31, 32, 33, 64, 70] {
+            let mut c: Vec<f32> = (0..m * m).map(|v| v as f32).collect();
+            mirror_upper(&mut c, m);
+            for i in 0..m {
+                for j in 0..m {
+                    let (row, col) = if j >= i { (i, j) } else { (j, i) };
+                    assert_eq!(c[i * m + j], (row * m + col) as f32, "{m}x{m} at {i},{j}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn every_kernel_matches_the_naive_product_on_edge_shapes() {

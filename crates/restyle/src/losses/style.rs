@@ -58,7 +58,7 @@ fn slice_len(m: usize) -> usize {
         .clamp(MIN_SLICE, MAX_SLICE)
 }
 const SLICES: usize = 8;
-const MIN_SLICE: usize = 256;
+const MIN_SLICE: usize = 192;
 const MAX_SLICE: usize = 2048;
 
 /// Whether the products for `c x m` activations run in bf16 with f32 sums
@@ -74,7 +74,8 @@ const BF16_MIN_VALUES: usize = 1 << 18;
 
 /// `F F^T / M` for activations `F` (C x M), on the engine's symmetric
 /// product (half the multiplications of a general one); in bf16 for large
-/// layers where the CPU has it (see `in_bf16`).
+/// layers where the CPU has it (see `in_bf16`). The slices' products are
+/// upper triangles: they are summed there, and mirrored once.
 pub fn gram(features: &Tensor) -> Gram {
     let c = features.channels();
     let m = features.plane_len();
@@ -89,22 +90,27 @@ pub fn gram(features: &Tensor) -> Gram {
             let len = slice.min(m - start);
             let mut g = vec![0.0f32; c * c];
             if bf16 {
-                gemm::bf16::syrk(&data[start..], c, len, m, &mut g);
+                gemm::bf16::syrk_upper(&data[start..], c, len, m, &mut g);
             } else {
-                gemm::syrk(&data[start..], c, len, m, &mut g);
+                gemm::syrk_upper(&data[start..], c, len, m, &mut g);
             }
             g
         })
         .collect();
-    let mut partial = partial.into_iter();
-    let mut g = partial.next().expect("at least one slice");
-    for p in partial {
-        for (a, b) in g.iter_mut().zip(&p) {
-            *a += b;
-        }
-    }
+    // Row by row in parallel, each row's sum in slice order (so that the
+    // result does not depend on the thread count), from the diagonal on.
     let inv_m = 1.0 / m.max(1) as f32;
-    g.iter_mut().for_each(|v| *v *= inv_m);
+    let mut g = vec![0.0f32; c * c];
+    g.par_chunks_mut(c.max(1)).enumerate().for_each(|(i, row)| {
+        let upper = &mut row[i..];
+        for p in &partial {
+            for (a, b) in upper.iter_mut().zip(&p[i * c + i..(i + 1) * c]) {
+                *a += b;
+            }
+        }
+        upper.iter_mut().for_each(|v| *v *= inv_m);
+    });
+    gemm::mirror_upper(&mut g, c);
     Gram {
         channels: c,
         data: g,
