@@ -58,7 +58,7 @@ fn slice_len(m: usize) -> usize {
         .clamp(MIN_SLICE, MAX_SLICE)
 }
 const SLICES: usize = 8;
-const MIN_SLICE: usize = 192;
+const MIN_SLICE: usize = 256;
 const MAX_SLICE: usize = 2048;
 
 /// Whether the products for `c x m` activations run in bf16 with f32 sums
