@@ -116,7 +116,7 @@ def main():
     if args.pastiche_steps:
         partial = [int(n) for n in args.pastiche_steps.split(",")]
         if len(partial) != 2 or not 0 < partial[0] < partial[1] <= pastiche_default_steps:
-            sys.exit("--pastiche-steps takes A,B with 0 < A < B <= 1000")
+            sys.exit(f"--pastiche-steps takes A,B with 0 < A < B <= {pastiche_default_steps}")
 
     def command(tool, binary, content, style, size, out, steps=None):
         if tool == "pastiche 1.6":
@@ -158,7 +158,8 @@ def main():
             rows.append((pair, size, medians))
             def caption(t):
                 if t == "pastiche 1.6" and partial:
-                    return f"{t} after {partial[1]} of 1000 steps, 1000 in ~{medians[t][0]:.0f} s"
+                    return (f"{t} after {partial[1]} of {pastiche_default_steps} steps, "
+                            f"{pastiche_default_steps} in ~{medians[t][0]:.0f} s")
                 return f"{t}, {medians[t][0]:.0f} s"
 
             side_by_side(

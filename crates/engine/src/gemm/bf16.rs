@@ -166,7 +166,7 @@ unsafe fn pack_b_pairs(
         for j in (0..cols.next_multiple_of(NR)).step_by(16) {
             let lanes = cols.saturating_sub(j).min(16);
             let mask = ((1u32 << lanes) - 1) as __mmask16;
-            // Rows past k, and columns past nr, read as zero. (No closure
+            // Rows past k, and columns past cols, read as zero. (No closure
             // for the two loads: it would not inherit this function's
             // target features.)
             let low = if r0 < k && lanes > 0 {

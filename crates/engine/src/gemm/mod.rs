@@ -20,7 +20,7 @@ pub mod bf16;
 mod portable;
 mod symmetric;
 
-pub use symmetric::{mirror_upper, syrk, syrk_upper, syrk_upper_with, syrk_with};
+pub use symmetric::{mirror_upper, syrk, syrk_upper, syrk_with};
 
 use crate::shared_mut::SharedMut;
 
@@ -248,7 +248,7 @@ fn par_columns<S>(
             let j0 = t * width;
             let cols = width.min(n - j0);
             let block = &mut block[..m * cols];
-            let add_out = accumulate && one_pass;
+            let (copy_in, add_out) = (accumulate && !one_pass, accumulate && one_pass);
             let c_rows = || {
                 // SAFETY: C holds m rows of n values at stride ldc (checked
                 // above) and outlives the loop; columns j0..j0 + cols of
@@ -257,12 +257,12 @@ fn par_columns<S>(
                     std::slice::from_raw_parts_mut(out.get().add(i * ldc + j0), cols)
                 })
             };
-            if accumulate && !add_out {
+            if copy_in {
                 for (row, c) in block.chunks_exact_mut(cols).zip(c_rows()) {
                     row.copy_from_slice(c);
                 }
             }
-            multiply(scratch, j0, cols, block, accumulate && !add_out);
+            multiply(scratch, j0, cols, block, copy_in);
             for (row, c) in block.chunks_exact(cols).zip(c_rows()) {
                 if add_out {
                     c.iter_mut().zip(row).for_each(|(c, v)| *c += v);

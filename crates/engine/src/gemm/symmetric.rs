@@ -36,7 +36,7 @@ pub fn syrk_upper(a: &[f32], m: usize, k: usize, lda: usize, c: &mut [f32]) {
 }
 
 /// [`syrk_upper`] with a chosen micro-kernel.
-pub fn syrk_upper_with(kernel: Kernel, a: &[f32], m: usize, k: usize, lda: usize, c: &mut [f32]) {
+fn syrk_upper_with(kernel: Kernel, a: &[f32], m: usize, k: usize, lda: usize, c: &mut [f32]) {
     if nothing_to_square(a, m, k, lda, c) {
         return;
     }
