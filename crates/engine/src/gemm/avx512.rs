@@ -69,22 +69,23 @@ unsafe fn kernel_n<const V: usize>(
             pb = pb.add(NR);
         }
     }
-    // SAFETY: AVX-512 (this function's); the tile (the contract).
-    unsafe { store_tile(&acc, c, ldc, mr, nr, add) };
+    // SAFETY: AVX-512 (this function's); `c` holds the tile (the contract).
+    unsafe { store_tile(&acc, c.as_mut_ptr(), ldc, mr, nr, add) };
 }
 
 /// Writes (or adds) the tile of C held in `acc`, `V` vectors of 16
 /// columns by `MR` rows, into its `mr x nr` corner of `c`.
 ///
 /// # Safety
-/// AVX-512F; `c` holds an `mr x nr` tile at stride `ldc`, `nr <= 16 V`.
+/// AVX-512F; `c` is valid for writes of an `mr x nr` tile at stride
+/// `ldc`, which nothing else reads or writes meanwhile; `nr <= 16 V`.
 // Always inlined, not a target-feature function of its own: a call would
 // pass the 24 accumulators through memory. Inlined into the kernels, it
 // has their AVX-512.
 #[inline(always)]
 pub(super) unsafe fn store_tile<const V: usize>(
     acc: &[[__m512; V]; MR],
-    c: &mut [f32],
+    c: *mut f32,
     ldc: usize,
     mr: usize,
     nr: usize,
@@ -94,7 +95,7 @@ pub(super) unsafe fn store_tile<const V: usize>(
         for (i, row) in acc.iter().enumerate() {
             // SAFETY: a full tile: MR rows of nr values at stride ldc.
             unsafe {
-                let dst = c.as_mut_ptr().add(i * ldc);
+                let dst = c.add(i * ldc);
                 for (v, &r) in row.iter().enumerate() {
                     let p = dst.add(16 * v);
                     let value = if add {
@@ -114,7 +115,8 @@ pub(super) unsafe fn store_tile<const V: usize>(
                 unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(16 * v), r) };
             }
         }
-        store_edge(&tile, c, ldc, mr, nr, add);
+        // SAFETY: the tile (the contract).
+        unsafe { store_edge(&tile, c, ldc, mr, nr, add) };
     }
 }
 

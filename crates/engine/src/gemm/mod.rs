@@ -22,6 +22,8 @@ mod symmetric;
 
 pub use symmetric::{mirror_upper, syrk, syrk_upper, syrk_with};
 
+use rayon::prelude::*;
+
 use crate::shared_mut::SharedMut;
 
 /// Rows of `A` (and `C`) per micro-tile.
@@ -187,55 +189,21 @@ pub fn par_gemm_with(
     }
     let k = a.k;
     assert!(b.len() >= (k - 1) * ldb + n, "B is too short");
-    par_columns(
-        a.m,
-        n,
-        c,
-        ldc,
-        accumulate,
-        k <= KC,
-        || (),
-        |_, j0, cols, block, add| gemm_with(kernel, a, &b[j0..], ldb, cols, block, cols, add),
-    );
-}
-
-/// Runs a product into the `m x n` matrix `C` (row stride `ldc`) column
-/// block by column block on rayon's threads: `multiply(scratch, j0, cols,
-/// block, add)` computes columns `j0..j0 + cols` of the product into
-/// `block` (`m x cols`, contiguous), adding to what it holds if `add`,
-/// and `block` then goes into C.
-///
-/// When accumulating, `block` first holds C's columns, unless the product
-/// is a single pass over the depth (`one_pass`): then it is added into C
-/// on the way out instead, one pass over C's block where copying it in
-/// and out took two (relu1_1's style loss and gradient at 512x384, 64 x
-/// 196,608: 16.3 instead of 16.7 ms, medians of 4 alternating runs), and
-/// each value is still `C + (the product)`, as the serial product has it.
-/// With several passes that order would change, so they copy C in.
-///
-/// The threads' parts of C interleave row by row, so
-/// they cannot be handed out as slices. Blocks are whole panels, as many as
-/// keep one in L2, and at least several per thread to even out the load;
-/// `block` and `scratch` are made once per rayon job (a few per thread).
-///
-/// # Panics
-/// If `c` is too short for the shape.
-#[allow(clippy::too_many_arguments)]
-fn par_columns<S>(
-    m: usize,
-    n: usize,
-    c: &mut [f32],
-    ldc: usize,
-    accumulate: bool,
-    one_pass: bool,
-    scratch: impl Fn() -> S + Sync + Send,
-    multiply: impl Fn(&mut S, usize, usize, &mut [f32], bool) + Sync + Send,
-) {
-    use rayon::prelude::*;
-    if m == 0 || n == 0 {
-        return;
-    }
+    let m = a.m;
     assert!(c.len() >= (m - 1) * ldc + n, "C is too short");
+    // Each task computes a block of C's columns in a buffer of its own, then
+    // puts it into C. The threads' parts of C interleave row by row, so they
+    // cannot be handed out as slices. Blocks are whole panels, as many as
+    // keep one in L2, and at least several per thread to even out the load;
+    // a block's buffer is made once per rayon job (a few per thread).
+    //
+    // When accumulating, the block first holds C's columns, unless the
+    // product is a single pass over the depth: then it is added into C on
+    // the way out instead (one pass over C's block, not two), each value
+    // still `C + (the product)`, as the serial product has it. With several
+    // passes that order would change, so they copy C in.
+    let one_pass = k <= KC;
+    let (copy_in, add_out) = (accumulate && !one_pass, accumulate && one_pass);
     let in_cache = (PAR_BLOCK_BYTES / 4 / m).max(NR) / NR * NR;
     let spread = n
         .div_ceil(4 * rayon::current_num_threads().max(1))
@@ -243,12 +211,11 @@ fn par_columns<S>(
     let width = in_cache.min(spread);
     let out = SharedMut::new(c);
     (0..n.div_ceil(width)).into_par_iter().for_each_init(
-        || (vec![0.0f32; m * width], scratch()),
-        |(block, scratch), t| {
+        || vec![0.0f32; m * width],
+        |block, t| {
             let j0 = t * width;
             let cols = width.min(n - j0);
             let block = &mut block[..m * cols];
-            let (copy_in, add_out) = (accumulate && !one_pass, accumulate && one_pass);
             let c_rows = || {
                 // SAFETY: C holds m rows of n values at stride ldc (checked
                 // above) and outlives the loop; columns j0..j0 + cols of
@@ -262,7 +229,7 @@ fn par_columns<S>(
                     row.copy_from_slice(c);
                 }
             }
-            multiply(scratch, j0, cols, block, copy_in);
+            gemm_with(kernel, a, &b[j0..], ldb, cols, block, cols, copy_in);
             for (row, c) in block.chunks_exact(cols).zip(c_rows()) {
                 if add_out {
                     c.iter_mut().zip(row).for_each(|(c, v)| *c += v);
@@ -274,7 +241,7 @@ fn par_columns<S>(
     );
 }
 
-/// Bytes of `C` one task of [`par_columns`] computes at a time.
+/// Bytes of `C` one task of [`par_gemm`] computes at a time.
 const PAR_BLOCK_BYTES: usize = 512 << 10;
 
 /// Floats [`gemm_packed`] reads for a `k x n` matrix `B`: whole panels of [`NR`] columns.
@@ -406,10 +373,23 @@ fn pack_b(b: &[f32], ldb: usize, kc: usize, nr: usize, out: &mut [f32]) {
 }
 
 /// Adds (or writes) a full `MR x NR` result held in `acc` into the
-/// `mr x nr` corner of `c`: the edge case shared by every kernel.
-fn store_edge(acc: &[[f32; NR]; MR], c: &mut [f32], ldc: usize, mr: usize, nr: usize, add: bool) {
+/// `mr x nr` corner of the tile at `c`: the edge case shared by every
+/// kernel.
+///
+/// # Safety
+/// `c` is valid for writes of `mr` rows of `nr` values at stride `ldc`,
+/// which nothing else reads or writes meanwhile.
+unsafe fn store_edge(
+    acc: &[[f32; NR]; MR],
+    c: *mut f32,
+    ldc: usize,
+    mr: usize,
+    nr: usize,
+    add: bool,
+) {
     for (i, row) in acc.iter().enumerate().take(mr) {
-        let dst = &mut c[i * ldc..i * ldc + nr];
+        // SAFETY: row i of the tile (the contract).
+        let dst = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), nr) };
         if add {
             dst.iter_mut().zip(row).for_each(|(d, v)| *d += v);
         } else {

@@ -26,5 +26,10 @@ pub(super) fn kernel(
             }
         }
     }
-    store_edge(&acc, c, ldc, mr, nr, add);
+    assert!(
+        mr > 0 && c.len() >= (mr - 1) * ldc + nr,
+        "C is too short for the tile"
+    );
+    // SAFETY: `c` holds the tile (asserted) and is borrowed mutably.
+    unsafe { store_edge(&acc, c.as_mut_ptr(), ldc, mr, nr, add) };
 }
