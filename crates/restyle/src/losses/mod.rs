@@ -13,3 +13,20 @@ mod tv;
 pub use content::ContentLoss;
 pub use style::{gram, guided_gram, Gram, GuidedStyleLoss, StyleLoss};
 pub use tv::{total_variation, wrapped_total_variation};
+
+/// `sum d^2` in f64, in 8 running sums (independent, so they vectorise).
+fn sum_of_squares(values: &[f32]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let chunks = values.chunks_exact(8);
+    let rest: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|&d| d as f64 * d as f64)
+        .sum();
+    for chunk in chunks {
+        for (lane, &d) in lanes.iter_mut().zip(chunk) {
+            *lane += d as f64 * d as f64;
+        }
+    }
+    lanes.iter().sum::<f64>() + rest
+}
