@@ -188,6 +188,35 @@ pub struct JobSettings {
     pub method: Method,
     #[serde(default)]
     pub init: Start,
+    /// The regions the form gave (a second painting, masks), as the job
+    /// page shows them; the worker reads the regions themselves from the
+    /// job's images. Jobs stored before this was kept show none.
+    #[serde(default, skip_serializing_if = "RegionsUsed::is_empty")]
+    pub regions: RegionsUsed,
+}
+
+/// Which region fields a job was given (see [`crate::regions`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegionsUsed {
+    /// A second painting (`style_2` or `style_preset_2`).
+    #[serde(default)]
+    pub second_style: bool,
+    /// The shipped style that is the second painting, if one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style_preset_2: Option<String>,
+    /// Where painting 1 goes (`mask_1`), painting 2 (`mask_2`), the photo kept (`keep`).
+    #[serde(default)]
+    pub mask_1: bool,
+    #[serde(default)]
+    pub mask_2: bool,
+    #[serde(default)]
+    pub keep: bool,
+}
+
+impl RegionsUsed {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl Default for JobSettings {
@@ -205,6 +234,7 @@ impl Default for JobSettings {
             style_preset: None,
             method: Method::Gatys,
             init: Start::Content,
+            regions: RegionsUsed::default(),
         }
     }
 }

@@ -298,17 +298,34 @@ pub async fn job(
         Err(e) => return e.into_response(),
     };
     let s = &view.settings;
-    let style = match &s.style_preset {
+    let painting = |preset: &Option<String>| match preset {
         Some(name) => styles::find(name)
             .map_or_else(|| name.clone(), |p| format!("{} ({})", p.title, p.artist)),
-        None => "your upload".into(),
+        None => "your upload".to_owned(),
     };
+    let style = painting(&s.style_preset);
     let colours = match s.preserve_colors {
         PreserveColors::None => "the painting's",
         PreserveColors::Luminance => "the photo's",
         PreserveColors::Histogram => "the photo's (painting recoloured)",
     };
     let size = ("Size", format!("{}×{} px", view.width, view.height));
+    let regions = &s.regions;
+    let mut region_rows = Vec::new();
+    if regions.second_style {
+        region_rows.push(("Second painting", painting(&regions.style_preset_2)));
+    }
+    let marked: Vec<&str> = [
+        (regions.mask_1, "painting 1"),
+        (regions.mask_2, "painting 2"),
+        (regions.keep, "the photo kept"),
+    ]
+    .into_iter()
+    .filter_map(|(given, name)| given.then_some(name))
+    .collect();
+    if !marked.is_empty() {
+        region_rows.push(("Painted regions", marked.join(", ")));
+    }
     let settings = match s.method {
         Method::Fast => vec![
             size,
@@ -331,8 +348,11 @@ pub async fn job(
             ("Style strength", strength_label(s.style_weight)),
             ("Colours", colours.to_owned()),
             ("Style", style),
-            ("Seed", s.seed.to_string()),
-        ],
+        ]
+        .into_iter()
+        .chain(region_rows)
+        .chain([("Seed", s.seed.to_string())])
+        .collect(),
     };
     // JSON inside a script element is not HTML-escaped (the script reads it
     // as text): `<`, `>` and `&` become JSON escapes, so no `</script>` can end it.

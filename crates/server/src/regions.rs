@@ -15,7 +15,7 @@
 use restyle::{io, Image, Mask, Settings, StyleImage};
 
 use crate::error::ApiError;
-use crate::jobs::JobId;
+use crate::jobs::{JobId, RegionsUsed};
 use crate::limits::Limits;
 use crate::storage::{ImageKind, Store};
 use crate::styles;
@@ -53,6 +53,22 @@ impl RegionForm {
             return true;
         }
         false
+    }
+
+    /// Which region fields were given, for the job's settings (a shipped
+    /// style by its own name; an unknown one is refused later).
+    pub fn used(&self) -> RegionsUsed {
+        RegionsUsed {
+            second_style: self.style_2.is_some() || self.preset_2.is_some(),
+            style_preset_2: self
+                .preset_2
+                .as_deref()
+                .and_then(styles::find)
+                .map(|p| p.name.to_owned()),
+            mask_1: self.mask_1.is_some(),
+            mask_2: self.mask_2.is_some(),
+            keep: self.keep.is_some(),
+        }
     }
 
     /// The second painting's bytes and whether it is a shipped one; checks

@@ -258,7 +258,10 @@ pub async fn check(
 
     let regions = form.regions;
 
-    let mut settings = settings;
+    let mut settings = JobSettings {
+        regions: regions.used(),
+        ..settings
+    };
     if settings.method == Method::Fast {
         // The optimisation's step count plays no part in one pass: a default above this
         // server's limit is no reason to refuse.

@@ -82,6 +82,71 @@ async fn two_paintings_each_in_its_region() {
     let (left, right) = (mean(0..16), mean(32..48));
     assert!(left.0 > left.1 + 60.0, "left (red, blue) {left:?}");
     assert!(right.1 > right.0 + 60.0, "right (red, blue) {right:?}");
+    // The job says what it was given, in the API and on its page.
+    assert_eq!(
+        job["settings"]["regions"],
+        serde_json::json!({"second_style": true, "mask_1": true, "mask_2": true, "keep": false}),
+        "{job}"
+    );
+    let page = job_page(&s, &id).await;
+    assert!(
+        page.contains("<dt>Second painting</dt><dd>your upload</dd>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<dt>Painted regions</dt><dd>painting 1, painting 2</dd>"),
+        "{page}"
+    );
+    s.stop().await;
+}
+
+async fn job_page(s: &TestServer, id: &str) -> String {
+    let page = s
+        .client
+        .get(s.url(&format!("/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    page.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_job_page_names_a_shipped_second_painting_and_the_part_kept() {
+    let s = TestServer::start(&[]).await;
+    let with_regions = Form::new()
+        .part("content", file(grey_photo(), "photo.png"))
+        .text("style_preset", "starry_night")
+        .text("style_preset_2", "the_scream")
+        .part("keep", file(mask(|x| x < 6), "keep.png"))
+        .text("size", "32")
+        .text("iterations", "2");
+    let id = s.submit_ok(with_regions).await;
+    let job = s.job(&id).await;
+    assert_eq!(
+        job["settings"]["regions"],
+        serde_json::json!({
+            "second_style": true, "style_preset_2": "the_scream",
+            "mask_1": false, "mask_2": false, "keep": true
+        }),
+        "{job}"
+    );
+    let page = job_page(&s, &id).await;
+    assert!(
+        page.contains("<dt>Second painting</dt><dd>The Scream (Edvard Munch, 1893)</dd>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<dt>Painted regions</dt><dd>the photo kept</dd>"),
+        "{page}"
+    );
+
+    // A job without regions shows none, and its settings have no `regions`.
+    let plain = s.submit_ok(common::small_job(32, 2)).await;
+    let job = s.job(&plain).await;
+    assert!(job["settings"].get("regions").is_none(), "{job}");
+    let page = job_page(&s, &plain).await;
+    assert!(!page.contains("Second painting") && !page.contains("Painted regions"));
     s.stop().await;
 }
 
