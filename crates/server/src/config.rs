@@ -103,6 +103,31 @@ pub struct WorkerArgs {
     /// Name shown in the job's record and logs (default: host name and process id)
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// Memory one job may need here (`4G`, `800M`): a job the server
+    /// accepted that needs more ends `failed`, with the reason, instead of
+    /// running this machine out of memory (default: the memory available at
+    /// start divided by --workers)
+    #[arg(long, value_name = "SIZE")]
+    pub max_job_memory: Option<String>,
+}
+
+impl WorkerArgs {
+    pub fn job_memory(&self) -> anyhow::Result<usize> {
+        job_memory(self.max_job_memory.as_deref(), self.workers)
+    }
+}
+
+/// `--max-job-memory`, or what this machine has available now shared by
+/// its `workers` (4 GiB where that cannot be read).
+fn job_memory(max_job_memory: Option<&str>, workers: usize) -> anyhow::Result<usize> {
+    match max_job_memory {
+        Some(text) => restyle::memory::parse_bytes(text).ok_or_else(|| {
+            anyhow::anyhow!("--max-job-memory: `{text}` is not a size (try 4G or 800M)")
+        }),
+        None => {
+            Ok(restyle::memory::available_bytes().map_or(4 << 30, |bytes| bytes / workers.max(1)))
+        }
+    }
 }
 
 /// Where jobs and images are kept.
@@ -217,16 +242,8 @@ impl ServeArgs {
         })
     }
 
-    /// `--max-job-memory`, or what this machine has available now shared
-    /// by its workers (4 GiB where that cannot be read).
     fn job_memory(&self) -> anyhow::Result<usize> {
-        match &self.max_job_memory {
-            Some(text) => restyle::memory::parse_bytes(text).ok_or_else(|| {
-                anyhow::anyhow!("--max-job-memory: `{text}` is not a size (try 4G or 800M)")
-            }),
-            None => Ok(restyle::memory::available_bytes()
-                .map_or(4 << 30, |bytes| bytes / self.workers.max(1))),
-        }
+        job_memory(self.max_job_memory.as_deref(), self.workers)
     }
 }
 

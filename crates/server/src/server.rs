@@ -108,6 +108,7 @@ impl Server {
                 painter.clone(),
                 process_name(),
                 args.workers,
+                limits.max_job_memory,
                 shutdown_rx.clone(),
             );
             (Some(pool), handles)
@@ -229,6 +230,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     if args.workers == 0 {
         anyhow::bail!("--workers must be at least 1");
     }
+    let job_memory = args.job_memory()?;
     let store = Store::connect(&config).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let name = args.name.unwrap_or_else(process_name);
@@ -238,6 +240,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         Arc::new(FastPainter::default()),
         name.clone(),
         args.workers,
+        job_memory,
         shutdown_rx,
     );
     println!(

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use restyle::io::{self, ImageLimits, OutputType};
+use restyle::memory;
 use restyle::{stylize, Flow, Image, Init, Observer, Progress, Settings, StyleImage, Vgg19};
 use tokio::runtime::Handle;
 use tokio::sync::{watch, Notify, OnceCell};
@@ -22,7 +23,7 @@ use tokio::task::JoinHandle;
 
 use crate::events::Hub;
 use crate::instant::{self, FastPainter};
-use crate::jobs::{JobId, JobRecord, JobState, Method, Start};
+use crate::jobs::{JobId, JobRecord, JobSettings, JobState, Method, Start};
 use crate::storage::{Dialect, ImageKind, ProgressUpdate, Store};
 
 /// Progress goes to the database at most this often.
@@ -43,6 +44,8 @@ pub struct WorkerPool {
     hub: Hub,
     painter: Arc<FastPainter>,
     name: String,
+    /// Memory one job may need here (see [`fits_in_memory`]).
+    job_memory: usize,
     net: OnceCell<Arc<Vgg19>>,
     wake: Notify,
     /// Stop flags of the runs in this process, for a cancel to reach at once.
@@ -51,13 +54,16 @@ pub struct WorkerPool {
 
 impl WorkerPool {
     /// Starts `slots` workers named `name/0`, `name/1`, ...; they stop when
-    /// `shutdown` turns true (a running job goes back to the queue).
+    /// `shutdown` turns true (a running job goes back to the queue). A job
+    /// estimated to need more than `job_memory` fails instead of running.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         store: Store,
         hub: Hub,
         painter: Arc<FastPainter>,
         name: String,
         slots: usize,
+        job_memory: usize,
         shutdown: watch::Receiver<bool>,
     ) -> (Arc<Self>, Vec<JoinHandle<()>>) {
         let pool = Arc::new(Self {
@@ -65,6 +71,7 @@ impl WorkerPool {
             hub,
             painter,
             name,
+            job_memory,
             net: OnceCell::new(),
             wake: Notify::new(),
             running: Mutex::new(HashMap::new()),
@@ -390,6 +397,7 @@ impl WorkerPool {
         let mut settings = job.settings.to_settings();
         let checkpoint = job.checkpoint_step.max(0) as usize;
         let id = job.id.clone();
+        let (job_settings, job_memory) = (job.settings.clone(), self.job_memory);
         tokio::task::spawn_blocking(move || {
             let decode = |bytes: &[u8], role: &str| {
                 io::decode_image(bytes, std::path::Path::new(role), ImageLimits::default())
@@ -398,6 +406,7 @@ impl WorkerPool {
             let content = decode(&content, "the content image")?;
             let style = decode(&style, "the style image")?;
             let styles = regions.styles(style, &mut settings)?;
+            fits_in_memory(&job_settings, &content, &styles, job_memory)?;
             if let Some(png) = fast {
                 settings.init = Init::Image(decode(&png, "the fast picture")?);
             }
@@ -433,6 +442,38 @@ struct Prepared {
     settings: Settings,
     /// Steps done by earlier runs (the run resumes after them).
     offset: usize,
+}
+
+/// Whether a job fits the memory this worker allows a job: the estimate
+/// the submission was checked with, against this worker's budget. A
+/// `restyle worker` may have less than the server that accepted the job,
+/// and a server may have restarted with less; running out of memory would
+/// take this process's other jobs down with it.
+fn fits_in_memory(
+    job: &JobSettings,
+    content: &Image,
+    styles: &[StyleImage],
+    budget: usize,
+) -> Result<(), String> {
+    let sizes: Vec<(usize, usize)> = styles
+        .iter()
+        .map(|s| (s.image.width(), s.image.height()))
+        .collect();
+    let mut run = job.to_settings();
+    match memory::fit(
+        &mut run,
+        (content.width(), content.height()),
+        &sizes,
+        budget,
+        false,
+    ) {
+        Ok(_) => Ok(()),
+        Err(refused) => Err(format!(
+            "this job needs about {} of memory and this worker allows {} a job (--max-job-memory)",
+            memory::format_bytes(refused.needed),
+            memory::format_bytes(refused.budget)
+        )),
+    }
 }
 
 fn set_once(flag: &AtomicU8, why: u8) {

@@ -1,7 +1,7 @@
 //! Jobs are checked before they are accepted (ranges, memory), can be
 //! cancelled while their targets are measured, and keep no metadata; the
 //! health check sees storage problems; the configuration cannot promise
-//! what the workers refuse.
+//! what the workers refuse; a worker does not run a job larger than it allows.
 
 mod common;
 
@@ -284,4 +284,38 @@ async fn more_megapixels_than_workers_decode_is_refused_at_start() {
         error.contains("--max-megapixels 200 is more than workers decode (100 megapixels)"),
         "{error}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_fails_a_job_larger_than_it_allows_with_the_reason() {
+    // Accepted by a server without workers and with the machine's memory...
+    let first = TestServer::start(&["--workers", "0"]).await;
+    let id = first.submit_ok(small_job(64, 3)).await;
+    // ...then taken by a worker that allows a job far less.
+    let second = first
+        .restart(&["--workers", "1", "--max-job-memory", "2M"])
+        .await;
+    let job = second
+        .wait_for(&id, Duration::from_secs(120), |j| {
+            j["state"] != "queued" && j["state"] != "running"
+        })
+        .await;
+    assert_eq!(job["state"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("this worker allows 2 MiB a job (--max-job-memory)"),
+        "{error}"
+    );
+    assert_eq!(job["attempts"], 1, "{job}");
+
+    // The same worker with enough memory runs a job like it.
+    let third = second.restart(&["--workers", "1"]).await;
+    let id = third.submit_ok(small_job(64, 3)).await;
+    let job = third
+        .wait_for(&id, Duration::from_secs(120), |j| {
+            j["state"] != "queued" && j["state"] != "running"
+        })
+        .await;
+    assert_eq!(job["state"], "done", "{job}");
+    third.stop().await;
 }
