@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use restyle::{Image, Mask, Settings, StyleImage};
-use restyle_engine::Tensor;
 
 use crate::args::{MethodArg, TransferArgs};
 use crate::common::load_image;
@@ -92,12 +91,8 @@ pub fn apply(
     Ok(())
 }
 
-/// `--method fast` with `--masks` or `--keep`: each masked style painted
-/// over the whole photo in one pass, the pictures blended by their masks
-/// (where masks overlap, in proportion; where none reaches, the photo), and
-/// the kept part put back. The network has no guided Gram matrices, so each
-/// region is a crop of a whole-picture painting; without masks it is the
-/// plain fast picture.
+/// `--method fast` with `--masks` or `--keep`: [`restyle_fast::paint_regions`] with the
+/// masks the flags name (without them, the plain fast picture).
 pub fn paint_fast(
     args: &TransferArgs,
     photo: &Image,
@@ -107,51 +102,5 @@ pub fn paint_fast(
     let mut styles = styles.to_vec();
     let mut settings = Settings::default();
     apply(args, &mut styles, &mut settings)?;
-    let (mut image, network) = if styles.iter().all(|s| s.mask.is_none()) {
-        let painted = paint(&styles)?;
-        (painted.image, painted.network)
-    } else {
-        let mut layers = Vec::new();
-        let mut network = std::time::Duration::ZERO;
-        for style in &styles {
-            let painted = paint(std::slice::from_ref(style))?;
-            network += painted.network;
-            layers.push((painted.image, style.mask.clone()));
-        }
-        let (w, h) = (layers[0].0.width(), layers[0].0.height());
-        let base = photo.resized(w, h);
-        (blend(&base, &layers), network)
-    };
-    if let Some(keep) = &settings.keep {
-        let base = photo.resized(image.width(), image.height());
-        image = blend(&image, &[(base, Some(keep.clone()))]);
-    }
-    Ok(Painted { image, network })
-}
-
-/// `layers` over `base`: each layer weighted by its mask (resized to the
-/// picture); where the weights add up to more than 1 they are scaled to 1,
-/// and what is left of 1 is `base`.
-fn blend(base: &Image, layers: &[(Image, Option<Mask>)]) -> Image {
-    let (w, h) = (base.width(), base.height());
-    let masks: Vec<Mask> = layers
-        .iter()
-        .map(|(_, m)| {
-            m.as_ref()
-                .map_or_else(|| Mask::filled(w, h, 1.0), |m| m.resized(w, h))
-        })
-        .collect();
-    let mut out = Tensor::zeros(3, h, w);
-    for p in 0..w * h {
-        let total: f32 = masks.iter().map(|m| m.as_slice()[p]).sum();
-        let scale = if total > 1.0 { 1.0 / total } else { 1.0 };
-        for c in 0..3 {
-            let mut v = (1.0 - total * scale) * base.tensor().plane(c)[p];
-            for ((image, _), m) in layers.iter().zip(&masks) {
-                v += scale * m.as_slice()[p] * image.tensor().plane(c)[p];
-            }
-            out.plane_mut(c)[p] = v;
-        }
-    }
-    Image::from_tensor(out)
+    restyle_fast::paint_regions(photo, &styles, settings.keep.as_ref(), paint)
 }

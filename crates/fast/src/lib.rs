@@ -28,7 +28,7 @@ pub use model::{
     NormStatistics, StylePredictor, StyleVector, Transformer, MIN_CONTENT_SIZE, STYLE_DIMS,
     STYLE_SIZE,
 };
-pub use paint::{check_style, paint, Painted};
+pub use paint::{check_style, paint, paint_regions, Painted};
 pub use tiles::Tiling;
 
 use restyle_engine::Tensor;

@@ -24,7 +24,7 @@ use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use restyle::reconstruct::ReconstructSettings;
 use restyle::reconstruct::{reconstruct as reconstruct_layers, reconstruction_grid};
 use restyle::{
-    io, memory, ColorMode, Error, Flow, Image, Init, Layer, Mask, Observer, OptimizerKind,
+    io, memory, ColorMode, Error, Flow, Image, Init, Layer, Mask, MaskOf, Observer, OptimizerKind,
     OptimizerSettings, Progress, ScaleSchedule, Settings, SettingsError, StopRule, StyleImage,
     Tiling, Vgg19, VggWeights,
 };
@@ -566,10 +566,9 @@ fn stylize<'py>(
             }
         }
     }
-    let regions = masks.is_some() || style_masks.is_some() || keep.is_some() || seamless;
-    if method == "fast" && regions {
+    if method == "fast" && (style_masks.is_some() || seamless) {
         return Err(PyValueError::new_err(
-            "masks, style_masks, keep and seamless apply to method=\"gatys\" only from Python",
+            "style_masks and seamless apply to method=\"gatys\" only: the fast network has no per-region style",
         ));
     }
     if seamless && tile {
@@ -635,6 +634,22 @@ fn stylize<'py>(
             if style_images.is_empty() {
                 return Err(to_py(SettingsError::NoStyleImage));
             }
+            // Regions: each masked style painted on its own, the pictures blended by the masks.
+            let mask = |source: &Bound<'py, PyAny>, of: MaskOf| {
+                let mask = Mask::from_image(&load_source(source, "mask")?);
+                if mask.is_blank() {
+                    return Err(to_py(SettingsError::BlankMask(of)));
+                }
+                Ok(mask)
+            };
+            for (i, (style, source)) in style_images
+                .iter_mut()
+                .zip(masks.iter().flatten())
+                .enumerate()
+            {
+                style.mask = Some(mask(source, MaskOf::Region(i + 1))?);
+            }
+            let keep = keep.as_ref().map(|k| mask(k, MaskOf::Keep)).transpose()?;
             let (w, h) = restyle::fit_long_edge(photo.width(), photo.height(), size);
             if w.min(h) < restyle_fast::MIN_CONTENT_SIZE {
                 return Err(PyValueError::new_err(format!(
@@ -645,7 +660,9 @@ fn stylize<'py>(
             let painted = py
                 .detach(|| {
                     let model = FastStyle::embedded()?;
-                    fast::paint(&model, &photo, size, &style_images, strength, color, None)
+                    fast::paint_regions(&photo, &style_images, keep.as_ref(), |styles| {
+                        fast::paint(&model, &photo, size, styles, strength, color, None)
+                    })
                 })
                 .map_err(fast_to_py)?;
             info.set_item("steps", 0)?;

@@ -234,4 +234,28 @@ def test_bad_masks_raise_value_errors(images):
     with pytest.raises(ValueError, match="black|blank|marks no"):
         restyle.stylize(images["content"], images["style"], masks=[black], **QUICK)
     with pytest.raises(ValueError, match="gatys"):
-        restyle.stylize(images["content"], images["style"], keep=images["style"], method="fast", size=64)
+        restyle.stylize(images["content"], images["style"], style_masks=[images["style"]], method="fast", size=64)
+    with pytest.raises(ValueError, match="black|blank|marks no"):
+        restyle.stylize(images["content"], images["style"], keep=black, method="fast", size=64)
+
+
+def test_the_fast_method_blends_one_picture_per_region_and_keeps_the_kept_part(images):
+    photo = np.asarray(Image.open(images["content"]).convert("RGB"))
+    h, w = photo.shape[:2]
+    left, right = _halves((h, w))
+    fast = dict(method="fast", size=w)
+    a = restyle.stylize(photo, images["style"], **fast).astype(float)
+    b = restyle.stylize(photo, images["style2"], **fast).astype(float)
+    both = restyle.stylize(photo, [images["style"], images["style2"]], masks=[left, right], **fast)
+    both = both.astype(float)
+    middle = np.zeros((h, w), np.uint8)
+    middle[:, w // 3 : 2 * w // 3] = 255
+    kept = restyle.stylize(photo, images["style"], keep=middle, **fast).astype(float)
+    assert both.shape == a.shape == (h, w, 3)
+    # Away from the masks' soft middle, each half is that painting's picture.
+    assert np.abs(both[:, : w // 2 - 4] - a[:, : w // 2 - 4]).mean() < 1.0
+    assert np.abs(both[:, w // 2 + 4 :] - b[:, w // 2 + 4 :]).mean() < 1.0
+    assert np.abs(a - b).mean() > 20.0, "the two paintings differ"
+    inside = slice(w // 3 + 4, 2 * w // 3 - 4)
+    assert np.abs(kept[:, inside] - photo[:, inside]).mean() < 3.0
+    assert np.abs(kept[:, : w // 3 - 4] - a[:, : w // 3 - 4]).mean() < 1.0

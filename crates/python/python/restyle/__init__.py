@@ -271,7 +271,10 @@ def stylize(
             painting that is used.
         keep: a mask of the part left as the photo (``--keep``): faces, text.
         seamless: a picture that tiles without seams (``--seamless``).
-        Masks, ``keep`` and ``seamless`` work with ``method="gatys"`` only here.
+        With ``method="fast"``, each masked painting is painted over the whole photo
+            and the pictures are blended by ``masks`` (the network has no per-region
+            style), and ``keep`` is put back as the photo; ``style_masks`` and
+            ``seamless`` work with ``method="gatys"`` only.
 
     Returns:
         The picture: a PIL image, or an ``uint8`` array of height x width x 3 if
