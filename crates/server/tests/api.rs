@@ -108,14 +108,7 @@ async fn a_job_streams_progress_then_its_result_can_be_downloaded_and_deleted() 
     assert_eq!(list["jobs"].as_array().unwrap().len(), 1);
     assert_eq!(list["jobs"][0]["id"], id.as_str());
 
-    let page = s
-        .client
-        .get(s.url(&format!("/jobs/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("Download"));
+    assert!(s.job_page(&id).await.contains("Download"));
 
     let deleted = s
         .client

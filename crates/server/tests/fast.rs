@@ -111,17 +111,7 @@ async fn a_fast_job_is_painted_while_a_long_optimisation_holds_the_worker() {
         .to_rgb8();
     assert!(max_difference(&result, &photo) > 40);
 
-    let page = s
-        .client
-        .get(s.url(&format!("/jobs/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert!(page
-        .text()
-        .await
-        .unwrap()
-        .contains("Instant (fast, one pass)"));
+    assert!(s.job_page(&id).await.contains("Instant (fast, one pass)"));
     s.client
         .post(s.url(&format!("/api/jobs/{long}/cancel")))
         .send()

@@ -88,7 +88,7 @@ async fn two_paintings_each_in_its_region() {
         serde_json::json!({"second_style": true, "mask_1": true, "mask_2": true, "keep": false}),
         "{job}"
     );
-    let page = job_page(&s, &id).await;
+    let page = s.job_page(&id).await;
     assert!(
         page.contains("<dt>Second painting</dt><dd>your upload</dd>"),
         "{page}"
@@ -98,17 +98,6 @@ async fn two_paintings_each_in_its_region() {
         "{page}"
     );
     s.stop().await;
-}
-
-async fn job_page(s: &TestServer, id: &str) -> String {
-    let page = s
-        .client
-        .get(s.url(&format!("/jobs/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200);
-    page.text().await.unwrap()
 }
 
 #[tokio::test]
@@ -131,7 +120,7 @@ async fn the_job_page_names_a_shipped_second_painting_and_the_part_kept() {
         }),
         "{job}"
     );
-    let page = job_page(&s, &id).await;
+    let page = s.job_page(&id).await;
     assert!(
         page.contains("<dt>Second painting</dt><dd>The Scream (Edvard Munch, 1893)</dd>"),
         "{page}"
@@ -145,7 +134,7 @@ async fn the_job_page_names_a_shipped_second_painting_and_the_part_kept() {
     let plain = s.submit_ok(common::small_job(32, 2)).await;
     let job = s.job(&plain).await;
     assert!(job["settings"].get("regions").is_none(), "{job}");
-    let page = job_page(&s, &plain).await;
+    let page = s.job_page(&plain).await;
     assert!(!page.contains("Second painting") && !page.contains("Painted regions"));
     s.stop().await;
 }

@@ -98,6 +98,18 @@ impl TestServer {
         r.json().await.unwrap()
     }
 
+    /// The job's page (`/jobs/{id}`), which must answer 200.
+    pub async fn job_page(&self, id: &str) -> String {
+        let page = self
+            .client
+            .get(self.url(&format!("/jobs/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        page.text().await.unwrap()
+    }
+
     /// Polls until `done(job)`, or panics after `timeout`.
     pub async fn wait_for(
         &self,
