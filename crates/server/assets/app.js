@@ -121,13 +121,10 @@ function setupForm(form) {
       if (problem) return fail(problem);
     }
     // "Refined" starts the optimisation from the instant picture, shown at once;
-    // the instant picture paints one painting everywhere, so regions need "refined"
-    // and start from the photo.
+    // with regions it starts from the photo (the picture it would start from is one
+    // painting everywhere). "Instant" with regions blends one picture per painting.
     const method = form.elements.method ? form.elements.method.value : "gatys";
     const regions = data.has("style_2") || data.has("style_preset_2") || data.has("keep") || data.has("mask_1");
-    if (regions && method === "fast") {
-      return fail("The instant picture paints one painting everywhere: choose “refined” to place paintings by region.");
-    }
     data.append("method", method);
     if (method === "gatys" && !regions) data.append("init", "fast");
     const button = $("#submit");

@@ -21,13 +21,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use restyle::io::{self, ImageLimits, OutputType};
-use restyle::{fit_long_edge, memory, ColorMode, StyleImage};
+use restyle::{fit_long_edge, memory, ColorMode, Settings};
 use restyle_fast::FastStyle;
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
 use crate::events::Hub;
 use crate::jobs::{JobId, JobSettings, JobState, Method, PreserveColors};
+use crate::regions::StoredRegions;
 use crate::storage::{ImageKind, ProgressUpdate, Store};
 use crate::upload::Header;
 
@@ -54,13 +55,15 @@ impl FastPainter {
             .cloned()
     }
 
-    /// The fast picture (PNG) of a job's photo and painting at its size. A fast job keeps
-    /// the colours it asked for; the picture a Gatys job starts from is painted as the
-    /// CLI's `--init fast` paints it, in the painting's colours.
+    /// The fast picture (PNG) of a job's photo and painting at its size, with its
+    /// `regions` (a second painting, masks; see [`restyle_fast::paint_regions`]). A fast
+    /// job keeps the colours it asked for; the picture a Gatys job starts from is painted
+    /// as the CLI's `--init fast` paints it, in the painting's colours, without regions.
     pub async fn paint(
         &self,
         content: Vec<u8>,
         style: Vec<u8>,
+        regions: StoredRegions,
         settings: &JobSettings,
     ) -> Result<Vec<u8>, String> {
         let model = self.model().await?;
@@ -77,9 +80,15 @@ impl FastPainter {
             };
             let photo = decode(&content, "the content image")?;
             let image = decode(&style, "the style image")?;
-            restyle_fast::check_style(&image).map_err(|e| e.to_string())?;
-            let styles = [StyleImage::new(image, 1.0)];
-            let painted = restyle_fast::paint(&model, &photo, size, &styles, 1.0, color, None)
+            let mut with_keep = Settings::default();
+            let styles = regions.styles(image, &mut with_keep)?;
+            for style in &styles {
+                restyle_fast::check_style(&style.image).map_err(|e| e.to_string())?;
+            }
+            let painted =
+                restyle_fast::paint_regions(&photo, &styles, with_keep.keep.as_ref(), |styles| {
+                    restyle_fast::paint(&model, &photo, size, styles, 1.0, color, None)
+                })
                 .map_err(|e| e.to_string())?;
             io::encode_image(&painted.image, OutputType::Png).map_err(|e| e.to_string())
         })
@@ -195,7 +204,14 @@ impl InstantLane {
             };
             lane.hub.notify(&id);
             let started = std::time::Instant::now();
-            let outcome = lane.painter.paint(content, style, &job.settings).await;
+            let outcome = match StoredRegions::load(&lane.store, &id).await {
+                Ok(regions) => {
+                    lane.painter
+                        .paint(content, style, regions, &job.settings)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
             let elapsed_ms = started.elapsed().as_millis() as i64;
             finish_fast_job(
                 &lane.store,
@@ -222,7 +238,12 @@ impl InstantLane {
         let lane = self.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            match lane.painter.paint(content, style, &settings).await {
+            let no_regions = StoredRegions::default();
+            match lane
+                .painter
+                .paint(content, style, no_regions, &settings)
+                .await
+            {
                 Ok(png) => {
                     if let Err(e) = store_starting_picture(&lane.store, &lane.hub, &id, png).await {
                         tracing::warn!(job = %id, error = %e, "cannot store the fast picture");

@@ -327,12 +327,15 @@ pub async fn job(
         region_rows.push(("Painted regions", marked.join(", ")));
     }
     let settings = match s.method {
-        Method::Fast => vec![
+        Method::Fast => [
             size,
             ("Method", "Instant (fast, one pass)".to_owned()),
             ("Colours", colours.to_owned()),
             ("Style", style),
-        ],
+        ]
+        .into_iter()
+        .chain(region_rows)
+        .collect(),
         Method::Gatys => vec![
             size,
             (

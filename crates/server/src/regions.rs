@@ -10,7 +10,9 @@
 //!
 //! The masks pass the same limits and cleaning as the other uploads, and
 //! one that is all black (marks nothing) is a 422; `mask_2` needs a second
-//! painting.
+//! painting. A `gatys` job matches each painting's style in its region; a
+//! `fast` one blends one fast picture per painting by the masks
+//! ([`restyle_fast::paint_regions`]), then puts the kept part back.
 
 use restyle::{io, Image, Mask, Settings, StyleImage};
 

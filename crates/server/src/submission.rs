@@ -19,7 +19,7 @@
 //! | `init` | where a `gatys` job starts: `content` (the default), `noise`, or `fast` (the fast picture, shown at once) |
 //!
 //! The names are the CLI's `--method` and `--init`. A `fast` job uses `size`,
-//! `preserve_colors` and the painting; the optimisation's settings are kept but
+//! `preserve_colors`, the painting and its regions; the optimisation's settings are kept but
 //! play no part. Both methods need a painting of at least 32x32 pixels when the
 //! fast picture is made.
 //!
@@ -273,11 +273,6 @@ pub async fn check(
             let c = upload::header(&content, "content", &limits)?;
             let s = upload::header(&style, "style", &limits)?;
             let regions = RegionHeaders::read(regions, &limits)?;
-            if regions.any() && settings.method == Method::Fast {
-                return Err(ApiError::Unprocessable(
-                    "method=fast paints one painting everywhere: a second painting or masks need method=gatys".into(),
-                ));
-            }
             let (size, mut steps) = limits.check_job(&settings, (c.width, c.height))?;
             if settings.wants_fast_picture() {
                 crate::instant::check(&settings, &c, &s, limits.max_job_memory)?;

@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 use crate::events::Hub;
 use crate::instant::{self, FastPainter};
 use crate::jobs::{JobId, JobRecord, JobSettings, JobState, Method, Start};
+use crate::regions::StoredRegions;
 use crate::storage::{Dialect, ImageKind, ProgressUpdate, Store};
 
 /// Progress goes to the database at most this often.
@@ -328,7 +329,10 @@ impl WorkerPool {
                 load(ImageKind::Content).await?,
                 load(ImageKind::Style).await?,
             );
-            self.painter.paint(content, style, &job.settings).await
+            let regions = StoredRegions::load(&self.store, &job.id).await?;
+            self.painter
+                .paint(content, style, regions, &job.settings)
+                .await
         }
         .await;
         let elapsed = started.elapsed().as_millis() as i64;
@@ -365,7 +369,7 @@ impl WorkerPool {
         let style = load(ImageKind::Style)
             .await?
             .ok_or("the style image is missing")?;
-        let regions = crate::regions::StoredRegions::load(&self.store, &job.id).await?;
+        let regions = StoredRegions::load(&self.store, &job.id).await?;
         let preview = if job.checkpoint_step > 0 {
             load(ImageKind::Preview).await?
         } else {
@@ -378,7 +382,12 @@ impl WorkerPool {
                 None => {
                     let png = self
                         .painter
-                        .paint(content.clone(), style.clone(), &job.settings)
+                        .paint(
+                            content.clone(),
+                            style.clone(),
+                            StoredRegions::default(),
+                            &job.settings,
+                        )
                         .await?;
                     let shown = instant::store_starting_picture(
                         &self.store,

@@ -186,3 +186,85 @@ async fn bad_region_uploads_are_refused() {
     }
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instant_job_blends_one_picture_per_painting_by_the_masks() {
+    let s = TestServer::start(&[]).await;
+    let result = |form: Form| async {
+        let id = s
+            .submit_ok(form.text("method", "fast").text("size", "48"))
+            .await;
+        let job = s
+            .wait_for(&id, Duration::from_secs(120), |j| {
+                ["done", "failed"].contains(&j["state"].as_str().unwrap())
+            })
+            .await;
+        assert_eq!(job["state"], "done", "{job}");
+        let bytes = s
+            .client
+            .get(s.url(&format!("/api/jobs/{id}/result")))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        (image::load_from_memory(&bytes).unwrap().to_rgb8(), job)
+    };
+    let photo = || file(grey_photo(), "photo.png");
+    let (starry, _) = result(
+        Form::new()
+            .part("content", photo())
+            .text("style_preset", "starry_night"),
+    )
+    .await;
+    let (scream, _) = result(
+        Form::new()
+            .part("content", photo())
+            .text("style_preset", "the_scream"),
+    )
+    .await;
+    let (both, job) = result(
+        Form::new()
+            .part("content", photo())
+            .text("style_preset", "starry_night")
+            .text("style_preset_2", "the_scream")
+            .part("mask_1", file(mask(|x| x < 12), "mask_1.png"))
+            .part("mask_2", file(mask(|x| x >= 12), "mask_2.png")),
+    )
+    .await;
+    assert_eq!(job["settings"]["regions"]["mask_2"], true, "{job}");
+    let page = s.job_page(job["id"].as_str().unwrap()).await;
+    assert!(
+        page.contains("<dt>Painted regions</dt><dd>painting 1, painting 2</dd>"),
+        "{page}"
+    );
+    assert_eq!(both.dimensions(), (48, 32));
+    let diff = |a: &image::RgbImage, b: &image::RgbImage, xs: std::ops::Range<u32>| {
+        let mut sum = 0.0;
+        for y in 0..32 {
+            for x in xs.clone() {
+                for c in 0..3 {
+                    sum += (a.get_pixel(x, y)[c] as f64 - b.get_pixel(x, y)[c] as f64).abs();
+                }
+            }
+        }
+        sum / (32 * xs.len() * 3) as f64
+    };
+    // Away from the masks' soft middle, each half is that painting's picture.
+    assert!(
+        diff(&both, &starry, 0..20) < 1.5,
+        "{}",
+        diff(&both, &starry, 0..20)
+    );
+    assert!(
+        diff(&both, &scream, 28..48) < 1.5,
+        "{}",
+        diff(&both, &scream, 28..48)
+    );
+    assert!(
+        diff(&starry, &scream, 0..48) > 10.0,
+        "the two paintings differ"
+    );
+    s.stop().await;
+}
