@@ -105,14 +105,8 @@ pub fn par_gemm(
     }
     assert!(b.len() >= (k - 1) * ldb + n, "B is too short");
     let m = a.m;
-    assert!(c.len() >= (m - 1) * ldc + n, "C is too short");
-    // As many columns a task as keep their packed B in L2, and several
-    // tasks a thread to even out the load.
-    let in_cache = (PACKED_B_BYTES / 4 / a.k).max(NR) / NR * NR;
-    let spread = n
-        .div_ceil(4 * rayon::current_num_threads().max(1))
-        .next_multiple_of(NR);
-    let width = in_cache.min(spread);
+    // As many columns a task as keep their packed B in L2.
+    let width = super::task_columns(n, 4 * a.k, PACKED_B_BYTES);
     let depth_blocks: Vec<(usize, usize)> = (0..a.k)
         .step_by(KCP)
         .map(|q0| (q0, KCP.min(a.k - q0)))
@@ -154,8 +148,8 @@ pub fn par_gemm(
                         let panel = &panels[q0 * padded + jj * qc..][..qc * NR];
                         // SAFETY: available(); qc pairs of the sliver and the
                         // panel; rows p MR .. p MR + mr and columns j0 + jj ..
-                        // j0 + jj + nr of C (its length is checked above),
-                        // which only this task writes, and only here.
+                        // j0 + jj + nr of C (nothing_to_multiply checked its
+                        // length), which only this task writes, and only here.
                         unsafe {
                             let tile = out.get().add(p * MR * ldc + j0 + jj);
                             kernel(qc, sliver, panel, tile, ldc, mr, nr, add)

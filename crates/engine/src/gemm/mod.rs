@@ -190,7 +190,6 @@ pub fn par_gemm_with(
     let k = a.k;
     assert!(b.len() >= (k - 1) * ldb + n, "B is too short");
     let m = a.m;
-    assert!(c.len() >= (m - 1) * ldc + n, "C is too short");
     // Each task computes a block of C's columns in a buffer of its own, then
     // puts it into C. The threads' parts of C interleave row by row, so they
     // cannot be handed out as slices. Blocks are whole panels, as many as
@@ -204,11 +203,7 @@ pub fn par_gemm_with(
     // passes that order would change, so they copy C in.
     let one_pass = k <= KC;
     let (copy_in, add_out) = (accumulate && !one_pass, accumulate && one_pass);
-    let in_cache = (PAR_BLOCK_BYTES / 4 / m).max(NR) / NR * NR;
-    let spread = n
-        .div_ceil(4 * rayon::current_num_threads().max(1))
-        .next_multiple_of(NR);
-    let width = in_cache.min(spread);
+    let width = task_columns(n, 4 * m, PAR_BLOCK_BYTES);
     let out = SharedMut::new(c);
     (0..n.div_ceil(width)).into_par_iter().for_each_init(
         || vec![0.0f32; m * width],
@@ -239,6 +234,17 @@ pub fn par_gemm_with(
             }
         },
     );
+}
+
+/// Columns one task of a product shared out by columns takes: whole
+/// panels, as many as keep `budget` bytes in L2 (`per_column` bytes a
+/// column), and few enough for several tasks a thread, to even out the load.
+fn task_columns(n: usize, per_column: usize, budget: usize) -> usize {
+    let in_cache = (budget / per_column).max(NR) / NR * NR;
+    let spread = n
+        .div_ceil(4 * rayon::current_num_threads().max(1))
+        .next_multiple_of(NR);
+    in_cache.min(spread)
 }
 
 /// Bytes of `C` one task of [`par_gemm`] computes at a time.
