@@ -204,14 +204,12 @@ impl InstantLane {
             };
             lane.hub.notify(&id);
             let started = std::time::Instant::now();
-            let outcome = match StoredRegions::load(&lane.store, &id).await {
-                Ok(regions) => {
-                    lane.painter
-                        .paint(content, style, regions, &job.settings)
-                        .await
-                }
-                Err(e) => Err(e),
-            };
+            let outcome = async {
+                let regions = StoredRegions::load(&lane.store, &id).await?;
+                let painter = &lane.painter;
+                painter.paint(content, style, regions, &job.settings).await
+            }
+            .await;
             let elapsed_ms = started.elapsed().as_millis() as i64;
             finish_fast_job(
                 &lane.store,

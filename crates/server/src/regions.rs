@@ -151,11 +151,6 @@ impl RegionHeaders {
     }
 
     /// The second painting's size, for the memory estimate.
-    /// Whether the form asked for any region (a second painting or a mask).
-    pub fn any(&self) -> bool {
-        !self.uploads.is_empty()
-    }
-
     pub fn second_style_size(&self) -> Option<(usize, usize)> {
         self.uploads
             .iter()

@@ -184,6 +184,18 @@ async fn read_form(mut multipart: Multipart, limits: &Limits) -> Result<Form, Ap
     Ok(form)
 }
 
+/// Whether a Gatys job with a photo of `content` pixels and paintings of
+/// `styles` pixels fits `budget` by its estimated peak memory: the one
+/// estimate the submission and every worker check.
+pub fn fits_in_memory(
+    settings: &JobSettings,
+    content: (usize, usize),
+    styles: &[(usize, usize)],
+    budget: usize,
+) -> Result<(), memory::NotEnoughMemory> {
+    memory::fit(&mut settings.to_settings(), content, styles, budget, false).map(|_| ())
+}
+
 /// Refuses a job whose estimated peak memory exceeds `budget`, naming the
 /// largest size that fits.
 pub fn check_memory(
@@ -193,18 +205,11 @@ pub fn check_memory(
     second_style: Option<(usize, usize)>,
     budget: usize,
 ) -> Result<(), ApiError> {
-    let mut run = settings.to_settings();
     let mut sizes = vec![(style.width, style.height)];
     sizes.extend(second_style);
-    let refused = match memory::fit(
-        &mut run,
-        (content.width, content.height),
-        &sizes,
-        budget,
-        false,
-    ) {
-        Ok(_) => return Ok(()),
-        Err(refused) => refused,
+    let Err(refused) = fits_in_memory(settings, (content.width, content.height), &sizes, budget)
+    else {
+        return Ok(());
     };
     let advice = match refused.largest_fitting {
         Some(px) if px >= MIN_SIZE => format!("at most size={px} fits with these settings"),

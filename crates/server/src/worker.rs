@@ -26,6 +26,7 @@ use crate::instant::{self, FastPainter};
 use crate::jobs::{JobId, JobRecord, JobSettings, JobState, Method, Start};
 use crate::regions::StoredRegions;
 use crate::storage::{Dialect, ImageKind, ProgressUpdate, Store};
+use crate::submission::fits_in_memory;
 
 /// Progress goes to the database at most this often.
 const PROGRESS_EVERY: Duration = Duration::from_millis(400);
@@ -45,7 +46,7 @@ pub struct WorkerPool {
     hub: Hub,
     painter: Arc<FastPainter>,
     name: String,
-    /// Memory one job may need here (see [`fits_in_memory`]).
+    /// Memory one job may need here (see [`fits_here`]).
     job_memory: usize,
     net: OnceCell<Arc<Vgg19>>,
     wake: Notify,
@@ -415,7 +416,7 @@ impl WorkerPool {
             let content = decode(&content, "the content image")?;
             let style = decode(&style, "the style image")?;
             let styles = regions.styles(style, &mut settings)?;
-            fits_in_memory(&job_settings, &content, &styles, job_memory)?;
+            fits_here(&job_settings, &content, &styles, job_memory)?;
             if let Some(png) = fast {
                 settings.init = Init::Image(decode(&png, "the fast picture")?);
             }
@@ -458,7 +459,7 @@ struct Prepared {
 /// `restyle worker` may have less than the server that accepted the job,
 /// and a server may have restarted with less; running out of memory would
 /// take this process's other jobs down with it.
-fn fits_in_memory(
+fn fits_here(
     job: &JobSettings,
     content: &Image,
     styles: &[StyleImage],
@@ -468,21 +469,14 @@ fn fits_in_memory(
         .iter()
         .map(|s| (s.image.width(), s.image.height()))
         .collect();
-    let mut run = job.to_settings();
-    match memory::fit(
-        &mut run,
-        (content.width(), content.height()),
-        &sizes,
-        budget,
-        false,
-    ) {
-        Ok(_) => Ok(()),
-        Err(refused) => Err(format!(
+    let size = (content.width(), content.height());
+    fits_in_memory(job, size, &sizes, budget).map_err(|refused| {
+        format!(
             "this job needs about {} of memory and this worker allows {} a job (--max-job-memory)",
             memory::format_bytes(refused.needed),
             memory::format_bytes(refused.budget)
-        )),
-    }
+        )
+    })
 }
 
 fn set_once(flag: &AtomicU8, why: u8) {

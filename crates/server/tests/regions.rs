@@ -39,21 +39,10 @@ fn grey_photo() -> Vec<u8> {
     }))
 }
 
-#[tokio::test]
-async fn two_paintings_each_in_its_region() {
-    let s = TestServer::start(&[]).await;
-    let form = Form::new()
-        .part("content", file(grey_photo(), "photo.png"))
-        .part("style", file(flat([217, 38, 25]), "red.png"))
-        .part("style_2", file(flat([25, 64, 217]), "blue.png"))
-        .part("mask_1", file(mask(|x| x < 12), "mask_1.png"))
-        .part("mask_2", file(mask(|x| x >= 12), "mask_2.png"))
-        .text("size", "48")
-        .text("iterations", "30")
-        .text("content_weight", "0.1");
-    let id = s.submit_ok(form).await;
+/// Waits for job `id` to end, expects it done, and returns its picture and the job.
+async fn finished_picture(s: &TestServer, id: &str, timeout: Duration) -> (image::RgbImage, Value) {
     let job = s
-        .wait_for(&id, Duration::from_secs(300), |j| {
+        .wait_for(id, timeout, |j| {
             ["done", "failed"].contains(&j["state"].as_str().unwrap())
         })
         .await;
@@ -67,7 +56,23 @@ async fn two_paintings_each_in_its_region() {
         .bytes()
         .await
         .unwrap();
-    let img = image::load_from_memory(&bytes).unwrap().to_rgb8();
+    (image::load_from_memory(&bytes).unwrap().to_rgb8(), job)
+}
+
+#[tokio::test]
+async fn two_paintings_each_in_its_region() {
+    let s = TestServer::start(&[]).await;
+    let form = Form::new()
+        .part("content", file(grey_photo(), "photo.png"))
+        .part("style", file(flat([217, 38, 25]), "red.png"))
+        .part("style_2", file(flat([25, 64, 217]), "blue.png"))
+        .part("mask_1", file(mask(|x| x < 12), "mask_1.png"))
+        .part("mask_2", file(mask(|x| x >= 12), "mask_2.png"))
+        .text("size", "48")
+        .text("iterations", "30")
+        .text("content_weight", "0.1");
+    let id = s.submit_ok(form).await;
+    let (img, job) = finished_picture(&s, &id, Duration::from_secs(300)).await;
     let mean = |xs: std::ops::Range<u32>| {
         let (mut r, mut b, mut n) = (0.0, 0.0, 0.0);
         for y in 0..img.height() {
@@ -194,22 +199,7 @@ async fn an_instant_job_blends_one_picture_per_painting_by_the_masks() {
         let id = s
             .submit_ok(form.text("method", "fast").text("size", "48"))
             .await;
-        let job = s
-            .wait_for(&id, Duration::from_secs(120), |j| {
-                ["done", "failed"].contains(&j["state"].as_str().unwrap())
-            })
-            .await;
-        assert_eq!(job["state"], "done", "{job}");
-        let bytes = s
-            .client
-            .get(s.url(&format!("/api/jobs/{id}/result")))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        (image::load_from_memory(&bytes).unwrap().to_rgb8(), job)
+        finished_picture(&s, &id, Duration::from_secs(120)).await
     };
     let photo = || file(grey_photo(), "photo.png");
     let (starry, _) = result(
