@@ -1,0 +1,528 @@
+//! Dense inverse search: the pyramid, the patch search, densification.
+
+use rayon::prelude::*;
+
+use crate::{variational, DisParams, FlowField, Gray};
+
+/// A plane of one pyramid level, intensities scaled to 0..255 (the scale of the paper's
+/// densification weights and of refinement's constants).
+pub(crate) struct Plane {
+    pub w: usize,
+    pub h: usize,
+    pub data: Vec<f32>,
+}
+
+impl Plane {
+    /// Half the size, each pixel the mean of a 2x2 block (an odd last row or column dropped),
+    /// so a coarse pixel centre x maps to the fine 2x + 0.5.
+    fn halved(&self) -> Plane {
+        let (w, h) = (self.w / 2, self.h / 2);
+        let mut data = vec![0.0f32; w * h];
+        let src = &self.data;
+        let sw = self.w;
+        data.par_chunks_mut(w.max(1))
+            .enumerate()
+            .for_each(|(y, row)| {
+                let r0 = &src[2 * y * sw..][..sw];
+                let r1 = &src[(2 * y + 1) * sw..][..sw];
+                for (x, o) in row.iter_mut().enumerate() {
+                    *o = 0.25 * (r0[2 * x] + r0[2 * x + 1] + r1[2 * x] + r1[2 * x + 1]);
+                }
+            });
+        Plane { w, h, data }
+    }
+}
+
+/// Horizontal and vertical derivatives (Sobel, divided by 8 so a ramp of slope 1 gives 1),
+/// the edge pixels repeated outwards.
+pub(crate) fn gradients(p: &[f32], w: usize, h: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut gx = vec![0.0f32; w * h];
+    let mut gy = vec![0.0f32; w * h];
+    if w == 0 || h == 0 {
+        return (gx, gy);
+    }
+    gx.par_chunks_mut(w)
+        .zip(gy.par_chunks_mut(w))
+        .enumerate()
+        .for_each(|(y, (rx, ry))| {
+            let up = &p[y.saturating_sub(1) * w..][..w];
+            let mid = &p[y * w..][..w];
+            let down = &p[(y + 1).min(h - 1) * w..][..w];
+            for x in 0..w {
+                let (l, r) = (x.saturating_sub(1), (x + 1).min(w - 1));
+                rx[x] = ((up[r] - up[l]) + 2.0 * (mid[r] - mid[l]) + (down[r] - down[l])) / 8.0;
+                ry[x] = ((down[l] - up[l]) + 2.0 * (down[x] - up[x]) + (down[r] - up[r])) / 8.0;
+            }
+        });
+    (gx, gy)
+}
+
+/// The coarsest scale OpenCV picks: about `2 * width / (5 * patch)` pixels' worth of halvings.
+fn auto_coarsest(width: usize, patch: usize) -> usize {
+    let ratio = 2.0 * width as f64 / (5.0 * patch as f64);
+    if ratio <= 1.0 {
+        0
+    } else {
+        ratio.log2().floor() as usize
+    }
+}
+
+/// Patch positions along one axis: every `stride` pixels from 0 (at most a patch apart, so
+/// that they cover every pixel), plus one touching the far edge when the stride does not land
+/// there.
+fn positions(len: usize, patch: usize, stride: usize) -> Vec<usize> {
+    let stride = stride.min(patch);
+    let last = len - patch;
+    let mut out: Vec<usize> = (0..=last).step_by(stride).collect();
+    if *out.last().unwrap() != last {
+        out.push(last);
+    }
+    out
+}
+
+/// For each pixel along one axis, the range of patch indices covering it.
+fn covering(len: usize, pos: &[usize], patch: usize) -> Vec<(u32, u32)> {
+    (0..len)
+        .map(|x| {
+            let lo = pos.partition_point(|&p| p + patch <= x);
+            let hi = pos.partition_point(|&p| p <= x);
+            (lo as u32, hi as u32)
+        })
+        .collect()
+}
+
+/// Flow from `a` to `b` by dense inverse search.
+///
+/// Frames smaller than a patch get zero flow.
+///
+/// # Panics
+/// If the two frames differ in size or their data does not match their sizes, or `params`
+/// has a patch size below 2 or a stride of 0.
+pub fn dis_flow(a: &Gray, b: &Gray, params: &DisParams) -> FlowField {
+    assert!(
+        a.width == b.width && a.height == b.height,
+        "dis_flow: frames of {}x{} and {}x{}",
+        a.width,
+        a.height,
+        b.width,
+        b.height
+    );
+    for g in [a, b] {
+        assert_eq!(
+            g.data.len(),
+            crate::pixels(g.width, g.height),
+            "dis_flow: a {}x{} frame holds {} values",
+            g.width,
+            g.height,
+            g.data.len()
+        );
+    }
+    assert!(
+        params.patch_size >= 2 && params.patch_stride >= 1,
+        "dis_flow: patch size {} (at least 2) and stride {} (at least 1)",
+        params.patch_size,
+        params.patch_stride
+    );
+    let (w, h) = (a.width, a.height);
+    let p = params.patch_size;
+    let fits = |s: usize| s < usize::BITS as usize && (w >> s) >= p && (h >> s) >= p;
+    if !fits(0) {
+        return FlowField::zeros(w, h);
+    }
+    let mut finest = params.finest_scale;
+    while !fits(finest) {
+        finest -= 1;
+    }
+    let mut coarsest = params
+        .coarsest_scale
+        .unwrap_or_else(|| auto_coarsest(w, p))
+        .max(finest);
+    while !fits(coarsest) {
+        coarsest -= 1;
+    }
+
+    // The two pyramids, 0..255.
+    let scaled = |g: &Gray| Plane {
+        w,
+        h,
+        data: g.data.iter().map(|v| v * 255.0).collect(),
+    };
+    let mut pyr0 = vec![scaled(a)];
+    let mut pyr1 = vec![scaled(b)];
+    for s in 1..=coarsest {
+        let (n0, n1) = rayon::join(|| pyr0[s - 1].halved(), || pyr1[s - 1].halved());
+        pyr0.push(n0);
+        pyr1.push(n1);
+    }
+
+    let mut dense: Option<(Vec<f32>, Vec<f32>, usize, usize)> = None;
+    for s in (finest..=coarsest).rev() {
+        let (i0, i1) = (&pyr0[s], &pyr1[s]);
+        let (lw, lh) = (i0.w, i0.h);
+        let (gx, gy) = gradients(&i0.data, lw, lh);
+        let xs = positions(lw, p, params.patch_stride);
+        let ys = positions(lh, p, params.patch_stride);
+        // Each patch starts from the coarser level's dense flow at its centre.
+        let mut pu = vec![0.0f32; xs.len() * ys.len()];
+        let mut pv = vec![0.0f32; xs.len() * ys.len()];
+        if let Some((du, dv, cw, ch)) = &dense {
+            for (j, &y) in ys.iter().enumerate() {
+                for (i, &x) in xs.iter().enumerate() {
+                    let cx = (x as f32 + 0.5 * p as f32) / 2.0 - 0.5;
+                    let cy = (y as f32 + 0.5 * p as f32) / 2.0 - 0.5;
+                    pu[j * xs.len() + i] = 2.0 * crate::bilinear(du, *cw, *ch, cx, cy);
+                    pv[j * xs.len() + i] = 2.0 * crate::bilinear(dv, *cw, *ch, cx, cy);
+                }
+            }
+        }
+        let level = Level {
+            i0: &i0.data,
+            i1: &i1.data,
+            gx: &gx,
+            gy: &gy,
+            w: lw,
+            h: lh,
+            p,
+        };
+        search(&level, &xs, &ys, &mut pu, &mut pv, params);
+        let (mut u, mut v) = densify(&level, &xs, &ys, &pu, &pv);
+        if params.refinement_iterations > 0 {
+            variational::refine(&i0.data, &i1.data, lw, lh, &mut u, &mut v, params);
+        }
+        dense = Some((u, v, lw, lh));
+    }
+    let (u, v, lw, lh) = dense.expect("at least one scale");
+    upscale(&u, &v, lw, lh, w, h, 1 << finest)
+}
+
+/// The dense flow of a level scaled up by `factor` to `w x h` (vectors lengthened to match).
+fn upscale(
+    u: &[f32],
+    v: &[f32],
+    lw: usize,
+    lh: usize,
+    w: usize,
+    h: usize,
+    factor: usize,
+) -> FlowField {
+    if factor == 1 && lw == w && lh == h {
+        return FlowField {
+            width: w,
+            height: h,
+            u: u.to_vec(),
+            v: v.to_vec(),
+        };
+    }
+    let f = factor as f32;
+    let mut out = FlowField::zeros(w, h);
+    out.u
+        .par_chunks_mut(w)
+        .zip(out.v.par_chunks_mut(w))
+        .enumerate()
+        .for_each(|(y, (ru, rv))| {
+            let cy = (y as f32 + 0.5) / f - 0.5;
+            for x in 0..w {
+                let cx = (x as f32 + 0.5) / f - 0.5;
+                ru[x] = f * crate::bilinear(u, lw, lh, cx, cy);
+                rv[x] = f * crate::bilinear(v, lw, lh, cx, cy);
+            }
+        });
+    out
+}
+
+/// One pyramid level's inputs to the patch search.
+struct Level<'a> {
+    i0: &'a [f32],
+    i1: &'a [f32],
+    gx: &'a [f32],
+    gy: &'a [f32],
+    w: usize,
+    h: usize,
+    p: usize,
+}
+
+impl Level<'_> {
+    /// Bilinear samples of I1 over the patch whose top-left corner is at (x, y), into `out`
+    /// (p*p, row-major). The fraction is the same for every pixel of the patch, so away from
+    /// the edges each row is four multiply-adds of contiguous slices.
+    #[inline]
+    fn sample(&self, x: f32, y: f32, out: &mut [f32]) {
+        let (w, h, p) = (self.w, self.h, self.p);
+        let (fx0, fy0) = (x.floor(), y.floor());
+        let (fx, fy) = (x - fx0, y - fy0);
+        let (w00, w01, w10, w11) = (
+            (1.0 - fx) * (1.0 - fy),
+            fx * (1.0 - fy),
+            (1.0 - fx) * fy,
+            fx * fy,
+        );
+        if fx0 >= 0.0 && fy0 >= 0.0 && fx0 + (p as f32) < w as f32 && fy0 + (p as f32) < h as f32 {
+            let (x0, y0) = (fx0 as usize, fy0 as usize);
+            for (j, o) in out.chunks_exact_mut(p).enumerate() {
+                let r0 = &self.i1[(y0 + j) * w + x0..][..p + 1];
+                let r1 = &self.i1[(y0 + j + 1) * w + x0..][..p + 1];
+                for k in 0..p {
+                    o[k] = w00 * r0[k] + w01 * r0[k + 1] + w10 * r1[k] + w11 * r1[k + 1];
+                }
+            }
+        } else {
+            for (j, o) in out.chunks_exact_mut(p).enumerate() {
+                for (k, o) in o.iter_mut().enumerate() {
+                    *o = crate::bilinear(self.i1, w, h, x + k as f32, y + j as f32);
+                }
+            }
+        }
+    }
+}
+
+/// What a patch of I0 needs for the inverse-compositional descent: its pixels and gradients,
+/// their sums, and the inverse of its (mean-normalised) Hessian.
+struct Template {
+    t: Vec<f32>,
+    gx: Vec<f32>,
+    gy: Vec<f32>,
+    sgx: f32,
+    sgy: f32,
+    inv: [f32; 3],
+}
+
+impl Template {
+    fn new(level: &Level, x: usize, y: usize, mean_norm: bool) -> Template {
+        let p = level.p;
+        let mut t = Vec::with_capacity(p * p);
+        let mut gx = Vec::with_capacity(p * p);
+        let mut gy = Vec::with_capacity(p * p);
+        for j in 0..p {
+            let at = (y + j) * level.w + x;
+            t.extend_from_slice(&level.i0[at..at + p]);
+            gx.extend_from_slice(&level.gx[at..at + p]);
+            gy.extend_from_slice(&level.gy[at..at + p]);
+        }
+        let (mut sxx, mut sxy, mut syy, mut sgx, mut sgy) =
+            (0.0f32, 0.0f32, 0.0f32, 0.0f32, 0.0f32);
+        for k in 0..p * p {
+            sxx += gx[k] * gx[k];
+            sxy += gx[k] * gy[k];
+            syy += gy[k] * gy[k];
+            sgx += gx[k];
+            sgy += gy[k];
+        }
+        let n = (p * p) as f32;
+        if mean_norm {
+            sxx -= sgx * sgx / n;
+            sxy -= sgx * sgy / n;
+            syy -= sgy * sgy / n;
+        }
+        // A small ridge keeps flat patches (no gradient) from taking wild steps.
+        let ridge = 1e-2 * n;
+        let (a, b, d) = (sxx + ridge, sxy, syy + ridge);
+        let det = a * d - b * b;
+        Template {
+            t,
+            gx,
+            gy,
+            sgx,
+            sgy,
+            inv: [d / det, -b / det, a / det],
+        }
+    }
+
+    /// The patch's cost at `sample` (squared differences, mean-normalised if asked) and the
+    /// descent step.
+    #[inline]
+    fn step(&self, sample: &[f32], mean_norm: bool) -> (f32, f32, f32) {
+        let n = self.t.len();
+        let (mut sd, mut sxd, mut syd, mut ssd) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
+        let (t, gx, gy) = (&self.t[..n], &self.gx[..n], &self.gy[..n]);
+        let sample = &sample[..n];
+        for k in 0..n {
+            let d = sample[k] - t[k];
+            sd += d;
+            sxd += gx[k] * d;
+            syd += gy[k] * d;
+            ssd += d * d;
+        }
+        let (bx, by, cost) = if mean_norm {
+            let mean = sd / n as f32;
+            (
+                sxd - self.sgx * mean,
+                syd - self.sgy * mean,
+                ssd - sd * mean,
+            )
+        } else {
+            (sxd, syd, ssd)
+        };
+        let [i00, i01, i11] = self.inv;
+        (cost, i00 * bx + i01 * by, i01 * bx + i11 * by)
+    }
+}
+
+/// Patch rows in one parallel task: propagation runs within a stripe.
+const STRIPE_ROWS: usize = 6;
+
+/// Every patch's flow by inverse-compositional descent, starting from `pu`, `pv`.
+fn search(
+    level: &Level,
+    xs: &[usize],
+    ys: &[usize],
+    pu: &mut [f32],
+    pv: &mut [f32],
+    params: &DisParams,
+) {
+    let nx = xs.len();
+    let chunk = nx * STRIPE_ROWS;
+    pu.par_chunks_mut(chunk)
+        .zip(pv.par_chunks_mut(chunk))
+        .enumerate()
+        .for_each(|(s, (su, sv))| {
+            let rows = &ys[s * STRIPE_ROWS..(s * STRIPE_ROWS + su.len() / nx)];
+            search_stripe(level, xs, rows, su, sv, params);
+        });
+}
+
+fn search_stripe(
+    level: &Level,
+    xs: &[usize],
+    ys: &[usize],
+    su: &mut [f32],
+    sv: &mut [f32],
+    params: &DisParams,
+) {
+    let p = level.p;
+    let mean_norm = params.mean_normalization;
+    let nx = xs.len();
+    let templates: Vec<Template> = ys
+        .iter()
+        .flat_map(|&y| xs.iter().map(move |&x| (x, y)))
+        .map(|(x, y)| Template::new(level, x, y, mean_norm))
+        .collect();
+    let init_u = su.to_vec();
+    let init_v = sv.to_vec();
+    let mut buf = vec![0.0f32; p * p];
+    let cost = |k: usize, u: f32, v: f32, buf: &mut [f32]| {
+        level.sample(xs[k % nx] as f32 + u, ys[k / nx] as f32 + v, buf);
+        templates[k].step(buf, mean_norm).0
+    };
+    let iters = params.gradient_descent_iterations;
+    let halves = [iters / 2, iters - iters / 2];
+    for (pass, &n_iter) in halves.iter().enumerate() {
+        let count = su.len();
+        for step in 0..count {
+            // Forward pass in raster order, backward pass in reverse.
+            let k = if pass == 0 { step } else { count - 1 - step };
+            let (col, row) = (k % nx, k / nx);
+            let (mut u, mut v) = (su[k], sv[k]);
+            if params.spatial_propagation {
+                let mut best = cost(k, u, v, &mut buf);
+                let neighbours = if pass == 0 {
+                    [(col > 0).then(|| k - 1), (row > 0).then(|| k - nx)]
+                } else {
+                    [
+                        (col + 1 < nx).then(|| k + 1),
+                        (k + nx < count).then(|| k + nx),
+                    ]
+                };
+                for n in neighbours.into_iter().flatten() {
+                    let c = cost(k, su[n], sv[n], &mut buf);
+                    if c < best {
+                        best = c;
+                        u = su[n];
+                        v = sv[n];
+                    }
+                }
+            }
+            let (x, y) = (xs[col] as f32, ys[row] as f32);
+            for _ in 0..n_iter {
+                level.sample(x + u, y + v, &mut buf);
+                let (_, du, dv) = templates[k].step(&buf, mean_norm);
+                u -= du;
+                v -= dv;
+                if du * du + dv * dv < 1e-6 {
+                    break;
+                }
+            }
+            su[k] = u;
+            sv[k] = v;
+        }
+    }
+    // A patch that ended worse than where it started (a flat or repeated texture sent it
+    // astray) goes back to its start.
+    for k in 0..su.len() {
+        if cost(k, su[k], sv[k], &mut buf) > cost(k, init_u[k], init_v[k], &mut buf) {
+            su[k] = init_u[k];
+            sv[k] = init_v[k];
+        }
+    }
+}
+
+/// The dense flow of a level: each pixel the mean of the patches covering it, weighted by
+/// 1 / max(1, |I1(x + u_i) - I0(x)|) (the paper's densification).
+fn densify(
+    level: &Level,
+    xs: &[usize],
+    ys: &[usize],
+    pu: &[f32],
+    pv: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let (w, h, p) = (level.w, level.h, level.p);
+    let cols = covering(w, xs, p);
+    let rows = covering(h, ys, p);
+    let nx = xs.len();
+    let mut u = vec![0.0f32; w * h];
+    let mut v = vec![0.0f32; w * h];
+    u.par_chunks_mut(w)
+        .zip(v.par_chunks_mut(w))
+        .enumerate()
+        .for_each(|(y, (ru, rv))| {
+            let (r0, r1) = rows[y];
+            for x in 0..w {
+                let (c0, c1) = cols[x];
+                let i0 = level.i0[y * w + x];
+                let (mut su, mut sv, mut sw) = (0.0f32, 0.0f32, 0.0f32);
+                for r in r0..r1 {
+                    for c in c0..c1 {
+                        let k = r as usize * nx + c as usize;
+                        let (fu, fv) = (pu[k], pv[k]);
+                        let i1 = crate::bilinear(level.i1, w, h, x as f32 + fu, y as f32 + fv);
+                        let weight = 1.0 / (i1 - i0).abs().max(1.0);
+                        su += weight * fu;
+                        sv += weight * fv;
+                        sw += weight;
+                    }
+                }
+                ru[x] = su / sw;
+                rv[x] = sv / sw;
+            }
+        });
+    (u, v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patches_cover_every_pixel() {
+        for (len, patch, stride) in [(17, 8, 4), (16, 8, 4), (8, 8, 4), (100, 8, 3), (9, 2, 5)] {
+            let pos = positions(len, patch, stride);
+            assert_eq!(*pos.last().unwrap(), len - patch);
+            for (x, &(lo, hi)) in covering(len, &pos, patch).iter().enumerate() {
+                assert!(lo < hi, "pixel {x} of {len} uncovered");
+                for &p in &pos[lo as usize..hi as usize] {
+                    assert!(p <= x && x < p + patch);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gradient_of_a_ramp_is_its_slope() {
+        let (w, h) = (7, 5);
+        let p: Vec<f32> = (0..w * h)
+            .map(|i| 2.0 * (i % w) as f32 + 3.0 * (i / w) as f32)
+            .collect();
+        let (gx, gy) = gradients(&p, w, h);
+        assert!((gx[2 * w + 3] - 2.0).abs() < 1e-6);
+        assert!((gy[2 * w + 3] - 3.0).abs() < 1e-6);
+    }
+}
