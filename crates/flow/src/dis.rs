@@ -97,7 +97,7 @@ fn covering(len: usize, pos: &[usize], patch: usize) -> Vec<(u32, u32)> {
 ///
 /// # Panics
 /// If the two frames differ in size or their data does not match their sizes, or `params`
-/// has a patch size below 2 or a stride of 0.
+/// has a patch size outside 2..=16 or a stride of 0.
 pub fn dis_flow(a: &Gray, b: &Gray, params: &DisParams) -> FlowField {
     assert!(
         a.width == b.width && a.height == b.height,
@@ -118,11 +118,17 @@ pub fn dis_flow(a: &Gray, b: &Gray, params: &DisParams) -> FlowField {
         );
     }
     assert!(
-        params.patch_size >= 2 && params.patch_stride >= 1,
-        "dis_flow: patch size {} (at least 2) and stride {} (at least 1)",
+        (2..=MAX_PATCH).contains(&params.patch_size) && params.patch_stride >= 1,
+        "dis_flow: patch size {} (2 to {MAX_PATCH}) and stride {} (at least 1)",
         params.patch_size,
         params.patch_stride
     );
+    // On one of the pool's threads, so the many short parallel loops below start without
+    // waking a thread each.
+    rayon::scope(|_| flow(a, b, params))
+}
+
+fn flow(a: &Gray, b: &Gray, params: &DisParams) -> FlowField {
     let (w, h) = (a.width, a.height);
     let p = params.patch_size;
     let fits = |s: usize| s < usize::BITS as usize && (w >> s) >= p && (h >> s) >= p;
@@ -242,12 +248,12 @@ struct Level<'a> {
 }
 
 impl Level<'_> {
-    /// Bilinear samples of I1 over the patch whose top-left corner is at (x, y), into `out`
-    /// (p*p, row-major). The fraction is the same for every pixel of the patch, so away from
-    /// the edges each row is four multiply-adds of contiguous slices.
-    #[inline]
-    fn sample(&self, x: f32, y: f32, out: &mut [f32]) {
-        let (w, h, p) = (self.w, self.h, self.p);
+    /// Bilinear samples of I1 over the P x P patch whose top-left corner is at (x, y). The
+    /// fraction is the same for every pixel of the patch, so away from the edges each row is
+    /// four multiply-adds of contiguous slices.
+    #[inline(always)]
+    fn sample<const P: usize>(&self, x: f32, y: f32, out: &mut [[f32; P]; P]) {
+        let (w, h) = (self.w, self.h);
         let (fx0, fy0) = (x.floor(), y.floor());
         let (fx, fy) = (x - fx0, y - fy0);
         let (w00, w01, w10, w11) = (
@@ -256,17 +262,17 @@ impl Level<'_> {
             (1.0 - fx) * fy,
             fx * fy,
         );
-        if fx0 >= 0.0 && fy0 >= 0.0 && fx0 + (p as f32) < w as f32 && fy0 + (p as f32) < h as f32 {
+        if fx0 >= 0.0 && fy0 >= 0.0 && fx0 + (P as f32) < w as f32 && fy0 + (P as f32) < h as f32 {
             let (x0, y0) = (fx0 as usize, fy0 as usize);
-            for (j, o) in out.chunks_exact_mut(p).enumerate() {
-                let r0 = &self.i1[(y0 + j) * w + x0..][..p + 1];
-                let r1 = &self.i1[(y0 + j + 1) * w + x0..][..p + 1];
-                for k in 0..p {
+            for (j, o) in out.iter_mut().enumerate() {
+                let r0 = &self.i1[(y0 + j) * w + x0..][..P + 1];
+                let r1 = &self.i1[(y0 + j + 1) * w + x0..][..P + 1];
+                for k in 0..P {
                     o[k] = w00 * r0[k] + w01 * r0[k + 1] + w10 * r1[k] + w11 * r1[k + 1];
                 }
             }
         } else {
-            for (j, o) in out.chunks_exact_mut(p).enumerate() {
+            for (j, o) in out.iter_mut().enumerate() {
                 for (k, o) in o.iter_mut().enumerate() {
                     *o = crate::bilinear(self.i1, w, h, x + k as f32, y + j as f32);
                 }
@@ -277,37 +283,40 @@ impl Level<'_> {
 
 /// What a patch of I0 needs for the inverse-compositional descent: its pixels and gradients,
 /// their sums, and the inverse of its (mean-normalised) Hessian.
-struct Template {
-    t: Vec<f32>,
-    gx: Vec<f32>,
-    gy: Vec<f32>,
+struct Template<const P: usize> {
+    t: [[f32; P]; P],
+    gx: [[f32; P]; P],
+    gy: [[f32; P]; P],
     sgx: f32,
     sgy: f32,
     inv: [f32; 3],
 }
 
-impl Template {
-    fn new(level: &Level, x: usize, y: usize, mean_norm: bool) -> Template {
-        let p = level.p;
-        let mut t = Vec::with_capacity(p * p);
-        let mut gx = Vec::with_capacity(p * p);
-        let mut gy = Vec::with_capacity(p * p);
-        for j in 0..p {
+impl<const P: usize> Template<P> {
+    #[inline(always)]
+    fn new(level: &Level, x: usize, y: usize, mean_norm: bool) -> Template<P> {
+        let mut t = [[0.0f32; P]; P];
+        let mut gx = [[0.0f32; P]; P];
+        let mut gy = [[0.0f32; P]; P];
+        for j in 0..P {
             let at = (y + j) * level.w + x;
-            t.extend_from_slice(&level.i0[at..at + p]);
-            gx.extend_from_slice(&level.gx[at..at + p]);
-            gy.extend_from_slice(&level.gy[at..at + p]);
+            t[j].copy_from_slice(&level.i0[at..at + P]);
+            gx[j].copy_from_slice(&level.gx[at..at + P]);
+            gy[j].copy_from_slice(&level.gy[at..at + P]);
         }
         let (mut sxx, mut sxy, mut syy, mut sgx, mut sgy) =
             (0.0f32, 0.0f32, 0.0f32, 0.0f32, 0.0f32);
-        for k in 0..p * p {
-            sxx += gx[k] * gx[k];
-            sxy += gx[k] * gy[k];
-            syy += gy[k] * gy[k];
-            sgx += gx[k];
-            sgy += gy[k];
+        for j in 0..P {
+            for k in 0..P {
+                let (a, b) = (gx[j][k], gy[j][k]);
+                sxx += a * a;
+                sxy += a * b;
+                syy += b * b;
+                sgx += a;
+                sgy += b;
+            }
         }
-        let n = (p * p) as f32;
+        let n = (P * P) as f32;
         if mean_norm {
             sxx -= sgx * sgx / n;
             sxy -= sgx * sgy / n;
@@ -328,22 +337,28 @@ impl Template {
     }
 
     /// The patch's cost at `sample` (squared differences, mean-normalised if asked) and the
-    /// descent step.
-    #[inline]
-    fn step(&self, sample: &[f32], mean_norm: bool) -> (f32, f32, f32) {
-        let n = self.t.len();
-        let (mut sd, mut sxd, mut syd, mut ssd) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
-        let (t, gx, gy) = (&self.t[..n], &self.gx[..n], &self.gy[..n]);
-        let sample = &sample[..n];
-        for k in 0..n {
-            let d = sample[k] - t[k];
-            sd += d;
-            sxd += gx[k] * d;
-            syd += gy[k] * d;
-            ssd += d * d;
+    /// descent step. The sums run in P lanes (one a column) so the loop vectorises.
+    #[inline(always)]
+    #[allow(clippy::needless_range_loop)]
+    fn step(&self, sample: &[[f32; P]; P], mean_norm: bool) -> (f32, f32, f32) {
+        let mut sd = [0.0f32; P];
+        let mut sxd = [0.0f32; P];
+        let mut syd = [0.0f32; P];
+        let mut ssd = [0.0f32; P];
+        for j in 0..P {
+            for k in 0..P {
+                let d = sample[j][k] - self.t[j][k];
+                sd[k] += d;
+                sxd[k] += self.gx[j][k] * d;
+                syd[k] += self.gy[j][k] * d;
+                ssd[k] += d * d;
+            }
         }
+        let sum = |v: [f32; P]| v.iter().sum::<f32>();
+        let (sd, sxd, syd, ssd) = (sum(sd), sum(sxd), sum(syd), sum(ssd));
+        let n = (P * P) as f32;
         let (bx, by, cost) = if mean_norm {
-            let mean = sd / n as f32;
+            let mean = sd / n;
             (
                 sxd - self.sgx * mean,
                 syd - self.sgy * mean,
@@ -359,6 +374,9 @@ impl Template {
 
 /// Patch rows in one parallel task: propagation runs within a stripe.
 const STRIPE_ROWS: usize = 6;
+
+/// The patch sizes [`search`] supports (each compiled for its size).
+pub(crate) const MAX_PATCH: usize = 16;
 
 /// Every patch's flow by inverse-compositional descent, starting from `pu`, `pv`.
 fn search(
@@ -376,11 +394,20 @@ fn search(
         .enumerate()
         .for_each(|(s, (su, sv))| {
             let rows = &ys[s * STRIPE_ROWS..(s * STRIPE_ROWS + su.len() / nx)];
-            search_stripe(level, xs, rows, su, sv, params);
+            macro_rules! sizes {
+                ($($p:literal)*) => {
+                    match level.p {
+                        $($p => search_stripe::<$p>(level, xs, rows, su, sv, params),)*
+                        p => unreachable!("patch size {p}"),
+                    }
+                };
+            }
+            sizes!(2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
         });
 }
 
-fn search_stripe(
+/// One stripe's search, compiled with AVX2 and FMA where the CPU has them.
+fn search_stripe<const P: usize>(
     level: &Level,
     xs: &[usize],
     ys: &[usize],
@@ -388,18 +415,47 @@ fn search_stripe(
     sv: &mut [f32],
     params: &DisParams,
 ) {
-    let p = level.p;
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        fn fast<const P: usize>(
+            level: &Level,
+            xs: &[usize],
+            ys: &[usize],
+            su: &mut [f32],
+            sv: &mut [f32],
+            params: &DisParams,
+        ) {
+            stripe::<P>(level, xs, ys, su, sv, params)
+        }
+        if crate::simd::avx2_fma() {
+            // SAFETY: the CPU has the features `fast` is compiled for.
+            return unsafe { fast::<P>(level, xs, ys, su, sv, params) };
+        }
+    }
+    stripe::<P>(level, xs, ys, su, sv, params)
+}
+
+#[inline(always)]
+fn stripe<const P: usize>(
+    level: &Level,
+    xs: &[usize],
+    ys: &[usize],
+    su: &mut [f32],
+    sv: &mut [f32],
+    params: &DisParams,
+) {
     let mean_norm = params.mean_normalization;
     let nx = xs.len();
-    let templates: Vec<Template> = ys
+    let templates: Vec<Template<P>> = ys
         .iter()
         .flat_map(|&y| xs.iter().map(move |&x| (x, y)))
         .map(|(x, y)| Template::new(level, x, y, mean_norm))
         .collect();
     let init_u = su.to_vec();
     let init_v = sv.to_vec();
-    let mut buf = vec![0.0f32; p * p];
-    let cost = |k: usize, u: f32, v: f32, buf: &mut [f32]| {
+    let mut buf = [[0.0f32; P]; P];
+    let cost = |k: usize, u: f32, v: f32, buf: &mut [[f32; P]; P]| {
         level.sample(xs[k % nx] as f32 + u, ys[k / nx] as f32 + v, buf);
         templates[k].step(buf, mean_norm).0
     };
@@ -432,9 +488,10 @@ fn search_stripe(
                 }
             }
             let (x, y) = (xs[col] as f32, ys[row] as f32);
+            let template = &templates[k];
             for _ in 0..n_iter {
                 level.sample(x + u, y + v, &mut buf);
-                let (_, du, dv) = templates[k].step(&buf, mean_norm);
+                let (_, du, dv) = template.step(&buf, mean_norm);
                 u -= du;
                 v -= dv;
                 if du * du + dv * dv < 1e-6 {

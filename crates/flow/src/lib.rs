@@ -43,6 +43,7 @@
 //! ```
 
 mod dis;
+mod simd;
 mod variational;
 
 pub use dis::dis_flow;
@@ -206,7 +207,7 @@ pub enum Preset {
 /// Dense inverse search's settings; [`DisParams::preset`] gives OpenCV's.
 #[derive(Clone, Debug)]
 pub struct DisParams {
-    /// Side of the square patches matched, in pixels (at least 2).
+    /// Side of the square patches matched, in pixels (2 to 16).
     pub patch_size: usize,
     /// Distance between neighbouring patches (at least 1, at most the patch size: a larger
     /// one is taken as the patch size; the last patch of a row or column is moved to touch
