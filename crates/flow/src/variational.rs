@@ -52,6 +52,20 @@ pub(crate) fn refine(
     let ixz: Vec<f32> = i1x.iter().zip(&i0x).map(|(a, b)| a - b).collect();
     let iyz: Vec<f32> = i1y.iter().zip(&i0y).map(|(a, b)| a - b).collect();
     drop((i1w, mean, i0x, i0y, i1x, i1y));
+    // Where the flow leaves the frame there is nothing to compare: no data terms there, the
+    // smoothness term carries the flow in from the pixels that stay.
+    let (mut ix, mut iy, mut iz) = (ix, iy, iz);
+    let (mut ixx, mut ixy, mut iyy, mut ixz, mut iyz) = (ixx, ixy, iyy, ixz, iyz);
+    for i in 0..n {
+        let (x, y) = ((i % w) as f32 + u[i], (i / w) as f32 + v[i]);
+        if !crate::inside(w, h, x, y) {
+            for a in [
+                &mut ix, &mut iy, &mut iz, &mut ixx, &mut ixy, &mut iyy, &mut ixz, &mut iyz,
+            ] {
+                a[i] = 0.0;
+            }
+        }
+    }
     let image = Derivatives {
         ix: &ix,
         iy: &iy,
