@@ -16,10 +16,11 @@ zoom, 0.2 degrees) and "fast" (14 px, 2%, 0.8 degrees).
 For each preset (ultrafast, fast, medium) both tools compute the flow of every pair on the
 same grey frames (Rec. 601 luma: restyle's Gray::from_rgb8, OpenCV's cvtColor) with the same
 thread count; the table gives the mean end-point error over all pixels and over the pixels
-whose destination stays in the frame, and the median time a pair (the flow call alone, each
-pair computed --repeats times; decoding not counted). restyle runs in its example binary
-`flow_pairs` (crates/flow/examples/flow_pairs.rs), OpenCV in this process
-(cv2.DISOpticalFlow_create(preset), setNumThreads).
+whose destination stays in the frame, and the time a pair (the flow call alone, decoding not
+counted: each pair's median over --repeats, then the mean over pairs). restyle runs in its
+example binary `flow_pairs --stdin` (crates/flow/examples/flow_pairs.rs), one process a
+preset, OpenCV in this process (cv2.DISOpticalFlow_create(preset), setNumThreads); every
+repeat takes each pair through every tool and preset in turn, so all see the same load.
 """
 
 import argparse
@@ -128,33 +129,52 @@ def main():
             for v in filter(None, args.variants.split(",")):
                 p, f = v.split(":")
                 variants.append((p, int(f)))
+            env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
+            procs = {}
             for preset, finest in variants:
-                out = tmp / f"out_{name}_{preset}_{finest}"
-                cmd = [str(FLOW_PAIRS), "--preset", preset, "--repeats", str(args.repeats)]
+                cmd = [str(FLOW_PAIRS), "--preset", preset, "--stdin"]
                 if finest is not None:
                     cmd += ["--finest-scale", str(finest)]
-                cmd.append(str(out))
-                for t in range(args.frames - 1):
-                    cmd += [str(files[t]), str(files[t + 1])]
-                env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
-                res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-                ms = [float(line.split()[3]) for line in res.stdout.splitlines()]
-                errs = [epe(read_flo(out / f"{t:04d}.flo"), truths[t]) for t in range(args.frames - 1)]
-                label = preset if finest is None else f"{preset}, finest scale {finest}"
-                rows.append((name, "restyle", label, errs, ms))
-
-            for preset, code in PRESETS.items():
-                dis = cv2.DISOpticalFlow_create(code)
-                errs, ms = [], []
-                for t in range(args.frames - 1):
-                    times = []
-                    for _ in range(args.repeats):
+                procs[(preset, finest)] = subprocess.Popen(
+                    cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+                )
+            dis = {p: cv2.DISOpticalFlow_create(code) for p, code in PRESETS.items()}
+            pairs = range(args.frames - 1)
+            times = {}  # (tool, preset, finest) -> pair -> [ms]
+            flows = {}
+            # Each repeat: every pair through every tool and preset in turn, so both tools
+            # see the same load.
+            for _ in range(args.repeats):
+                for t in pairs:
+                    for (preset, finest), proc in procs.items():
+                        out = tmp / f"{name}_{preset}_{finest}_{t:04d}.flo"
+                        proc.stdin.write(f"{files[t]} {files[t + 1]} {out}\n")
+                        proc.stdin.flush()
+                        reply = proc.stdout.readline().split()
+                        if len(reply) != 2:
+                            sys.exit(f"flow_pairs failed on pair {t} ({preset})")
+                        times.setdefault(("restyle", preset, finest), {}).setdefault(t, []).append(
+                            float(reply[1])
+                        )
+                        flows[("restyle", preset, finest, t)] = out
+                    for preset, d in dis.items():
                         start = time.perf_counter()
-                        flow = dis.calc(frames[t], frames[t + 1], None)
-                        times.append((time.perf_counter() - start) * 1000)
-                    ms.append(statistics.median(times))
-                    errs.append(epe(flow, truths[t]))
-                rows.append((name, "OpenCV " + cv2.__version__, preset, errs, ms))
+                        flow = d.calc(frames[t], frames[t + 1], None)
+                        ms = (time.perf_counter() - start) * 1000
+                        times.setdefault(("opencv", preset, None), {}).setdefault(t, []).append(ms)
+                        flows[("opencv", preset, None, t)] = flow
+            for proc in procs.values():
+                proc.stdin.close()
+                proc.wait()
+            for (tool, preset, finest), per_pair in times.items():
+                errs = []
+                for t in pairs:
+                    f = flows[(tool, preset, finest, t)]
+                    errs.append(epe(read_flo(f) if tool == "restyle" else f, truths[t]))
+                ms = [statistics.median(per_pair[t]) for t in pairs]
+                label = preset if finest is None else f"{preset}, finest scale {finest}"
+                who = "restyle" if tool == "restyle" else "OpenCV " + cv2.__version__
+                rows.append((name, who, label, errs, ms))
             print(
                 f"move {name}: {args.frames - 1} pairs of {W}x{H}, mean motion "
                 f"{statistics.mean(mags):.2f} px",

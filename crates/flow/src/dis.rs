@@ -508,18 +508,30 @@ fn stripe<const P: usize>(
 ) {
     let mean_norm = params.mean_normalization;
     let nx = xs.len();
-    let templates: Vec<Template<P>> = ys
-        .iter()
-        .flat_map(|&y| xs.iter().map(move |&x| (x, y)))
-        .map(|(x, y)| Template::new(level, x, y, mean_norm))
-        .collect();
+    // Plain loops and functions, no closures: closures would be compiled apart, without
+    // the caller's AVX2.
+    let mut templates: Vec<Template<P>> = Vec::with_capacity(su.len());
+    for &y in ys {
+        for &x in xs {
+            templates.push(Template::new(level, x, y, mean_norm));
+        }
+    }
     let init_u = su.to_vec();
     let init_v = sv.to_vec();
     let mut buf = [[0.0f32; P]; P];
-    let cost = |k: usize, u: f32, v: f32, buf: &mut [[f32; P]; P]| {
-        level.sample(xs[k % nx] as f32 + u, ys[k / nx] as f32 + v, buf);
-        templates[k].step(buf, mean_norm).0
-    };
+    #[inline(always)]
+    fn cost<const P: usize>(
+        level: &Level,
+        template: &Template<P>,
+        (x, y): (usize, usize),
+        (u, v): (f32, f32),
+        buf: &mut [[f32; P]; P],
+        mean_norm: bool,
+    ) -> f32 {
+        level.sample(x as f32 + u, y as f32 + v, buf);
+        template.step(buf, mean_norm).0
+    }
+    let at = |k: usize| (xs[k % nx], ys[k / nx]);
     let iters = params.gradient_descent_iterations;
     let halves = [iters / 2, iters - iters / 2];
     for (pass, &n_iter) in halves.iter().enumerate() {
@@ -530,7 +542,7 @@ fn stripe<const P: usize>(
             let (col, row) = (k % nx, k / nx);
             let (mut u, mut v) = (su[k], sv[k]);
             if params.spatial_propagation {
-                let mut best = cost(k, u, v, &mut buf);
+                let mut best = cost(level, &templates[k], at(k), (u, v), &mut buf, mean_norm);
                 let neighbours = if pass == 0 {
                     [(col > 0).then(|| k - 1), (row > 0).then(|| k - nx)]
                 } else {
@@ -540,7 +552,14 @@ fn stripe<const P: usize>(
                     ]
                 };
                 for n in neighbours.into_iter().flatten() {
-                    let c = cost(k, su[n], sv[n], &mut buf);
+                    let c = cost(
+                        level,
+                        &templates[k],
+                        at(k),
+                        (su[n], sv[n]),
+                        &mut buf,
+                        mean_norm,
+                    );
                     if c < best {
                         best = c;
                         u = su[n];
@@ -567,7 +586,22 @@ fn stripe<const P: usize>(
     // there (a flat or repeated texture sent it astray), goes back.
     for k in 0..su.len() {
         let far = (su[k] - init_u[k]).powi(2) + (sv[k] - init_v[k]).powi(2) > (P * P) as f32;
-        let back = far || cost(k, su[k], sv[k], &mut buf) > cost(k, init_u[k], init_v[k], &mut buf);
+        let back = far
+            || cost(
+                level,
+                &templates[k],
+                at(k),
+                (su[k], sv[k]),
+                &mut buf,
+                mean_norm,
+            ) > cost(
+                level,
+                &templates[k],
+                at(k),
+                (init_u[k], init_v[k]),
+                &mut buf,
+                mean_norm,
+            );
         if back {
             su[k] = init_u[k];
             sv[k] = init_v[k];

@@ -116,7 +116,7 @@ fn a_large_translation_is_found_coarse_to_fine() {
         let flow = dis_flow(&a, &b, &DisParams::preset(preset));
         let epe = epe_inside(&flow, &truth, 1.0);
         println!("{preset:?}: (17.4, -9.6) EPE {epe:.4}");
-        assert!(epe < bound(preset, [0.35, 0.25, 0.07]), "{preset:?}: {epe}");
+        assert!(epe < bound(preset, [0.3, 0.17, 0.03]), "{preset:?}: {epe}");
     }
 }
 
@@ -169,5 +169,61 @@ fn odd_sizes_and_every_scale() {
         let epe = epe_inside(&flow, &truth, 1.0);
         println!("finest scale {finest}: EPE {epe:.4}");
         assert!(epe < 0.2, "finest scale {finest}: {epe}");
+    }
+}
+
+/// A photo (Chelsea, 451x300) seen by a camera that pans, zooms in 2% and turns a degree:
+/// frame B is the photo resampled (bilinear) through the known motion.
+#[test]
+fn a_camera_move_over_a_photo() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/images/content/chelsea.png"
+    );
+    let img = image::open(path).unwrap().to_rgb8();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let a = Gray::from_rgb8(w, h, img.as_raw());
+    let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+    let (s, t, (px, py)) = (1.02f32, 1.0f32.to_radians(), (2.5f32, -1.25f32));
+    let (c, sn) = (s * t.cos(), s * t.sin());
+    let det = c * c + sn * sn;
+    let motion = |x: f32, y: f32| {
+        let (x, y) = (x - cx, y - cy);
+        (cx + px + c * x - sn * y, cy + py + sn * x + c * y)
+    };
+    let inverse = |x: f32, y: f32| {
+        let (x, y) = (x - cx - px, y - cy - py);
+        (cx + (c * x + sn * y) / det, cy + (-sn * x + c * y) / det)
+    };
+    let bilinear = |x: f32, y: f32| {
+        let (x, y) = (x.clamp(0.0, (w - 1) as f32), y.clamp(0.0, (h - 1) as f32));
+        let (x0, y0) = (x as usize, y as usize);
+        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        let p = |x: usize, y: usize| a.data[y * w + x];
+        (p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx) * (1.0 - fy)
+            + (p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx) * fy
+    };
+    let b = Gray::new(
+        w,
+        h,
+        (0..w * h)
+            .map(|i| {
+                let (x, y) = inverse((i % w) as f32, (i / w) as f32);
+                bilinear(x, y)
+            })
+            .collect(),
+    );
+    let mut truth = FlowField::zeros(w, h);
+    for i in 0..w * h {
+        let (x, y) = ((i % w) as f32, (i / w) as f32);
+        let (mx, my) = motion(x, y);
+        (truth.u[i], truth.v[i]) = (mx - x, my - y);
+    }
+    for preset in PRESETS {
+        let flow = dis_flow(&a, &b, &DisParams::preset(preset));
+        let epe = epe_inside(&flow, &truth, 1.0);
+        println!("{preset:?}: photo EPE {epe:.4}");
+        assert!(epe < bound(preset, [0.42, 0.33, 0.18]), "{preset:?}: {epe}");
     }
 }
