@@ -242,20 +242,20 @@ fn flow(a: &Gray, b: &Gray, params: &DisParams) -> FlowField {
         dense = Some((u, v, lw, lh));
     }
     let (u, v, lw, lh) = dense.expect("at least one scale");
-    upscale(&u, &v, lw, lh, w, h, 1 << finest)
+    let f = (1usize << finest) as f32;
+    resample(&u, &v, (lw, lh), (w, h), (f, f))
 }
 
-/// The dense flow of a level scaled up by `factor` to `w x h` (vectors lengthened to match).
-fn upscale(
+/// A flow of `lw x lh` resampled (bilinear) to `w x h`, where a pixel centre x maps to
+/// (x + 0.5) / scale - 0.5, and its vectors lengthened by the scale on each axis.
+pub(crate) fn resample(
     u: &[f32],
     v: &[f32],
-    lw: usize,
-    lh: usize,
-    w: usize,
-    h: usize,
-    factor: usize,
+    (lw, lh): (usize, usize),
+    (w, h): (usize, usize),
+    (sx, sy): (f32, f32),
 ) -> FlowField {
-    if factor == 1 && lw == w && lh == h {
+    if lw == w && lh == h && sx == 1.0 && sy == 1.0 {
         return FlowField {
             width: w,
             height: h,
@@ -263,12 +263,14 @@ fn upscale(
             v: v.to_vec(),
         };
     }
-    let f = factor as f32;
+    let mut out = FlowField::zeros(w, h);
+    if w == 0 || h == 0 {
+        return out;
+    }
     // Where each output column falls between two coarse ones (the same for every row).
     let columns: Vec<(usize, usize, f32)> = (0..w)
-        .map(|x| taps((x as f32 + 0.5) / f - 0.5, lw))
+        .map(|x| taps((x as f32 + 0.5) / sx - 0.5, lw))
         .collect();
-    let mut out = FlowField::zeros(w, h);
     out.u
         .par_chunks_mut(w)
         .zip(out.v.par_chunks_mut(w))
@@ -277,11 +279,11 @@ fn upscale(
             || (vec![0.0f32; lw], vec![0.0f32; lw]),
             |(tu, tv), (y, (ru, rv))| {
                 // The two coarse rows blended (and lengthened), then spread along the row.
-                let (y0, y1, fy) = taps((y as f32 + 0.5) / f - 0.5, lh);
-                for (t, src) in [(&mut *tu, u), (&mut *tv, v)] {
+                let (y0, y1, fy) = taps((y as f32 + 0.5) / sy - 0.5, lh);
+                for (t, src, s) in [(&mut *tu, u, sx), (&mut *tv, v, sy)] {
                     let (a, b) = (&src[y0 * lw..][..lw], &src[y1 * lw..][..lw]);
                     for ((t, a), b) in t.iter_mut().zip(a).zip(b) {
-                        *t = f * (a + fy * (b - a));
+                        *t = s * (a + fy * (b - a));
                     }
                 }
                 for (x, &(x0, x1, fx)) in columns.iter().enumerate() {

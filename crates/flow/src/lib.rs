@@ -155,6 +155,28 @@ impl FlowField {
         }
     }
 
+    /// The same motion on a frame of `width x height` (bilinear; vectors scaled with the
+    /// frame, so a flow computed on smaller frames can carry the full-size ones). An empty
+    /// field gives zeros.
+    ///
+    /// # Panics
+    /// If the field's vectors do not match its size.
+    pub fn resized(&self, width: usize, height: usize) -> FlowField {
+        self.check("FlowField::resized");
+        if self.u.is_empty() {
+            return FlowField::zeros(width, height);
+        }
+        let sx = width as f32 / self.width as f32;
+        let sy = height as f32 / self.height as f32;
+        dis::resample(
+            &self.u,
+            &self.v,
+            (self.width, self.height),
+            (width, height),
+            (sx, sy),
+        )
+    }
+
     /// The mean end-point error against `truth` (the mean Euclidean distance between the two
     /// vectors at each pixel).
     ///

@@ -208,3 +208,33 @@ fn warping_error_is_zero_for_a_perfect_warp_and_positive_for_noise() {
     );
     assert!(e > 0.0);
 }
+
+#[test]
+fn a_flow_resized_with_its_frame() {
+    // u = x / 10 (a zoom) on 20x10: twice the size doubles the vectors and keeps the field a
+    // ramp in the new pixel centres.
+    let (w, h) = (20, 10);
+    let mut flow = uniform(w, h, 0.0, 1.5);
+    for y in 0..h {
+        for x in 0..w {
+            flow.u[y * w + x] = x as f32 / 10.0;
+        }
+    }
+    let big = flow.resized(40, 20);
+    assert_eq!((big.width, big.height, big.u.len()), (40, 20, 800));
+    for y in 0..20 {
+        for x in 1..39 {
+            // Pixel centre x of the big frame is (x + 0.5) / 2 - 0.5 of the small one.
+            let expected = 2.0 * ((x as f32 + 0.5) / 2.0 - 0.5) / 10.0;
+            assert!((big.u[y * 40 + x] - expected).abs() < 1e-5, "({x}, {y})");
+            assert!((big.v[y * 40 + x] - 3.0).abs() < 1e-6);
+        }
+    }
+    let same = flow.resized(w, h);
+    assert_eq!(same.u, flow.u);
+    assert!(FlowField::zeros(0, 0)
+        .resized(3, 2)
+        .u
+        .iter()
+        .all(|&u| u == 0.0));
+}
