@@ -315,13 +315,44 @@ struct Level<'a> {
     p: usize,
 }
 
+/// A clamped copy of the pixels around a patch that reaches past the frame's edge.
+type Window = [f32; (MAX_PATCH + 1) * (MAX_PATCH + 1)];
+
 impl Level<'_> {
+    /// The (P+1) x (P+1) pixels of I1 from (x0, y0) on, as a slice and its row stride: the
+    /// image itself inside the frame, a copy with clamped coordinates (what `bilinear` does)
+    /// in `window` where the patch reaches past an edge.
+    #[inline(always)]
+    fn source<'a, const P: usize>(
+        &'a self,
+        x0: f32,
+        y0: f32,
+        window: &'a mut Window,
+    ) -> (&'a [f32], usize) {
+        let (w, h) = (self.w, self.h);
+        if x0 >= 0.0 && y0 >= 0.0 && x0 + (P as f32) < w as f32 && y0 + (P as f32) < h as f32 {
+            let at = y0 as usize * w + x0 as usize;
+            (&self.i1[at..at + P * w + P + 1], w)
+        } else {
+            const S: usize = MAX_PATCH + 1;
+            // Beyond ±2^24 the float-to-int cast saturates; clamping happens anyway.
+            let (x0, y0) = (x0 as i64, y0 as i64);
+            for j in 0..=P {
+                let y = (y0 + j as i64).clamp(0, h as i64 - 1) as usize;
+                let row = &self.i1[y * w..(y + 1) * w];
+                for k in 0..=P {
+                    window[j * S + k] = row[(x0 + k as i64).clamp(0, w as i64 - 1) as usize];
+                }
+            }
+            (&window[..P * S + P + 1], S)
+        }
+    }
+
     /// Bilinear samples of I1 over the P x P patch whose top-left corner is at (x, y). The
     /// fraction is the same for every pixel of the patch, so away from the edges each row is
     /// four multiply-adds of contiguous slices.
     #[inline(always)]
     fn sample<const P: usize>(&self, x: f32, y: f32, out: &mut [[f32; P]; P]) {
-        let (w, h) = (self.w, self.h);
         let (fx0, fy0) = (x.floor(), y.floor());
         let (fx, fy) = (x - fx0, y - fy0);
         let (w00, w01, w10, w11) = (
@@ -330,20 +361,13 @@ impl Level<'_> {
             (1.0 - fx) * fy,
             fx * fy,
         );
-        if fx0 >= 0.0 && fy0 >= 0.0 && fx0 + (P as f32) < w as f32 && fy0 + (P as f32) < h as f32 {
-            let (x0, y0) = (fx0 as usize, fy0 as usize);
-            for (j, o) in out.iter_mut().enumerate() {
-                let r0 = &self.i1[(y0 + j) * w + x0..][..P + 1];
-                let r1 = &self.i1[(y0 + j + 1) * w + x0..][..P + 1];
-                for k in 0..P {
-                    o[k] = w00 * r0[k] + w01 * r0[k + 1] + w10 * r1[k] + w11 * r1[k + 1];
-                }
-            }
-        } else {
-            for (j, o) in out.iter_mut().enumerate() {
-                for (k, o) in o.iter_mut().enumerate() {
-                    *o = crate::bilinear(self.i1, w, h, x + k as f32, y + j as f32);
-                }
+        let mut window = [0.0f32; (MAX_PATCH + 1) * (MAX_PATCH + 1)];
+        let (src, stride) = self.source::<P>(fx0, fy0, &mut window);
+        for (j, o) in out.iter_mut().enumerate() {
+            let r0 = &src[j * stride..][..P + 1];
+            let r1 = &src[(j + 1) * stride..][..P + 1];
+            for k in 0..P {
+                o[k] = w00 * r0[k] + w01 * r0[k + 1] + w10 * r1[k] + w11 * r1[k + 1];
             }
         }
     }
@@ -407,24 +431,56 @@ impl<const P: usize> Template<P> {
         }
     }
 
-    /// The patch's cost at `sample` (squared differences, mean-normalised if asked) and the
-    /// descent step. The sums run in P lanes (one a column) so the loop vectorises.
+    /// The patch's cost and descent step at (x, y) in I1 (its top-left corner): `step` with
+    /// the bilinear samples made on the way, not stored.
     #[inline(always)]
     #[allow(clippy::needless_range_loop)]
-    fn step(&self, sample: &[[f32; P]; P], mean_norm: bool) -> (f32, f32, f32) {
+    fn step_at(
+        &self,
+        level: &Level,
+        x: f32,
+        y: f32,
+        window: &mut Window,
+        mean_norm: bool,
+    ) -> (f32, f32, f32) {
+        let (fx0, fy0) = (x.floor(), y.floor());
+        let (fx, fy) = (x - fx0, y - fy0);
+        let (w00, w01, w10, w11) = (
+            (1.0 - fx) * (1.0 - fy),
+            fx * (1.0 - fy),
+            (1.0 - fx) * fy,
+            fx * fy,
+        );
+        let (src, stride) = level.source::<P>(fx0, fy0, window);
         let mut sd = [0.0f32; P];
         let mut sxd = [0.0f32; P];
         let mut syd = [0.0f32; P];
         let mut ssd = [0.0f32; P];
         for j in 0..P {
+            let r0 = &src[j * stride..][..P + 1];
+            let r1 = &src[(j + 1) * stride..][..P + 1];
             for k in 0..P {
-                let d = sample[j][k] - self.t[j][k];
+                let value = w00 * r0[k] + w01 * r0[k + 1] + w10 * r1[k] + w11 * r1[k + 1];
+                let d = value - self.t[j][k];
                 sd[k] += d;
                 sxd[k] += self.gx[j][k] * d;
                 syd[k] += self.gy[j][k] * d;
                 ssd[k] += d * d;
             }
         }
+        self.finish(sd, sxd, syd, ssd, mean_norm)
+    }
+
+    /// Cost and step from the lane-wise sums of d, gx d, gy d and d².
+    #[inline(always)]
+    fn finish(
+        &self,
+        sd: [f32; P],
+        sxd: [f32; P],
+        syd: [f32; P],
+        ssd: [f32; P],
+        mean_norm: bool,
+    ) -> (f32, f32, f32) {
         let sum = |v: [f32; P]| v.iter().sum::<f32>();
         let (sd, sxd, syd, ssd) = (sum(sd), sum(sxd), sum(syd), sum(ssd));
         let n = (P * P) as f32;
@@ -520,18 +576,19 @@ fn stripe<const P: usize>(
     }
     let init_u = su.to_vec();
     let init_v = sv.to_vec();
-    let mut buf = [[0.0f32; P]; P];
+    let mut buf: Window = [0.0; (MAX_PATCH + 1) * (MAX_PATCH + 1)];
     #[inline(always)]
     fn cost<const P: usize>(
         level: &Level,
         template: &Template<P>,
         (x, y): (usize, usize),
         (u, v): (f32, f32),
-        buf: &mut [[f32; P]; P],
+        buf: &mut Window,
         mean_norm: bool,
     ) -> f32 {
-        level.sample(x as f32 + u, y as f32 + v, buf);
-        template.step(buf, mean_norm).0
+        template
+            .step_at(level, x as f32 + u, y as f32 + v, buf, mean_norm)
+            .0
     }
     let at = |k: usize| (xs[k % nx], ys[k / nx]);
     let iters = params.gradient_descent_iterations;
@@ -572,8 +629,7 @@ fn stripe<const P: usize>(
             let (x, y) = (xs[col] as f32, ys[row] as f32);
             let template = &templates[k];
             for _ in 0..n_iter {
-                level.sample(x + u, y + v, &mut buf);
-                let (_, du, dv) = template.step(&buf, mean_norm);
+                let (_, du, dv) = template.step_at(level, x + u, y + v, &mut buf, mean_norm);
                 u -= du;
                 v -= dv;
                 if du * du + dv * dv < 1e-6 {
