@@ -14,6 +14,34 @@ pub(crate) struct Plane {
 }
 
 impl Plane {
+    /// The frame at scale `s`: each pixel the mean of a 2^s x 2^s block (an incomplete last
+    /// row or column of blocks dropped), times 255; the same as halving s times.
+    fn binned(g: &Gray, s: usize) -> Plane {
+        let b = 1usize << s;
+        let (w, h) = (g.width >> s, g.height >> s);
+        let scale = 255.0 / (b * b) as f32;
+        let mut data = vec![0.0f32; w * h];
+        let gw = g.width;
+        data.par_chunks_mut(w.max(1)).enumerate().for_each_init(
+            || vec![0.0f32; w * b],
+            |rows, (y, out)| {
+                // The block's rows summed, then each run of b columns.
+                let rows = &mut rows[..w * b];
+                rows.copy_from_slice(&g.data[y * b * gw..][..w * b]);
+                for j in 1..b {
+                    let src = &g.data[(y * b + j) * gw..][..w * b];
+                    for (r, v) in rows.iter_mut().zip(src) {
+                        *r += v;
+                    }
+                }
+                for (o, block) in out.iter_mut().zip(rows.chunks_exact(b)) {
+                    *o = scale * block.iter().sum::<f32>();
+                }
+            },
+        );
+        Plane { w, h, data }
+    }
+
     /// Half the size, each pixel the mean of a 2x2 block (an odd last row or column dropped),
     /// so a coarse pixel centre x maps to the fine 2x + 0.5.
     fn halved(&self) -> Plane {
@@ -192,22 +220,21 @@ fn flow(a: &Gray, b: &Gray, params: &DisParams) -> FlowField {
     }
 
     // The two pyramids, 0..255.
-    let scaled = |g: &Gray| Plane {
-        w,
-        h,
-        data: g.data.iter().map(|v| v * 255.0).collect(),
-    };
-    let mut pyr0 = vec![scaled(a)];
-    let mut pyr1 = vec![scaled(b)];
-    for s in 1..=coarsest {
-        let (n0, n1) = rayon::join(|| pyr0[s - 1].halved(), || pyr1[s - 1].halved());
+    // Only the levels from the finest computed one up: that one straight from the frame.
+    let (mut pyr0, mut pyr1) = rayon::join(
+        || vec![Plane::binned(a, finest)],
+        || vec![Plane::binned(b, finest)],
+    );
+    for s in finest + 1..=coarsest {
+        let i = s - finest;
+        let (n0, n1) = rayon::join(|| pyr0[i - 1].halved(), || pyr1[i - 1].halved());
         pyr0.push(n0);
         pyr1.push(n1);
     }
 
     let mut dense: Option<(Vec<f32>, Vec<f32>, usize, usize)> = None;
     for s in (finest..=coarsest).rev() {
-        let (i0, i1) = (&pyr0[s], &pyr1[s]);
+        let (i0, i1) = (&pyr0[s - finest], &pyr1[s - finest]);
         let (lw, lh) = (i0.w, i0.h);
         let (gx, gy) = gradients(&i0.data, lw, lh);
         let xs = positions(lw, p, params.patch_stride);
@@ -784,6 +811,28 @@ mod tests {
                     "pixel {x} of {len} uncovered"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn binning_is_halving_repeated() {
+        let (w, h) = (23, 13);
+        let data: Vec<f32> = (0..w * h)
+            .map(|i| ((i * 37) % 101) as f32 / 100.0)
+            .collect();
+        let g = Gray::new(w, h, data.clone());
+        let mut halved = Plane {
+            w,
+            h,
+            data: data.iter().map(|v| v * 255.0).collect(),
+        };
+        for s in 0..4 {
+            let binned = Plane::binned(&g, s);
+            assert_eq!((binned.w, binned.h), (halved.w, halved.h), "scale {s}");
+            for (a, b) in binned.data.iter().zip(&halved.data) {
+                assert!((a - b).abs() < 1e-3, "scale {s}: {a} against {b}");
+            }
+            halved = halved.halved();
         }
     }
 
