@@ -12,21 +12,21 @@
 //! ## Accuracy and speed
 //!
 //! `bench/flow.py` (a camera panning, zooming and turning over `tubingen.jpg`, 640x360 frames,
-//! flow known exactly; 8 pairs a move; OpenCV's DIS on the same grey frames, both on 2
-//! threads, interleaved pair by pair; mean end-point error in pixels over the pixels that
-//! stay in the frame, and ms a pair, the machine shared with other builds, so the times are
-//! for comparison only):
+//! flow known exactly; 8 pairs a move; OpenCV 5.1's DIS on the same grey frames, both on 2
+//! threads, interleaved pair by pair). Mean end-point error in pixels over the pixels that
+//! stay in the frame; ms a pair, the best of 11 (the median in brackets: the machine was
+//! shared with other builds, so the times are for comparison only):
 //!
-//! | preset | slow move (2.7 px) | fast move (13 px) | OpenCV, slow | OpenCV, fast |
+//! | preset | slow move (2.7 px a frame) | fast move (13 px) | OpenCV, slow | OpenCV, fast |
 //! |---|---|---|---|---|
-//! | ultrafast | 0.341, 4.1 ms | 0.492, 3.3 ms | 0.360, 3.9 ms | 0.526, 2.7 ms |
-//! | fast | 0.207, 10.4 ms | 0.356, 5.8 ms | 0.208, 12.5 ms | 0.358, 7.8 ms |
-//! | medium | 0.138, 56 ms | 0.164, 46 ms | 0.128, 58 ms | 0.163, 54 ms |
+//! | ultrafast | 0.341, 2.1 ms (4.0) | 0.492, 1.9 ms (2.6) | 0.360, 2.0 ms (3.0) | 0.526, 2.1 ms (2.9) |
+//! | fast | 0.207, 5.5 ms (11.6) | 0.356, 4.9 ms (9.4) | 0.208, 5.2 ms (12.8) | 0.358, 4.3 ms (8.9) |
+//! | medium | 0.138, 26.5 ms (64) | 0.164, 24.6 ms (51) | 0.128, 41.2 ms (72) | 0.163, 27.5 ms (52) |
 //!
 //! Medium works at half the frame's size (finest scale 1), fast and ultrafast at a quarter;
-//! medium at full size (`finest_scale = 0`) halves the error (0.072 and 0.091) for 4.6x the
-//! time.
-//!
+//! medium at full size (`finest_scale = 0`) halves the error (0.072 and 0.091) for 5-8x the
+//! time, and medium's iterations at a quarter (`finest_scale = 2`) match fast (0.208, 0.338).
+
 //! Around it, what temporal consistency needs: [`warp`] (backward warping of planar images),
 //! [`reliability`] (Sundaram et al.'s forward-backward, motion-boundary and frame checks, as
 //! Ruder et al. 2016 use them), [`smoothed`], and [`warping_error`], Lai et al. 2018's measure
