@@ -115,7 +115,8 @@ fn gradient_row(up: &[f32], mid: &[f32], down: &[f32], rx: &mut [f32], ry: &mut 
 }
 }
 
-/// The coarsest scale OpenCV picks: about `2 * width / (5 * patch)` pixels' worth of halvings.
+/// The automatic coarsest scale: log2 of `2 * width / (5 * patch)`, rounded down (the
+/// coarsest level about 2.5 patches wide).
 fn auto_coarsest(width: usize, patch: usize) -> usize {
     let ratio = 2.0 * width as f64 / (5.0 * patch as f64);
     if ratio <= 1.0 {
@@ -219,8 +220,8 @@ fn flow(a: &Gray, b: &Gray, params: &DisParams) -> FlowField {
         coarsest -= 1;
     }
 
-    // The two pyramids, 0..255.
-    // Only the levels from the finest computed one up: that one straight from the frame.
+    // The two pyramids, 0..255, from the finest level computed (binned straight from the
+    // frame) up.
     let (mut pyr0, mut pyr1) = rayon::join(
         || vec![Plane::binned(a, finest)],
         || vec![Plane::binned(b, finest)],

@@ -258,8 +258,8 @@ pub struct DisParams {
     /// The finest scale computed (0 = full size, 1 = half, 2 = quarter, ...); the flow is
     /// scaled up from it.
     pub finest_scale: usize,
-    /// The coarsest scale; `None` picks it from the frame's size as OpenCV does (a coarsest
-    /// level whose larger side is about four patches).
+    /// The coarsest scale; `None` picks it from the frame's width, floor(log2(2 width /
+    /// (5 patch))): a 640-pixel-wide frame starts at 1/32 of its size (20 pixels wide).
     pub coarsest_scale: Option<usize>,
     /// Fixed-point iterations of variational refinement at each scale (0: none).
     pub refinement_iterations: usize,
