@@ -286,14 +286,16 @@ impl Checkerboard {
                     let (ur, rest) = rest.split_at_mut(w);
                     let (vl, vr) = rest.split_at_mut(w);
                     let vr = &mut vr[..w];
-                    for x in 0..w {
-                        let (xl, xr) = (x.saturating_sub(1), (x + 1).min(w - 1));
-                        left[x] = if x > 0 { sm[xl] } else { 0.0 };
-                        right[x] = if x + 1 < w { sm[x] } else { 0.0 };
-                        ul[x] = u0[xl];
-                        ur[x] = u0[xr];
-                        vl[x] = v0[xl];
-                        vr[x] = v0[xr];
+                    // Shifted copies (levels are at least a patch, 2 pixels, wide).
+                    left[0] = 0.0;
+                    left[1..].copy_from_slice(&sm[..w - 1]);
+                    right[..w - 1].copy_from_slice(&sm[..w - 1]);
+                    right[w - 1] = 0.0;
+                    for (l, r, row) in [(&mut *ul, &mut *ur, u0), (&mut *vl, &mut *vr, v0)] {
+                        l[0] = row[0];
+                        l[1..w].copy_from_slice(&row[..w - 1]);
+                        r[..w - 1].copy_from_slice(&row[1..]);
+                        r[w - 1] = row[w - 1];
                     }
                     let (a12_, rest) = fields.split_at_mut(w);
                     let (cu_, rest) = rest.split_at_mut(w);
@@ -337,15 +339,11 @@ impl Checkerboard {
                     // Split by colour: slot 1 + x / 2 of colour (x + y) % 2.
                     let (even, odd) = if y % 2 == 0 { (k0, k1) } else { (k1, k0) };
                     for f in 0..FIELDS {
-                        let src = &fields[f * w..(f + 1) * w];
-                        let e = &mut even[f * s + 1..][..w.div_ceil(2)];
-                        for (i, e) in e.iter_mut().enumerate() {
-                            *e = src[2 * i];
-                        }
-                        let o = &mut odd[f * s + 1..][..w / 2];
-                        for (i, o) in o.iter_mut().enumerate() {
-                            *o = src[2 * i + 1];
-                        }
+                        split_row(
+                            &fields[f * w..(f + 1) * w],
+                            &mut even[f * s + 1..][..w.div_ceil(2)],
+                            &mut odd[f * s + 1..][..w / 2],
+                        );
                     }
                 },
             );
@@ -516,6 +514,18 @@ fn sweep_row(
             - a12[i] * du[i])
             * iv[i];
         dv[i] += OMEGA * (nv - dv[i]);
+    }
+}
+}
+
+kernel! {
+/// A row's even and odd pixels apart.
+fn split_row(src: &[f32], even: &mut [f32], odd: &mut [f32]) {
+    for (i, e) in even.iter_mut().enumerate() {
+        *e = src[2 * i];
+    }
+    for (i, o) in odd.iter_mut().enumerate() {
+        *o = src[2 * i + 1];
     }
 }
 }
