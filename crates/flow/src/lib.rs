@@ -19,9 +19,9 @@
 //!
 //! | preset | slow move (2.7 px a frame) | fast move (13 px) | OpenCV, slow | OpenCV, fast |
 //! |---|---|---|---|---|
-//! | ultrafast | 0.341, 2.1 ms (4.0) | 0.492, 1.9 ms (2.6) | 0.360, 2.0 ms (3.0) | 0.526, 2.1 ms (2.9) |
-//! | fast | 0.207, 5.5 ms (11.6) | 0.356, 4.9 ms (9.4) | 0.208, 5.2 ms (12.8) | 0.358, 4.3 ms (8.9) |
-//! | medium | 0.138, 26.5 ms (64) | 0.164, 24.6 ms (51) | 0.128, 41.2 ms (72) | 0.163, 27.5 ms (52) |
+//! | ultrafast | 0.341, 2.1 ms (2.7) | 0.492, 2.0 ms (2.9) | 0.360, 2.2 ms (2.8) | 0.526, 2.1 ms (3.0) |
+//! | fast | 0.207, 4.6 ms (8.0) | 0.356, 4.6 ms (6.5) | 0.208, 4.4 ms (12.4) | 0.358, 5.5 ms (11.3) |
+//! | medium | 0.138, 24.4 ms (59) | 0.164, 32.9 ms (68) | 0.128, 30.3 ms (61) | 0.163, 39.4 ms (76) |
 //!
 //! Medium works at half the frame's size (finest scale 1), fast and ultrafast at a quarter;
 //! medium at full size (`finest_scale = 0`) halves the error (0.072 and 0.091) for 5-8x the
