@@ -24,9 +24,9 @@
 //! | medium | 0.138, 24.4 ms (59) | 0.164, 32.9 ms (68) | 0.128, 30.3 ms (61) | 0.163, 39.4 ms (76) |
 //!
 //! Medium works at half the frame's size (finest scale 1), fast and ultrafast at a quarter;
-//! medium at full size (`finest_scale = 0`) halves the error (0.072 and 0.091) for 5-8x the
+//! medium at full size (`finest_scale = 0`) halves the error (0.072 and 0.091) for 4-7x the
 //! time, and medium's iterations at a quarter (`finest_scale = 2`) match fast (0.208, 0.338).
-
+//!
 //! Around it, what temporal consistency needs: [`warp`] (backward warping of planar images),
 //! [`reliability`] (Sundaram et al.'s forward-backward, motion-boundary and frame checks, as
 //! Ruder et al. 2016 use them), [`smoothed`], and [`warping_error`], Lai et al. 2018's measure
