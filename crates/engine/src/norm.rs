@@ -52,6 +52,16 @@ impl Moments {
         }
     }
 
+    /// The same mean and variance, counted as `weight` times as many values: merging
+    /// `a.weighted(w)` with `b.weighted(1 - w)` mixes the two distributions in those shares.
+    pub fn weighted(self, weight: f64) -> Moments {
+        Moments {
+            count: self.count * weight,
+            squared_deviations: self.squared_deviations * weight,
+            ..self
+        }
+    }
+
     pub fn count(&self) -> f64 {
         self.count
     }

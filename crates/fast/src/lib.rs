@@ -25,10 +25,10 @@ pub mod weights;
 
 pub use error::{Error, Result};
 pub use model::{
-    NormStatistics, StylePredictor, StyleVector, Transformer, MIN_CONTENT_SIZE, STYLE_DIMS,
-    STYLE_SIZE,
+    NormStatistics, SteadyStatistics, StylePredictor, StyleVector, Transformer, MIN_CONTENT_SIZE,
+    STYLE_DIMS, STYLE_SIZE,
 };
-pub use paint::{check_style, paint, paint_regions, Painted};
+pub use paint::{check_style, paint, paint_regions, style_of, Painted};
 pub use tiles::Tiling;
 
 use restyle_engine::Tensor;
@@ -62,6 +62,19 @@ impl FastStyle {
     /// `content` (`3 x H x W`, 0..1) painted in `style`, the same size.
     pub fn stylize(&self, content: &Tensor, style: &StyleVector) -> Result<Tensor> {
         self.transformer.stylize(content, style)
+    }
+
+    /// A frame of a clip, its normalisations steadied by the frames before
+    /// ([`Transformer::stylize_steady`]).
+    pub fn stylize_steady(
+        &self,
+        content: &Tensor,
+        style: &StyleVector,
+        steady: &mut SteadyStatistics,
+        keep: f32,
+    ) -> Result<Tensor> {
+        self.transformer
+            .stylize_steady(content, style, steady, keep)
     }
 
     /// [`FastStyle::stylize`] tile by tile, for pictures larger than memory allows.

@@ -335,6 +335,17 @@ impl Laps {
 #[derive(Clone, Debug, PartialEq)]
 pub struct NormStatistics(Vec<Vec<Moments>>);
 
+/// The statistics of T's normalisations carried from frame to frame of a clip: each frame is
+/// normalised with a mixture of its own statistics and those the frames before it used, so
+/// that its brightness and contrast do not jump when the picture changes a little (see
+/// [`Transformer::stylize_steady`]). Empty before the first frame.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SteadyStatistics {
+    /// The frames' height and width.
+    shape: (usize, usize),
+    running: Vec<Vec<Moments>>,
+}
+
 /// Which statistics T's normalisations use.
 enum Norms<'a> {
     /// Each its output's own.
@@ -343,6 +354,13 @@ enum Norms<'a> {
     Record(Vec<Vec<Moments>>),
     /// Given ones, in order.
     Given(std::slice::Iter<'a, Vec<Moments>>),
+    /// A mixture of the output's own (`1 - keep`) and the running ones (`keep`), which
+    /// become the mixture; the output's own where there are none yet.
+    Steady {
+        running: &'a mut Vec<Vec<Moments>>,
+        next: usize,
+        keep: f64,
+    },
 }
 
 impl Norms<'_> {
@@ -354,6 +372,26 @@ impl Norms<'_> {
                 own
             }
             Norms::Given(given) => given.next().expect("one set per normalisation").clone(),
+            Norms::Steady {
+                running,
+                next,
+                keep,
+            } => {
+                let i = *next;
+                *next += 1;
+                if i == running.len() {
+                    running.push(own);
+                } else if *keep <= 0.0 {
+                    running[i] = own;
+                } else {
+                    running[i] = running[i]
+                        .iter()
+                        .zip(&own)
+                        .map(|(r, o)| r.weighted(*keep).merge(o.weighted(1.0 - *keep)))
+                        .collect();
+                }
+                running[i].clone()
+            }
         }
     }
 }
@@ -431,6 +469,32 @@ impl Transformer {
             .map(|(picture, _)| picture)
     }
 
+    /// `content`, a frame of a clip, stylized with each normalisation's statistics a mixture:
+    /// `keep` of those `steady` carries from the frames before, `1 - keep` of the frame's
+    /// own; `steady` then carries the mixture to the next frame. With `keep` 0 this is
+    /// [`Transformer::stylize`]. A frame of another size than the previous starts afresh.
+    pub fn stylize_steady(
+        &self,
+        content: &Tensor,
+        style: &StyleVector,
+        steady: &mut SteadyStatistics,
+        keep: f32,
+    ) -> Result<Tensor> {
+        let (_, h, w) = content.shape();
+        if steady.shape != (h, w) {
+            *steady = SteadyStatistics {
+                shape: (h, w),
+                running: Vec::new(),
+            };
+        }
+        let norms = Norms::Steady {
+            running: &mut steady.running,
+            next: 0,
+            keep: keep.clamp(0.0, 1.0) as f64,
+        };
+        self.run(content, style, norms).map(|(picture, _)| picture)
+    }
+
     /// The picture, and the statistics as `norms` left them.
     fn run<'a>(
         &self,
@@ -494,4 +558,52 @@ fn crop(x: Tensor, height: usize, width: usize) -> Tensor {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two frames: a smooth picture, and the same brighter.
+    fn frames() -> (Tensor, Tensor) {
+        let (h, w) = (24, 32);
+        let mut a = Tensor::zeros(3, h, w);
+        for c in 0..3 {
+            for (i, v) in a.plane_mut(c).iter_mut().enumerate() {
+                let (y, x) = ((i / w) as f32, (i % w) as f32);
+                *v = 0.4 + 0.2 * (x * 0.3 + c as f32).sin() * (y * 0.25).cos();
+            }
+        }
+        let mut b = a.clone();
+        b.as_mut_slice().iter_mut().for_each(|v| *v += 0.2);
+        (a, b)
+    }
+
+    #[test]
+    fn steady_statistics_mix_the_frames_before_into_each_frame() {
+        let model = crate::FastStyle::embedded().unwrap();
+        let style = StyleVector(vec![0.1; STYLE_DIMS]);
+        let (a, b) = frames();
+        let t = &model.transformer;
+        // keep 0: every frame its own statistics, as a still.
+        let mut steady = SteadyStatistics::default();
+        t.stylize_steady(&a, &style, &mut steady, 0.0).unwrap();
+        assert_eq!(
+            t.stylize_steady(&b, &style, &mut steady, 0.0).unwrap(),
+            t.stylize(&b, &style).unwrap()
+        );
+        // keep 1: the first frame's statistics for ever after.
+        let mut steady = SteadyStatistics::default();
+        assert_eq!(
+            t.stylize_steady(&a, &style, &mut steady, 1.0).unwrap(),
+            t.stylize(&a, &style).unwrap()
+        );
+        let held = t.stylize_steady(&b, &style, &mut steady, 1.0).unwrap();
+        let given = t.statistics(&a, &style).unwrap();
+        assert_eq!(held, t.stylize_with(&b, &style, &given).unwrap());
+        // A frame of another size starts afresh.
+        let small = Tensor::zeros(3, 16, 16);
+        t.stylize_steady(&small, &style, &mut steady, 1.0).unwrap();
+        assert_eq!(steady.shape, (16, 16));
+    }
 }

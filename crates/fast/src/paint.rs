@@ -52,6 +52,39 @@ pub fn check_style(image: &Image) -> Result<()> {
     Ok(())
 }
 
+/// The style vector [`paint`] paints `photo` with: the blend of `styles` (their weights; with
+/// [`ColorMode::Histogram`], each recoloured to `content`, the photo at its painted size),
+/// `strength` of the way from the photo's own style.
+pub fn style_of(
+    model: &FastStyle,
+    photo: &Image,
+    content: &Image,
+    styles: &[StyleImage],
+    strength: f32,
+    color: ColorMode,
+) -> Result<StyleVector> {
+    let vectors = styles
+        .iter()
+        .map(|s| {
+            let image = match color {
+                ColorMode::Histogram => match_colors(&s.image, content),
+                _ => s.image.clone(),
+            };
+            model.style_vector(style_input(&image).tensor())
+        })
+        .collect::<Result<Vec<StyleVector>>>()?;
+    let parts: Vec<(&StyleVector, f32)> = vectors
+        .iter()
+        .zip(styles.iter().map(|s| s.weight))
+        .collect();
+    let mut style = StyleVector::blend(&parts);
+    if strength < 1.0 {
+        let own = model.style_vector(style_input(photo).tensor())?;
+        style = StyleVector::blend(&[(&own, 1.0 - strength), (&style, strength)]);
+    }
+    Ok(style)
+}
+
 /// The fast picture and the time the networks took.
 pub struct Painted {
     pub image: Image,
@@ -81,25 +114,7 @@ pub fn paint(
         });
     }
     let started = Instant::now();
-    let vectors = styles
-        .iter()
-        .map(|s| {
-            let image = match color {
-                ColorMode::Histogram => match_colors(&s.image, content),
-                _ => s.image.clone(),
-            };
-            model.style_vector(style_input(&image).tensor())
-        })
-        .collect::<Result<Vec<StyleVector>>>()?;
-    let parts: Vec<(&StyleVector, f32)> = vectors
-        .iter()
-        .zip(styles.iter().map(|s| s.weight))
-        .collect();
-    let mut style = StyleVector::blend(&parts);
-    if strength < 1.0 {
-        let own = model.style_vector(style_input(photo).tensor())?;
-        style = StyleVector::blend(&[(&own, 1.0 - strength), (&style, strength)]);
-    }
+    let style = style_of(model, photo, content, styles, strength, color)?;
     let picture = match tiling {
         Some(tiling) => model.stylize_tiled(content.tensor(), &style, tiling)?,
         None => model.stylize(content.tensor(), &style)?,
@@ -149,7 +164,7 @@ pub fn paint_regions<E>(
 /// `layers` over `base`: each layer weighted by its mask (resized to the picture, none: 1
 /// everywhere); where the weights add up to more than 1 they are scaled to 1, and what is left
 /// of 1 is `base`.
-fn blend(base: &Image, layers: &[(Image, Option<Mask>)]) -> Image {
+pub fn blend(base: &Image, layers: &[(Image, Option<Mask>)]) -> Image {
     let (w, h) = (base.width(), base.height());
     let masks: Vec<Mask> = layers
         .iter()
