@@ -89,6 +89,7 @@ fn plan(args: &TransferArgs) -> Result<Job> {
         // The masks are loaded with the images (see `regions::apply`).
         keep: None,
         seamless: args.seamless,
+        temporal: None,
         scales: ScaleSchedule {
             start_size: args
                 .start_size

@@ -103,6 +103,8 @@ pub enum WeightOf {
     Layer(Layer),
     /// A style image's share in a blend.
     StyleBlend,
+    /// A clip's frame's pull towards the previous one.
+    Temporal,
 }
 
 impl fmt::Display for WeightOf {
@@ -113,6 +115,7 @@ impl fmt::Display for WeightOf {
             WeightOf::TotalVariation => f.write_str("the total-variation weight"),
             WeightOf::Layer(layer) => write!(f, "the weight of layer {layer}"),
             WeightOf::StyleBlend => f.write_str("a style blend weight"),
+            WeightOf::Temporal => f.write_str("the temporal weight"),
         }
     }
 }

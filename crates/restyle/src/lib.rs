@@ -74,7 +74,7 @@ pub use progress::{Flow, Losses, Observer, Progress, Silent};
 pub use restyle_vgg::{Borders, InputConvention, Layer, Vgg19, VggWeights};
 pub use scales::{Scale, ScaleSchedule, AUTO_START_SIZE, SCALE_STEP};
 pub use settings::{
-    Init, OptimizerKind, OptimizerSettings, Settings, StopRule, StyleImage, Tiling,
+    Init, OptimizerKind, OptimizerSettings, Settings, StopRule, StyleImage, TemporalTarget, Tiling,
     DEFAULT_ADAM_LEARNING_RATE, DEFAULT_ITERATIONS, DEFAULT_LBFGS_FIRST_STEP,
     DEFAULT_LBFGS_HISTORY, DEFAULT_STOP_TOLERANCE, DEFAULT_STOP_WINDOW,
 };

@@ -6,7 +6,8 @@ use restyle_engine::Tensor;
 use restyle_vgg::{Borders, Layer, TapLoss, Vgg19};
 
 use crate::losses::{
-    total_variation, wrapped_total_variation, ContentLoss, GuidedStyleLoss, StyleLoss,
+    temporal_loss, total_variation, wrapped_total_variation, ContentLoss, GuidedStyleLoss,
+    StyleLoss,
 };
 use crate::progress::Losses;
 
@@ -19,6 +20,9 @@ pub struct StyleObjective<'n> {
     /// Style losses of regions (masks); weights include the region's share.
     guided: Vec<(Layer, f64, GuidedStyleLoss)>,
     tv_weight: f32,
+    /// A clip's previous painted frame carried to this one, the flow's reliability and the
+    /// term's weight ([`temporal_loss`]).
+    temporal: Option<(Tensor, Vec<f32>, f32)>,
     /// What the network and the total variation read beyond the edges.
     borders: Borders,
     /// Every layer a loss reads, in network order, once each.
@@ -48,6 +52,7 @@ impl<'n> StyleObjective<'n> {
             style,
             guided: Vec::new(),
             tv_weight,
+            temporal: None,
             borders: Borders::Zero,
             taps,
             latest: Losses::default(),
@@ -62,6 +67,12 @@ impl<'n> StyleObjective<'n> {
         self.taps.sort();
         self.taps.dedup();
         self.guided = guided;
+        self
+    }
+
+    /// Adds the temporal term: `weight` times [`temporal_loss`] towards `carried`.
+    pub fn with_temporal(mut self, carried: Tensor, reliability: Vec<f32>, weight: f32) -> Self {
+        self.temporal = Some((carried, reliability, weight));
         self
     }
 
@@ -101,7 +112,18 @@ impl<'n> StyleObjective<'n> {
         } else {
             0.0
         };
-        self.latest = Losses { content, style, tv };
+        let temporal = match &self.temporal {
+            Some((carried, reliability, weight)) if *weight > 0.0 => {
+                *weight as f64 * temporal_loss(pixels, carried, reliability, *weight, &mut grad)
+            }
+            _ => 0.0,
+        };
+        self.latest = Losses {
+            content,
+            style,
+            tv,
+            temporal,
+        };
         self.evaluations += 1;
         (self.latest, grad)
     }

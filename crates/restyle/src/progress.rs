@@ -14,11 +14,13 @@ pub struct Losses {
     pub content: f64,
     pub style: f64,
     pub tv: f64,
+    /// The temporal term of a clip's frame ([`crate::Settings::temporal`]); 0 for stills.
+    pub temporal: f64,
 }
 
 impl Losses {
     pub fn total(&self) -> f64 {
-        self.content + self.style + self.tv
+        self.content + self.style + self.tv + self.temporal
     }
 }
 

@@ -177,6 +177,21 @@ pub struct Settings {
     /// Make a result that tiles without seams: the network and the
     /// smoothness loss treat the picture as one tile of a wallpaper.
     pub seamless: bool,
+    /// A frame of a clip: the previous painted frame carried to this one by the optical flow,
+    /// and how strongly the result is pulled towards it where the flow is reliable (Ruder et
+    /// al. 2016). `None` for stills.
+    pub temporal: Option<TemporalTarget>,
+}
+
+/// What a clip's frame holds on to (see [`Settings::temporal`]).
+#[derive(Clone, Debug)]
+pub struct TemporalTarget {
+    /// The previous painted frame carried along the flow, in this frame's frame (any size).
+    pub carried: Image,
+    /// Where the flow is reliable (1) or not (0), the same frame.
+    pub reliability: Mask,
+    /// The temporal term's weight (the content term's is `content_weight`).
+    pub weight: f32,
 }
 
 /// How large outputs are cut into tiles.
@@ -220,6 +235,7 @@ impl Default for Settings {
             stop: Some(StopRule::default()),
             keep: None,
             seamless: false,
+            temporal: None,
         }
     }
 }
@@ -286,6 +302,9 @@ impl Settings {
         non_negative(WeightOf::Content, self.content_weight)?;
         non_negative(WeightOf::Style, self.style_weight)?;
         non_negative(WeightOf::TotalVariation, self.tv_weight)?;
+        if let Some(t) = &self.temporal {
+            non_negative(WeightOf::Temporal, t.weight)?;
+        }
         if !(self.style_scale.is_finite() && self.style_scale > 0.0) {
             return Err(SettingsError::StyleScale(self.style_scale));
         }

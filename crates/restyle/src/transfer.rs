@@ -237,14 +237,28 @@ struct ScaleRun<'a> {
 impl ScaleRun<'_> {
     /// The objective for `target`: the whole picture, or its `tile`.
     fn objective(&self, target: &Image, tile: Option<Tile>) -> StyleObjective<'_> {
-        StyleObjective::new(
+        let objective = StyleObjective::new(
             self.net,
             content_targets(self.net, target, self.settings),
             self.style.clone(),
             self.settings.tv_weight,
         )
         .with_regions(self.guided_losses(tile))
-        .with_borders(borders(self.settings))
+        .with_borders(borders(self.settings));
+        match &self.settings.temporal {
+            Some(t) => {
+                // At this scale's size, and the tile's part of it.
+                let (w, h) = (self.photo.width(), self.photo.height());
+                let carried = t.carried.resized(w, h).into_tensor();
+                let reliability = t.reliability.resized(w, h);
+                let (carried, reliability) = match tile {
+                    Some(tile) => (crop(&carried, tile), reliability.cropped(tile)),
+                    None => (carried, reliability),
+                };
+                objective.with_temporal(carried, reliability.as_slice().to_vec(), t.weight)
+            }
+            None => objective,
+        }
     }
 
     /// The regions' style losses for the picture or its `tile`. Each term is

@@ -3,7 +3,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use restyle::losses::{
-    gram, guided_gram, total_variation, wrapped_total_variation, ContentLoss, Gram,
+    gram, guided_gram, temporal_loss, total_variation, wrapped_total_variation, ContentLoss, Gram,
     GuidedStyleLoss, StyleLoss,
 };
 use restyle::{Borders, Layer, StyleObjective, Vgg19};
@@ -201,6 +201,39 @@ fn total_variation_gradient_matches_finite_differences() {
         total_variation(&flat, 1.0, &mut Tensor::zeros(3, 7, 9)),
         0.0
     );
+}
+
+#[test]
+fn temporal_loss_gradient_matches_finite_differences() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let x = random(&mut rng, 3, 6, 8, 0.0, 1.0);
+    let carried = random(&mut rng, 3, 6, 8, 0.0, 1.0);
+    // Reliability 0, 1 and in between.
+    let reliability: Vec<f32> = (0..48).map(|i| [0.0, 1.0, 0.4][i % 3]).collect();
+    let mut grad = Tensor::zeros(3, 6, 8);
+    let value = temporal_loss(&x, &carried, &reliability, 3.0, &mut grad);
+    check(
+        &x,
+        &grad,
+        |t| 3.0 * temporal_loss(t, &carried, &reliability, 1.0, &mut Tensor::zeros(3, 6, 8)),
+        1e-3,
+        1e-3,
+    );
+    // By definition: the reliability-weighted mean of squared differences.
+    let mut expected = 0.0f64;
+    for c in 0..3 {
+        for (p, &m) in reliability.iter().enumerate() {
+            let d = (x.plane(c)[p] - carried.plane(c)[p]) as f64;
+            expected += m as f64 * d * d;
+        }
+    }
+    assert!(
+        (value - expected / 144.0).abs() < 1e-6,
+        "{value} against {}",
+        expected / 144.0
+    );
+    // Unreliable pixels are free: no gradient there.
+    assert!((0..3).all(|c| grad.plane(c).iter().step_by(3).all(|&g| g == 0.0)));
 }
 
 fn layer(name: &str) -> Layer {

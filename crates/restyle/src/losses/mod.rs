@@ -1,5 +1,6 @@
 //! The three terms of Gatys et al.'s objective, each a small function of
-//! activations (or pixels) that returns its value and gradient.
+//! activations (or pixels) that returns its value and gradient; and Ruder et
+//! al.'s temporal term for the frames of a clip.
 //!
 //! Content and style losses are relative errors (squared error divided by
 //! the target's squared norm), so their size does not depend on the image
@@ -8,10 +9,12 @@
 
 mod content;
 mod style;
+mod temporal;
 mod tv;
 
 pub use content::ContentLoss;
 pub use style::{gram, guided_gram, Gram, GuidedStyleLoss, StyleLoss};
+pub use temporal::temporal_loss;
 pub use tv::{total_variation, wrapped_total_variation};
 
 /// `sum d^2` in f64, in 8 running sums (independent, so they vectorise).
