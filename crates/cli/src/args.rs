@@ -36,6 +36,13 @@ pub enum Command {
     /// figure 1, and write a labelled grid.
     #[command(allow_negative_numbers = true)]
     Reconstruct(ReconstructArgs),
+    /// Paint a clip in the style of a painting, steady from frame to frame (optical flow),
+    /// its sound kept: restyle video IN STYLE... -o OUT
+    #[command(
+        allow_negative_numbers = true,
+        after_help = "Examples:\n  restyle video clip.mp4 starry_night.jpg -o painted.mp4\n  restyle video clip.mov scream.jpg -o painted.webm --size 640 --start 10 --duration 5\n  restyle video clip.mp4 starry_night.jpg -o frames/%05d.png --method gatys"
+    )]
+    Video(Box<crate::video::VideoArgs>),
     /// Serve the web page and JSON API: upload a photo and a painting, watch
     /// it paint, download the result (jobs queue in SQLite or PostgreSQL)
     #[cfg(feature = "serve")]

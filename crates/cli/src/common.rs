@@ -20,7 +20,12 @@ pub fn positive(name: &str, value: i64, min: i64) -> Result<usize> {
 
 /// Uses `--threads` for the whole process.
 pub fn configure_threads(run: &RunArgs) -> Result<()> {
-    if let Some(n) = run.threads {
+    configure_threads_count(run.threads)
+}
+
+/// `threads` worker threads for the whole process (`None`: one a core).
+pub fn configure_threads_count(threads: Option<usize>) -> Result<()> {
+    if let Some(n) = threads {
         if n == 0 {
             bail!("--threads must be at least 1");
         }
@@ -43,6 +48,22 @@ pub fn load_network(weights: Option<&Path>, deepest: Layer) -> Result<Vgg19> {
 pub fn load_image(path: &Path, role: &str) -> Result<Image> {
     io::load_image(path, io::ImageLimits::default())
         .with_context(|| format!("cannot use the {role} image"))
+}
+
+/// `--style-blend-weights`, checked against the number of style images (default: equal).
+pub fn blend_weights(given: Option<&[f32]>, styles: usize) -> Result<Vec<f32>> {
+    let blend = match given {
+        Some(w) if w.len() != styles => bail!(
+            "--style-blend-weights has {} value(s) but {styles} style image(s) were given",
+            w.len()
+        ),
+        Some(w) => w.to_vec(),
+        None => vec![1.0; styles],
+    };
+    if blend.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || blend.iter().sum::<f32>() <= 0.0 {
+        bail!("--style-blend-weights must be numbers >= 0 with a positive sum");
+    }
+    Ok(blend)
 }
 
 /// Parses `relu1_1,relu2_1:0.5` (the library's [`restyle::layer_spec`]),

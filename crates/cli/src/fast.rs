@@ -10,7 +10,7 @@ use restyle_fast::{check_style, paint, FastStyle, Tiling, MIN_CONTENT_SIZE};
 use serde_json::json;
 
 use crate::args::{MethodArg, TransferArgs, DEFAULT_SIZE};
-use crate::common::{configure_threads, load_image, peak_rss_bytes, positive};
+use crate::common::{blend_weights, configure_threads, load_image, peak_rss_bytes, positive};
 use crate::outputs::OutputPlan;
 use crate::report::format_duration;
 
@@ -55,18 +55,7 @@ fn plan(args: &TransferArgs) -> Result<FastJob> {
     if !(0.0..=1.0).contains(&strength) {
         bail!("--strength must be between 0 and 1, not {strength}");
     }
-    let blend = match &args.style_blend_weights {
-        Some(w) if w.len() != args.styles.len() => bail!(
-            "--style-blend-weights has {} value(s) but {} style image(s) were given",
-            w.len(),
-            args.styles.len()
-        ),
-        Some(w) => w.clone(),
-        None => vec![1.0; args.styles.len()],
-    };
-    if blend.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || blend.iter().sum::<f32>() <= 0.0 {
-        bail!("--style-blend-weights must be numbers >= 0 with a positive sum");
-    }
+    let blend = blend_weights(args.style_blend_weights.as_deref(), args.styles.len())?;
     let output = args.output.clone().expect("clap requires --output");
     let plan = OutputPlan::new(&output, None, 0);
     let content = args.content.as_deref().expect("clap requires CONTENT");

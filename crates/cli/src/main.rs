@@ -11,6 +11,7 @@ mod reconstruct;
 mod regions;
 mod report;
 mod transfer;
+mod video;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Reconstruct(args)) => reconstruct::run(args),
+        Some(Command::Video(args)) => video::run(*args),
         #[cfg(feature = "serve")]
         Some(Command::Serve(args)) => restyle_server::run_serve(args),
         #[cfg(feature = "serve")]
