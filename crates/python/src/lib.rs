@@ -31,6 +31,8 @@ use restyle::{
 use restyle_fast::paint as fast;
 use restyle_fast::{Error as FastError, FastStyle};
 
+mod video;
+
 /// The reconstructions' long edge when `size` is not given, as on the command
 /// line (smaller than a transfer's: the grid holds many of them).
 const RECONSTRUCT_DEFAULT_SIZE: i64 = 256;
@@ -844,6 +846,7 @@ fn reconstruct<'py>(
 fn _restyle(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stylize, m)?)?;
     m.add_function(wrap_pyfunction!(reconstruct, m)?)?;
+    m.add_function(wrap_pyfunction!(video::stylize_video, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -8,6 +8,7 @@ both networks' weights are inside the package, nothing is downloaded.
     >>> out = restyle.stylize("photo.jpg", "starry_night.jpg", size=512)   # PIL.Image
     >>> out.save("out.png")
     >>> quick = restyle.stylize("photo.jpg", "starry_night.jpg", method="fast")
+    >>> restyle.stylize_video("clip.mp4", "starry_night.jpg", "painted.mp4")  # needs ffmpeg
 
 Images can be paths, PIL images or numpy arrays (height x width x 3 ``uint8``,
 or floats in 0..1; grey and alpha are accepted and treated as the command
@@ -35,7 +36,7 @@ from PIL import Image as _PILImage
 from . import _restyle
 
 __version__ = _restyle.__version__
-__all__ = ["stylize", "reconstruct", "__version__"]
+__all__ = ["stylize", "stylize_video", "reconstruct", "__version__"]
 
 _DEFAULT_STOP_TOLERANCE = 0.002
 _DEFAULT_LBFGS_HISTORY = 20
@@ -401,3 +402,101 @@ def reconstruct(
         if bar is not None:
             bar.close()
     return _picture(pixels, as_array)
+
+
+def stylize_video(
+    src: Union[str, "os.PathLike[str]"],
+    style: Any,
+    dst: Union[str, "os.PathLike[str]"],
+    *,
+    method: str = "fast",
+    size: Optional[int] = None,
+    start: Optional[float] = None,
+    duration: Optional[float] = None,
+    weights: Optional[Sequence[float]] = None,
+    strength: Optional[float] = None,
+    preserve_colors: Optional[str] = None,
+    masks: Optional[Sequence[Any]] = None,
+    keep: Any = None,
+    steady: bool = True,
+    iterations: Optional[int] = None,
+    later_iterations: Optional[int] = None,
+    ffmpeg: Optional[Union[str, "os.PathLike[str]"]] = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    threads: Optional[int] = None,
+    progress: bool = False,
+    callback: Optional[Callable[[int, Optional[int]], Optional[bool]]] = None,
+) -> Dict[str, Any]:
+    """Paint the clip ``src`` in the style of ``style`` and write it to ``dst``, steady
+    from frame to frame, its sound kept: what ``restyle video`` does.
+
+    ``src`` is anything ffmpeg reads (or an animated GIF, or a PNG sequence such as
+    ``"frames/%05d.png"``); ``dst`` is an .mp4, .mov, .mkv, .webm, .gif, .webp or a PNG
+    sequence. Reading or writing a video needs the ``ffmpeg`` program (on PATH, or
+    ``ffmpeg=``); GIFs and PNG sequences do not.
+
+    Args:
+        style: a painting (path, PIL image or numpy array) or a list of them.
+        method: ``"fast"`` (default; a fraction of a second a frame) or ``"gatys"``.
+        size: long edge of the painted frames (default: the clip's own, at most 1280 for
+            fast and 384 for gatys).
+        start, duration: the part of the clip, in seconds.
+        weights, strength, preserve_colors, masks, keep: as for :func:`stylize`.
+        steady: carry each painted frame to the next along the optical flow (default); False
+            paints every frame on its own (it flickers).
+        iterations, later_iterations: with ``method="gatys"``, the most steps of the first
+            frame and of each later one.
+        resume: continue a run that was stopped (Ctrl-C) with the same arguments.
+        overwrite: replace ``dst`` if it exists (otherwise it is an error).
+        progress: show a progress bar (tqdm if installed, else a text bar).
+        callback: ``callback(frame, total)`` after every frame; ``False`` stops the run,
+            which then writes the frames done (``resume=True`` continues later).
+
+    Returns:
+        ``{"frames": n, "width": w, "height": h, "stopped": bool}``.
+
+    Raises:
+        ValueError: a setting out of range or an unusable image.
+        FileNotFoundError: ffmpeg is needed and missing.
+        OSError: a clip or image that cannot be read, an output that cannot be written.
+        MemoryError: frames too large for this machine's memory.
+        KeyboardInterrupt: Ctrl-C, once the frames done are written.
+    """
+    styles = _styles(style)
+    bar = _progress_bar("restyle video") if progress else None
+
+    def on_frame(frame: int, total: Optional[int]) -> bool:
+        if bar is not None:
+            bar.update_to(frame, total or frame, "frames")
+        if callback is not None and callback(frame, total) is False:
+            return False
+        return True
+
+    try:
+        frames, width, height, stopped = _restyle.stylize_video(
+            os.fspath(src),
+            [_source(s, "style") for s in styles],
+            os.fspath(dst),
+            method=method,
+            weights=None if weights is None else [float(w) for w in weights],
+            size=size,
+            start=start,
+            duration=duration,
+            strength=strength,
+            preserve_colors=preserve_colors,
+            masks=None if masks is None else [_source(m, "mask") for m in masks],
+            keep=None if keep is None else _source(keep, "mask"),
+            steady=steady,
+            iterations=iterations,
+            later_iterations=later_iterations,
+            ffmpeg=None if ffmpeg is None else os.fspath(ffmpeg),
+            resume=resume,
+            overwrite=overwrite,
+            threads=threads,
+            callback=on_frame if (bar is not None or callback is not None) else None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    return {"frames": frames, "width": width, "height": height, "stopped": stopped}
