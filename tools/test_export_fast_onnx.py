@@ -4,6 +4,7 @@
     target/fast-venv/bin/python -m pytest -q tools/test_export_fast_onnx.py
     RESTYLE_BIN=target/debug/restyle target/fast-venv/bin/python -m pytest -q tools/test_export_fast_onnx.py
 
+0. The page's embedded networks (crates/server/assets/web) are this tool's int8 export.
 1. On the fixture inputs (crates/fast/tests/fixtures, which restyle's own test matches to
    5e-6), both exports (int8-stored and float weights) give the float reference's style vector
    and pictures at 384x384 and 320x240.
@@ -81,6 +82,16 @@ def test_the_two_exports_compute_the_same_numbers(exported):
     assert np.array_equal(vectors[0], vectors[1])
     assert pictures[0].shape == (1, 3, 201, 163)
     assert abs(pictures[0] - pictures[1]).max() < 1e-6
+
+
+def test_the_page_embeds_this_export():
+    """crates/server/assets/web holds the int8-stored export, as this tool writes it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        export_fast_onnx.export(WEIGHTS, tmp)
+        for name in ("style", "transformer"):
+            fresh = (pathlib.Path(tmp) / f"{name}.int8.onnx").read_bytes()
+            embedded = (ROOT / f"crates/server/assets/web/{name}.onnx").read_bytes()
+            assert fresh == embedded, f"re-run tools/export_fast_onnx.py: {name}.onnx differs"
 
 
 def restyle_bin():
