@@ -971,3 +971,153 @@ async fn the_served_page_paints_the_camera_live_in_a_worker() {
     let _ = browser.call(reqwest::Method::DELETE, "", None).await;
     s.stop().await;
 }
+
+/// Strokes down the paint canvas at these fractions of its width, with the brush chosen.
+async fn strokes(browser: &Browser, brush: &str, columns: &[f64]) {
+    browser
+        .script(&format!(
+            "document.querySelector('input[name=brush][value=\"{brush}\"]').checked = true; return true"
+        ))
+        .await;
+    let canvas = browser.find("#paint-canvas").await;
+    let rect = browser
+        .script("const r = document.querySelector('#paint-canvas').getBoundingClientRect(); return [r.width, r.height]")
+        .await;
+    let (w, h) = (rect[0].as_f64().unwrap(), rect[1].as_f64().unwrap());
+    let origin = json!({ ELEMENT: canvas });
+    let mut moves = Vec::new();
+    for fx in columns {
+        let x = ((fx - 0.5) * w) as i64;
+        moves.extend([
+            json!({ "type": "pointerMove", "duration": 0, "origin": origin, "x": x, "y": (-0.45 * h) as i64 }),
+            json!({ "type": "pointerDown", "button": 0 }),
+            json!({ "type": "pointerMove", "duration": 150, "origin": origin, "x": x, "y": (0.45 * h) as i64 }),
+            json!({ "type": "pointerUp", "button": 0 }),
+        ]);
+    }
+    browser
+        .post(
+            "/actions",
+            json!({ "actions": [{ "type": "pointer", "id": "mouse", "parameters": { "pointerType": "mouse" }, "actions": moves }] }),
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_paints_regions_and_keeps_a_part_as_restyle_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let downloads = tmp.path().join("downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    let Some((_driver, browser)) = start_browser(&downloads, &tmp.path().join("profile")).await
+    else {
+        return;
+    };
+    let s = TestServer::start(&["--max-size", "160", "--max-iterations", "40"]).await;
+    let (photo, photo_bytes) = example_png(tmp.path(), "content/tubingen.jpg", 200, 150);
+    let (first, first_bytes) = example_png(tmp.path(), "style/starry_night.jpg", 120, 100);
+    let (second, second_bytes) = example_png(tmp.path(), "style/the_scream.jpg", 100, 120);
+
+    browser.resize(1280, 1400).await;
+    browser.goto(&s.url("/")).await;
+    for (css, path) in [
+        ("#content", &photo),
+        ("#style", &first),
+        ("#style_2", &second),
+    ] {
+        let input = browser.find(css).await;
+        browser
+            .post(
+                &format!("/element/{input}/value"),
+                json!({ "text": path.to_str().unwrap() }),
+            )
+            .await;
+    }
+    browser
+        .wait_until(
+            "the photo to paint on",
+            Duration::from_secs(10),
+            "return !document.querySelector('#paint-area').hidden && document.querySelector('#paint-canvas').width > 0",
+        )
+        .await;
+    browser
+        .script("document.querySelector('#brush-size').value = 12; document.querySelector('#paint-canvas').scrollIntoView({ block: 'center' }); return true")
+        .await;
+    // Painting 2 on the right, the photo kept down the left edge, painting 1 between.
+    strokes(&browser, "2", &[0.7, 0.85]).await;
+    strokes(&browser, "keep", &[0.05]).await;
+    let instant = browser.find("input[name=method][value=fast]").await;
+    browser
+        .post(&format!("/element/{instant}/click"), json!({}))
+        .await;
+    browser
+        .script("document.querySelector('select[name=size]').value = '160'; return true")
+        .await;
+    submit_and_wait_for_browser_picture(&browser, 1).await;
+    browser.screenshot("browser-regions-here.png").await;
+    let ours = browser_picture(&browser).await;
+    assert_eq!(
+        stored_bytes(&s).await,
+        0,
+        "an instant job reached the server"
+    );
+
+    // The masks the page made, as PNGs: restyle paints with the same ones.
+    let masks = browser
+        .script(
+            "const d = new FormData(); \
+             return window.restyleRegions.append(d).then(() => Promise.all(['mask_1', 'mask_2', 'keep'].map((n) => \
+               new Promise((done) => { const r = new FileReader(); r.onload = () => done(r.result); r.readAsDataURL(d.get(n)); }))))",
+        )
+        .await;
+    use restyle::io::{decode_image, ImageLimits};
+    let decode =
+        |bytes: &[u8]| decode_image(bytes, Path::new("x.png"), ImageLimits::default()).unwrap();
+    let mask = |i: usize| {
+        let b64 = masks[i].as_str().unwrap().split_once(',').unwrap().1;
+        restyle::Mask::from_image(&decode(&base64_decode(b64)))
+    };
+    let model = restyle_fast::FastStyle::embedded().unwrap();
+    let photo_image = decode(&photo_bytes);
+    let styles = [
+        restyle::StyleImage {
+            mask: Some(mask(0)),
+            ..restyle::StyleImage::new(decode(&first_bytes), 1.0)
+        },
+        restyle::StyleImage {
+            mask: Some(mask(1)),
+            ..restyle::StyleImage::new(decode(&second_bytes), 1.0)
+        },
+    ];
+    let native = restyle_fast::paint_regions(&photo_image, &styles, Some(&mask(2)), |styles| {
+        restyle_fast::paint(
+            &model,
+            &photo_image,
+            160,
+            styles,
+            1.0,
+            restyle::ColorMode::None,
+            None,
+        )
+    })
+    .unwrap()
+    .image
+    .to_rgb8();
+    let (max, mean, _) = difference(&ours, &native);
+    eprintln!(
+        "browser vs restyle, two paintings and a kept part: max {max} levels, mean {mean:.4}"
+    );
+    assert!(max <= 3 && mean < 0.01, "max {max}, mean {mean}");
+    // And the regions are there: the kept edge is the photo.
+    let photo_small = photo_image.resized(160, 120).to_rgb8();
+    let left: Vec<u8> = (0..120)
+        .flat_map(|y| ours.get_pixel(1, y).0.to_vec())
+        .zip((0..120).flat_map(|y| photo_small.get_pixel(1, y).0.to_vec()))
+        .map(|(a, b)| a.abs_diff(b))
+        .collect();
+    assert!(
+        left.iter().map(|&d| d as u32).sum::<u32>() / (left.len() as u32) < 3,
+        "the kept edge is the photo"
+    );
+    let _ = browser.call(reqwest::Method::DELETE, "", None).await;
+    s.stop().await;
+}
