@@ -17,6 +17,8 @@ Chromium pinned to --cores (taskset). The page reports back:
 - a 512x384 instant picture through fast.js's whole path (resizing, both networks), warm, and
   the first picture of a fresh page (cold: the runtime and the models loaded, then painted);
 - live mode: frames a second at 320x240, live.js's worker painting Chromium's fake camera;
+- restyle's own networks natively (the CLI's code, crates/fast/examples/network_time.rs, both
+  networks at 384x384 and 512x384, warm) on the same cores, when built;
 - the page's download size (what the instant picture needs, as sent: the wasm gzipped);
 - the transformer's output on the fixture input (crates/fast/tests/fixtures) against the float
   reference restyle itself matches to 5e-6, as a check that the numbers are right.
@@ -115,6 +117,28 @@ def run_round(url, cores, timeout, results):
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def native(args, tmp):
+    """The CLI's networks (crates/fast/examples/network_time.rs) on the same cores."""
+    if not pathlib.Path(args.network_time).exists():
+        return {}
+    from PIL import Image
+
+    content = Image.open(FIXTURES / "content_96.png").convert("RGB")
+    style = tmp / "style.png"
+    content.resize((256, 256), Image.NEAREST).save(style)
+    out = {}
+    for w, h in ((384, 384), (512, 384)):
+        path = tmp / f"content_{w}x{h}.png"
+        content.resize((w, h), Image.LANCZOS).save(path)
+        command = [args.network_time, str(path), str(style), str(args.repeats)]
+        if args.cores:
+            command = ["taskset", "-c", args.cores, *command]
+        timing = json.loads(subprocess.run(command, check=True, capture_output=True,
+                                           text=True).stdout.strip().splitlines()[-1])
+        out[f"native_networks_{w}x{h}_warm"] = timing["median"]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -123,6 +147,9 @@ def main():
     ap.add_argument("--repeats", type=int, default=5, help="warm runs per measurement")
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--json", help="write the rounds here")
+    ap.add_argument("--network-time", default=str(ROOT / "target/release/examples/network_time"),
+                    help="restyle's own networks, timed natively on the same cores (skipped if"
+                         " missing: cargo build --release -p restyle-fast --example network_time)")
     args = ap.parse_args()
 
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="restyle-bench-"))
@@ -151,6 +178,7 @@ def main():
         result = run_round(url, args.cores, args.timeout, results)
         if "error" in result:
             raise SystemExit(f"the page failed: {result['error']}")
+        result.update(native(args, tmp))
         rounds.append(result)
         print(f"round {r + 1}: {json.dumps(result)}", flush=True)
     server.shutdown()
