@@ -29,6 +29,8 @@ const browser = {
   /** What the last picture was, and how many were painted, for the page and its tests. */
   last: null,
   painted: 0,
+  /** The loaded painter (fast.js's FastPainter), for scripts and tests. */
+  painter,
 
   /** Paints the form's job (`data`, the API's fields) and shows it on the
    *  page; null on success, else why the browser could not. */
