@@ -50,6 +50,10 @@ pub enum Command {
     /// Run jobs from a PostgreSQL queue shared with `restyle serve`, on this machine
     #[cfg(feature = "serve")]
     Worker(restyle_server::WorkerArgs),
+    /// Write a static site that paints instant pictures (and the live camera) in the
+    /// visitor's browser, for any static host: no restyle server behind it
+    #[cfg(feature = "serve")]
+    Site(restyle_server::browser::SiteArgs),
 }
 
 /// Options every run takes.

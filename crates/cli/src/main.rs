@@ -28,6 +28,14 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => restyle_server::run_serve(args),
         #[cfg(feature = "serve")]
         Some(Command::Worker(args)) => restyle_server::run_worker(args),
+        #[cfg(feature = "serve")]
+        Some(Command::Site(args)) => restyle_server::browser::write_site(&args).map(|files| {
+            eprintln!(
+                "restyle: wrote {} files to {}",
+                files.len(),
+                args.dir.display()
+            );
+        }),
         None => transfer::run(cli.transfer),
     };
     match result {

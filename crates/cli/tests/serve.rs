@@ -1,7 +1,7 @@
 //! `restyle serve` as a process: killed with SIGKILL mid-job it loses
 //! nothing; stopped with SIGTERM it puts the running job back in the queue;
 //! with a file limit of 128, a slowloris of 130 connections does not keep
-//! `/api/health` from answering.
+//! `/api/health` from answering; `restyle site` writes its static site once.
 
 mod support;
 
@@ -136,4 +136,42 @@ async fn with_128_files_health_answers_through_a_slowloris_of_130() {
         .await;
         assert!(closed.is_ok(), "slow connection {i} is still open");
     }
+}
+
+#[test]
+fn site_writes_a_static_site_once_and_refuses_to_overwrite_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("public");
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_restyle"))
+            .arg("site")
+            .arg(&site)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let first = run(&[]);
+    assert!(first.status.success(), "{first:?}");
+    for file in [
+        "index.html",
+        "fast.js",
+        "ort.wasm",
+        "style.onnx",
+        "styles.json",
+    ] {
+        assert!(site.join(file).is_file(), "{file}");
+    }
+    // The runtime is written unpacked, as a static host serves it.
+    let wasm = std::fs::read(site.join("ort.wasm")).unwrap();
+    assert_eq!(&wasm[..4], b"\0asm");
+    let again = run(&[]);
+    assert_eq!(again.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.starts_with("restyle: error: ")
+            && stderr.contains("already exists")
+            && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    assert!(run(&["--overwrite"]).status.success());
 }

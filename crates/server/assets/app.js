@@ -128,6 +128,25 @@ function setupForm(form) {
     data.append("method", method);
     if (method === "gatys" && !regions) data.append("init", "fast");
     const button = $("#submit");
+    // An instant picture is painted in this browser when it can (assets/web/
+    // browser.js): nothing is uploaded. `?server` in the address, or a browser
+    // that cannot, sends it to the server's instant lane instead.
+    const browser = window.restyleBrowser;
+    if (method === "fast" && browser && browser.available && !new URLSearchParams(location.search).has("server")) {
+      button.disabled = true;
+      button.textContent = "Painting…";
+      let why;
+      try {
+        why = await browser.paint(data);
+      } catch (err) {
+        why = err.message;
+      } finally {
+        button.disabled = false;
+        button.textContent = "Paint it";
+      }
+      if (!why) return;
+      console.warn("restyle: painting on the server instead: " + why);
+    }
     button.disabled = true;
     button.textContent = "Uploading…";
     try {
@@ -198,7 +217,7 @@ function setupJob(section) {
     // Dimmed while there is nothing to show but the photo (a fast picture is shown as is).
     canvas.classList.toggle("waiting", (j.state === "queued" || j.state === "running") && !j.preview_url);
     let caption = "";
-    if (j.state === "done") caption = j.width + " × " + j.height + " px" + (fast ? ", instant" : "");
+    if (j.state === "done") caption = j.width + " × " + j.height + " px" + (fast ? ", instant, painted on the server" : "");
     else if (j.preview_url && startsFast && j.step === 0) caption = "The instant picture; the refinement forms over it";
     else if (j.preview_url && startsFast) caption = "Refining the instant picture, step " + j.step;
     else if (j.preview_url) caption = "Live view, step " + j.step;

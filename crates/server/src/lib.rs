@@ -36,6 +36,7 @@
 
 pub mod access;
 pub mod api;
+pub mod browser;
 pub mod config;
 pub mod error;
 pub mod events;

@@ -22,7 +22,7 @@ use crate::state::AppState;
 use crate::storage::{Dialect, Store};
 use crate::token::Tokens;
 use crate::worker::WorkerPool;
-use crate::{api, guard, login, pages, wire};
+use crate::{api, browser, guard, login, pages, wire};
 
 /// The routes, for a state.
 pub fn router(state: AppState) -> Router {
@@ -47,10 +47,12 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}", get(pages::job))
         .route("/assets/{file}", get(pages::asset))
         .route("/assets/styles/{file}", get(pages::style_image))
+        .route("/assets/web/{file}", get(browser::asset))
         .route("/token", get(login::form).post(login::sign_in))
         .nest("/api", api)
         .fallback(pages::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
+        .layer(middleware::from_fn(browser::isolate))
         .with_state(state)
 }
 

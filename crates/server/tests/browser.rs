@@ -185,6 +185,9 @@ async fn start_browser(downloads: &Path, profile: &Path) -> Option<(Driver, Brow
         "--disable-sync",
         "--disable-dev-shm-usage",
         "--hide-scrollbars",
+        // The live mode's camera: Chromium's test pattern, allowed without asking.
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
         &format!("--user-data-dir={}", profile.display()),
     ];
     let capabilities = json!({ "capabilities": { "alwaysMatch": {
@@ -518,7 +521,8 @@ async fn a_browser_asks_for_an_instant_picture_and_sees_it() {
     std::fs::write(&content, png(64, 48)).unwrap();
 
     browser.resize(1280, 1000).await;
-    browser.goto(&s.url("/")).await;
+    // `?server`: the server's instant lane, which browsers that cannot paint use.
+    browser.goto(&s.url("/?server")).await;
     let input = browser.find("#content").await;
     browser
         .post(
@@ -572,9 +576,599 @@ async fn a_browser_asks_for_an_instant_picture_and_sees_it() {
         browser
             .script("return document.querySelector('#caption').textContent")
             .await,
-        "64 × 48 px, instant"
+        "64 × 48 px, instant, painted on the server"
     );
     browser.screenshot("browser-instant-done.png").await;
+    // The server stored the job (what the browser-painted test checks is absent).
+    assert!(stored_bytes(&s).await > 0);
+    let _ = browser.call(reqwest::Method::DELETE, "", None).await;
+    s.stop().await;
+}
+
+/// Clicks "Paint it" and waits for the browser's `round`th picture.
+async fn submit_and_wait_for_browser_picture(browser: &Browser, round: u64) {
+    let submit = browser.find("#submit").await;
+    browser
+        .post(&format!("/element/{submit}/click"), json!({}))
+        .await;
+    browser
+        .wait_until(
+            "the browser's picture",
+            Duration::from_secs(120),
+            &format!(
+                "const e = document.querySelector('#form-error'); \
+                 if (e && !e.hidden) throw new Error(e.textContent); \
+                 return window.restyleBrowser.painted === {round}"
+            ),
+        )
+        .await;
+}
+
+/// What the server's images take on disk: 0 while no job reached it.
+async fn stored_bytes(s: &TestServer) -> u64 {
+    let health: Value = s
+        .client
+        .get(s.url("/api/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    health["disk_bytes"].as_u64().unwrap()
+}
+
+/// An example image resized (Lanczos3), as a PNG file in `dir`.
+fn example_png(dir: &Path, example: &str, w: u32, h: u32) -> (PathBuf, Vec<u8>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/images");
+    let img = image::open(root.join(example)).unwrap().to_rgb8();
+    let img = image::imageops::resize(&img, w, h, image::imageops::FilterType::Lanczos3);
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .unwrap();
+    let path = dir.join(example.replace('/', "-")).with_extension("png");
+    std::fs::write(&path, &bytes).unwrap();
+    (path, bytes)
+}
+
+/// The browser's picture (`window.restyleBrowser.last`) as RGB bytes.
+async fn browser_picture(browser: &Browser) -> image::RgbImage {
+    let url = browser
+        .script(
+            "return new Promise((done) => { const r = new FileReader(); \
+             r.onload = () => done(r.result); r.readAsDataURL(window.restyleBrowser.last.blob); })",
+        )
+        .await;
+    let b64 = url.as_str().unwrap().split_once(',').unwrap().1;
+    image::load_from_memory(&base64_decode(b64))
+        .unwrap()
+        .to_rgb8()
+}
+
+/// restyle's own fast picture (`restyle --method fast`'s code) of a photo and a painting.
+fn native_picture(
+    photo: &[u8],
+    painting: &[u8],
+    size: usize,
+    color: restyle::ColorMode,
+) -> image::RgbImage {
+    use restyle::io::{decode_image, ImageLimits};
+    let decode =
+        |bytes: &[u8]| decode_image(bytes, Path::new("x.png"), ImageLimits::default()).unwrap();
+    let model = restyle_fast::FastStyle::embedded().unwrap();
+    let styles = [restyle::StyleImage::new(decode(painting), 1.0)];
+    restyle_fast::paint(&model, &decode(photo), size, &styles, 1.0, color, None)
+        .unwrap()
+        .image
+        .to_rgb8()
+}
+
+/// (largest, mean) difference in 8-bit levels, and the share of values more than 2 apart.
+fn difference(a: &image::RgbImage, b: &image::RgbImage) -> (u8, f64, f64) {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let d: Vec<u8> = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| x.abs_diff(*y))
+        .collect();
+    let mean = d.iter().map(|&v| v as f64).sum::<f64>() / d.len() as f64;
+    let over = d.iter().filter(|&&v| v > 2).count() as f64 / d.len() as f64;
+    (*d.iter().max().unwrap(), mean, over)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_paints_the_instant_picture_itself_as_restyle_does_and_uploads_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let downloads = tmp.path().join("downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    let Some((_driver, browser)) = start_browser(&downloads, &tmp.path().join("profile")).await
+    else {
+        return;
+    };
+    let s = TestServer::start(&["--max-size", "200", "--max-iterations", "40"]).await;
+    // Sizes that make both pictures resampled: the photo to 200x150 (Lanczos3), the
+    // painting's centre 240x240 to the style network's 256x256 (Catmull-Rom).
+    let (photo, photo_bytes) = example_png(tmp.path(), "content/tubingen.jpg", 300, 225);
+    let (painting, painting_bytes) = example_png(tmp.path(), "style/starry_night.jpg", 300, 240);
+
+    browser.resize(1280, 1000).await;
+    browser.goto(&s.url("/")).await;
+    for (css, path) in [("#content", &photo), ("#style", &painting)] {
+        let input = browser.find(css).await;
+        browser
+            .post(
+                &format!("/element/{input}/value"),
+                json!({ "text": path.to_str().unwrap() }),
+            )
+            .await;
+    }
+    let instant = browser.find("input[name=method][value=fast]").await;
+    browser
+        .post(&format!("/element/{instant}/click"), json!({}))
+        .await;
+    browser
+        .script("document.querySelector('select[name=size]').value = '200'; return true")
+        .await;
+    submit_and_wait_for_browser_picture(&browser, 1).await;
+    assert!(
+        browser.current_url().await.ends_with('/'),
+        "no job page opens"
+    );
+    let where_ = browser
+        .script("return document.querySelector('#instant-where').textContent")
+        .await;
+    assert!(
+        where_
+            .as_str()
+            .unwrap()
+            .starts_with("Painted in your browser, 200 × 150 px"),
+        "{where_}"
+    );
+    eprintln!("the page says: {where_}");
+    browser.screenshot("browser-painted-here.png").await;
+    let ours = browser_picture(&browser).await;
+    let native = native_picture(&photo_bytes, &painting_bytes, 200, restyle::ColorMode::None);
+    let (max, mean, over) = difference(&ours, &native);
+    eprintln!("browser vs restyle --method fast, 200x150: max {max} levels, mean {mean:.4}, share over 2 levels {over:.5}");
+    // Measured: max 1, mean 0.0002 (both round the same float picture; the resampling
+    // and the colour maths are restyle's, written in JavaScript, in f64 instead of f32).
+    assert!(max <= 3 && mean < 0.01, "max {max}, mean {mean}");
+    // Nothing reached the server: no job, no image stored.
+    assert_eq!(
+        stored_bytes(&s).await,
+        0,
+        "an instant job reached the server"
+    );
+
+    // With the page's API blocked, the picture still comes (the photo's colours kept now).
+    browser
+        .post(
+            "/goog/cdp/execute",
+            json!({ "cmd": "Network.enable", "params": {} }),
+        )
+        .await;
+    browser
+        .post(
+            "/goog/cdp/execute",
+            json!({ "cmd": "Network.setBlockedURLs", "params": { "urls": ["*/api/*"] } }),
+        )
+        .await;
+    let blocked = browser
+        .script("return fetch('/api/health').then(() => 'reached', () => 'blocked')")
+        .await;
+    assert_eq!(blocked, "blocked", "the API is blocked for the page");
+    browser
+        .script("document.querySelector('input[name=preserve_colors]').checked = true; return true")
+        .await;
+    submit_and_wait_for_browser_picture(&browser, 2).await;
+    let ours = browser_picture(&browser).await;
+    let native = native_picture(
+        &photo_bytes,
+        &painting_bytes,
+        200,
+        restyle::ColorMode::Luminance,
+    );
+    let (max, mean, _) = difference(&ours, &native);
+    eprintln!("browser vs restyle, colours kept: max {max} levels, mean {mean:.4}");
+    assert!(
+        max <= 3 && mean < 0.01,
+        "colours kept: max {max}, mean {mean}"
+    );
+    assert_eq!(stored_bytes(&s).await, 0);
+
+    // What the form does not offer, through fast.js itself: part of the way from the
+    // photo's own style (strength 0.6), the painting recoloured to the photo's colours.
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let script = format!(
+        "const f = await import('/assets/web/fast.js'); \
+         const blob = async (b) => new Blob([Uint8Array.from(atob(b), (c) => c.charCodeAt(0))]); \
+         const p = await window.restyleBrowser.painter(); \
+         const picture = await p.paint({{ photo: await f.decode(await blob('{}')), size: 200, \
+           styles: [{{ image: await f.decode(await blob('{}')) }}], strength: 0.6, color: 'histogram' }}); \
+         const c = new OffscreenCanvas(picture.width, picture.height); \
+         c.getContext('2d').putImageData(f.toRgba(picture), 0, 0); \
+         const png = await c.convertToBlob({{ type: 'image/png' }}); \
+         return await new Promise((done) => {{ const r = new FileReader(); r.onload = () => done(r.result); r.readAsDataURL(png); }});",
+        b64(&photo_bytes),
+        b64(&painting_bytes)
+    );
+    let url = browser
+        .script(&format!("return (async () => {{ {script} }})()"))
+        .await;
+    let png = base64_decode(url.as_str().unwrap().split_once(',').unwrap().1);
+    let ours = image::load_from_memory(&png).unwrap().to_rgb8();
+    let native = {
+        use restyle::io::{decode_image, ImageLimits};
+        let decode =
+            |b: &[u8]| decode_image(b, Path::new("x.png"), ImageLimits::default()).unwrap();
+        let model = restyle_fast::FastStyle::embedded().unwrap();
+        let styles = [restyle::StyleImage::new(decode(&painting_bytes), 1.0)];
+        let photo = decode(&photo_bytes);
+        restyle_fast::paint(
+            &model,
+            &photo,
+            200,
+            &styles,
+            0.6,
+            restyle::ColorMode::Histogram,
+            None,
+        )
+        .unwrap()
+        .image
+        .to_rgb8()
+    };
+    let (max, mean, _) = difference(&ours, &native);
+    eprintln!(
+        "browser vs restyle, strength 0.6 and histogram colours: max {max} levels, mean {mean:.4}"
+    );
+    assert!(
+        max <= 3 && mean < 0.01,
+        "strength and histogram: max {max}, mean {mean}"
+    );
+    let _ = browser.call(reqwest::Method::DELETE, "", None).await;
+    s.stop().await;
+}
+
+/// A plain static host for `dir` on 127.0.0.1 (no COOP/COEP headers, as most send none).
+async fn static_host(dir: PathBuf) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::http::{header, StatusCode, Uri};
+    use axum::response::IntoResponse;
+    let app = axum::Router::new().fallback(move |uri: Uri| {
+        let dir = dir.clone();
+        async move {
+            let path = match uri.path().trim_start_matches('/') {
+                "" => "index.html".to_owned(),
+                p if !p.contains("..") => p.to_owned(),
+                _ => return StatusCode::NOT_FOUND.into_response(),
+            };
+            let kind = match path.rsplit('.').next() {
+                Some("html") => "text/html; charset=utf-8",
+                Some("js" | "mjs") => "text/javascript",
+                Some("wasm") => "application/wasm",
+                Some("css") => "text/css",
+                Some("svg") => "image/svg+xml",
+                Some("json") => "application/json",
+                Some("jpg") => "image/jpeg",
+                _ => "application/octet-stream",
+            };
+            match std::fs::read(dir.join(&path)) {
+                Ok(bytes) => ([(header::CONTENT_TYPE, kind)], bytes).into_response(),
+                Err(_) => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, task)
+}
+
+/// Starts the live camera (Chromium's fake one) on the page and waits for painted frames;
+/// returns the snapshot's size. `owner` is the page's object holding `live`.
+async fn live_camera_paints(browser: &Browser, owner: &str) -> (u64, u64) {
+    let start = browser.find("#camera-start").await;
+    browser
+        .post(&format!("/element/{start}/click"), json!({}))
+        .await;
+    browser
+        .wait_until(
+            "live frames",
+            Duration::from_secs(120),
+            &format!(
+                "const f = document.querySelector('#camera-fps').textContent; \
+                 if (f.startsWith('The camera could not')) throw new Error(f); \
+                 return !!{owner}.live && {owner}.live.frames >= 3"
+            ),
+        )
+        .await;
+    let snap = browser.find("#camera-snapshot").await;
+    browser
+        .post(&format!("/element/{snap}/click"), json!({}))
+        .await;
+    browser
+        .wait_until(
+            "the snapshot",
+            Duration::from_secs(30),
+            "const i = document.querySelector('#camera-picture'); return i.complete && i.naturalWidth > 0",
+        )
+        .await;
+    let size = browser
+        .script("const i = document.querySelector('#camera-picture'); return [i.naturalWidth, i.naturalHeight]")
+        .await;
+    let stop = browser.find("#camera-stop").await;
+    browser
+        .post(&format!("/element/{stop}/click"), json!({}))
+        .await;
+    (size[0].as_u64().unwrap(), size[1].as_u64().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_static_site_paints_in_the_browser_with_no_server_and_runs_the_live_camera() {
+    let tmp = tempfile::tempdir().unwrap();
+    let downloads = tmp.path().join("downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    let Some((_driver, browser)) = start_browser(&downloads, &tmp.path().join("profile")).await
+    else {
+        return;
+    };
+    let site = tmp.path().join("site");
+    let args = restyle_server::browser::SiteArgs {
+        dir: site.clone(),
+        overwrite: false,
+    };
+    let written = restyle_server::browser::write_site(&args).unwrap();
+    assert!(written.iter().any(|p| p.ends_with("ort.wasm")));
+    assert!(
+        restyle_server::browser::write_site(&args).is_err(),
+        "an existing site is not replaced without --overwrite"
+    );
+    let (url, host) = static_host(site).await;
+    let (photo, photo_bytes) = example_png(tmp.path(), "content/chelsea.png", 240, 180);
+    let preset = restyle_server::styles::find("the_scream").unwrap();
+
+    browser.resize(1280, 1000).await;
+    browser.goto(&format!("{url}/")).await;
+    let input = browser.find("#content").await;
+    browser
+        .post(
+            &format!("/element/{input}/value"),
+            json!({ "text": photo.to_str().unwrap() }),
+        )
+        .await;
+    let scream = browser
+        .find("input[name=style_preset][value=the_scream]")
+        .await;
+    browser
+        .post(&format!("/element/{scream}/click"), json!({}))
+        .await;
+    browser
+        .script("document.querySelector('select[name=size]').value = '256'; return true")
+        .await;
+    let submit = browser.find("#submit").await;
+    browser
+        .post(&format!("/element/{submit}/click"), json!({}))
+        .await;
+    browser
+        .wait_until(
+            "the site's picture",
+            Duration::from_secs(120),
+            "const e = document.querySelector('#form-error'); \
+             if (e && !e.hidden) throw new Error(e.textContent); \
+             return window.restyleSite.painted === 1",
+        )
+        .await;
+    let where_ = browser
+        .script("return document.querySelector('#instant-where').textContent")
+        .await;
+    eprintln!("the site says: {where_}");
+    // No COOP/COEP from this host: one thread.
+    assert!(where_.as_str().unwrap().contains("1 thread)"), "{where_}");
+    browser.screenshot("browser-site.png").await;
+    let url = browser
+        .script(
+            "return new Promise((done) => { const r = new FileReader(); \
+             r.onload = () => done(r.result); r.readAsDataURL(window.restyleSite.last.blob); })",
+        )
+        .await;
+    let b64 = url.as_str().unwrap().split_once(',').unwrap().1;
+    let ours = image::load_from_memory(&base64_decode(b64))
+        .unwrap()
+        .to_rgb8();
+    let native = native_picture(&photo_bytes, preset.jpeg, 256, restyle::ColorMode::None);
+    let (max, mean, _) = difference(&ours, &native);
+    eprintln!("static site vs restyle --method fast, 256x192: max {max} levels, mean {mean:.4}");
+    // The shipped painting is a JPEG, which Chromium and the image crate decode with
+    // different decoders (chroma upsampling, IDCT): measured max 1, mean 0.18, against
+    // 0.0002 from PNGs above.
+    assert!(max <= 3 && mean < 0.5, "max {max}, mean {mean}");
+
+    let (w, h) = live_camera_paints(&browser, "window.restyleSite").await;
+    assert_eq!(
+        (w, h),
+        (320, 240),
+        "the fake camera is 4:3, painted 320 wide"
+    );
+    browser.screenshot("browser-site-live.png").await;
+    let _ = browser.call(reqwest::Method::DELETE, "", None).await;
+    host.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_page_paints_the_camera_live_in_a_worker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let downloads = tmp.path().join("downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    let Some((_driver, browser)) = start_browser(&downloads, &tmp.path().join("profile")).await
+    else {
+        return;
+    };
+    let s = TestServer::start(&[]).await;
+    browser.resize(1280, 1000).await;
+    browser.goto(&s.url("/")).await;
+    let (w, h) = live_camera_paints(&browser, "window.restyleBrowser").await;
+    assert_eq!((w, h), (320, 240));
+    let frames = browser
+        .script("return window.restyleBrowser.live.frames")
+        .await;
+    eprintln!("live: {frames} frames painted");
+    assert_eq!(stored_bytes(&s).await, 0, "nothing reached the server");
+    let _ = browser.call(reqwest::Method::DELETE, "", None).await;
+    s.stop().await;
+}
+
+/// Strokes down the paint canvas at these fractions of its width, with the brush chosen.
+async fn strokes(browser: &Browser, brush: &str, columns: &[f64]) {
+    browser
+        .script(&format!(
+            "document.querySelector('input[name=brush][value=\"{brush}\"]').checked = true; return true"
+        ))
+        .await;
+    let canvas = browser.find("#paint-canvas").await;
+    let rect = browser
+        .script("const r = document.querySelector('#paint-canvas').getBoundingClientRect(); return [r.width, r.height]")
+        .await;
+    let (w, h) = (rect[0].as_f64().unwrap(), rect[1].as_f64().unwrap());
+    let origin = json!({ ELEMENT: canvas });
+    let mut moves = Vec::new();
+    for fx in columns {
+        let x = ((fx - 0.5) * w) as i64;
+        moves.extend([
+            json!({ "type": "pointerMove", "duration": 0, "origin": origin, "x": x, "y": (-0.45 * h) as i64 }),
+            json!({ "type": "pointerDown", "button": 0 }),
+            json!({ "type": "pointerMove", "duration": 150, "origin": origin, "x": x, "y": (0.45 * h) as i64 }),
+            json!({ "type": "pointerUp", "button": 0 }),
+        ]);
+    }
+    browser
+        .post(
+            "/actions",
+            json!({ "actions": [{ "type": "pointer", "id": "mouse", "parameters": { "pointerType": "mouse" }, "actions": moves }] }),
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_paints_regions_and_keeps_a_part_as_restyle_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let downloads = tmp.path().join("downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    let Some((_driver, browser)) = start_browser(&downloads, &tmp.path().join("profile")).await
+    else {
+        return;
+    };
+    let s = TestServer::start(&["--max-size", "160", "--max-iterations", "40"]).await;
+    let (photo, photo_bytes) = example_png(tmp.path(), "content/tubingen.jpg", 200, 150);
+    let (first, first_bytes) = example_png(tmp.path(), "style/starry_night.jpg", 120, 100);
+    let (second, second_bytes) = example_png(tmp.path(), "style/the_scream.jpg", 100, 120);
+
+    browser.resize(1280, 1400).await;
+    browser.goto(&s.url("/")).await;
+    for (css, path) in [
+        ("#content", &photo),
+        ("#style", &first),
+        ("#style_2", &second),
+    ] {
+        let input = browser.find(css).await;
+        browser
+            .post(
+                &format!("/element/{input}/value"),
+                json!({ "text": path.to_str().unwrap() }),
+            )
+            .await;
+    }
+    browser
+        .wait_until(
+            "the photo to paint on",
+            Duration::from_secs(10),
+            "return !document.querySelector('#paint-area').hidden && document.querySelector('#paint-canvas').width > 0",
+        )
+        .await;
+    browser
+        .script("document.querySelector('#brush-size').value = 12; document.querySelector('#paint-canvas').scrollIntoView({ block: 'center' }); return true")
+        .await;
+    // Painting 2 on the right, the photo kept down the left edge, painting 1 between.
+    strokes(&browser, "2", &[0.7, 0.85]).await;
+    strokes(&browser, "keep", &[0.05]).await;
+    let instant = browser.find("input[name=method][value=fast]").await;
+    browser
+        .post(&format!("/element/{instant}/click"), json!({}))
+        .await;
+    browser
+        .script("document.querySelector('select[name=size]').value = '160'; return true")
+        .await;
+    submit_and_wait_for_browser_picture(&browser, 1).await;
+    browser.screenshot("browser-regions-here.png").await;
+    let ours = browser_picture(&browser).await;
+    assert_eq!(
+        stored_bytes(&s).await,
+        0,
+        "an instant job reached the server"
+    );
+
+    // The masks the page made, as PNGs: restyle paints with the same ones.
+    let masks = browser
+        .script(
+            "const d = new FormData(); \
+             return window.restyleRegions.append(d).then(() => Promise.all(['mask_1', 'mask_2', 'keep'].map((n) => \
+               new Promise((done) => { const r = new FileReader(); r.onload = () => done(r.result); r.readAsDataURL(d.get(n)); }))))",
+        )
+        .await;
+    use restyle::io::{decode_image, ImageLimits};
+    let decode =
+        |bytes: &[u8]| decode_image(bytes, Path::new("x.png"), ImageLimits::default()).unwrap();
+    let mask = |i: usize| {
+        let b64 = masks[i].as_str().unwrap().split_once(',').unwrap().1;
+        restyle::Mask::from_image(&decode(&base64_decode(b64)))
+    };
+    let model = restyle_fast::FastStyle::embedded().unwrap();
+    let photo_image = decode(&photo_bytes);
+    let styles = [
+        restyle::StyleImage {
+            mask: Some(mask(0)),
+            ..restyle::StyleImage::new(decode(&first_bytes), 1.0)
+        },
+        restyle::StyleImage {
+            mask: Some(mask(1)),
+            ..restyle::StyleImage::new(decode(&second_bytes), 1.0)
+        },
+    ];
+    let native = restyle_fast::paint_regions(&photo_image, &styles, Some(&mask(2)), |styles| {
+        restyle_fast::paint(
+            &model,
+            &photo_image,
+            160,
+            styles,
+            1.0,
+            restyle::ColorMode::None,
+            None,
+        )
+    })
+    .unwrap()
+    .image
+    .to_rgb8();
+    let (max, mean, _) = difference(&ours, &native);
+    eprintln!(
+        "browser vs restyle, two paintings and a kept part: max {max} levels, mean {mean:.4}"
+    );
+    assert!(max <= 3 && mean < 0.01, "max {max}, mean {mean}");
+    // And the regions are there: the kept edge is the photo.
+    let photo_small = photo_image.resized(160, 120).to_rgb8();
+    let left: Vec<u8> = (0..120)
+        .flat_map(|y| ours.get_pixel(1, y).0.to_vec())
+        .zip((0..120).flat_map(|y| photo_small.get_pixel(1, y).0.to_vec()))
+        .map(|(a, b)| a.abs_diff(b))
+        .collect();
+    assert!(
+        left.iter().map(|&d| d as u32).sum::<u32>() / (left.len() as u32) < 3,
+        "the kept edge is the photo"
+    );
     let _ = browser.call(reqwest::Method::DELETE, "", None).await;
     s.stop().await;
 }
