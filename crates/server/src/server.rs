@@ -82,6 +82,7 @@ impl Server {
         let wire = args.wire_limits()?;
         let origins = Origins::new(args.public_url.as_deref()).map_err(anyhow::Error::msg)?;
         let retention = args.retention.resolve()?;
+        let fair = crate::fair::Fairness::new(args.fair.resolve()?);
         let config = args.store.resolve()?;
         let store = Store::connect(&config).await?;
         if store.dialect() == Dialect::Sqlite {
@@ -133,6 +134,8 @@ impl Server {
             workers,
             decoding: Arc::new(Semaphore::new(2)),
             retention,
+            admission: Arc::default(),
+            fair,
             shutdown: shutdown_rx.clone(),
         };
         let listener = tokio::net::TcpListener::bind(args.listen)

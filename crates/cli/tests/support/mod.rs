@@ -134,6 +134,8 @@ pub fn png(w: u32, h: u32) -> Vec<u8> {
 pub struct Api {
     pub url: String,
     pub client: reqwest::Client,
+    /// The submitter key it sends.
+    pub key: String,
 }
 
 impl Api {
@@ -152,6 +154,7 @@ impl Api {
         Self {
             url: url.to_owned(),
             client: self.client.clone(),
+            key: self.key.clone(),
         }
     }
 
@@ -174,6 +177,7 @@ impl Api {
                 .default_headers(headers)
                 .build()
                 .unwrap(),
+            key,
         }
     }
 

@@ -45,8 +45,10 @@ pub fn tables(seq_column: &str, blob_type: &str) -> [String; 3] {
 
 /// Columns added since the first schema, for databases made before them:
 /// (name, type). Each dialect adds those missing.
-pub const ADDED_COLUMNS: &[(&str, &str)] = &[("owner", "TEXT")];
+pub const ADDED_COLUMNS: &[(&str, &str)] = &[("owner", "TEXT"), ("client", "TEXT")];
 
 /// Indexes on added columns (made once the columns exist).
-pub const ADDED_INDEXES: &[&str] =
-    &["CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, seq)"];
+pub const ADDED_INDEXES: &[&str] = &[
+    "CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, seq)",
+    "CREATE INDEX IF NOT EXISTS jobs_by_client ON jobs (client, state)",
+];
