@@ -13,7 +13,7 @@
 //! input decoded, and one painted picture per painting (regions are
 //! painted once per painting, then blended).
 
-use restyle::memory::{decoded_image_bytes, format_bytes, PROCESS_BASELINE_BYTES};
+use restyle::memory::{decoded_image_bytes, format_bytes};
 use restyle::{fit_long_edge, memory};
 
 use crate::jobs::{JobSettings, Method, Start};
@@ -90,7 +90,9 @@ fn fast_bytes(inputs: &Inputs, size: usize) -> usize {
     let network = restyle_fast::memory_bytes(w, h, threads()) as usize;
     // One painted picture per painting, and the blend (RGB f32 each).
     let painted = (styles.len() + 1) * w * h * 12;
-    PROCESS_BASELINE_BYTES + network + decoded + painted
+    // What the picture adds to the process (the lane paints in the web
+    // process, whose own baseline the Gatys estimate counts for a worker).
+    network + decoded + painted
 }
 
 /// The job's estimated peak, in bytes, at output long edge `size`.
@@ -120,14 +122,15 @@ pub struct TooBig {
 }
 
 impl TooBig {
-    /// What to tell the submitter (`who` allows the budget: "this server").
-    pub fn message(&self, who: &str) -> String {
+    /// What to tell the submitter: `who` allows the budget ("this server"),
+    /// `flag` names it (" (--max-job-memory)", or nothing).
+    pub fn message(&self, who: &str, flag: &str) -> String {
         let advice = match self.largest_fitting {
             Some(px) => format!("at most size={px} fits with these settings"),
             None => "no size fits with these inputs and settings; send smaller images or lower style_scale".into(),
         };
         format!(
-            "this job needs about {} of memory and {who} allows {} a job: {advice}",
+            "this job needs about {} of memory and {who} allows {} a job{flag}: {advice}",
             format_bytes(self.needed),
             format_bytes(self.budget)
         )
@@ -215,7 +218,7 @@ mod tests {
             assert!(needed(&s, &inputs, px + 1) > budget);
             let none = fits(&s, &inputs, 1).unwrap_err();
             assert_eq!(none.largest_fitting, None);
-            assert!(!none.message("this server").contains("size=1"), "never below 16");
+            assert!(!none.message("this server", "").contains("size=1"), "never below 16");
         }
     }
 }

@@ -244,7 +244,7 @@ pub fn check_memory(
 ) -> Result<(), ApiError> {
     crate::estimate::fits(settings, inputs, budget)
         .map(|_| ())
-        .map_err(|e| ApiError::Unprocessable(e.message("this server")))
+        .map_err(|e| ApiError::Unprocessable(e.message("this server", "")))
 }
 
 /// A submission whose fields and image headers passed every check, its

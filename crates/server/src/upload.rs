@@ -147,7 +147,7 @@ const MAX_SIDE: u32 = 16_384;
 /// Bytes decoding an image of `pixels` may allocate: the decoded buffer at
 /// up to 16 bits per channel with alpha, and the decoder's own state.
 pub fn decode_budget(pixels: u64) -> u64 {
-    pixels * 8 + (16 << 20)
+    pixels.saturating_mul(8).saturating_add(16 << 20)
 }
 
 /// Bytes cleaning an image of `pixels` at `bytes_per_pixel` peaks at: the
@@ -156,7 +156,9 @@ pub fn decode_budget(pixels: u64) -> u64 {
 /// own state.
 pub fn decode_peak(pixels: u64, bytes_per_pixel: u8) -> u64 {
     let wide = if bytes_per_pixel > 4 { 4 } else { 0 };
-    pixels * (u64::from(bytes_per_pixel) + wide) + (16 << 20)
+    pixels
+        .saturating_mul(u64::from(bytes_per_pixel) + wide)
+        .saturating_add(16 << 20)
 }
 
 /// Decodes an upload whose [`header`] was accepted (allocating at most

@@ -470,7 +470,7 @@ fn fits_here(
     let inputs = Inputs::of_stored(content, style, &regions.images)?;
     estimate::fits(job, &inputs, budget)
         .map(|_| ())
-        .map_err(|e| e.message("this worker (--max-job-memory)"))
+        .map_err(|e| e.message("this worker", " (--max-job-memory)"))
 }
 
 fn set_once(flag: &AtomicU8, why: u8) {

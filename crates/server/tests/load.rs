@@ -17,7 +17,18 @@ const QUEUE: usize = 60;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_concurrent_submissions_are_each_accepted_or_refused_and_none_is_lost() {
     // No workers, so the queue only fills: the refusals are deterministic.
-    let s = TestServer::start(&["--workers", "0", "--max-queue", &QUEUE.to_string()]).await;
+    // One client: its own shares (uploads at once, jobs queued) are lifted.
+    let s = TestServer::start(&[
+        "--workers",
+        "0",
+        "--max-queue",
+        &QUEUE.to_string(),
+        "--max-uploads-per-client",
+        "1000",
+        "--max-jobs-per-client",
+        "1000",
+    ])
+    .await;
     let mut key = reqwest::header::HeaderMap::new();
     key.insert("x-restyle-key", new_key().parse().unwrap());
     let client = reqwest::Client::builder()
