@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// `--max-job-memory` of the soak's server.
-const JOB_MEMORY: u64 = 1500 << 20;
+const JOB_MEMORY: u64 = 1800 << 20;
 /// `--upload-memory`.
 const UPLOAD_MEMORY: u64 = 256 << 20;
 /// What the server holds besides its jobs and uploads: code, the VGG and
@@ -96,14 +96,14 @@ async fn fairness_soak_one_abuser_three_neighbours() {
             "--workers",
             "1",
             "--max-job-memory",
-            "1500M",
+            "1800M",
             "--upload-memory",
             "256M",
             // A 1024 px job in tens of seconds on two cores, not minutes.
             "--max-iterations",
             "3",
             "--max-disk",
-            "40M",
+            "200M",
             "--sweep-seconds",
             "1",
         ],
