@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Reconstruct(args)) => reconstruct::run(args),
         #[cfg(feature = "serve")]
-        Some(Command::Serve(args)) => restyle_server::run_serve(args),
+        Some(Command::Serve(args)) => restyle_server::run_serve(*args),
         #[cfg(feature = "serve")]
         Some(Command::Worker(args)) => restyle_server::run_worker(args),
         None => transfer::run(cli.transfer),

@@ -49,8 +49,7 @@ impl Tally {
 /// connection stays open: a stream holds it).
 async fn open_stream(address: &str, path: &str, key: &str) -> Option<(TcpStream, u16)> {
     let mut c = TcpStream::connect(address).await.ok()?;
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Restyle-Key: {key}\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Restyle-Key: {key}\r\n\r\n");
     c.write_all(request.as_bytes()).await.ok()?;
     let mut head = [0u8; 64];
     let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut head))
@@ -263,7 +262,10 @@ async fn fairness_soak_one_abuser_three_neighbours() {
                 if done == ids.len() {
                     break;
                 }
-                assert!(Instant::now() < deadline, "client {n}'s jobs did not finish");
+                assert!(
+                    Instant::now() < deadline,
+                    "client {n}'s jobs did not finish"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             (api, ids, latencies, Instant::now())

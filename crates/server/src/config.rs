@@ -149,7 +149,9 @@ impl FairArgs {
             || self.max_instant_per_minute == 0
             || stream_lifetime.is_zero()
         {
-            anyhow::bail!("the per-client limits (--max-streams-per-client, ...) must be at least 1");
+            anyhow::bail!(
+                "the per-client limits (--max-streams-per-client, ...) must be at least 1"
+            );
         }
         Ok(crate::fair::FairLimits {
             streams_per_client: self.max_streams_per_client,

@@ -218,7 +218,10 @@ mod tests {
             assert!(needed(&s, &inputs, px + 1) > budget);
             let none = fits(&s, &inputs, 1).unwrap_err();
             assert_eq!(none.largest_fitting, None);
-            assert!(!none.message("this server", "").contains("size=1"), "never below 16");
+            assert!(
+                !none.message("this server", "").contains("size=1"),
+                "never below 16"
+            );
         }
     }
 }

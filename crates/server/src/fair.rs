@@ -242,7 +242,11 @@ impl Fairness {
     pub fn check_jobs(&self, client: &Client, stored: u64) -> Result<(), ApiError> {
         let others = {
             let c = self.counts.lock().unwrap();
-            c.submitting.get(client).copied().unwrap_or(1).saturating_sub(1)
+            c.submitting
+                .get(client)
+                .copied()
+                .unwrap_or(1)
+                .saturating_sub(1)
         };
         let held = stored + others;
         if held >= self.limits.jobs_per_client {
@@ -342,17 +346,32 @@ mod tests {
             ..FairLimits::default()
         });
         let (a, b) = (JobId::random(), JobId::random());
-        let _1 = fair.open_stream(&client(1), &a).unwrap();
-        let _2 = fair.open_stream(&client(1), &a).unwrap();
+        let _first = fair.open_stream(&client(1), &a).unwrap();
+        let _second = fair.open_stream(&client(1), &a).unwrap();
         let e = fair.open_stream(&client(2), &a).err().unwrap();
-        assert!(matches!(e, ApiError::Limited { limit: "streams_per_job", .. }));
-        let _3 = fair.open_stream(&client(1), &b).unwrap();
+        assert!(matches!(
+            e,
+            ApiError::Limited {
+                limit: "streams_per_job",
+                ..
+            }
+        ));
+        let third = fair.open_stream(&client(1), &b).unwrap();
         let e = fair.open_stream(&client(1), &b).err().unwrap();
-        assert!(matches!(e, ApiError::Limited { limit: "streams_per_client", .. }));
+        assert!(matches!(
+            e,
+            ApiError::Limited {
+                limit: "streams_per_client",
+                ..
+            }
+        ));
         assert_eq!(e.status().as_u16(), 429);
-        drop(_3);
+        drop(third);
         assert!(fair.open_stream(&client(1), &b).is_ok());
-        assert!(fair.open_stream(&client(2), &b).is_ok(), "others are not counted");
+        assert!(
+            fair.open_stream(&client(2), &b).is_ok(),
+            "others are not counted"
+        );
     }
 
     #[test]
@@ -382,7 +401,10 @@ mod tests {
         let _second = fair.start_upload(&client(1)).unwrap();
         assert!(fair.start_upload(&client(1)).is_err(), "two at once");
         fair.check_jobs(&client(1), 1).unwrap();
-        assert!(fair.check_jobs(&client(1), 2).is_err(), "2 stored + 1 other");
+        assert!(
+            fair.check_jobs(&client(1), 2).is_err(),
+            "2 stored + 1 other"
+        );
         drop(first);
         fair.check_jobs(&client(1), 1).unwrap();
     }

@@ -112,6 +112,9 @@ struct Upload {
     shipped: bool,
 }
 
+/// Width and height.
+pub type Size = (usize, usize);
+
 /// The region uploads of a submission, headers checked.
 pub struct RegionHeaders {
     uploads: Vec<Upload>,
@@ -152,7 +155,7 @@ impl RegionHeaders {
 
     /// The second painting's size, and the masks' (the part kept's too),
     /// for the memory estimate.
-    pub fn sizes(&self) -> (Option<(usize, usize)>, Vec<(usize, usize)>) {
+    pub fn sizes(&self) -> (Option<Size>, Vec<Size>) {
         let mut second = None;
         let mut masks = Vec::new();
         for u in &self.uploads {

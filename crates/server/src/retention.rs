@@ -109,8 +109,10 @@ async fn enforce_budget(store: &Store, retention: &Retention, used: &mut u64) ->
         return Ok(());
     }
     // Each client's finished jobs, oldest first, and what they take.
-    let mut clients: std::collections::HashMap<String, (u64, std::collections::VecDeque<(JobId, u64)>)> =
-        Default::default();
+    let mut clients: std::collections::HashMap<
+        String,
+        (u64, std::collections::VecDeque<(JobId, u64)>),
+    > = Default::default();
     for job in store.finished(i64::MAX, false).await? {
         let bytes = store.image_bytes(Some(&job.id)).await?;
         // Jobs from before clients were kept count as one client each.

@@ -141,7 +141,10 @@ fn now_s() -> u64 {
 fn same(a: &str, b: &str) -> bool {
     use sha2::Digest;
     let (x, y) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    x.iter().zip(y.iter()).fold(0u8, |acc, (p, q)| acc | (p ^ q)) == 0
+    x.iter()
+        .zip(y.iter())
+        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
+        == 0
 }
 
 /// Where to go after signing in: a path on this server, never another site

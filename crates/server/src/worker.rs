@@ -20,12 +20,12 @@ use tokio::runtime::Handle;
 use tokio::sync::{watch, Notify, OnceCell};
 use tokio::task::JoinHandle;
 
+use crate::estimate::{self, Inputs};
 use crate::events::Hub;
 use crate::instant::{self, FastPainter};
 use crate::jobs::{JobId, JobRecord, JobSettings, JobState, Method, Start};
 use crate::regions::StoredRegions;
 use crate::storage::{Dialect, ImageKind, ProgressUpdate, Store};
-use crate::estimate::{self, Inputs};
 
 /// Progress goes to the database at most this often.
 const PROGRESS_EVERY: Duration = Duration::from_millis(400);

@@ -20,8 +20,7 @@ fn address(s: &TestServer) -> String {
 /// head; the connection is returned open (a stream keeps it busy).
 async fn open(s: &TestServer, path: &str, key: &str) -> (TcpStream, u16, String) {
     let mut c = TcpStream::connect(address(s)).await.unwrap();
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Restyle-Key: {key}\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Restyle-Key: {key}\r\n\r\n");
     c.write_all(request.as_bytes()).await.unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1024];
@@ -31,14 +30,19 @@ async fn open(s: &TestServer, path: &str, key: &str) -> (TcpStream, u16, String)
             .await
             .expect("the server answers")
             .unwrap();
-        assert!(n > 0, "closed unanswered: {}", String::from_utf8_lossy(&head));
+        assert!(
+            n > 0,
+            "closed unanswered: {}",
+            String::from_utf8_lossy(&head)
+        );
         head.extend_from_slice(&byte[..n]);
     }
     let text = String::from_utf8_lossy(&head).into_owned();
     let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
     if status != 200 {
         // Small error bodies: read what is there.
-        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(500), c.read(&mut byte)).await {
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(500), c.read(&mut byte)).await
+        {
             head.extend_from_slice(&byte[..n]);
         }
     }
@@ -88,9 +92,17 @@ async fn event_streams_by_the_hundred_lock_nobody_out() {
     let submit = |c: reqwest::Client| {
         let url = s.url("/api/jobs");
         async move {
-            let r = c.post(url).multipart(small_job(32, 5)).send().await.unwrap();
+            let r = c
+                .post(url)
+                .multipart(small_job(32, 5))
+                .send()
+                .await
+                .unwrap();
             let body: Value = r.json().await.unwrap();
-            body["id"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned()
+            body["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{body}"))
+                .to_owned()
         }
     };
     let (j1, j2) = (submit(a.clone()).await, submit(a.clone()).await);
@@ -145,9 +157,17 @@ async fn event_streams_by_the_hundred_lock_nobody_out() {
         let r = fresh(None).get(s.url("/")).send().await.unwrap();
         assert_eq!(r.status(), 200);
     }
-    let r = b.get(s.url(&format!("/api/jobs/{j1}"))).send().await.unwrap();
+    let r = b
+        .get(s.url(&format!("/api/jobs/{j1}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let r = b.delete(s.url(&format!("/api/jobs/{j1}"))).send().await.unwrap();
+    let r = b
+        .delete(s.url(&format!("/api/jobs/{j1}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
     drop(held);
     s.stop().await;
@@ -209,7 +229,11 @@ async fn fast_pictures_are_counted_by_the_minute() {
     s.submit_ok(fast_job()).await;
     let r = s.submit(fast_job()).await;
     assert_eq!(r.status(), 429);
-    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=61).contains(&wait), "{wait}");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["limit"], "instant_per_minute", "{body}");
@@ -267,7 +291,14 @@ async fn a_flooder_evicts_its_own_results_and_nobody_elses() {
         if let Some(id) = theirs.last() {
             let url = s.url(&format!("/api/jobs/{id}"));
             for _ in 0..600 {
-                let job: Value = flooder.get(&url).send().await.unwrap().json().await.unwrap();
+                let job: Value = flooder
+                    .get(&url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
                 if job["state"] == "done" || job["error"].is_string() {
                     break;
                 }
@@ -339,8 +370,14 @@ async fn parallel_submissions_do_not_overshoot_the_disk_budget() {
     for t in tasks {
         statuses.push(t.await.unwrap());
     }
-    assert!(statuses.iter().all(|s| *s == 201 || *s == 507), "{statuses:?}");
-    assert!(statuses.contains(&507), "the budget was reached: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 507),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&507),
+        "the budget was reached: {statuses:?}"
+    );
     let health: Value = s
         .client
         .get(s.url("/api/health"))

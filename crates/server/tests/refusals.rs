@@ -13,7 +13,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 async fn error_of(r: reqwest::Response) -> (u16, Value) {
     let status = r.status().as_u16();
     let body: Value = r.json().await.expect("errors are JSON");
-    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
     (status, body)
 }
 
@@ -21,34 +24,51 @@ async fn error_of(r: reqwest::Response) -> (u16, Value) {
 async fn jobs_that_cannot_run_are_refused_at_submission() {
     let s = TestServer::start(&["--workers", "0"]).await;
     // The painting at a tenth of a 32 px picture: 3x3 pixels.
-    let (status, body) = error_of(
-        s.submit(small_job(32, 5).text("style_scale", "0.1"))
-            .await,
-    )
-    .await;
+    let (status, body) =
+        error_of(s.submit(small_job(32, 5).text("style_scale", "0.1")).await).await;
     assert_eq!(status, 422, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("style_scale"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("style_scale"),
+        "{body}"
+    );
     // A flat second painting for the fast method, named as such.
     let flat = image::RgbImage::from_pixel(64, 64, image::Rgb([90, 90, 90]));
     let mut bytes = Vec::new();
-    flat.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-        .unwrap();
+    flat.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .unwrap();
     let form = small_job(32, 5)
         .text("method", "fast")
         .part("style_2", file(bytes, "flat.png"))
         .part("mask_1", file(png(48, 36), "mask.png"));
     let (status, body) = error_of(s.submit(form).await).await;
     assert_eq!(status, 422, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("style_2"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("style_2"),
+        "{body}"
+    );
     // A too-small second painting, too.
     let form = small_job(32, 5)
         .text("method", "fast")
         .part("style_2", file(png(16, 16), "small.png"));
     let (status, body) = error_of(s.submit(form).await).await;
     assert_eq!(status, 422, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("style_2"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("style_2"),
+        "{body}"
+    );
     // Nothing was queued.
-    let health: Value = s.client.get(s.url("/api/health")).send().await.unwrap().json().await.unwrap();
+    let health: Value = s
+        .client
+        .get(s.url("/api/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["queued"], 0, "{health}");
     s.stop().await;
 }
@@ -106,11 +126,22 @@ async fn long_targets_and_headers_get_a_json_body() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_disk_budget_is_named_in_kilobytes() {
-    let s = TestServer::start(&["--workers", "0", "--max-disk", "2K", "--max-disk-share", "1"]).await;
+    let s = TestServer::start(&[
+        "--workers",
+        "0",
+        "--max-disk",
+        "2K",
+        "--max-disk-share",
+        "1",
+    ])
+    .await;
     let (status, body) = error_of(s.submit(small_job(32, 5)).await).await;
     assert_eq!(status, 507, "{body}");
     let message = body["error"].as_str().unwrap();
-    assert!(message.contains("of 2 KiB") && !message.contains("0 MiB"), "{message}");
+    assert!(
+        message.contains("of 2 KiB") && !message.contains("0 MiB"),
+        "{message}"
+    );
     s.stop().await;
 }
 
@@ -122,7 +153,10 @@ async fn a_truncated_jpeg_is_refused() {
     });
     let mut jpeg = Vec::new();
     photo
-        .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
         .unwrap();
     jpeg.truncate(jpeg.len() / 3);
     let form = reqwest::multipart::Form::new()
@@ -131,7 +165,10 @@ async fn a_truncated_jpeg_is_refused() {
         .text("size", "32");
     let (status, body) = error_of(s.submit(form).await).await;
     assert_eq!(status, 422, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("content"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("content"),
+        "{body}"
+    );
     s.stop().await;
 }
 

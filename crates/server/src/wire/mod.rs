@@ -127,7 +127,9 @@ pub async fn serve(
             continue;
         };
         let (app, shutdown, shared) = (app.clone(), shutdown.clone(), shared.clone());
-        tasks.spawn(connection(socket, peer, app, slot, limits, shared, shutdown));
+        tasks.spawn(connection(
+            socket, peer, app, slot, limits, shared, shutdown,
+        ));
     }
     drop(listener);
     let all_closed = async { while tasks.join_next().await.is_some() {} };
@@ -291,7 +293,7 @@ where
                 if before + n > this.budget {
                     this.over.store(true, Ordering::SeqCst);
                     return std::task::Poll::Ready(Some(Err(
-                        "the server's upload memory is in use".into()
+                        "the server's upload memory is in use".into(),
                     )));
                 }
             }
@@ -374,7 +376,9 @@ fn oversized_head(request: &hyper::Request<Incoming>) -> Option<Response> {
     let (status, message) = if target > MAX_URI {
         (
             axum::http::StatusCode::URI_TOO_LONG,
-            format!("the request's address is {target} bytes long; this server reads at most {MAX_URI}"),
+            format!(
+                "the request's address is {target} bytes long; this server reads at most {MAX_URI}"
+            ),
         )
     } else {
         let headers = request.headers();
@@ -393,7 +397,8 @@ fn oversized_head(request: &hyper::Request<Incoming>) -> Option<Response> {
             ),
         )
     };
-    let mut response = (status, axum::Json(serde_json::json!({ "error": message }))).into_response();
+    let mut response =
+        (status, axum::Json(serde_json::json!({ "error": message }))).into_response();
     response
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
