@@ -227,7 +227,16 @@ async fn fast_pictures_are_counted_by_the_minute() {
     let s = TestServer::start(&["--workers", "0", "--max-instant-per-minute", "2"]).await;
     s.submit_ok(fast_job()).await;
     s.submit_ok(fast_job()).await;
-    let r = s.submit(fast_job()).await;
+    // Refused before its images are decoded: a photo cut in half (its
+    // header reads, its pixels do not) gets the 429, not a 422.
+    let mut cut = png(48, 36);
+    cut.truncate(cut.len() / 2);
+    let form = reqwest::multipart::Form::new()
+        .part("content", file(cut, "cut.png"))
+        .part("style", file(png(40, 40), "painting.png"))
+        .text("size", "32")
+        .text("method", "fast");
+    let r = s.submit(form).await;
     assert_eq!(r.status(), 429);
     let wait: u64 = r.headers()["retry-after"]
         .to_str()

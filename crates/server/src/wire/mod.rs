@@ -263,8 +263,9 @@ impl Drop for BodyBytes {
     }
 }
 
-/// A body whose bytes count against [`WireLimits::upload_memory`] (they
-/// are held until the request ends: a multipart field is read whole).
+/// A body whose bytes count against [`WireLimits::upload_memory`], twice
+/// over (they are held until the request ends: a multipart field is read
+/// whole, into a buffer that grows by doubling).
 struct Counted<B> {
     inner: B,
     held: Arc<BodyBytes>,
@@ -287,7 +288,9 @@ where
         let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
         if let std::task::Poll::Ready(Some(Ok(frame))) = &polled {
             if let Some(data) = frame.data_ref() {
-                let n = data.len();
+                // Twice its size: a form's part is gathered into a buffer
+                // that grows by doubling, so it can take that much.
+                let n = 2 * data.len();
                 this.held.counted.fetch_add(n, Ordering::SeqCst);
                 let before = this.held.total.fetch_add(n, Ordering::SeqCst);
                 if before + n > this.budget {
