@@ -1,5 +1,5 @@
 //! Uploads held in memory, every client together, stay within
-//! `--upload-memory`: twenty connections (twenty keys) each sending 8 MB of
+//! `--upload-memory`: twenty connections each sending 8 MB of
 //! a part and never its closing boundary grow the server's peak memory
 //! (VmHWM) by less than the budget and a margin, not by the 160 MB sent;
 //! those over the budget get a 503, and health answers throughout.
@@ -28,6 +28,9 @@ async fn stalled_uploads_stay_within_the_upload_memory() {
             "0",
             "--upload-memory",
             "48M",
+            // Twenty at once from one address.
+            "--max-uploads-per-client",
+            "100",
         ],
         &dir.path().join("serve.log"),
     );
@@ -35,10 +38,10 @@ async fn stalled_uploads_stay_within_the_upload_memory() {
     let (_, before) = rss(server.child.id());
     let mut held = Vec::new();
     let mut refused = 0;
-    for n in 0..20 {
+    for _ in 0..20 {
         let mut c = TcpStream::connect(&address).await.unwrap();
         let head = format!(
-            "POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Restyle-Key: {n:032x}\r\n\
+            "POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n\
              Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: {}\r\n\r\n\
              --XX\r\nContent-Disposition: form-data; name=\"content\"; filename=\"a.png\"\r\n\r\n",
             PART + 1000

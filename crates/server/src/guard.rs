@@ -85,7 +85,8 @@ fn admit(
     if access == Access::Denied && !public {
         return Err(Box::new(denied(state, request, is_api, secure)));
     }
-    let mut viewer = Viewer::from_headers(headers, access == Access::Operator).map_err(refusal)?;
+    let mut viewer =
+        Viewer::from_headers(headers, access == Access::Operator, &state.keys).map_err(refusal)?;
     // Whom the request counts against: its key, else its address (a key
     // issued below is new, so it does not make a fresh client each time).
     let peer = request.extensions().get::<Peer>().map(|p| p.0);
@@ -95,7 +96,7 @@ fn admit(
     let page = *method == Method::GET && (path == "/" || path.starts_with("/jobs/"));
     let submission = *method == Method::POST && path == "/api/jobs";
     if page || submission {
-        viewer.ensure_key();
+        viewer.ensure_key(&state.keys);
     }
     Ok((viewer, client))
 }

@@ -21,6 +21,7 @@ use crate::retention;
 use crate::state::AppState;
 use crate::storage::{Dialect, Store};
 use crate::token::Tokens;
+use crate::viewer::Keys;
 use crate::worker::WorkerPool;
 use crate::{api, guard, login, pages, wire};
 
@@ -98,6 +99,8 @@ impl Server {
         if let Err(e) = store.sweep_orphans().await {
             tracing::warn!(error = %e, "cannot sweep leftover image directories");
         }
+        let secret = store.secret("keys", Keys::fresh_secret()).await?;
+        let keys = Keys::new(secret.as_bytes());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let hub = Hub::new();
         let sweeper = retention::start(store.clone(), retention, shutdown_rx.clone());
@@ -135,6 +138,7 @@ impl Server {
             decoding: Arc::new(Semaphore::new(2)),
             retention,
             admission: Arc::default(),
+            keys,
             fair,
             shutdown: shutdown_rx.clone(),
         };

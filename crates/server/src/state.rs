@@ -36,6 +36,8 @@ pub struct AppState {
     /// Held from a submission's disk check until its images are stored, so
     /// parallel submissions cannot all pass the same check.
     pub admission: Arc<tokio::sync::Mutex<()>>,
+    /// Issues and recognises submitter keys.
+    pub keys: crate::viewer::Keys,
     /// What each client may hold or do.
     pub fair: Arc<Fairness>,
     /// Turns true when the server stops: live streams end.

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client_with_key, file, new_key, png, small_job, TestServer};
+use common::{client_with_key, file, png, small_job, TestServer};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -87,7 +87,7 @@ async fn event_streams_by_the_hundred_lock_nobody_out() {
         "3",
     ])
     .await;
-    let attacker = new_key();
+    let attacker = s.new_key().await;
     let a = client_with_key(Some(&attacker));
     let submit = |c: reqwest::Client| {
         let url = s.url("/api/jobs");
@@ -130,7 +130,7 @@ async fn event_streams_by_the_hundred_lock_nobody_out() {
     // Many clients (one key each) fill every place long-lived requests may take.
     let mut full = false;
     for _ in 0..40 {
-        let key = new_key();
+        let key = s.new_key().await;
         let id = submit(client_with_key(Some(&key))).await;
         for _ in 0..3 {
             let (c, status, answer) = open(&s, &format!("/api/jobs/{id}/events"), &key).await;
@@ -184,7 +184,7 @@ async fn a_client_has_only_so_many_jobs_queued_and_running() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["limit"], "jobs_per_client", "{body}");
     // Someone else is not held back.
-    let other = client_with_key(Some(&new_key()));
+    let other = client_with_key(Some(&s.new_key().await));
     let r = other
         .post(s.url("/api/jobs"))
         .multipart(small_job(32, 5))
@@ -246,7 +246,7 @@ async fn fast_pictures_are_counted_by_the_minute() {
     assert!((1..=61).contains(&wait), "{wait}");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["limit"], "instant_per_minute", "{body}");
-    let other = client_with_key(Some(&new_key()));
+    let other = client_with_key(Some(&s.new_key().await));
     let r = other
         .post(s.url("/api/jobs"))
         .multipart(fast_job())
@@ -276,7 +276,7 @@ async fn a_flooder_evicts_its_own_results_and_nobody_elses() {
         .await;
     // A flooder's fast jobs, one after another, each finished before the
     // next (a bigger photo: more bytes each).
-    let flooder = client_with_key(Some(&new_key()));
+    let flooder = client_with_key(Some(&s.new_key().await));
     let mut theirs = Vec::new();
     for _ in 0..12 {
         let form = reqwest::multipart::Form::new()
@@ -360,13 +360,14 @@ async fn parallel_submissions_do_not_overshoot_the_disk_budget() {
     for _ in 0..40 {
         let url = s.url("/api/jobs");
         let photo = photo.clone();
+        let key = s.new_key().await;
         tasks.push(tokio::spawn(async move {
             let form = reqwest::multipart::Form::new()
                 .part("content", file(photo, "photo.png"))
                 .part("style", file(png(40, 40), "painting.png"))
                 .text("size", "32")
                 .text("iterations", "5");
-            let r = client_with_key(Some(&new_key()))
+            let r = client_with_key(Some(&key))
                 .post(url)
                 .multipart(form)
                 .send()

@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{new_key, small_job, TestServer};
+use common::{small_job, TestServer};
 use serde_json::Value;
 
 const SUBMISSIONS: usize = 100;
@@ -30,7 +30,7 @@ async fn a_hundred_concurrent_submissions_are_each_accepted_or_refused_and_none_
     ])
     .await;
     let mut key = reqwest::header::HeaderMap::new();
-    key.insert("x-restyle-key", new_key().parse().unwrap());
+    key.insert("x-restyle-key", s.new_key().await.parse().unwrap());
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .default_headers(key)

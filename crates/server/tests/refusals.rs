@@ -204,3 +204,27 @@ async fn wrong_tokens_are_counted_by_address() {
     assert_eq!(r.status(), 200);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_keys_the_server_issued_are_accepted() {
+    let s = TestServer::start(&["--workers", "0"]).await;
+    let id = s.submit_ok(small_job(32, 5)).await;
+    for chosen in ["0000000000000000", &"0".repeat(64)] {
+        let r = common::client_with_key(Some(chosen))
+            .get(s.url("/api/jobs"))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = error_of(r).await;
+        assert_eq!(status, 400, "{chosen}: {body}");
+    }
+    // The issued key sees its job.
+    let r = s
+        .client
+        .get(s.url(&format!("/api/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    s.stop().await;
+}

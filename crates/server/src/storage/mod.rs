@@ -306,6 +306,23 @@ impl Store {
             .collect())
     }
 
+    /// The secret called `name`, made (`fresh`) by the first process to ask
+    /// and the same for every process on this database ever after.
+    pub async fn secret(&self, name: &str, fresh: String) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(fresh)
+        .execute(&self.pool)
+        .await?;
+        Ok(sqlx::query("SELECT value FROM secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("value")?)
+    }
+
     /// A client's jobs that are queued or running.
     pub async fn active_jobs_of(&self, client: &str) -> Result<u64> {
         let n: i64 = sqlx::query(

@@ -16,7 +16,7 @@ pub const PICK_NEXT: &str = "SELECT id FROM jobs AS q WHERE state = 'queued' ORD
 const SCHEMA_LOCK: i64 = 0x7265_7374_796c;
 
 /// The tables (shared columns in [`super::schema::tables`]), in this dialect.
-fn schema() -> [String; 3] {
+fn schema() -> [String; 4] {
     super::schema::tables("BIGSERIAL PRIMARY KEY", "BYTEA")
 }
 

@@ -3,7 +3,7 @@
 
 /// The tables, written once for both databases: they differ only in how
 /// the queue order column counts (`seq`) and in the type of image bytes.
-pub fn tables(seq_column: &str, blob_type: &str) -> [String; 3] {
+pub fn tables(seq_column: &str, blob_type: &str) -> [String; 4] {
     [
         format!(
             "CREATE TABLE IF NOT EXISTS jobs (
@@ -40,6 +40,9 @@ pub fn tables(seq_column: &str, blob_type: &str) -> [String; 3] {
         PRIMARY KEY (job_id, kind)
     )"
         ),
+        // Secrets every server process shares (the key that signs submitter keys).
+        "CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            .to_string(),
     ]
 }
 

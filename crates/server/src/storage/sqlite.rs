@@ -12,7 +12,7 @@ use super::schema::{ADDED_COLUMNS, ADDED_INDEXES};
 pub const PICK_NEXT: &str = "SELECT id FROM jobs AS q WHERE state = 'queued' ORDER BY (SELECT COALESCE(MAX(s.started_ms), 0) FROM jobs AS s WHERE s.client = q.client), seq LIMIT 1";
 
 /// The tables (shared columns in [`super::schema::tables`]), in this dialect.
-fn schema() -> [String; 3] {
+fn schema() -> [String; 4] {
     super::schema::tables("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB")
 }
 
