@@ -4,7 +4,7 @@
 //!
 //! | request | answer |
 //! | --- | --- |
-//! | `POST /api/jobs` (multipart: `content`, `style` or `style_preset`, settings, `method`; see [`crate::submission`]) | 201 `{"id": ..., "key": ...}`; 503 when a `fast` job finds the instant lane busy |
+//! | `POST /api/jobs` (multipart: `content`, `style` or `style_preset`, settings, `method`; see [`crate::submission`]) | 201 `{"id": ..., "key": ...}`; 503 when a `fast` job finds the instant lane busy; 429 beyond the client's share ([`crate::fair`]) |
 //! | `GET /api/jobs` | `{"jobs": [job, ...]}`, the viewer's, newest first |
 //! | `GET /api/jobs/{id}` | the job |
 //! | `GET /api/jobs/{id}/events` | server-sent events: `job` with the job whenever it changes (at most `--stream-lifetime`; 429 beyond a client's or a job's streams) |
