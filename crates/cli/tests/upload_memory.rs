@@ -28,6 +28,8 @@ async fn stalled_uploads_stay_within_the_upload_memory() {
             "0",
             "--upload-memory",
             "48M",
+            "--max-upload-mb",
+            "10",
             // Twenty at once from one address.
             "--max-uploads-per-client",
             "100",

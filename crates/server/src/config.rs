@@ -405,7 +405,8 @@ impl ServeArgs {
         })?;
         Ok(WireLimits {
             reserved_connections: self.reserved_connections,
-            upload_memory: upload_memory.max(limits.max_upload_bytes),
+            // At least one upload of the largest size (counted twice over) fits.
+            upload_memory: upload_memory.max(2 * limits.max_upload_bytes),
             header_timeout: Duration::from_secs(self.header_timeout),
             body: Pace {
                 grace: Duration::from_secs(10).min(Duration::from_secs(self.body_timeout)),
