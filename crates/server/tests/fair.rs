@@ -40,10 +40,12 @@ async fn open(s: &TestServer, path: &str, key: &str) -> (TcpStream, u16, String)
     let text = String::from_utf8_lossy(&head).into_owned();
     let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
     if status != 200 {
-        // Small error bodies: read what is there.
-        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(500), c.read(&mut byte)).await
-        {
-            head.extend_from_slice(&byte[..n]);
+        // A small JSON error body: read until it is whole.
+        while !String::from_utf8_lossy(&head).trim_end().ends_with('}') {
+            match tokio::time::timeout(Duration::from_secs(2), c.read(&mut byte)).await {
+                Ok(Ok(n)) if n > 0 => head.extend_from_slice(&byte[..n]),
+                _ => break,
+            }
         }
     }
     (c, status, String::from_utf8_lossy(&head).into_owned())
