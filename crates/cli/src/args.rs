@@ -46,7 +46,7 @@ pub enum Command {
     /// Serve the web page and JSON API: upload a photo and a painting, watch
     /// it paint, download the result (jobs queue in SQLite or PostgreSQL)
     #[cfg(feature = "serve")]
-    Serve(restyle_server::ServeArgs),
+    Serve(Box<restyle_server::ServeArgs>),
     /// Run jobs from a PostgreSQL queue shared with `restyle serve`, on this machine
     #[cfg(feature = "serve")]
     Worker(restyle_server::WorkerArgs),

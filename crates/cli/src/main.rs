@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Some(Command::Reconstruct(args)) => reconstruct::run(args),
         Some(Command::Video(args)) => video::run(*args),
         #[cfg(feature = "serve")]
-        Some(Command::Serve(args)) => restyle_server::run_serve(args),
+        Some(Command::Serve(args)) => restyle_server::run_serve(*args),
         #[cfg(feature = "serve")]
         Some(Command::Worker(args)) => restyle_server::run_worker(args),
         #[cfg(feature = "serve")]

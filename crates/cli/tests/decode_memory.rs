@@ -38,7 +38,15 @@ async fn a_huge_thin_png_is_refused_from_its_header() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (server, url) = Proc::serve(
-        &["--data", data.to_str().unwrap(), "--workers", "0"],
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "--workers",
+            "0",
+            // Four at once from one address, each refused from its header.
+            "--max-uploads-per-client",
+            "4",
+        ],
         &dir.path().join("serve.log"),
     );
     let client = reqwest::Client::builder()

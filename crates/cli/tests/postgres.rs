@@ -322,6 +322,11 @@ async fn soak_postgres_300_jobs_two_workers_one_killed() {
             "1000",
             "--max-disk",
             "20M",
+            // One submitter throughout: the per-client shares do not apply.
+            "--max-jobs-per-client",
+            "1000",
+            "--max-disk-share",
+            "1",
         ],
         &logs.path().join("serve.log"),
     );

@@ -23,7 +23,19 @@ async fn soak_sqlite_300_jobs_two_kills() {
     let data = data.to_str().unwrap();
     let serve = |n: usize| {
         Proc::serve(
-            &["--data", data, "--max-queue", "1000", "--max-disk", "20M"],
+            &[
+                "--data",
+                data,
+                "--max-queue",
+                "1000",
+                "--max-disk",
+                "20M",
+                // One submitter throughout: the per-client shares do not apply.
+                "--max-jobs-per-client",
+                "1000",
+                "--max-disk-share",
+                "1",
+            ],
             &dir.path().join(format!("serve{n}.log")),
         )
     };

@@ -4,10 +4,10 @@
 //!
 //! | request | answer |
 //! | --- | --- |
-//! | `POST /api/jobs` (multipart: `content`, `style` or `style_preset`, settings, `method`; see [`crate::submission`]) | 201 `{"id": ..., "key": ...}`; 503 when a `fast` job finds the instant lane busy |
+//! | `POST /api/jobs` (multipart: `content`, `style` or `style_preset`, settings, `method`; see [`crate::submission`]) | 201 `{"id": ..., "key": ...}`; 503 when a `fast` job finds the instant lane busy; 429 beyond the client's share ([`crate::fair`]) |
 //! | `GET /api/jobs` | `{"jobs": [job, ...]}`, the viewer's, newest first |
 //! | `GET /api/jobs/{id}` | the job |
-//! | `GET /api/jobs/{id}/events` | server-sent events: `job` with the job whenever it changes |
+//! | `GET /api/jobs/{id}/events` | server-sent events: `job` with the job whenever it changes (at most `--stream-lifetime`; 429 beyond a client's or a job's streams) |
 //! | `GET /api/jobs/{id}/result` | the result (PNG); `?download=1` as an attachment |
 //! | `GET /api/jobs/{id}/{preview,content,style}` | the latest preview, the uploads |
 //! | `POST /api/jobs/{id}/cancel` | the job (cancelled, or `cancel_requested` while it stops) |
@@ -31,6 +31,7 @@ use serde_json::json;
 use crate::access::{path_id, shown_to, view, visible_job};
 use crate::error::ApiError;
 use crate::events;
+use crate::fair::Client;
 use crate::jobs::{JobId, JobState, JobView, Method, Start};
 use crate::state::AppState;
 use crate::storage::{CancelOutcome, ImageKind, NewJob, Scope};
@@ -41,6 +42,7 @@ use crate::viewer::Viewer;
 pub async fn create(
     State(state): State<AppState>,
     Extension(viewer): Extension<Viewer>,
+    Extension(client): Extension<Client>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let multipart = multipart.map_err(|e| {
@@ -49,22 +51,35 @@ pub async fn create(
         ))
     })?;
     let limits = state.limits;
+    // A client's own share first, before a byte of its upload is read: so
+    // many uploads at once, so many jobs queued and running.
+    let _uploading = state.fair.start_upload(&client)?;
+    let held = state.store.active_jobs_of(client.as_str()).await?;
+    state.fair.check_jobs(&client, held)?;
     // Refuse early when the queue is full: no decoding for nothing.
     if state.store.count(JobState::Queued).await? >= limits.max_queue {
         return Err(ApiError::QueueFull(limits.max_queue));
     }
-    let job = crate::submission::check(multipart, limits, state.decoding.clone()).await?;
-    // A fast job is painted at once, out of the queue's turn: it needs a slot first.
-    let instant = match job.settings.method {
-        Method::Fast => Some(state.instant.admit().await?),
-        Method::Gatys if job.settings.init == Start::Fast => state.instant.try_admit(),
+    let read = crate::submission::read(multipart, limits).await?;
+    // A fast job is painted at once, out of the queue's turn: it needs a
+    // slot, taken before its images are decoded (a flood of them is refused
+    // without decoding any), and counts against its client's minute.
+    let instant = match read.settings.method {
+        Method::Fast => {
+            state.fair.take_instant(&client)?;
+            Some(state.instant.admit().await?)
+        }
+        Method::Gatys if read.settings.init == Start::Fast => state.instant.try_admit(),
         Method::Gatys => None,
     };
+    let job = read.decode(state.decoding.clone()).await?;
     let fast_inputs = instant
         .as_ref()
         .map(|_| (job.content.clone(), job.style.clone()));
     let incoming = (job.content.len() + job.style.len() + job.regions.bytes()) as u64;
-    crate::retention::admit(&state.store, &state.retention, incoming).await?;
+    let share = state.fair.disk_share(state.retention.max_disk);
+    let admission = state.admission.lock().await;
+    crate::retention::admit(&state.store, &state.retention, incoming, (&client, share)).await?;
     let (width, height, total_steps) = (job.width, job.height, job.total_steps);
 
     let id = JobId::random();
@@ -78,6 +93,7 @@ pub async fn create(
     let new = NewJob {
         id: &id,
         owner: owner.as_deref(),
+        client: client.as_str(),
         settings: &job.settings,
         total_steps,
         width,
@@ -87,6 +103,7 @@ pub async fn create(
         store.delete_images(&id).await?;
         return Err(ApiError::QueueFull(limits.max_queue));
     }
+    drop(admission);
     tracing::info!(job = %id, width, height, steps = total_steps, "job queued");
     match (instant, fast_inputs) {
         (Some(permit), Some((content, style))) if job.settings.method == Method::Fast => state
@@ -358,12 +375,17 @@ pub async fn other_image(
 pub async fn events(
     State(state): State<AppState>,
     Extension(viewer): Extension<Viewer>,
+    Extension(client): Extension<Client>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let id = path_id(id)?;
     let first = view(&state, &viewer, &id).await?;
+    // Held until the stream ends: a client (and a job) has only so many.
+    let place = state.fair.open_stream(&client, &id)?;
+    let ends = tokio::time::Instant::now() + state.fair.limits.stream_lifetime;
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(8);
     tokio::spawn(async move {
+        let _place = place;
         let mut changes = state.hub.subscribe();
         let mut shutdown = state.shutdown.clone();
         let mut last: Option<JobView> = None;
@@ -400,6 +422,8 @@ pub async fn events(
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = tx.closed() => return,
                 _ = shutdown.wait_for(|&s| s) => return,
+                // Its lifetime is over: a browser reconnects by itself.
+                _ = tokio::time::sleep_until(ends) => return,
             }
             current = view(&state, &viewer, &id).await;
         }

@@ -88,8 +88,81 @@ pub struct ServeArgs {
     /// (default: the memory available at start divided by --workers)
     #[arg(long, value_name = "SIZE")]
     pub max_job_memory: Option<String>,
+    /// Connections kept for short requests (health, the page, the API's
+    /// reads and deletes): event streams and uploads together hold at most
+    /// --max-connections less these; beyond, they get a 503
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub reserved_connections: usize,
+    /// Request bodies (uploads) held in memory at once, all clients
+    /// together (`256M`); an upload beyond it gets a 503
+    #[arg(long, value_name = "SIZE", default_value = "256M")]
+    pub upload_memory: String,
+    #[command(flatten)]
+    pub fair: FairArgs,
     #[command(flatten)]
     pub retention: RetentionArgs,
+}
+
+/// What one client may hold or do (a client is its key, or its address
+/// for requests without one); beyond a limit, 429 with `Retry-After`.
+#[derive(Args, Debug, Clone)]
+pub struct FairArgs {
+    /// Event streams (`/api/jobs/ID/events`) one client may hold open
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_streams_per_client: usize,
+    /// Event streams open on one job
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub max_streams_per_job: usize,
+    /// An event stream ends after this long (`10min`); browsers reconnect
+    #[arg(long, value_name = "DURATION", default_value = "10min")]
+    pub stream_lifetime: String,
+    /// Submissions one client may be sending at once
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub max_uploads_per_client: usize,
+    /// Jobs one client may have queued and running
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub max_jobs_per_client: u64,
+    /// Fast (`method=fast`) pictures one client may ask for in a minute
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub max_instant_per_minute: usize,
+    /// Share of --max-disk one client's images may take (0.25: a quarter);
+    /// beyond it that client's own oldest results are deleted first
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.25)]
+    pub max_disk_share: f64,
+}
+
+impl FairArgs {
+    pub fn resolve(&self) -> anyhow::Result<crate::fair::FairLimits> {
+        let stream_lifetime = humantime::parse_duration(&self.stream_lifetime).map_err(|e| {
+            anyhow::anyhow!(
+                "--stream-lifetime: `{}` is not a duration (try 10min): {e}",
+                self.stream_lifetime
+            )
+        })?;
+        if !(self.max_disk_share > 0.0 && self.max_disk_share <= 1.0) {
+            anyhow::bail!("--max-disk-share must be a fraction above 0, at most 1");
+        }
+        if self.max_streams_per_client == 0
+            || self.max_streams_per_job == 0
+            || self.max_uploads_per_client == 0
+            || self.max_jobs_per_client == 0
+            || self.max_instant_per_minute == 0
+            || stream_lifetime.is_zero()
+        {
+            anyhow::bail!(
+                "the per-client limits (--max-streams-per-client, ...) must be at least 1"
+            );
+        }
+        Ok(crate::fair::FairLimits {
+            streams_per_client: self.max_streams_per_client,
+            streams_per_job: self.max_streams_per_job,
+            stream_lifetime,
+            uploads_per_client: self.max_uploads_per_client,
+            jobs_per_client: self.max_jobs_per_client,
+            instant_per_minute: self.max_instant_per_minute,
+            disk_share: self.max_disk_share,
+        })
+    }
 }
 
 /// `restyle worker`: takes jobs from a shared PostgreSQL queue.
@@ -324,7 +397,16 @@ impl ServeArgs {
             );
         }
         let limits = self.limits()?;
+        let upload_memory = restyle::memory::parse_bytes(&self.upload_memory).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--upload-memory: `{}` is not a size (try 256M)",
+                self.upload_memory
+            )
+        })?;
         Ok(WireLimits {
+            reserved_connections: self.reserved_connections,
+            // At least one upload of the largest size (counted twice over) fits.
+            upload_memory: upload_memory.max(2 * limits.max_upload_bytes),
             header_timeout: Duration::from_secs(self.header_timeout),
             body: Pace {
                 grace: Duration::from_secs(10).min(Duration::from_secs(self.body_timeout)),

@@ -43,6 +43,18 @@ pub enum ApiError {
     /// [`crate::instant`]).
     #[error("every instant picture slot on this server is busy; try again in a second, or ask for method=gatys")]
     InstantBusy,
+    /// Beyond one client's fair share (see [`crate::fair`]): 429, naming the limit.
+    #[error("{message}")]
+    Limited {
+        limit: &'static str,
+        /// Seconds until trying again may succeed.
+        retry_after: u64,
+        message: String,
+    },
+    /// Too many long-lived requests (event streams, uploads) from everyone
+    /// at once; short requests are still answered.
+    #[error("{0}")]
+    Busy(String),
     /// The images of unfinished jobs fill the disk budget.
     #[error("{0}")]
     StorageFull(String),
@@ -64,7 +76,10 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedImage(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::QueueFull(_) | ApiError::InstantBusy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Limited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::QueueFull(_) | ApiError::InstantBusy | ApiError::Busy(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Storage(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -77,17 +92,32 @@ impl IntoResponse for ApiError {
         if status.is_server_error()
             && !matches!(
                 self,
-                ApiError::QueueFull(_) | ApiError::StorageFull(_) | ApiError::InstantBusy
+                ApiError::QueueFull(_)
+                    | ApiError::StorageFull(_)
+                    | ApiError::InstantBusy
+                    | ApiError::Busy(_)
             )
         {
             tracing::error!(error = %self, "request failed");
         }
-        let mut response = (
-            status,
-            Json(serde_json::json!({ "error": self.to_string() })),
-        )
-            .into_response();
+        let body = match &self {
+            ApiError::Limited { limit, .. } => {
+                serde_json::json!({ "error": self.to_string(), "limit": limit })
+            }
+            _ => serde_json::json!({ "error": self.to_string() }),
+        };
+        let mut response = (status, Json(body)).into_response();
         match self {
+            ApiError::Limited { retry_after, .. } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            ApiError::Busy(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
             ApiError::QueueFull(_) | ApiError::StorageFull(_) => {
                 response
                     .headers_mut()

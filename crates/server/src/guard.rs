@@ -13,6 +13,7 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use crate::error::ApiError;
+use crate::fair::{Client, Peer};
 use crate::origin::is_https;
 use crate::pages;
 use crate::state::AppState;
@@ -29,14 +30,22 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     let secure = is_https(&state.origins, request.headers());
     let mut issued = None;
     let mut response = match admit(&state, &request, secure) {
-        Ok(viewer) => {
+        Ok((viewer, client)) => {
             if viewer.issued {
                 issued = viewer.key().map(str::to_owned);
             }
             request.extensions_mut().insert(viewer);
+            request.extensions_mut().insert(client);
             next.run(request).await
         }
-        Err(refused) => *refused,
+        Err(refused) => {
+            if refused.status() == StatusCode::UNAUTHORIZED && presents_token(&request) {
+                let peer = request.extensions().get::<Peer>().map(|p| p.0.ip());
+                wrong_token(&state, peer).await.unwrap_or(*refused)
+            } else {
+                *refused
+            }
+        }
     };
     if response.status().is_client_error() || response.status().is_server_error() {
         response = in_one_shape(response).await;
@@ -57,7 +66,11 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
 }
 
 /// The checks before a handler runs; the viewer it will serve.
-fn admit(state: &AppState, request: &Request, secure: bool) -> Result<Viewer, Box<Response>> {
+fn admit(
+    state: &AppState,
+    request: &Request,
+    secure: bool,
+) -> Result<(Viewer, Client), Box<Response>> {
     let headers = request.headers();
     let method = request.method();
     let path = request.uri().path();
@@ -72,15 +85,36 @@ fn admit(state: &AppState, request: &Request, secure: bool) -> Result<Viewer, Bo
     if access == Access::Denied && !public {
         return Err(Box::new(denied(state, request, is_api, secure)));
     }
-    let mut viewer = Viewer::from_headers(headers, access == Access::Operator).map_err(refusal)?;
+    let mut viewer =
+        Viewer::from_headers(headers, access == Access::Operator, &state.keys).map_err(refusal)?;
+    // Whom the request counts against: its key, else its address (a key
+    // issued below is new, so it does not make a fresh client each time).
+    let peer = request.extensions().get::<Peer>().map(|p| p.0);
+    let client = Client::of(&viewer, peer);
     // The page and submissions get a key if they have none: the page keeps
     // it in a cookie, a script reads it from the answer.
     let page = *method == Method::GET && (path == "/" || path.starts_with("/jobs/"));
     let submission = *method == Method::POST && path == "/api/jobs";
     if page || submission {
-        viewer.ensure_key();
+        viewer.ensure_key(&state.keys);
     }
-    Ok(viewer)
+    Ok((viewer, client))
+}
+
+/// Whether a request carries a token (a bearer token, a `?token=` link).
+fn presents_token(request: &Request) -> bool {
+    request.headers().contains_key(header::AUTHORIZATION)
+        || request.uri().query().is_some_and(|q| q.contains("token="))
+}
+
+/// A wrong token: counted against its address (a 429 beyond the minute's
+/// allowance, instead of the usual answer), and answered only after a delay.
+pub async fn wrong_token(state: &AppState, peer: Option<std::net::IpAddr>) -> Option<Response> {
+    if let Err(e) = state.fair.token_failed(&Client::address(peer)) {
+        return Some(e.into_response());
+    }
+    tokio::time::sleep(crate::fair::FAILED_TOKEN_DELAY).await;
+    None
 }
 
 /// An error as the answer that ends a request before its handler (boxed:

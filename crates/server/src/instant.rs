@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use restyle::io::{self, ImageLimits, OutputType};
-use restyle::{fit_long_edge, memory, ColorMode, Settings};
+use restyle::{ColorMode, Settings};
 use restyle_fast::FastStyle;
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
@@ -82,8 +82,8 @@ impl FastPainter {
             let image = decode(&style, "the style image")?;
             let mut with_keep = Settings::default();
             let styles = regions.styles(image, &mut with_keep)?;
-            for style in &styles {
-                restyle_fast::check_style(&style.image).map_err(|e| e.to_string())?;
+            for (i, style) in styles.iter().enumerate() {
+                check_painting(&style.image, if i == 0 { "style" } else { "style_2" })?;
             }
             let painted =
                 restyle_fast::paint_regions(&photo, &styles, with_keep.keep.as_ref(), |styles| {
@@ -97,47 +97,33 @@ impl FastPainter {
     }
 }
 
-/// Refuses, from the images' headers, a job whose fast picture cannot be made: a painting
-/// too small for the style network, or a picture over the memory a job may use.
-pub fn check(
-    settings: &JobSettings,
-    content: &Header,
-    style: &Header,
-    budget: usize,
-) -> Result<(), ApiError> {
+/// Refuses, from the images' headers, a job whose fast picture cannot be made: a
+/// painting too small for the style network (its memory is checked with every other
+/// job's, [`crate::estimate`]).
+pub fn check(style: &Header, style_2: Option<(usize, usize)>) -> Result<(), ApiError> {
     let min = restyle_fast::paint::MIN_STYLE_SIDE;
-    if style.width.min(style.height) < min {
-        return Err(ApiError::Unprocessable(format!(
-            "the style image is {}x{}: the fast method needs at least {min}x{min} pixels",
-            style.width, style.height
-        )));
+    let paintings = std::iter::once(("style", (style.width, style.height)))
+        .chain(style_2.map(|size| ("style_2", size)));
+    for (role, (w, h)) in paintings {
+        if w.min(h) < min {
+            return Err(ApiError::Unprocessable(format!(
+                "the {role} image is {w}x{h}: the fast method needs at least {min}x{min} pixels"
+            )));
+        }
     }
-    if settings.method != Method::Fast {
-        return Ok(()); // a Gatys job's estimate covers its starting picture
-    }
-    let needed = |long_edge: usize| {
-        let (w, h) = fit_long_edge(content.width, content.height, long_edge);
-        // The network's activations, and the decoded photo and painting (RGB f32).
-        restyle_fast::memory_bytes(w, h, rayon_threads())
-            + (content.width * content.height + style.width * style.height) as u64 * 12
-    };
-    if needed(settings.size) <= budget as u64 {
-        return Ok(());
-    }
-    let mut fits = settings.size;
-    while fits > crate::limits::MIN_SIZE && needed(fits) > budget as u64 {
-        fits = fits * 9 / 10;
-    }
-    Err(ApiError::Unprocessable(format!(
-        "this fast picture needs about {} of memory and this server allows {} a job: at most size={fits} fits",
-        memory::format_bytes(needed(settings.size) as usize),
-        memory::format_bytes(budget)
-    )))
+    Ok(())
 }
 
-/// The threads a picture's lowered bands are counted for: the engine uses every core.
-fn rayon_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+/// Refuses a painting the style network cannot read a style from (too small, one flat
+/// colour), naming it by its field.
+pub fn check_painting(image: &restyle::Image, role: &str) -> Result<(), String> {
+    restyle_fast::check_style(image).map_err(|e| {
+        let text = e.to_string();
+        match text.strip_prefix("the style image") {
+            Some(rest) => format!("the {role} image{rest}"),
+            None => text,
+        }
+    })
 }
 
 /// At most `slots` fast pictures painted at once in this process, out of the queue's turn.

@@ -11,7 +11,9 @@
 //! [`api`] (the JSON API), [`pages`] (the page), [`worker`] (the pool that
 //! runs [`restyle::stylize`]), [`instant`] (the fast method's pictures, out
 //! of the queue's turn), [`storage`] (jobs and images on SQLite or
-//! PostgreSQL through one [`storage::Store`]), [`limits`] and [`config`].
+//! PostgreSQL through one [`storage::Store`]), [`limits`], [`fair`] (what
+//! one client may hold or do: streams, uploads, jobs, fast pictures, disk),
+//! [`estimate`] (the one memory estimate of a job) and [`config`].
 //!
 //! ```no_run
 //! use restyle_server::{ServeArgs, Server};
@@ -39,7 +41,9 @@ pub mod api;
 pub mod browser;
 pub mod config;
 pub mod error;
+pub mod estimate;
 pub mod events;
+pub mod fair;
 pub mod guard;
 pub mod instant;
 pub mod jobs;

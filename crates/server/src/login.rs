@@ -7,9 +7,11 @@ use std::collections::HashMap;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Extension;
 use axum::Form;
 use serde::Deserialize;
 
+use crate::fair::{Client, Peer};
 use crate::origin::is_https;
 use crate::pages;
 use crate::state::AppState;
@@ -32,10 +34,17 @@ pub async fn form(Query(q): Query<HashMap<String, String>>) -> Html<String> {
 pub async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
+    peer: Option<Extension<Peer>>,
     Form(f): Form<SignIn>,
 ) -> Response {
     let next = local_target(&f.next);
     let Some(access) = state.tokens.check(&f.token) else {
+        // Counted against the address, and answered after a delay.
+        let client = Client::address(peer.map(|Extension(p)| p.0.ip()));
+        if let Err(e) = state.fair.token_failed(&client) {
+            return e.into_response();
+        }
+        tokio::time::sleep(crate::fair::FAILED_TOKEN_DELAY).await;
         return (
             StatusCode::UNAUTHORIZED,
             Html(pages::token_page(next, true)),

@@ -112,6 +112,9 @@ struct Upload {
     shipped: bool,
 }
 
+/// Width and height.
+pub type Size = (usize, usize);
+
 /// The region uploads of a submission, headers checked.
 pub struct RegionHeaders {
     uploads: Vec<Upload>,
@@ -150,12 +153,19 @@ impl RegionHeaders {
         Ok(Self { uploads })
     }
 
-    /// The second painting's size, for the memory estimate.
-    pub fn second_style_size(&self) -> Option<(usize, usize)> {
-        self.uploads
-            .iter()
-            .find(|u| u.kind == ImageKind::Style2)
-            .map(|u| (u.header.width, u.header.height))
+    /// The second painting's size, and the masks' (the part kept's too),
+    /// for the memory estimate.
+    pub fn sizes(&self) -> (Option<Size>, Vec<Size>) {
+        let mut second = None;
+        let mut masks = Vec::new();
+        for u in &self.uploads {
+            let size = (u.header.width, u.header.height);
+            match u.kind {
+                ImageKind::Style2 => second = Some(size),
+                _ => masks.push(size),
+            }
+        }
+        (second, masks)
     }
 
     /// Decodes and re-encodes each upload; a mask that marks nothing is a 422.
@@ -194,6 +204,14 @@ pub struct CheckedRegions {
 }
 
 impl CheckedRegions {
+    /// The second painting, cleaned, if any.
+    pub fn second_style(&self) -> Option<(&'static str, &[u8])> {
+        self.images
+            .iter()
+            .find(|(k, _)| *k == ImageKind::Style2)
+            .map(|(_, b)| ("style_2", &b[..]))
+    }
+
     pub fn bytes(&self) -> usize {
         self.images.iter().map(|(_, b)| b.len()).sum()
     }

@@ -14,19 +14,57 @@ use tokio::task::JoinHandle;
 
 use crate::config::Retention;
 use crate::error::ApiError;
+use crate::fair::Client;
 use crate::jobs::{now_ms, JobId, JobState};
 use crate::storage::{ImageKind, Result, Store};
 
 /// Refuses a submission of `incoming` bytes of images that would not fit
-/// in the budget, after deleting what may be deleted.
-pub async fn admit(store: &Store, retention: &Retention, incoming: u64) -> Result<(), ApiError> {
+/// in the budget, after deleting what may be deleted: first the submitting
+/// client's own oldest results while it is over its `share` (bytes), then
+/// anyone's, the largest user's oldest first.
+pub async fn admit(
+    store: &Store,
+    retention: &Retention,
+    incoming: u64,
+    (client, share): (&Client, u64),
+) -> Result<(), ApiError> {
+    let mut own = 0;
+    let mut finished = Vec::new();
+    for (id, done) in store.jobs_of_client(client.as_str()).await? {
+        let bytes = store.image_bytes(Some(&id)).await?;
+        own += bytes;
+        if done {
+            finished.push((id, bytes));
+        }
+    }
+    for (id, bytes) in finished {
+        if own + incoming <= share || share >= retention.max_disk {
+            break;
+        }
+        if store.delete(&id).await? {
+            tracing::info!(job = %id, bytes, "deleted: its client is over its disk share");
+        }
+        own = own.saturating_sub(bytes);
+    }
+    // A share of the whole budget is the budget's own check, below.
+    if share < retention.max_disk && own + incoming > share {
+        return Err(crate::fair::refused(
+            "disk_share",
+            std::time::Duration::from_secs(30),
+            format!(
+                "your queued and running jobs' images would take {} of this server's disk; one client may take {} (wait for a job to finish)",
+                format_size(own + incoming),
+                format_size(share)
+            ),
+        ));
+    }
     let mut used = store.image_bytes(None).await? + incoming;
     enforce_budget(store, retention, &mut used).await?;
     if used > retention.max_disk {
         return Err(ApiError::StorageFull(format!(
             "the server's image storage is full ({} of {} would be in use by queued and running jobs); try again later",
-            restyle::memory::format_bytes(used as usize),
-            restyle::memory::format_bytes(retention.max_disk as usize)
+            format_size(used),
+            format_size(retention.max_disk)
         )));
     }
     Ok(())
@@ -53,20 +91,52 @@ pub async fn drop_files(
     Ok(())
 }
 
-/// Deletes the oldest finished jobs while `used` exceeds the budget.
+/// A size for messages: whole KiB below a MiB, so that a small budget
+/// does not read "0 MiB of 0 MiB".
+fn format_size(bytes: u64) -> String {
+    if bytes < 1 << 20 {
+        format!("{} KiB", bytes.div_ceil(1024))
+    } else {
+        restyle::memory::format_bytes(bytes as usize)
+    }
+}
+
+/// Deletes finished jobs while `used` exceeds the budget: the oldest of
+/// the client whose finished results take the most, each time, so a
+/// client flooding the server evicts its own results before anyone else's.
 async fn enforce_budget(store: &Store, retention: &Retention, used: &mut u64) -> Result<()> {
     if *used <= retention.max_disk {
         return Ok(());
     }
+    // Each client's finished jobs, oldest first, and what they take.
+    let mut clients: std::collections::HashMap<
+        String,
+        (u64, std::collections::VecDeque<(JobId, u64)>),
+    > = Default::default();
     for job in store.finished(i64::MAX, false).await? {
         let bytes = store.image_bytes(Some(&job.id)).await?;
-        if store.delete(&job.id).await? {
-            tracing::info!(job = %job.id, bytes, "deleted: over the disk budget");
+        // Jobs from before clients were kept count as one client each.
+        let client = job.client.unwrap_or_else(|| format!("job:{}", job.id));
+        let entry = clients.entry(client).or_default();
+        entry.0 += bytes;
+        entry.1.push_back((job.id, bytes));
+    }
+    while *used > retention.max_disk {
+        let Some(largest) = clients
+            .iter()
+            .filter(|(_, (_, jobs))| !jobs.is_empty())
+            .max_by_key(|(_, (bytes, _))| *bytes)
+            .map(|(client, _)| client.clone())
+        else {
+            break;
+        };
+        let entry = clients.get_mut(&largest).expect("present");
+        let (id, bytes) = entry.1.pop_front().expect("not empty");
+        entry.0 -= bytes;
+        if store.delete(&id).await? {
+            tracing::info!(job = %id, bytes, "deleted: over the disk budget");
         }
         *used = used.saturating_sub(bytes);
-        if *used <= retention.max_disk {
-            break;
-        }
     }
     Ok(())
 }

@@ -21,6 +21,7 @@ use crate::retention;
 use crate::state::AppState;
 use crate::storage::{Dialect, Store};
 use crate::token::Tokens;
+use crate::viewer::Keys;
 use crate::worker::WorkerPool;
 use crate::{api, browser, guard, login, pages, wire};
 
@@ -84,6 +85,7 @@ impl Server {
         let wire = args.wire_limits()?;
         let origins = Origins::new(args.public_url.as_deref()).map_err(anyhow::Error::msg)?;
         let retention = args.retention.resolve()?;
+        let fair = crate::fair::Fairness::new(args.fair.resolve()?);
         let config = args.store.resolve()?;
         let store = Store::connect(&config).await?;
         if store.dialect() == Dialect::Sqlite {
@@ -99,6 +101,8 @@ impl Server {
         if let Err(e) = store.sweep_orphans().await {
             tracing::warn!(error = %e, "cannot sweep leftover image directories");
         }
+        let secret = store.secret("keys", Keys::fresh_secret()).await?;
+        let keys = Keys::new(secret.as_bytes());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let hub = Hub::new();
         let sweeper = retention::start(store.clone(), retention, shutdown_rx.clone());
@@ -135,6 +139,9 @@ impl Server {
             workers,
             decoding: Arc::new(Semaphore::new(2)),
             retention,
+            admission: Arc::default(),
+            keys,
+            fair,
             shutdown: shutdown_rx.clone(),
         };
         let listener = tokio::net::TcpListener::bind(args.listen)

@@ -7,6 +7,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::config::Retention;
 use crate::events::Hub;
+use crate::fair::Fairness;
 use crate::instant::InstantLane;
 use crate::limits::Limits;
 use crate::origin::Origins;
@@ -32,6 +33,13 @@ pub struct AppState {
     pub decoding: Arc<Semaphore>,
     /// How long finished jobs are kept, and the disk budget.
     pub retention: Retention,
+    /// Held from a submission's disk check until its images are stored, so
+    /// parallel submissions cannot all pass the same check.
+    pub admission: Arc<tokio::sync::Mutex<()>>,
+    /// Issues and recognises submitter keys.
+    pub keys: crate::viewer::Keys,
+    /// What each client may hold or do.
+    pub fair: Arc<Fairness>,
     /// Turns true when the server stops: live streams end.
     pub shutdown: watch::Receiver<bool>,
 }

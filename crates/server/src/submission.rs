@@ -34,7 +34,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::extract::Multipart;
-use restyle::memory;
 use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
@@ -47,6 +46,22 @@ use crate::upload::{self, Header};
 /// The form fields besides the files.
 const SETTING_FIELDS: &str =
     "size, iterations, style_weight, content_weight, tv_weight, style_scale, preserve_colors, seed, method, init";
+
+/// The text fields a form may have.
+const TEXT_FIELDS: &[&str] = &[
+    "style_preset",
+    "style_preset_2",
+    "size",
+    "iterations",
+    "style_weight",
+    "content_weight",
+    "tv_weight",
+    "style_scale",
+    "preserve_colors",
+    "seed",
+    "method",
+    "init",
+];
 
 /// Loss weights beyond this only overflow the loss.
 pub const MAX_WEIGHT: f64 = 1e6;
@@ -150,6 +165,13 @@ async fn read_form(mut multipart: Multipart, limits: &Limits) -> Result<Form, Ap
             *slot = (!bytes.is_empty()).then_some(bytes);
             continue;
         }
+        // Unknown names are refused even when empty: nothing but the
+        // fields below is read, so a form has a bounded number of them.
+        if !TEXT_FIELDS.contains(&name.as_str()) {
+            return Err(ApiError::BadRequest(format!(
+                "unknown field `{name}`: expected the files content and style (or style_preset), {SETTING_FIELDS}, and {REGION_FIELDS}"
+            )));
+        }
         let text = field.text().await?;
         let text = text.trim();
         if text.is_empty() {
@@ -184,51 +206,64 @@ async fn read_form(mut multipart: Multipart, limits: &Limits) -> Result<Form, Ap
     Ok(form)
 }
 
-/// Whether a Gatys job with a photo of `content` pixels and paintings of
-/// `styles` pixels fits `budget` by its estimated peak memory: the one
-/// estimate the submission and every worker check.
-pub fn fits_in_memory(
-    settings: &JobSettings,
-    content: (usize, usize),
-    styles: &[(usize, usize)],
-    budget: usize,
-) -> Result<(), memory::NotEnoughMemory> {
-    memory::fit(&mut settings.to_settings(), content, styles, budget, false).map(|_| ())
-}
-
-/// Refuses a job whose estimated peak memory exceeds `budget`, naming the
-/// largest size that fits.
-pub fn check_memory(
+/// Refuses a Gatys job whose paintings, resized to `style_scale` times
+/// each scale's long edge as the optimisation resizes them, would be too
+/// small for the deepest layer: the job would only fail in its worker.
+pub fn check_style_sizes(
     settings: &JobSettings,
     content: &Header,
-    style: &Header,
+    style: (usize, usize),
     second_style: Option<(usize, usize)>,
-    budget: usize,
 ) -> Result<(), ApiError> {
-    let mut sizes = vec![(style.width, style.height)];
-    sizes.extend(second_style);
-    let Err(refused) = fits_in_memory(settings, (content.width, content.height), &sizes, budget)
-    else {
-        return Ok(());
-    };
-    let advice = match refused.largest_fitting {
-        Some(px) if px >= MIN_SIZE => format!("at most size={px} fits with these settings"),
-        _ => "no size fits with these settings; lower style_scale".to_string(),
-    };
-    Err(ApiError::Unprocessable(format!(
-        "this job needs about {} of memory and this server allows {} a job: {advice}",
-        memory::format_bytes(refused.needed),
-        memory::format_bytes(refused.budget)
-    )))
+    let s = settings.to_settings();
+    let min = s.min_side();
+    let styles = std::iter::once(("style", style)).chain(second_style.map(|p| ("style_2", p)));
+    for (role, (w, h)) in styles {
+        for scale in s.plan(content.width, content.height) {
+            let long = scale.width.max(scale.height);
+            let edge = ((long as f32 * s.style_scale).round() as usize).max(1);
+            let (sw, sh) = restyle::fit_long_edge(w, h, edge);
+            if sw.min(sh) < min {
+                return Err(ApiError::Unprocessable(format!(
+                    "the {role} image would be {sw}x{sh} pixels at style_scale {} of a {long}-pixel picture; the layers used need at least {min} on each side (raise style_scale or size)",
+                    s.style_scale
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
-/// Reads and checks a submission; the uploads are decoded last, at most
-/// `decoding`'s permits at a time, and come back re-encoded.
-pub async fn check(
-    multipart: Multipart,
-    limits: Limits,
-    decoding: Arc<Semaphore>,
-) -> Result<CheckedJob, ApiError> {
+/// Refuses a job whose estimated peak memory (the one estimate,
+/// [`crate::estimate`], every decoded input counted) exceeds `budget`,
+/// naming the largest size that fits.
+pub fn check_memory(
+    settings: &JobSettings,
+    inputs: &crate::estimate::Inputs,
+    budget: usize,
+) -> Result<(), ApiError> {
+    crate::estimate::fits(settings, inputs, budget)
+        .map(|_| ())
+        .map_err(|e| ApiError::Unprocessable(e.message("this server", "")))
+}
+
+/// A submission whose fields and image headers passed every check, its
+/// uploads not decoded yet (see [`ReadJob::decode`]).
+pub struct ReadJob {
+    pub settings: JobSettings,
+    content: (Vec<u8>, Header),
+    style: (Vec<u8>, Header),
+    /// A shipped painting: kept as it is.
+    shipped: bool,
+    regions: RegionHeaders,
+    width: usize,
+    height: usize,
+    total_steps: usize,
+}
+
+/// Reads and checks a submission from its fields and its images' headers:
+/// cheap, and enough to refuse what cannot run before anything is decoded.
+pub async fn read(multipart: Multipart, limits: Limits) -> Result<ReadJob, ApiError> {
     let form = read_form(multipart, &limits).await?;
     let content = form
         .content
@@ -279,50 +314,99 @@ pub async fn check(
             let s = upload::header(&style, "style", &limits)?;
             let regions = RegionHeaders::read(regions, &limits)?;
             let (size, mut steps) = limits.check_job(&settings, (c.width, c.height))?;
+            let (style_2, masks) = regions.sizes();
             if settings.wants_fast_picture() {
-                crate::instant::check(&settings, &c, &s, limits.max_job_memory)?;
+                crate::instant::check(&s, style_2)?;
             }
             match settings.method {
-                Method::Gatys => {
-                    let second = regions.second_style_size();
-                    check_memory(&settings, &c, &s, second, limits.max_job_memory)?
-                }
+                Method::Gatys => check_style_sizes(&settings, &c, (s.width, s.height), style_2)?,
                 Method::Fast => steps = 1, // one pass
             }
+            let inputs = crate::estimate::Inputs {
+                content: (c.width, c.height),
+                style: (s.width, s.height),
+                style_2,
+                masks,
+            };
+            check_memory(&settings, &inputs, limits.max_job_memory)?;
             Ok::<_, ApiError>(((content, regions), style, settings, c, s, size, steps))
         })
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
     let (content, regions) = content;
 
-    // Decoding takes memory and a core: a few submissions at a time.
-    let permit = decoding
-        .acquire_owned()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let (content, style, regions) = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let content = upload::clean(&content, content_header, "content")?;
-        // The shipped styles carry no metadata: kept as they are.
-        let style = if shipped {
-            style
-        } else {
-            upload::clean(&style, style_header, "style")?
-        };
-        let regions = regions.clean()?;
-        Ok::<_, ApiError>((content, style, regions))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
-    Ok(CheckedJob {
-        content,
-        style,
+    Ok(ReadJob {
         settings,
+        content: (content, content_header),
+        style: (style, style_header),
+        shipped,
+        regions,
         width,
         height,
         total_steps,
-        regions,
     })
+}
+
+impl ReadJob {
+    /// Decodes the uploads, at most `decoding`'s permits at a time, and
+    /// re-encodes them without metadata.
+    pub async fn decode(self, decoding: Arc<Semaphore>) -> Result<CheckedJob, ApiError> {
+        let Self {
+            settings,
+            content: (content, content_header),
+            style: (style, style_header),
+            shipped,
+            regions,
+            width,
+            height,
+            total_steps,
+        } = self;
+        let wants_fast = settings.wants_fast_picture();
+        // Decoding takes memory and a core: a few submissions at a time.
+        let permit = decoding
+            .acquire_owned()
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let (content, style, regions) = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let content = upload::clean(&content, content_header, "content")?;
+            // The shipped styles carry no metadata: kept as they are.
+            let style = if shipped {
+                style
+            } else {
+                upload::clean(&style, style_header, "style")?
+            };
+            let regions = regions.clean()?;
+            if wants_fast {
+                // A flat painting passes every header check, and would only
+                // fail once painted.
+                let paintings =
+                    std::iter::once(("style", &style[..])).chain(regions.second_style());
+                for (role, bytes) in paintings {
+                    let image = restyle::io::decode_image(
+                        bytes,
+                        std::path::Path::new(role),
+                        restyle::io::ImageLimits::default(),
+                    )
+                    .map_err(|e| ApiError::Unprocessable(format!("the {role} image: {e}")))?;
+                    crate::instant::check_painting(&image, role)
+                        .map_err(ApiError::Unprocessable)?;
+                }
+            }
+            Ok::<_, ApiError>((content, style, regions))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+        Ok(CheckedJob {
+            content,
+            style,
+            settings,
+            width,
+            height,
+            total_steps,
+            regions,
+        })
+    }
 }
 
 #[cfg(test)]

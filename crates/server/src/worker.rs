@@ -15,18 +15,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use restyle::io::{self, ImageLimits, OutputType};
-use restyle::memory;
 use restyle::{stylize, Flow, Image, Init, Observer, Progress, Settings, StyleImage, Vgg19};
 use tokio::runtime::Handle;
 use tokio::sync::{watch, Notify, OnceCell};
 use tokio::task::JoinHandle;
 
+use crate::estimate::{self, Inputs};
 use crate::events::Hub;
 use crate::instant::{self, FastPainter};
 use crate::jobs::{JobId, JobRecord, JobSettings, JobState, Method, Start};
 use crate::regions::StoredRegions;
 use crate::storage::{Dialect, ImageKind, ProgressUpdate, Store};
-use crate::submission::fits_in_memory;
 
 /// Progress goes to the database at most this often.
 const PROGRESS_EVERY: Duration = Duration::from_millis(400);
@@ -331,6 +330,7 @@ impl WorkerPool {
                 load(ImageKind::Style).await?,
             );
             let regions = StoredRegions::load(&self.store, &job.id).await?;
+            fits_here(&job.settings, &content, &style, &regions, self.job_memory)?;
             self.painter
                 .paint(content, style, regions, &job.settings)
                 .await
@@ -371,6 +371,8 @@ impl WorkerPool {
             .await?
             .ok_or("the style image is missing")?;
         let regions = StoredRegions::load(&self.store, &job.id).await?;
+        // Before anything is decoded or painted (the fast picture too).
+        fits_here(&job.settings, &content, &style, &regions, self.job_memory)?;
         let preview = if job.checkpoint_step > 0 {
             load(ImageKind::Preview).await?
         } else {
@@ -407,7 +409,6 @@ impl WorkerPool {
         let mut settings = job.settings.to_settings();
         let checkpoint = job.checkpoint_step.max(0) as usize;
         let id = job.id.clone();
-        let (job_settings, job_memory) = (job.settings.clone(), self.job_memory);
         tokio::task::spawn_blocking(move || {
             let decode = |bytes: &[u8], role: &str| {
                 io::decode_image(bytes, std::path::Path::new(role), ImageLimits::default())
@@ -416,7 +417,6 @@ impl WorkerPool {
             let content = decode(&content, "the content image")?;
             let style = decode(&style, "the style image")?;
             let styles = regions.styles(style, &mut settings)?;
-            fits_here(&job_settings, &content, &styles, job_memory)?;
             if let Some(png) = fast {
                 settings.init = Init::Image(decode(&png, "the fast picture")?);
             }
@@ -454,29 +454,23 @@ struct Prepared {
     offset: usize,
 }
 
-/// Whether a job fits the memory this worker allows a job: the estimate
-/// the submission was checked with, against this worker's budget. A
-/// `restyle worker` may have less than the server that accepted the job,
+/// Whether a job fits the memory this worker allows a job: the one estimate
+/// the submission was checked with ([`crate::estimate`], from the stored
+/// images' headers, before any is decoded), against this worker's budget.
+/// A `restyle worker` may have less than the server that accepted the job,
 /// and a server may have restarted with less; running out of memory would
 /// take this process's other jobs down with it.
 fn fits_here(
     job: &JobSettings,
-    content: &Image,
-    styles: &[StyleImage],
+    content: &[u8],
+    style: &[u8],
+    regions: &StoredRegions,
     budget: usize,
 ) -> Result<(), String> {
-    let sizes: Vec<(usize, usize)> = styles
-        .iter()
-        .map(|s| (s.image.width(), s.image.height()))
-        .collect();
-    let size = (content.width(), content.height());
-    fits_in_memory(job, size, &sizes, budget).map_err(|refused| {
-        format!(
-            "this job needs about {} of memory and this worker allows {} a job (--max-job-memory)",
-            memory::format_bytes(refused.needed),
-            memory::format_bytes(refused.budget)
-        )
-    })
+    let inputs = Inputs::of_stored(content, style, &regions.images)?;
+    estimate::fits(job, &inputs, budget)
+        .map(|_| ())
+        .map_err(|e| e.message("this worker", " (--max-job-memory)"))
 }
 
 fn set_once(flag: &AtomicU8, why: u8) {

@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{new_key, small_job, TestServer};
+use common::{small_job, TestServer};
 use serde_json::Value;
 
 const SUBMISSIONS: usize = 100;
@@ -17,9 +17,20 @@ const QUEUE: usize = 60;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_concurrent_submissions_are_each_accepted_or_refused_and_none_is_lost() {
     // No workers, so the queue only fills: the refusals are deterministic.
-    let s = TestServer::start(&["--workers", "0", "--max-queue", &QUEUE.to_string()]).await;
+    // One client: its own shares (uploads at once, jobs queued) are lifted.
+    let s = TestServer::start(&[
+        "--workers",
+        "0",
+        "--max-queue",
+        &QUEUE.to_string(),
+        "--max-uploads-per-client",
+        "1000",
+        "--max-jobs-per-client",
+        "1000",
+    ])
+    .await;
     let mut key = reqwest::header::HeaderMap::new();
-    key.insert("x-restyle-key", new_key().parse().unwrap());
+    key.insert("x-restyle-key", s.new_key().await.parse().unwrap());
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .default_headers(key)

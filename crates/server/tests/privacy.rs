@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client_with_key, new_key, small_job, TestServer};
+use common::{client_with_key, small_job, TestServer};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -25,7 +25,10 @@ async fn a_second_submitter_cannot_list_or_fetch_the_first_ones_job() {
     assert_eq!(mine["jobs"].as_array().unwrap().len(), 1);
 
     for (who, client) in [
-        ("another submitter", client_with_key(Some(&new_key()))),
+        (
+            "another submitter",
+            client_with_key(Some(&s.new_key().await)),
+        ),
         ("no key at all", client_with_key(None)),
     ] {
         let (status, list) = json(client.get(s.url("/api/jobs")).send().await.unwrap()).await;

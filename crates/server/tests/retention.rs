@@ -35,6 +35,11 @@ async fn the_disk_stays_under_budget_through_200_submit_and_cancel_cycles() {
         &budget,
         "--max-queue",
         "1000",
+        // One client: its own shares (jobs queued, disk) are lifted.
+        "--max-jobs-per-client",
+        "1000",
+        "--max-disk-share",
+        "1",
     ])
     .await;
     let images = s.data.path().join("images");
@@ -172,6 +177,11 @@ async fn over_budget_the_oldest_finished_jobs_go_first() {
         &budget,
         "--max-queue",
         "1000",
+        // One client: its own shares (jobs queued, disk) are lifted.
+        "--max-jobs-per-client",
+        "1000",
+        "--max-disk-share",
+        "1",
     ])
     .await;
     let mut ids = Vec::new();

@@ -131,9 +131,34 @@ pub fn png(w: u32, h: u32) -> Vec<u8> {
     bytes
 }
 
+/// A submitter key issued by the server at `url` (its page sets it as a
+/// cookie), asked for with `extra` headers (a token). Plain blocking HTTP:
+/// called while a test builds its clients, once each.
+pub fn issued_key(url: &str, extra: &[(&'static str, &str)]) -> String {
+    use std::io::Read;
+    let address = url.trim_start_matches("http://");
+    let mut c = std::net::TcpStream::connect(address).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut request = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n".to_owned();
+    for (name, value) in extra {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    c.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    let start = answer
+        .find("restyle_key=")
+        .unwrap_or_else(|| panic!("the page issues a key: {answer:.200}"))
+        + "restyle_key=".len();
+    answer[start..].split(';').next().unwrap().trim().to_owned()
+}
+
 pub struct Api {
     pub url: String,
     pub client: reqwest::Client,
+    /// The submitter key it sends.
+    pub key: String,
 }
 
 impl Api {
@@ -152,15 +177,12 @@ impl Api {
         Self {
             url: url.to_owned(),
             client: self.client.clone(),
+            key: self.key.clone(),
         }
     }
 
     fn with_headers(url: &str, extra: &[(&'static str, &str)]) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let key = format!("{:032x}", nanos ^ ((std::process::id() as u128) << 64));
+        let key = issued_key(url, extra);
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("x-restyle-key", key.parse().unwrap());
         for (name, value) in extra {
@@ -174,6 +196,7 @@ impl Api {
                 .default_headers(headers)
                 .build()
                 .unwrap(),
+            key,
         }
     }
 

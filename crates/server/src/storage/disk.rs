@@ -13,6 +13,8 @@ pub struct FinishedJob {
     pub id: JobId,
     pub state: JobState,
     pub finished_ms: i64,
+    /// Whom it counted against ([`crate::fair::Client`]; none before clients were kept).
+    pub client: Option<String>,
 }
 
 const FINAL: &str = "state IN ('done', 'failed', 'cancelled')";
@@ -49,7 +51,7 @@ impl Store {
     pub async fn finished(&self, since_ms: i64, after: bool) -> Result<Vec<FinishedJob>> {
         let op = if after { ">=" } else { "<" };
         let rows = sqlx::query(&format!(
-            "SELECT id, state, finished_ms FROM jobs WHERE {FINAL} AND finished_ms IS NOT NULL \
+            "SELECT id, state, finished_ms, client FROM jobs WHERE {FINAL} AND finished_ms IS NOT NULL \
              AND finished_ms {op} $1 ORDER BY finished_ms, seq"
         ))
         .bind(since_ms)
@@ -65,7 +67,28 @@ impl Store {
                     id,
                     state,
                     finished_ms: row.try_get("finished_ms")?,
+                    client: row.try_get("client")?,
                 });
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// A client's jobs: the finished ones oldest first, then the others.
+    pub async fn jobs_of_client(&self, client: &str) -> Result<Vec<(JobId, bool)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT id, CASE WHEN {FINAL} THEN 1 ELSE 0 END AS final FROM jobs WHERE client = $1 \
+             ORDER BY final DESC, finished_ms, seq"
+        ))
+        .bind(client)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let done: i64 = row.try_get("final")?;
+            if let Ok(id) = id.parse() {
+                jobs.push((id, done == 1));
             }
         }
         Ok(jobs)

@@ -111,6 +111,8 @@ pub struct NewJob<'a> {
     pub id: &'a JobId,
     /// The submitter's key hash ([`crate::viewer::owner_of`]).
     pub owner: Option<&'a str>,
+    /// Whom the job counts against ([`crate::fair::Client`]).
+    pub client: &'a str,
     pub settings: &'a JobSettings,
     pub total_steps: usize,
     pub width: usize,
@@ -213,8 +215,8 @@ impl Store {
     pub async fn insert(&self, job: NewJob<'_>, max_queue: u64) -> Result<bool> {
         let settings = serde_json::to_string(job.settings).expect("settings serialise");
         let done = sqlx::query(
-            "INSERT INTO jobs (id, state, settings, created_ms, total_steps, width, height, owner) \
-             SELECT $1, 'queued', $2, $3, $4, $5, $6, $8 \
+            "INSERT INTO jobs (id, state, settings, created_ms, total_steps, width, height, owner, client) \
+             SELECT $1, 'queued', $2, $3, $4, $5, $6, $8, $9 \
              WHERE (SELECT COUNT(*) FROM jobs WHERE state = 'queued') < $7",
         )
         .bind(job.id.as_str())
@@ -225,6 +227,7 @@ impl Store {
         .bind(job.height as i64)
         .bind(max_queue.min(i64::MAX as u64) as i64)
         .bind(job.owner)
+        .bind(job.client)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -303,6 +306,35 @@ impl Store {
             .collect())
     }
 
+    /// The secret called `name`, made (`fresh`) by the first process to ask
+    /// and the same for every process on this database ever after.
+    pub async fn secret(&self, name: &str, fresh: String) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(fresh)
+        .execute(&self.pool)
+        .await?;
+        Ok(sqlx::query("SELECT value FROM secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("value")?)
+    }
+
+    /// A client's jobs that are queued or running.
+    pub async fn active_jobs_of(&self, client: &str) -> Result<u64> {
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM jobs WHERE client = $1 AND state IN ('queued', 'running')",
+        )
+        .bind(client)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        Ok(n.max(0) as u64)
+    }
+
     /// Jobs in each state, for logs and tests.
     pub async fn count(&self, state: JobState) -> Result<u64> {
         let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE state = $1")
@@ -313,7 +345,10 @@ impl Store {
         Ok(n.max(0) as u64)
     }
 
-    /// Takes the oldest queued job for `worker`, if any; no two workers get
+    /// Takes the next queued job for `worker`, if any: the job of the client
+    /// whose last job started longest ago (or never), then the oldest, so a
+    /// client that queued many jobs gets one run in turn with everyone
+    /// else's instead of all of them ahead of the next client's. No two workers get
     /// the same job. Each claim counts as an attempt (a worker that dies
     /// mid-run cannot count its own death); a queued job that has had its
     /// `max_attempts` ends `failed` here instead of running again.

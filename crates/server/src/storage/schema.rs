@@ -3,7 +3,7 @@
 
 /// The tables, written once for both databases: they differ only in how
 /// the queue order column counts (`seq`) and in the type of image bytes.
-pub fn tables(seq_column: &str, blob_type: &str) -> [String; 3] {
+pub fn tables(seq_column: &str, blob_type: &str) -> [String; 4] {
     [
         format!(
             "CREATE TABLE IF NOT EXISTS jobs (
@@ -40,13 +40,18 @@ pub fn tables(seq_column: &str, blob_type: &str) -> [String; 3] {
         PRIMARY KEY (job_id, kind)
     )"
         ),
+        // Secrets every server process shares (the key that signs submitter keys).
+        "CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            .to_string(),
     ]
 }
 
 /// Columns added since the first schema, for databases made before them:
 /// (name, type). Each dialect adds those missing.
-pub const ADDED_COLUMNS: &[(&str, &str)] = &[("owner", "TEXT")];
+pub const ADDED_COLUMNS: &[(&str, &str)] = &[("owner", "TEXT"), ("client", "TEXT")];
 
 /// Indexes on added columns (made once the columns exist).
-pub const ADDED_INDEXES: &[&str] =
-    &["CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, seq)"];
+pub const ADDED_INDEXES: &[&str] = &[
+    "CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, seq)",
+    "CREATE INDEX IF NOT EXISTS jobs_by_client ON jobs (client, state)",
+];

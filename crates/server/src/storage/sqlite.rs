@@ -7,11 +7,12 @@ use sqlx::{AnyPool, Row};
 use super::error::Result;
 use super::schema::{ADDED_COLUMNS, ADDED_INDEXES};
 
-/// The oldest queued job (inside the claiming `UPDATE`).
-pub const PICK_NEXT: &str = "SELECT id FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1";
+/// The next queued job (inside the claiming `UPDATE`): that of the client
+/// served longest ago, oldest first.
+pub const PICK_NEXT: &str = "SELECT id FROM jobs AS q WHERE state = 'queued' ORDER BY (SELECT COALESCE(MAX(s.started_ms), 0) FROM jobs AS s WHERE s.client = q.client), seq LIMIT 1";
 
 /// The tables (shared columns in [`super::schema::tables`]), in this dialect.
-fn schema() -> [String; 3] {
+fn schema() -> [String; 4] {
     super::schema::tables("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB")
 }
 

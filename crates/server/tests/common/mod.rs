@@ -25,9 +25,22 @@ pub struct TestServer {
     pub data: tempfile::TempDir,
 }
 
-/// A fresh submitter key, as the server would issue one.
-pub fn new_key() -> String {
-    format!("{:032x}", rand::random::<u128>())
+/// A fresh submitter key, issued by the server at `url` (its page sets it
+/// as a cookie); `token`: the bearer token a server that needs one asks for.
+pub async fn issued_key(url: &str, token: Option<&str>) -> String {
+    let mut request = client_with_key(None).get(format!("{url}/"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let r = request.send().await.unwrap();
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("restyle_key="))
+        .unwrap_or_else(|| panic!("the page issues a key: {}", r.status()));
+    cookie.split(';').next().unwrap().to_owned()
 }
 
 /// A client that sends `key` as its submitter key (none: no key).
@@ -55,7 +68,12 @@ impl TestServer {
             .await
             .expect("the server starts");
         let url = format!("http://{}", server.addr());
-        let key = new_key();
+        // A server with a token issues a key to whoever brings it.
+        let token = extra
+            .iter()
+            .position(|a| *a == "--admin-token" || *a == "--token")
+            .map(|i| extra[i + 1]);
+        let key = issued_key(&url, token).await;
         Self {
             server: Some(server),
             url,
@@ -67,6 +85,11 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url)
+    }
+
+    /// Another submitter key this server issued.
+    pub async fn new_key(&self) -> String {
+        issued_key(&self.url, None).await
     }
 
     pub async fn submit(&self, form: reqwest::multipart::Form) -> reqwest::Response {
