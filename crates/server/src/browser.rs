@@ -96,20 +96,12 @@ pub async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
 
 /// Makes every page cross-origin isolated (COOP `same-origin`, COEP `require-corp`): the
 /// browser then allows SharedArrayBuffer, which onnxruntime-web's threads need. The page
-/// loads nothing from other origins, so nothing else changes. A page's content security
-/// policy (set by [`crate::guard`]) also gets `'wasm-unsafe-eval'`, without which the
-/// browser refuses to compile WebAssembly; scripts stay this server's own.
+/// loads nothing from other origins, so nothing else changes. (The content security policy,
+/// set by [`crate::guard`], allows `'wasm-unsafe-eval'`, without which the browser refuses
+/// to compile WebAssembly; scripts stay this server's own.)
 pub async fn isolate(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    let policy = headers
-        .get(header::CONTENT_SECURITY_POLICY)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.contains("'wasm-unsafe-eval'"))
-        .map(|v| v.replace("script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'"));
-    if let Some(policy) = policy.and_then(|p| HeaderValue::from_str(&p).ok()) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
-    }
     headers.insert(
         "cross-origin-opener-policy",
         HeaderValue::from_static("same-origin"),
