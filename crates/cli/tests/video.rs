@@ -425,6 +425,7 @@ fn bad_requests_fail_in_one_line_and_leave_nothing() {
     if std::fs::write(locked.join("probe"), b"").is_ok() {
         // Root writes anywhere: the permission test means nothing here.
         let _ = std::fs::remove_file(locked.join("probe"));
+        eprintln!("skipped: the unwritable-folder case (this user writes into a read-only folder)");
     } else {
         let out = restyle(
             &["video", clip, style, "-o", "locked/o.mp4", "-q"],

@@ -42,7 +42,7 @@ impl Default for Steadiness {
     }
 }
 
-pub const DEFAULT_BLEND: f32 = 0.7;
+pub const DEFAULT_BLEND: f32 = 0.65;
 pub const DEFAULT_STATISTICS: f32 = 0.9;
 pub const DEFAULT_TEMPORAL_WEIGHT: f32 = 50.0;
 
