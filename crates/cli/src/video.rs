@@ -3,147 +3,24 @@
 //! JSON lines, and Ctrl-C into a clean stop that leaves a playable clip.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use restyle::{memory, ColorMode, Flow, Mask, Settings, StyleImage};
+use restyle::{memory, Flow, Mask, Settings, StyleImage};
 use restyle_video::{
     plan, stylize_video, FrameProgress, Method, Span, Steadiness, VideoObserver, VideoRequest,
     DEFAULT_LATER_ITERATIONS,
 };
 use serde_json::json;
 
-use crate::args::MethodArg;
+use crate::args::{FlowArg, MethodArg, VideoArgs};
 use crate::common::{
     blend_weights, configure_threads_count, interrupt_flag, load_image, peak_rss_bytes,
 };
 use crate::report::format_duration;
-
-#[derive(Args, Debug)]
-pub struct VideoArgs {
-    /// The clip: anything ffmpeg reads (mp4, mov, mkv, webm, ...), an animated GIF, or a PNG
-    /// sequence (frames/%05d.png, or a folder of .png files)
-    #[arg(value_name = "IN")]
-    pub input: PathBuf,
-    /// One or more style images (their styles are blended)
-    #[arg(value_name = "STYLE", required = true)]
-    pub styles: Vec<PathBuf>,
-    /// Where to write the clip: .mp4, .mov, .mkv (H.264), .webm (VP9), .gif, .webp, or a PNG
-    /// sequence (frames/%05d.png). Sound is kept in mp4, mov, mkv and webm
-    #[arg(short, long, value_name = "OUT")]
-    pub output: PathBuf,
-    /// `fast`: a feed-forward network, a fraction of a second a frame; `gatys`: the
-    /// optimisation, seconds a frame
-    #[arg(long, value_enum, default_value_t = MethodArg::Fast)]
-    pub method: MethodArg,
-    /// Long edge of the painted frames, in pixels (default: the clip's own, at most 1280 with
-    /// --method fast and 384 with --method gatys)
-    #[arg(short = 's', long, value_name = "PX")]
-    pub size: Option<usize>,
-    /// Start this many seconds into the clip
-    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
-    pub start: Option<f64>,
-    /// Paint this many seconds of the clip
-    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
-    pub duration: Option<f64>,
-    /// With --method fast: 0 keeps the clip's own style, 1 (default) takes the painting's
-    #[arg(long, value_name = "0..1")]
-    pub strength: Option<f32>,
-    /// Shares of several style images, comma separated (default: equal)
-    #[arg(long, value_name = "W,W,...", value_delimiter = ',')]
-    pub style_blend_weights: Option<Vec<f32>>,
-    /// Keep the clip's colours: `luminance` or `histogram` (as for pictures)
-    #[arg(long, value_enum, value_name = "MODE", default_value_t = ColorMode::None)]
-    pub preserve_colors: ColorMode,
-    /// Where each style goes: one mask per style image, in order, in the frame (white: this
-    /// style); the same for every frame
-    #[arg(long, value_name = "MASK,MASK,...", value_delimiter = ',')]
-    pub masks: Option<Vec<PathBuf>>,
-    /// A part of every frame left as it is (white: kept)
-    #[arg(long, value_name = "MASK")]
-    pub keep: Option<PathBuf>,
-    /// Paint every frame on its own, without optical flow (flickers; for comparison)
-    #[arg(long)]
-    pub frame_by_frame: bool,
-    /// With --method fast: the share of the previous painted frame, carried along the optical
-    /// flow, in each reliable pixel (0..1)
-    #[arg(long, value_name = "0..1", default_value_t = restyle_video::temporal::DEFAULT_BLEND)]
-    pub temporal_blend: f32,
-    /// With --method gatys: how strongly a frame holds on to the previous painted frame where
-    /// the flow is reliable (Ruder et al.'s temporal loss)
-    #[arg(long, value_name = "W", default_value_t = restyle_video::temporal::DEFAULT_TEMPORAL_WEIGHT)]
-    pub temporal_weight: f32,
-    /// Optical flow: faster or more accurate
-    #[arg(long, value_enum, default_value_t = FlowArg::Fast)]
-    pub flow: FlowArg,
-    /// With --method gatys: optimisation steps of the first frame, at most
-    #[arg(short = 'n', long, value_name = "N")]
-    pub iterations: Option<usize>,
-    /// With --method gatys: steps of each later frame, at most (it starts from the previous one)
-    #[arg(long, value_name = "N")]
-    pub later_iterations: Option<usize>,
-    /// With --method gatys: how much each frame keeps the clip's content
-    #[arg(long, value_name = "W")]
-    pub content_weight: Option<f32>,
-    /// With --method gatys: how strongly the style is applied
-    #[arg(long, value_name = "W")]
-    pub style_weight: Option<f32>,
-    /// With --method gatys: smoothness (total variation) weight
-    #[arg(long, value_name = "W")]
-    pub tv_weight: Option<f32>,
-    /// Frame rate of a PNG-sequence input (default 25)
-    #[arg(long, value_name = "FPS")]
-    pub fps: Option<f64>,
-    /// The ffmpeg program (default: `ffmpeg` on PATH; ffprobe beside it)
-    #[arg(long, value_name = "PATH")]
-    pub ffmpeg: Option<PathBuf>,
-    /// Continue a run that was stopped (Ctrl-C), with the same arguments
-    #[arg(long)]
-    pub resume: bool,
-    /// Memory the run may use, e.g. 2G (default: what the system has available)
-    #[arg(long, value_name = "SIZE")]
-    pub max_memory: Option<String>,
-    /// Worker threads (default: all cores)
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
-    /// Write one JSON object per frame, then a `done` event, on standard output
-    #[arg(long)]
-    pub json: bool,
-    /// No progress bar
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Replace an output that already exists
-    #[arg(short = 'y', long)]
-    pub overwrite: bool,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum FlowArg {
-    Ultrafast,
-    Fast,
-    Medium,
-}
-
-/// Seconds as `12.5`, `1:30` or `0:01:30.5`.
-fn seconds(text: &str) -> Result<f64, String> {
-    let mut total = 0.0;
-    for part in text.split(':') {
-        let v: f64 = part
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{text}` is not a time (seconds, or m:ss)"))?;
-        total = total * 60.0 + v;
-    }
-    if !(total.is_finite() && total >= 0.0) {
-        return Err(format!("`{text}` is not a time >= 0"));
-    }
-    Ok(total)
-}
 
 /// Flags that belong to one method only are refused with the other, rather than ignored.
 fn check_method_flags(args: &VideoArgs) -> Result<()> {

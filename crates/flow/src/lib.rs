@@ -61,6 +61,7 @@
 //! ```
 
 mod dis;
+mod gradients;
 mod simd;
 mod variational;
 

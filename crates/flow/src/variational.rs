@@ -6,7 +6,7 @@
 
 use rayon::prelude::*;
 
-use crate::dis::gradients;
+use crate::gradients::gradients;
 use crate::simd::kernel;
 use crate::DisParams;
 
