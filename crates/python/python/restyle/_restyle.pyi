@@ -68,3 +68,28 @@ def reconstruct(
     preview: bool = False,
 ) -> Tuple[Pixels, Dict[str, Any]]:
     """Gatys et al.'s figure 1 as a labelled grid, and a dict (stopped)."""
+
+def stylize_video(
+    src: str,
+    styles: List[Source],
+    dst: str,
+    *,
+    method: str,
+    weights: Optional[List[float]],
+    size: Optional[int],
+    start: Optional[float],
+    duration: Optional[float],
+    strength: Optional[float],
+    preserve_colors: Optional[str],
+    masks: Optional[List[Source]],
+    keep: Optional[Source],
+    steady: bool,
+    iterations: Optional[int],
+    later_iterations: Optional[int],
+    ffmpeg: Optional[str],
+    resume: bool,
+    overwrite: bool,
+    threads: Optional[int],
+    callback: Optional[Callable[[int, Optional[int]], bool]],
+) -> Tuple[int, int, int, bool]:
+    """A clip painted and written: (frames, width, height, stopped)."""
