@@ -13,7 +13,10 @@ use restyle_video::{
     Steadiness, VideoObserver, VideoRequest,
 };
 
-use crate::{configure_threads, load_source, parse_color, positive, to_py, unusable_style};
+use crate::{
+    check_fast_settings, configure_threads, load_source, parse_color, positive, to_py,
+    unusable_style,
+};
 
 /// The video library's errors as Python exceptions: a missing ffmpeg or file is an `OSError`
 /// (`FileNotFoundError` for ffmpeg), a request that cannot be painted a `ValueError`, one too
@@ -153,11 +156,8 @@ pub fn stylize_video(
             styles.len()
         )));
     }
-    if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || weights.iter().sum::<f32>() <= 0.0 {
-        return Err(PyValueError::new_err(
-            "the style blend weights must be numbers >= 0 with a positive sum",
-        ));
-    }
+    // The fast method's checks and words (a Gatys clip's strength is None: 1 passes).
+    check_fast_settings(strength.unwrap_or(1.0), &weights)?;
     if let Some(masks) = &masks {
         if masks.len() != styles.len() {
             return Err(PyValueError::new_err(format!(

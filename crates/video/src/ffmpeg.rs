@@ -167,8 +167,7 @@ impl Ffmpeg {
     /// Decodes `span` of `input` to `width x height` RGB frames (scaled by ffmpeg, area
     /// averaging when shrinking), at the clip's own frame rate.
     pub fn decode(&self, input: &Path, span: Span, width: usize, height: usize) -> Result<Decoder> {
-        let mut cmd = Command::new(&self.ffmpeg);
-        cmd.args(["-v", "error", "-nostdin"]);
+        let mut cmd = self.command();
         // Before -i: seek the input (fast, and exact for decoded frames since ffmpeg 2.1).
         cmd.args(span.args());
         cmd.arg("-i").arg(input);
@@ -184,17 +183,8 @@ impl Ffmpeg {
             "rgb24",
             "pipe:1",
         ]);
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::Spawn {
-                program: self.ffmpeg.clone(),
-                source: e,
-            })?;
+        let (mut child, stderr) = self.start(cmd.stdin(Stdio::null()).stdout(Stdio::piped()))?;
         let stdout = child.stdout.take().expect("piped");
-        let stderr = collect_stderr(&mut child);
         Ok(Decoder {
             child,
             stdout,
@@ -213,9 +203,8 @@ impl Ffmpeg {
             height,
             fps,
         } = *setup;
-        let mut cmd = Command::new(&self.ffmpeg);
-        cmd.args(["-v", "error", "-nostdin", "-y"]);
-        cmd.args(["-f", "rawvideo", "-pix_fmt", "rgb24"]);
+        let mut cmd = self.command();
+        cmd.args(["-y", "-f", "rawvideo", "-pix_fmt", "rgb24"]);
         cmd.args(["-s", &format!("{width}x{height}")]);
         cmd.args(["-r", &format!("{}/{}", fps.0, fps.1)]);
         cmd.args(["-i", "pipe:0", "-map", "0:v:0"]);
@@ -262,17 +251,8 @@ impl Ffmpeg {
             }
         }
         cmd.arg(output);
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::Spawn {
-                program: self.ffmpeg.clone(),
-                source: e,
-            })?;
+        let (mut child, stderr) = self.start(cmd.stdin(Stdio::piped()).stdout(Stdio::null()))?;
         let stdin = child.stdin.take().expect("piped");
-        let stderr = collect_stderr(&mut child);
         Ok(Encoder {
             child,
             stdin: Some(stdin),
@@ -280,6 +260,26 @@ impl Ffmpeg {
             frame_bytes: width * height * 3,
             output: output.to_path_buf(),
         })
+    }
+
+    /// `ffmpeg` with what every run of it shares: errors only, the terminal never read.
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.ffmpeg);
+        cmd.args(["-v", "error", "-nostdin"]);
+        cmd
+    }
+
+    /// Starts `cmd`, its error output kept by [`collect_stderr`].
+    fn start(&self, cmd: &mut Command) -> Result<(Child, JoinHandle<Vec<u8>>)> {
+        let mut child = cmd
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::Spawn {
+                program: self.ffmpeg.clone(),
+                source: e,
+            })?;
+        let stderr = collect_stderr(&mut child);
+        Ok((child, stderr))
     }
 
     /// Joins the segments `list` names (ffmpeg's concat list, encoded alike by
@@ -294,10 +294,8 @@ impl Ffmpeg {
         sound: Option<(&Path, Span, &str)>,
         final_name: &Path,
     ) -> Result<()> {
-        let mut cmd = Command::new(&self.ffmpeg);
-        cmd.args([
-            "-v", "error", "-nostdin", "-y", "-f", "concat", "-safe", "0",
-        ]);
+        let mut cmd = self.command();
+        cmd.args(["-y", "-f", "concat", "-safe", "0"]);
         cmd.arg("-i").arg(list);
         let format = match (container, output_extension(final_name).as_deref()) {
             (Container::WebM, _) => "webm",

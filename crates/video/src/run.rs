@@ -482,7 +482,7 @@ pub fn stylize_video(
         (width, height),
     )?;
 
-    let mut painter = Painter::new(request, width, height)?;
+    let mut painter = Painter::new(request)?;
     let mut frame = RgbFrame::new(width, height);
     let mut previous_gray = None;
     if resumed_from > 0 {
@@ -715,7 +715,7 @@ enum PainterKind {
 }
 
 impl<'r> Painter<'r> {
-    fn new(request: &'r VideoRequest, _width: usize, _height: usize) -> Result<Painter<'r>> {
+    fn new(request: &'r VideoRequest) -> Result<Painter<'r>> {
         let kind = match &request.method {
             Method::Fast { .. } => PainterKind::Fast {
                 model: Box::new(FastStyle::embedded()?),
