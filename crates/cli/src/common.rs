@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use restyle::{io, Image, Layer, Vgg19, VggWeights};
+use restyle::{io, Image};
 
 use crate::args::RunArgs;
 
@@ -27,7 +27,7 @@ pub fn configure_threads(run: &RunArgs) -> Result<()> {
 pub fn configure_threads_count(threads: Option<usize>) -> Result<()> {
     if let Some(n) = threads {
         if n == 0 {
-            bail!("--threads must be at least 1");
+            bail!("threads must be at least 1");
         }
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -37,39 +37,9 @@ pub fn configure_threads_count(threads: Option<usize>) -> Result<()> {
     Ok(())
 }
 
-/// The network, from `--weights` or the embedded copy, up to `deepest`.
-pub fn load_network(weights: Option<&Path>, deepest: Layer) -> Result<Vgg19> {
-    Ok(match weights {
-        Some(path) => Vgg19::new(VggWeights::from_file(path)?.truncated(deepest)),
-        None => Vgg19::embedded_up_to(deepest),
-    })
-}
-
 pub fn load_image(path: &Path, role: &str) -> Result<Image> {
     io::load_image(path, io::ImageLimits::default())
         .with_context(|| format!("cannot use the {role} image"))
-}
-
-/// `--style-blend-weights`, checked against the number of style images (default: equal).
-pub fn blend_weights(given: Option<&[f32]>, styles: usize) -> Result<Vec<f32>> {
-    let blend = match given {
-        Some(w) if w.len() != styles => bail!(
-            "--style-blend-weights has {} value(s) but {styles} style image(s) were given",
-            w.len()
-        ),
-        Some(w) => w.to_vec(),
-        None => vec![1.0; styles],
-    };
-    if blend.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || blend.iter().sum::<f32>() <= 0.0 {
-        bail!("--style-blend-weights must be numbers >= 0 with a positive sum");
-    }
-    Ok(blend)
-}
-
-/// Parses `relu1_1,relu2_1:0.5` (the library's [`restyle::layer_spec`]),
-/// naming `flag` in errors.
-pub fn parse_layers(spec: &str, flag: &str) -> Result<Vec<(Layer, f32)>> {
-    restyle::layer_spec::parse_layers(spec).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
 }
 
 /// The first Ctrl-C asks the run to stop after the current step (the image

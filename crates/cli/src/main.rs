@@ -4,11 +4,8 @@
 
 mod args;
 mod common;
-mod fast;
-mod flags;
 mod outputs;
 mod reconstruct;
-mod regions;
 mod report;
 mod transfer;
 mod video;

@@ -4,12 +4,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use restyle::reconstruct::{reconstruct, reconstruction_grid, ReconstructSettings};
-use restyle::{io, OptimizerSettings};
+use restyle::{io, OptimizerKind, OptimizerSettings};
+use restyle_request::{load_network, RequestError};
 use serde_json::json;
 
 use crate::args::ReconstructArgs;
-use crate::common::{configure_threads, interrupt_flag, load_image, load_network, positive};
-use crate::flags::in_flag_terms;
+use crate::common::{configure_threads, interrupt_flag, load_image, positive};
 use crate::outputs::OutputPlan;
 use crate::report::{format_duration, Reporter};
 
@@ -32,16 +32,16 @@ pub fn run(args: ReconstructArgs) -> Result<()> {
         blocks,
         cumulative: args.cumulative,
         optimizer: OptimizerSettings {
-            kind: run.optimizer,
+            kind: run.optimizer.unwrap_or(OptimizerKind::Lbfgs),
             learning_rate: run.learning_rate,
             lbfgs_history: restyle::DEFAULT_LBFGS_HISTORY,
         },
-        seed: run.seed,
+        seed: run.seed.unwrap_or(0),
     };
-    settings.validate().map_err(in_flag_terms)?;
+    settings.validate().map_err(RequestError::from)?;
     let plan = OutputPlan::new(&args.output, None, 0);
     let mut inputs = vec![args.content.as_path(), args.style.as_path()];
-    if let Some(w) = &run.weights {
+    if let Some(w) = &run.vgg_weights {
         inputs.push(w);
     }
     plan.check(&inputs, run.overwrite)?;
@@ -49,7 +49,7 @@ pub fn run(args: ReconstructArgs) -> Result<()> {
     let content = load_image(&args.content, "content")?;
     let style = load_image(&args.style, "style")?;
     let net = load_network(
-        run.weights.as_deref(),
+        run.vgg_weights.as_deref(),
         settings.deepest_layer().expect("validated"),
     )?;
 
@@ -59,7 +59,7 @@ pub fn run(args: ReconstructArgs) -> Result<()> {
     let started = Instant::now();
     let result = reconstruct(&net, &content, &style, &settings, &mut reporter);
     reporter.finish();
-    let reconstructions = result.map_err(in_flag_terms)?;
+    let reconstructions = result.map_err(RequestError::from)?;
     let grid = reconstruction_grid(&content, &style, &reconstructions);
     io::save_image(&grid, &plan.output).context("cannot save the grid")?;
     reporter.json_event(json!({

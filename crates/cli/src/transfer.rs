@@ -1,273 +1,245 @@
-//! `restyle CONTENT STYLE... -o OUT`: a style transfer.
+//! `restyle CONTENT STYLE... -o OUT`: a picture, by either method. The flags become one
+//! [`Request`] (the library checks it, with the words every front end uses); this file loads
+//! the files it names, and turns progress into a bar or JSON lines.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use restyle::{io, memory, stylize, Init, ScaleSchedule, Settings, StopRule, StyleImage, Tiling};
+use restyle::{io, Mask};
+use restyle_request::{Init, Inputs, Limits, Method, Painted, Pictures, Plan, Request};
 use serde_json::json;
 
-use crate::args::{MethodArg, TransferArgs, DEFAULT_ITERATIONS, DEFAULT_SIZE};
-use crate::common::{
-    configure_threads, interrupt_flag, load_image, load_network, parse_layers, peak_rss_bytes,
-    positive,
-};
-use crate::flags::in_flag_terms;
+use crate::args::TransferArgs;
+use crate::common::{configure_threads, interrupt_flag, load_image, peak_rss_bytes, positive};
 use crate::outputs::OutputPlan;
 use crate::report::{format_duration, Reporter};
 
-/// What to do, fully checked, before anything expensive happens.
-struct Job {
-    settings: Settings,
-    plan: OutputPlan,
-    content: std::path::PathBuf,
-    styles: Vec<(std::path::PathBuf, f32)>,
-    init_path: Option<std::path::PathBuf>,
-    /// `--init fast`: start from the fast method's picture.
-    init_fast: bool,
-}
-
-fn plan(args: &TransferArgs) -> Result<Job> {
+/// The flags as a request; `--init FILE` names a picture (its path returned beside).
+fn request_of(args: &TransferArgs) -> (Request, Option<PathBuf>) {
     let run = &args.run;
-    let content = args.content.clone().expect("clap requires CONTENT");
-    let output = args.output.clone().expect("clap requires --output");
-    let size = positive("--size", run.size.unwrap_or(DEFAULT_SIZE), 1)?;
-    let iterations = positive(
-        "--iterations",
-        run.iterations.unwrap_or(DEFAULT_ITERATIONS),
-        0,
-    )?;
-    let save_every = args
-        .save_every
-        .map(|n| positive("--save-every", n, 1))
-        .transpose()?;
-    let blend = match &args.style_blend_weights {
-        Some(w) if w.len() != args.styles.len() => bail!(
-            "--style-blend-weights has {} value(s) but {} style image(s) were given",
-            w.len(),
-            args.styles.len()
-        ),
-        Some(w) => w.clone(),
-        None => vec![1.0; args.styles.len()],
+    let (init, init_path) = match args.init.as_deref() {
+        None => (Init::Content, None),
+        Some(word) => match Init::from_word(word) {
+            Some(init) => (init, None),
+            None => (Init::Image, Some(PathBuf::from(word))),
+        },
     };
-    let (init, init_path) = match args.init.as_str() {
-        "content" | "image" => (Init::Content, None),
-        "noise" | "random" => (Init::Noise, None),
-        "fast" => (Init::Content, None), // replaced once the images are loaded
-        path => (Init::Content, Some(Path::new(path).to_path_buf())), // replaced once loaded
-    };
-    let settings = Settings {
-        size,
-        iterations,
+    let request = Request {
+        method: args.method,
+        styles: args.styles.len(),
+        style_blend_weights: args.style_blend_weights.clone(),
+        masks: args.masks.as_ref().map(Vec::len),
+        style_masks: args.style_masks.as_ref().map(Vec::len),
+        keep: args.keep.is_some(),
+        seamless: args.seamless,
+        size: run.size,
+        strength: args.strength,
+        preserve_colors: args.preserve_colors,
+        init,
+        iterations: run.iterations,
         content_weight: args.content_weight,
         style_weight: args.style_weight,
         tv_weight: args.tv_weight,
         style_scale: args.style_scale,
-        content_layers: parse_layers(&args.content_layers, "--content-layers")?,
-        style_layers: parse_layers(&args.style_layers, "--style-layers")?,
-        init,
+        content_layers: args.content_layers.clone(),
+        style_layers: args.style_layers.clone(),
         optimizer: run.optimizer,
         learning_rate: run.learning_rate,
         lbfgs_history: args.lbfgs_history,
         seed: run.seed,
-        color: args.preserve_colors,
-        // The tile size is settled once the budget is known (see `fit_memory`).
-        tiling: if args.tile {
-            Some(Tiling {
-                tile: positive(
-                    "--tile-size",
-                    args.tile_size.unwrap_or(memory::MAX_AUTO_TILE as i64),
-                    64,
-                )?,
-                overlap: positive("--tile-overlap", args.tile_overlap, 0)?,
-            })
-        } else {
-            None
-        },
-        stop: stop_rule(args.stop_tolerance)?,
-        // The masks are loaded with the images (see `regions::apply`).
-        keep: None,
-        seamless: args.seamless,
-        temporal: None,
-        scales: ScaleSchedule {
-            start_size: args
-                .start_size
-                .map(|s| positive("--start-size", s, 1))
-                .transpose()?,
-            scales: args
-                .scales
-                .map(|n| positive("--scales", n, 1))
-                .transpose()?,
-            refine_iterations: args
-                .refine_iterations
-                .map(|n| positive("--refine-iterations", n, 1))
-                .transpose()?,
-        },
+        scales: args.scales,
+        start_size: args.start_size,
+        refine_iterations: args.refine_iterations,
+        tile: args.tile,
+        tile_size: args.tile_size,
+        tile_overlap: args.tile_overlap,
+        stop_tolerance: args.stop_tolerance,
+        vgg_weights: run.vgg_weights.clone(),
+        max_memory: args.max_memory.clone(),
     };
-    // Validate everything but the images now, so mistakes show at once.
-    settings.validate().map_err(in_flag_terms)?;
-    settings
-        .validate_style_weights(&blend)
-        .map_err(in_flag_terms)?;
+    (request, init_path)
+}
 
-    // Tiles count as steps too: plan the names for the most a run can take.
-    let total_steps = settings.scales.long_edges(size).len() * iterations * max_tiles(&settings);
-    let plan = OutputPlan::new(&output, save_every, total_steps);
-    let mut inputs: Vec<&Path> = vec![&content];
-    inputs.extend(args.styles.iter().map(|p| p.as_path()));
-    if let Some(p) = &init_path {
-        inputs.push(p);
-    }
-    inputs.extend(crate::regions::mask_paths(args));
-    if let Some(w) = &run.weights {
-        inputs.push(w);
-    }
-    plan.check(&inputs, run.overwrite)?;
-    Ok(Job {
-        settings,
-        plan,
-        content,
-        styles: args.styles.iter().cloned().zip(blend).collect(),
-        init_path,
-        init_fast: args.init == "fast",
+/// Every file the run reads.
+fn input_paths<'a>(args: &'a TransferArgs, init_path: Option<&'a Path>) -> Vec<&'a Path> {
+    let content = args.content.as_deref().expect("clap requires CONTENT");
+    let masks = [&args.masks, &args.style_masks]
+        .into_iter()
+        .flatten()
+        .flatten();
+    std::iter::once(content)
+        .chain(args.styles.iter().map(PathBuf::as_path))
+        .chain(masks.chain(&args.keep).map(PathBuf::as_path))
+        .chain(init_path)
+        .chain(args.run.vgg_weights.as_deref())
+        .collect()
+}
+
+/// The sizes of the pictures the flags name, from their headers.
+fn input_sizes(args: &TransferArgs) -> Result<Inputs> {
+    let limits = io::ImageLimits::default();
+    let size = |path: &Path, role: &str| {
+        io::image_dimensions(path, limits).with_context(|| format!("cannot use the {role} image"))
+    };
+    let masks = [&args.masks, &args.style_masks]
+        .into_iter()
+        .flatten()
+        .flatten();
+    Ok(Inputs {
+        content: size(
+            args.content.as_deref().expect("clap requires CONTENT"),
+            "content",
+        )?,
+        styles: args
+            .styles
+            .iter()
+            .map(|p| size(p, "style"))
+            .collect::<Result<_>>()?,
+        masks: masks
+            .chain(&args.keep)
+            .map(|p| size(p, "mask"))
+            .collect::<Result<_>>()?,
     })
 }
 
-/// `--stop-tolerance`: 0 turns the stopping rule off.
-fn stop_rule(tolerance: f64) -> Result<Option<StopRule>> {
-    if !(tolerance.is_finite() && tolerance >= 0.0) {
-        bail!("--stop-tolerance must be a number >= 0, not {tolerance}");
+/// The pictures the flags name, loaded.
+fn load_pictures(args: &TransferArgs, plan: &Plan, init_path: Option<&Path>) -> Result<Pictures> {
+    let content = load_image(
+        args.content.as_deref().expect("clap requires CONTENT"),
+        "content",
+    )?;
+    let paintings = args
+        .styles
+        .iter()
+        .map(|p| load_image(p, "style"))
+        .collect::<Result<_>>()?;
+    let mut pictures = Pictures::new(plan, content, paintings);
+    let mask = |path: &Path| load_image(path, "mask").map(|image| Mask::from_image(&image));
+    for (style, path) in pictures.styles.iter_mut().zip(args.masks.iter().flatten()) {
+        style.mask = Some(mask(path)?);
     }
-    Ok((tolerance > 0.0).then_some(StopRule {
-        tolerance,
-        ..StopRule::default()
-    }))
-}
-
-/// Checks, from the images' sizes alone, that the run fits in memory, and
-/// picks the tile size for `--tile` when none was given (the library's
-/// [`memory::fit`]). Returns the estimated peak.
-fn fit_memory(job: &mut Job, args: &TransferArgs) -> Result<usize> {
-    let budget = match &args.max_memory {
-        Some(text) => memory::parse_bytes(text).ok_or_else(|| {
-            anyhow::anyhow!("--max-memory: `{text}` is not a size (try 6G or 800M)")
-        })?,
-        None => match memory::available_bytes() {
-            Some(bytes) => bytes,
-            None => return Ok(0), // unknown: nothing to check against
-        },
-    };
-    let limits = io::ImageLimits::default();
-    let content =
-        io::image_dimensions(&job.content, limits).context("cannot use the content image")?;
-    let mut styles = Vec::new();
-    for (path, _) in &job.styles {
-        styles.push(io::image_dimensions(path, limits).context("cannot use the style image")?);
+    for (style, path) in pictures
+        .styles
+        .iter_mut()
+        .zip(args.style_masks.iter().flatten())
+    {
+        style.style_mask = Some(mask(path)?);
     }
-    let auto_tile = args.tile_size.is_none();
-    let refused = match memory::fit(&mut job.settings, content, &styles, budget, auto_tile) {
-        Ok(fit) => return Ok(fit.needed),
-        Err(refused) => refused,
-    };
-    let source = if args.max_memory.is_some() {
-        "--max-memory allows"
-    } else {
-        "this machine has"
-    };
-    let advice = match (refused.tile, refused.largest_fitting) {
-        (Some(tile), _) => format!("even in tiles of {tile} px; try a smaller --tile-size"),
-        (None, Some(px)) => format!("at most {px} px fits; use --tile to render larger in tiles"),
-        (None, None) => "not even the smallest size fits".to_string(),
-    };
-    bail!(
-        "a {} px result needs about {} and {source} {} available: {advice}",
-        refused.size,
-        memory::format_bytes(refused.needed),
-        memory::format_bytes(refused.budget)
-    )
-}
-
-/// An upper bound on the tiles of any scale (1 without tiling).
-fn max_tiles(settings: &Settings) -> usize {
-    settings
-        .tiling
-        .and_then(|t| t.tiles(settings.size, settings.size))
-        .map_or(1, |tiles| tiles.len())
+    pictures.keep = args.keep.as_deref().map(mask).transpose()?;
+    pictures.init = init_path.map(|p| load_image(p, "--init")).transpose()?;
+    Ok(pictures)
 }
 
 pub fn run(args: TransferArgs) -> Result<()> {
-    crate::regions::check_flags(&args)?;
-    crate::fast::check_method_flags(&args)?;
-    if args.method == MethodArg::Fast {
-        return crate::fast::run(args);
-    }
-    let mut job = plan(&args)?;
+    let (request, init_path) = request_of(&args);
+    let mut plan = request.check(&Limits::default())?;
+    let save_every = match args.save_every {
+        Some(_) if plan.method == Method::Fast => {
+            bail!("save_every applies to method gatys; method fast paints in one pass")
+        }
+        every => every.map(|n| positive("save_every", n, 1)).transpose()?,
+    };
+    // Tiles count as steps too: plan the names for the most a run can take.
+    let settings = &plan.settings;
+    let max_tiles = settings
+        .tiling
+        .and_then(|t| t.tiles(settings.size, settings.size))
+        .map_or(1, |tiles| tiles.len());
+    let total_steps = settings.scales.long_edges(plan.size).len() * settings.iterations * max_tiles;
+    let output = args.output.clone().expect("clap requires --output");
+    let outputs = OutputPlan::new(&output, save_every, total_steps);
+    outputs.check(
+        &input_paths(&args, init_path.as_deref()),
+        args.run.overwrite,
+    )?;
     configure_threads(&args.run)?;
-    let estimated_peak = fit_memory(&mut job, &args)?;
-    let content = load_image(&job.content, "content")?;
-    let mut styles = Vec::new();
-    for (path, weight) in &job.styles {
-        styles.push(StyleImage::new(load_image(path, "style")?, *weight));
+    let estimated_peak = plan.fit(&input_sizes(&args)?)?;
+    let started = Instant::now();
+    let pictures = load_pictures(&args, &plan, init_path.as_deref())?;
+    if plan.method == Method::Fast {
+        let painted = plan.paint(&pictures, None, &mut restyle::Silent)?;
+        return finish(&args, &outputs, &painted, started, estimated_peak, false);
     }
-    crate::regions::apply(&args, &mut styles, &mut job.settings)?;
-    if let Some(path) = &job.init_path {
-        job.settings.init = Init::Image(load_image(path, "--init")?);
-    }
-    if job.init_fast {
-        let painted = crate::fast::initial_image(&content, &styles, job.settings.size)?;
-        job.settings.init = Init::Image(painted);
-    }
-    let deepest = job.settings.deepest_layer().expect("validated");
-    let net = load_network(args.run.weights.as_deref(), deepest)?;
-
+    plan.check_pictures(&pictures)?;
+    let net = plan.network()?;
     let interrupted = interrupt_flag();
-    let total_steps = job.settings.total_steps(content.width(), content.height());
+    let total_steps = plan
+        .settings
+        .total_steps(pictures.content.width(), pictures.content.height());
     let mut reporter = Reporter::new(
         total_steps,
         args.run.quiet,
         args.run.json,
-        Some(&job.plan),
+        Some(&outputs),
         interrupted.clone(),
     );
-    let started = Instant::now();
-    let result = stylize(&net, &content, &styles, &job.settings, &mut reporter);
+    let result = plan.paint(&pictures, Some(&net), &mut reporter);
     reporter.finish();
-    let outcome = result.map_err(in_flag_terms)?;
+    let painted = result?;
     if let Some(e) = reporter.error.take() {
         return Err(e.context("stopped: could not save an intermediate image"));
     }
-    io::save_image(&outcome.image, &job.plan.output).context("cannot save the result")?;
-    let elapsed = started.elapsed();
-    reporter.json_event(json!({
-        "event": "done",
-        "path": job.plan.output.display().to_string(),
-        "steps": outcome.steps,
-        "width": outcome.image.width(),
-        "height": outcome.image.height(),
-        "loss": outcome.losses.total(),
-        "seconds": elapsed.as_secs_f64(),
-        "interrupted": interrupted.load(Ordering::SeqCst),
-        "peak_rss_bytes": peak_rss_bytes(),
-        "estimated_peak_bytes": estimated_peak,
-    }));
-    if !args.run.quiet && !args.run.json {
-        let what = if outcome.stopped {
-            "partial result after"
-        } else {
-            ""
-        };
-        eprintln!(
-            "wrote {} ({}x{}, {what}{} steps, {})",
-            job.plan.output.display(),
-            outcome.image.width(),
-            outcome.image.height(),
-            outcome.steps,
-            format_duration(elapsed)
-        );
-    }
-    if interrupted.load(Ordering::SeqCst) {
+    let stopped = interrupted.load(Ordering::SeqCst);
+    finish(&args, &outputs, &painted, started, estimated_peak, stopped)?;
+    if stopped {
         std::process::exit(130);
+    }
+    Ok(())
+}
+
+/// Saves the picture and says so.
+fn finish(
+    args: &TransferArgs,
+    outputs: &OutputPlan,
+    painted: &Painted,
+    started: Instant,
+    estimated_peak: usize,
+    interrupted: bool,
+) -> Result<()> {
+    io::save_image(&painted.image, &outputs.output).context("cannot save the result")?;
+    let elapsed = started.elapsed();
+    let (width, height) = (painted.image.width(), painted.image.height());
+    let path = outputs.output.display();
+    if args.run.json {
+        let mut done = json!({
+            "event": "done",
+            "method": args.method.name(),
+            "path": path.to_string(),
+            "width": width,
+            "height": height,
+            "seconds": elapsed.as_secs_f64(),
+            "peak_rss_bytes": peak_rss_bytes(),
+            "estimated_peak_bytes": estimated_peak,
+        });
+        match &painted.losses {
+            Some(losses) => {
+                done["steps"] = json!(painted.steps);
+                done["loss"] = json!(losses.total());
+                done["interrupted"] = json!(interrupted);
+            }
+            None => done["network_seconds"] = json!(painted.network.as_secs_f64()),
+        }
+        println!("{done}");
+    } else if !args.run.quiet {
+        match &painted.losses {
+            Some(_) => eprintln!(
+                "wrote {path} ({width}x{height}, {}{} steps, {})",
+                if painted.stopped {
+                    "partial result after "
+                } else {
+                    ""
+                },
+                painted.steps,
+                format_duration(elapsed)
+            ),
+            None => eprintln!(
+                "wrote {path} ({width}x{height}, fast: networks {:.2} s, {} in all)",
+                painted.network.as_secs_f64(),
+                format_duration(elapsed)
+            ),
+        }
     }
     Ok(())
 }

@@ -9,131 +9,114 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use restyle::{memory, Flow, Mask, Settings, StyleImage};
+use std::path::Path;
+
+use restyle::{Flow, Image, Mask};
+use restyle_request::{
+    BudgetSource, Limits, Method as StillMethod, Pictures, Request as StillRequest,
+};
 use restyle_video::{
     plan, stylize_video, FrameProgress, Method, Span, Steadiness, VideoObserver, VideoRequest,
     DEFAULT_LATER_ITERATIONS,
 };
 use serde_json::json;
 
-use crate::args::{FlowArg, MethodArg, VideoArgs};
+use crate::args::{FlowArg, VideoArgs};
 use crate::common::{
-    blend_weights, configure_threads_count, interrupt_flag, load_image, peak_rss_bytes,
+    configure_threads_count, interrupt_flag, load_image, peak_rss_bytes, positive,
 };
 use crate::report::format_duration;
 
-/// Flags that belong to one method only are refused with the other, rather than ignored.
-fn check_method_flags(args: &VideoArgs) -> Result<()> {
-    let gatys_only = [
-        ("--iterations", args.iterations.is_some()),
-        ("--later-iterations", args.later_iterations.is_some()),
-        ("--content-weight", args.content_weight.is_some()),
-        ("--style-weight", args.style_weight.is_some()),
-        ("--tv-weight", args.tv_weight.is_some()),
-    ];
-    match args.method {
-        MethodArg::Fast => {
-            if let Some((flag, _)) = gatys_only.iter().find(|(_, set)| *set) {
-                bail!("{flag} applies to --method gatys; --method fast paints in one pass");
-            }
-        }
-        MethodArg::Gatys => {
-            if args.strength.is_some() {
-                bail!("--strength applies to --method fast; for Gatys use --style-weight");
-            }
-        }
+/// The flags a still picture has too, as the one request (checked by the library, in the
+/// words every front end uses).
+fn still_request(args: &VideoArgs) -> StillRequest {
+    StillRequest {
+        method: args.method,
+        styles: args.styles.len(),
+        style_blend_weights: args.style_blend_weights.clone(),
+        masks: args.masks.as_ref().map(Vec::len),
+        keep: args.keep.is_some(),
+        size: args.size,
+        strength: args.strength,
+        preserve_colors: args.preserve_colors,
+        iterations: args.iterations,
+        content_weight: args.content_weight,
+        style_weight: args.style_weight,
+        tv_weight: args.tv_weight,
+        max_memory: args.max_memory.clone(),
+        ..StillRequest::default()
+    }
+}
+
+/// What only a clip has.
+fn check_video_flags(args: &VideoArgs) -> Result<()> {
+    if args.method == StillMethod::Fast && args.later_iterations.is_some() {
+        bail!("later_iterations applies to method gatys; method fast paints in one pass");
     }
     if !(0.0..=1.0).contains(&args.temporal_blend) {
         bail!(
-            "--temporal-blend must be between 0 and 1, not {}",
+            "temporal_blend must be between 0 and 1, not {}",
             args.temporal_blend
         );
     }
     if !(args.temporal_weight.is_finite() && args.temporal_weight >= 0.0) {
         bail!(
-            "--temporal-weight must be a number >= 0, not {}",
+            "temporal_weight must be a number >= 0, not {}",
             args.temporal_weight
         );
     }
     if let Some(fps) = args.fps {
         if !(fps.is_finite() && fps > 0.0 && fps <= 1000.0) {
-            bail!("--fps must be a number between 0 and 1000, not {fps}");
+            bail!("fps must be a number between 0 and 1000, not {fps}");
         }
-    }
-    if let Some(masks) = &args.masks {
-        if masks.len() != args.styles.len() {
-            bail!(
-                "--masks has {} mask(s) but {} style image(s) were given: give one per style image, in order",
-                masks.len(),
-                args.styles.len()
-            );
-        }
-    }
-    if args.size == Some(0) {
-        bail!("--size must be at least 1, not 0");
     }
     Ok(())
 }
 
 fn request(args: &VideoArgs) -> Result<VideoRequest> {
-    check_method_flags(args)?;
-    let weights = blend_weights(args.style_blend_weights.as_deref(), args.styles.len())?;
-    let max_memory = match &args.max_memory {
-        Some(text) => Some(memory::parse_bytes(text).ok_or_else(|| {
-            anyhow::anyhow!("--max-memory: `{text}` is not a size (try 2G or 800M)")
-        })? as u64),
-        None => None,
+    let plan = still_request(args).check(&Limits::default())?;
+    check_video_flags(args)?;
+    let max_memory = match &plan.budget {
+        Some((bytes, BudgetSource::Asked)) => Some(*bytes as u64),
+        _ => None,
     };
-    let method = match args.method {
-        MethodArg::Fast => Method::Fast {
-            strength: args.strength.unwrap_or(1.0),
+    let method = match plan.method {
+        StillMethod::Fast => Method::Fast {
+            strength: plan.strength,
         },
-        MethodArg::Gatys => {
-            let defaults = Settings::default();
-            let settings = Settings {
-                iterations: args.iterations.unwrap_or(defaults.iterations),
-                content_weight: args.content_weight.unwrap_or(defaults.content_weight),
-                style_weight: args.style_weight.unwrap_or(defaults.style_weight),
-                tv_weight: args.tv_weight.unwrap_or(defaults.tv_weight),
-                ..defaults
-            };
-            settings.validate()?;
-            Method::Gatys {
-                settings: Box::new(settings),
-                later_iterations: args.later_iterations.unwrap_or(DEFAULT_LATER_ITERATIONS),
-            }
-        }
+        StillMethod::Gatys => Method::Gatys {
+            settings: Box::new(plan.settings.clone()),
+            later_iterations: match args.later_iterations {
+                Some(n) => positive("later_iterations", n, 0)?,
+                None => DEFAULT_LATER_ITERATIONS,
+            },
+        },
     };
-    let mut styles = Vec::new();
-    for (i, (path, &weight)) in args.styles.iter().zip(&weights).enumerate() {
-        let image = load_image(path, "style")?;
-        if args.method == MethodArg::Fast {
-            restyle_fast::check_style(&image)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        }
-        let mut style = StyleImage::new(image, weight);
-        if let Some(masks) = &args.masks {
-            style.mask = Some(load_mask(&masks[i], "--masks")?);
-        }
-        styles.push(style);
+    let paintings = args
+        .styles
+        .iter()
+        .map(|p| load_image(p, "style"))
+        .collect::<Result<_>>()?;
+    let content = Image::filled(1, 1, [0.0; 3]); // the frames come from the clip
+    let mut pictures = Pictures::new(&plan, content, paintings);
+    let mask = |path: &Path| load_image(path, "mask").map(|image| Mask::from_image(&image));
+    for (style, path) in pictures.styles.iter_mut().zip(args.masks.iter().flatten()) {
+        style.mask = Some(mask(path)?);
     }
-    let keep = args
-        .keep
-        .as_ref()
-        .map(|p| load_mask(p, "--keep"))
-        .transpose()?;
+    pictures.keep = args.keep.as_deref().map(mask).transpose()?;
+    plan.check_pictures(&pictures)?;
     let fps = args.fps.map_or(restyle_video::DEFAULT_SEQUENCE_FPS, |f| {
         ((f * 1000.0).round() as u32, 1000)
     });
     Ok(VideoRequest {
-        styles,
-        size: args.size,
+        styles: pictures.styles,
+        size: args.size.map(|s| s as usize),
         span: Span {
             start: args.start,
             duration: args.duration,
         },
-        color: args.preserve_colors,
-        keep,
+        color: plan.color,
+        keep: pictures.keep,
         steadiness: Steadiness {
             enabled: !args.frame_by_frame,
             blend: args.temporal_blend,
@@ -152,14 +135,6 @@ fn request(args: &VideoArgs) -> Result<VideoRequest> {
         max_memory,
         ..VideoRequest::new(args.input.clone(), args.output.clone(), method)
     })
-}
-
-fn load_mask(path: &std::path::Path, flag: &str) -> Result<Mask> {
-    let mask = Mask::from_image(&load_image(path, "mask")?);
-    if mask.as_slice().iter().all(|&v| v <= 0.0) {
-        bail!("{flag}: {} is all black: it marks nothing", path.display());
-    }
-    Ok(mask)
 }
 
 /// A bar (frames, frames a second, time left) or JSON lines; Ctrl-C asks for a stop.

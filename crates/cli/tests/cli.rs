@@ -394,11 +394,11 @@ fn impossible_values_are_refused() {
             &["--tv-weight", "-1"],
             "total-variation weight must be a number >= 0",
         ),
-        (&["--size", "-3"], "--size must be at least 1"),
-        (&["--size", "0"], "--size must be at least 1"),
+        (&["--size", "-3"], "size must be at least 1"),
+        (&["--size", "0"], "size must be at least 1"),
         (&["--size", "8"], "need at least 16"),
-        (&["--iterations", "-1"], "--iterations must be at least 0"),
-        (&["--save-every", "0"], "--save-every must be at least 1"),
+        (&["--iterations", "-1"], "iterations must be at least 0"),
+        (&["--save-every", "0"], "save_every must be at least 1"),
         (&["--style-scale", "0"], "style scale must be a number > 0"),
         (
             &["--learning-rate", "-0.1"],
@@ -408,13 +408,13 @@ fn impossible_values_are_refused() {
         (&["--content-layers", "conv4_2:-1"], "must be a number >= 0"),
         (
             &["--style-blend-weights", "1,2"],
-            "--style-blend-weights has 2 value(s) but 1 style image(s)",
+            "style_blend_weights has 2 value(s) but 1 style image(s)",
         ),
         (
             &["--style-blend-weights", "-1"],
-            "blend weight must be a number >= 0",
+            "style_blend_weights must be numbers >= 0",
         ),
-        (&["--threads", "0"], "--threads must be at least 1"),
+        (&["--threads", "0"], "threads must be at least 1"),
         (&["--init", "missing.png"], "missing.png"),
     ];
     for (extra, needle) in cases {
@@ -597,7 +597,7 @@ fn a_run_that_cannot_fit_is_refused_before_work_with_the_size_that_fits() {
         "--json",
     ]);
     assert_refused(&out, "at most");
-    assert!(stderr(&out).contains("use --tile"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("use tile"), "{}", stderr(&out));
     assert!(out.stdout.is_empty(), "no step ran");
     assert!(!f.path().join("out.png").exists());
     assert_refused(

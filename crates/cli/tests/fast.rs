@@ -156,7 +156,7 @@ fn blend_weights_mix_styles_in_style_space() {
             "x.png",
             &["--style-blend-weights", "1"],
         ),
-        "--style-blend-weights",
+        "style_blend_weights has 1 value(s) but 2 style image(s)",
     );
 }
 
@@ -201,18 +201,21 @@ fn bad_inputs_get_one_line_and_exit_2() {
     );
     assert_refused(
         &f.fast(&["a.png"], "x.png", &["--strength", "1.5"]),
-        "--strength",
+        "strength must be between 0 and 1, not 1.5",
     );
     assert_refused(
         &f.fast(&["a.png"], "x.png", &["--iterations", "5"]),
-        "--iterations",
+        "iterations applies to method gatys; method fast paints in one pass",
     );
     assert_refused(&f.fast(&["a.png"], "x.png", &["--size", "4"]), "at least 8");
     let gatys_strength = restyle(
         &["content.png", "a.png", "-o", "x.png", "--strength", "0.5"],
         f.path(),
     );
-    assert_refused(&gatys_strength, "--strength");
+    assert_refused(
+        &gatys_strength,
+        "strength applies to method fast; for method gatys use style_weight",
+    );
     // Nothing the user made is overwritten unasked.
     assert_ok(&f.fast(&["a.png"], "kept.png", &[]));
     assert_refused(&f.fast(&["a.png"], "kept.png", &[]), "kept.png");
@@ -286,7 +289,7 @@ fn tile_paints_in_tiles_that_match_the_whole_picture() {
     // Too large even in tiles: said before starting; untiled, --tile is suggested.
     assert_refused(
         &run("x.png", &["--size", "30000", "--max-memory", "100M"]),
-        "--tile",
+        "use tile",
     );
     let refused = run(
         "x.png",

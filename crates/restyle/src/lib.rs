@@ -71,7 +71,7 @@ pub use image::{fit_long_edge, Image};
 pub use mask::Mask;
 pub use objective::StyleObjective;
 pub use progress::{Flow, Losses, Observer, Progress, Silent};
-pub use restyle_vgg::{Borders, InputConvention, Layer, Vgg19, VggWeights};
+pub use restyle_vgg::{Borders, InputConvention, Layer, Vgg19, VggWeights, WeightsError};
 pub use scales::{Scale, ScaleSchedule, AUTO_START_SIZE, SCALE_STEP};
 pub use settings::{
     Init, OptimizerKind, OptimizerSettings, Settings, StopRule, StyleImage, TemporalTarget, Tiling,

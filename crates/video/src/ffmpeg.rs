@@ -98,7 +98,7 @@ impl Container {
 
 /// How `ffmpeg` is told to install, in the one line a missing program earns.
 pub const INSTALL_HINT: &str =
-    "install it (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg) or give its path with --ffmpeg";
+    "install it (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg) or give its path as ffmpeg";
 
 impl Ffmpeg {
     /// `explicit` (a path to the `ffmpeg` program), else `ffmpeg` on PATH; `ffprobe` beside it,
@@ -108,7 +108,7 @@ impl Ffmpeg {
             Some(path) if path.is_file() => path.to_path_buf(),
             Some(path) => {
                 return Err(Error::FfmpegMissing(format!(
-                    "--ffmpeg {} is not a file",
+                    "ffmpeg {} is not a file",
                     path.display()
                 )))
             }

@@ -137,19 +137,19 @@ pub fn plan(request: &VideoRequest) -> Result<Plan> {
     {
         if !(s.is_finite() && s >= 0.0) {
             return Err(Error::Request(format!(
-                "--start and --duration are seconds >= 0, not {s}"
+                "start and duration are seconds >= 0, not {s}"
             )));
         }
     }
     if request.span.duration == Some(0.0) {
         return Err(Error::Request(
-            "--duration must be more than 0 seconds".into(),
+            "duration must be more than 0 seconds".into(),
         ));
     }
     if let Method::Fast { strength } = request.method {
         if !(0.0..=1.0).contains(&strength) {
             return Err(Error::Request(format!(
-                "the strength must be between 0 and 1, not {strength}"
+                "strength must be between 0 and 1, not {strength}"
             )));
         }
     }
@@ -157,26 +157,29 @@ pub fn plan(request: &VideoRequest) -> Result<Plan> {
         Ok(f) => Some(f),
         Err(e) if request.ffmpeg.is_some() || output.needs_ffmpeg() => {
             return Err(match e {
-                Error::FfmpegMissing(_) if output.needs_ffmpeg() => Error::FfmpegMissing(format!(
-                    "writing {} needs ffmpeg, which is not on PATH: {}",
-                    request.output.display(),
-                    crate::ffmpeg::INSTALL_HINT
-                )),
+                // A path given is named by its own error.
+                Error::FfmpegMissing(_) if request.ffmpeg.is_none() => {
+                    Error::FfmpegMissing(format!(
+                        "writing {} needs ffmpeg, which is not on PATH: {}",
+                        request.output.display(),
+                        crate::ffmpeg::INSTALL_HINT
+                    ))
+                }
                 e => e,
-            })
+            });
         }
         Err(_) => None,
     };
     if let OutputKind::Video(Container::WebP) = output {
         if request.resume {
             return Err(Error::Request(
-                "--resume continues .mp4, .mov, .mkv, .webm and PNG-sequence outputs; a .webp is written in one go".into(),
+                "resume continues .mp4, .mov, .mkv, .webm and PNG-sequence outputs; a .webp is written in one go".into(),
             ));
         }
     }
     if output == OutputKind::Gif && request.resume {
         return Err(Error::Request(
-            "--resume continues .mp4, .mov, .mkv, .webm and PNG-sequence outputs; a .gif is written in one go".into(),
+            "resume continues .mp4, .mov, .mkv, .webm and PNG-sequence outputs; a .gif is written in one go".into(),
         ));
     }
     check_output_free(request, &output)?;
@@ -212,7 +215,7 @@ pub fn plan(request: &VideoRequest) -> Result<Plan> {
     };
     if frames == Some(0) {
         return Err(Error::Request(format!(
-            "{} has no frames after --start {}",
+            "{} has no frames after start {}",
             request.input.display(),
             request.span.start.unwrap_or(0.0)
         )));
@@ -232,9 +235,9 @@ pub fn plan(request: &VideoRequest) -> Result<Plan> {
                 fits = fits * 9 / 10;
             }
             return Err(Error::Request(format!(
-                "a {width}x{height} frame needs about {} and {} {} available: at most --size {fits} fits",
+                "a {width}x{height} frame needs about {} and {} {} available: at most size {fits} fits",
                 restyle::memory::format_bytes(memory_bytes as usize),
-                if request.max_memory.is_some() { "--max-memory allows" } else { "this machine has" },
+                if request.max_memory.is_some() { "max_memory allows" } else { "this machine has" },
                 restyle::memory::format_bytes(budget as usize)
             )));
         }
@@ -303,7 +306,7 @@ fn check_output_free(request: &VideoRequest, output: &OutputKind) -> Result<()> 
     };
     if exists && !request.overwrite && !request.resume {
         return Err(Error::Request(format!(
-            "{} already exists: --overwrite (-y) replaces it, --resume continues a stopped run",
+            "{} already exists: overwrite (-y) replaces it, resume continues a stopped run",
             request.output.display()
         )));
     }
@@ -448,7 +451,7 @@ pub fn stylize_video(
         if found.request != fingerprint {
             return Err(Error::Resume {
                 path: work.clone(),
-                detail: "it was made by another request (input, styles, size or settings differ): run without --resume and with --overwrite to start afresh".into(),
+                detail: "it was made by another request (input, styles, size or settings differ): run without resume and with overwrite to start afresh".into(),
             });
         }
         state = found;
