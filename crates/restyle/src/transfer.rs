@@ -14,7 +14,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use restyle_engine::{memory, Tensor};
+use restyle_engine::{allocator, Tensor};
 use restyle_vgg::{Layer, Vgg19};
 
 use crate::color::{luminance, match_colors, matched_luminance, recombine, ColorMode};
@@ -58,10 +58,10 @@ pub fn stylize(
     struct GiveBack;
     impl Drop for GiveBack {
         fn drop(&mut self) {
-            memory::release_freed_memory();
+            allocator::release_freed_memory();
         }
     }
-    memory::keep_freed_memory();
+    allocator::keep_freed_memory();
     let _give_back = GiveBack;
     settings.validate()?;
     let weights: Vec<f32> = styles.iter().map(|s| s.weight).collect();
