@@ -5,8 +5,8 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use restyle::{fit_long_edge, io, memory, ColorMode, Image, StyleImage};
-use restyle_fast::{check_style, paint, FastStyle, Tiling, MIN_CONTENT_SIZE};
+use restyle::{fit_long_edge, io, memory, ColorMode, Image, StyleImage, Tiling};
+use restyle_fast::{check_style, paint, FastStyle, FastTiling, MIN_CONTENT_SIZE};
 use serde_json::json;
 
 use crate::args::{MethodArg, TransferArgs, DEFAULT_SIZE};
@@ -75,7 +75,11 @@ fn plan(args: &TransferArgs) -> Result<FastJob> {
 /// Refuses, from the images' sizes alone, a picture that would not fit in memory. In tiles,
 /// the normalisation statistics are measured at the largest size that fits (the picture's
 /// own when it fits whole: then the tiles match it closely; see restyle_fast::tiles).
-fn check_memory(args: &TransferArgs, size: usize, mut tiling: Option<&mut Tiling>) -> Result<()> {
+fn check_memory(
+    args: &TransferArgs,
+    size: usize,
+    mut tiling: Option<&mut FastTiling>,
+) -> Result<()> {
     let budget = match &args.max_memory {
         Some(text) => memory::parse_bytes(text).ok_or_else(|| {
             anyhow::anyhow!("--max-memory: `{text}` is not a size (try 6G or 800M)")
@@ -92,7 +96,7 @@ fn check_memory(args: &TransferArgs, size: usize, mut tiling: Option<&mut Tiling
     let photo = w0 as u64 * h0 as u64 * 12;
     if let Some(t) = tiling.as_deref_mut() {
         let (w, h) = fit_long_edge(w0, h0, size);
-        let picture = w as u64 * h as u64 * 28; // as Tiling::memory_bytes counts it
+        let picture = w as u64 * h as u64 * 28; // as FastTiling::memory_bytes counts it
         let whole = |long_edge: usize| {
             let (w, h) = fit_long_edge(w0, h0, long_edge);
             restyle_fast::memory_bytes(w, h, threads) + photo + picture
@@ -145,7 +149,7 @@ fn painted(
     styles: &[StyleImage],
     strength: f32,
     color: ColorMode,
-    tiling: Option<&Tiling>,
+    tiling: Option<&FastTiling>,
 ) -> Result<restyle_fast::Painted> {
     let (w, h) = fit_long_edge(photo.width(), photo.height(), size);
     if w.min(h) < MIN_CONTENT_SIZE {
@@ -165,10 +169,12 @@ pub fn run(args: TransferArgs) -> Result<()> {
     configure_threads(&args.run)?;
     let mut tiling = match args.tile {
         // Statistics from the whole picture at 1024 px at most (see restyle_fast::tiles).
-        true => Some(Tiling {
-            tile: positive("--tile-size", args.tile_size.unwrap_or(1024), 32)?,
-            overlap: positive("--tile-overlap", args.tile_overlap, 8)?,
-            ..Tiling::default()
+        true => Some(FastTiling {
+            tiling: Tiling {
+                tile: positive("--tile-size", args.tile_size.unwrap_or(1024), 32)?,
+                overlap: positive("--tile-overlap", args.tile_overlap, 8)?,
+            },
+            ..FastTiling::default()
         }),
         false => None,
     };

@@ -211,6 +211,19 @@ impl Blender {
         }
     }
 
+    /// The blended picture in the blender's own buffer (no copy of the
+    /// picture's size); where no tile has weight, 0.
+    pub fn into_blended(mut self) -> Tensor {
+        for c in 0..self.sum.channels() {
+            for (v, &w) in self.sum.plane_mut(c).iter_mut().zip(&self.weight) {
+                if w > 0.0 {
+                    *v /= w;
+                }
+            }
+        }
+        self.sum
+    }
+
     /// The blended picture; where no tile has weight, `background`.
     pub fn finish(&self, background: &Tensor) -> Tensor {
         let mut out = background.clone();
@@ -353,6 +366,7 @@ mod tests {
             }
             // Every pixel has some weight: nothing of the background shows.
             let out = blender.finish(&Tensor::zeros(3, h, w));
+            assert_eq!(out, blender.into_blended());
             for c in 0..3 {
                 for &v in out.plane(c) {
                     assert!((v - 0.25 * (c + 1) as f32).abs() < 1e-6, "{ramp:?} {v}");
