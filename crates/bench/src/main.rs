@@ -173,7 +173,7 @@ fn compare_gemm() {
 
 fn main() {
     // As a run does (`restyle::stylize`): freed buffers stay for the next step.
-    restyle_engine::memory::keep_freed_memory();
+    restyle_engine::allocator::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("gemm") {
         compare_gemm();

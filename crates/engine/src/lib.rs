@@ -28,9 +28,9 @@
 // and AVX-512 intrinsics; threads write disjoint parts of shared buffers).
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod allocator;
 mod conv;
 pub mod gemm;
-pub mod memory;
 mod pool;
 #[cfg(test)]
 mod reference;

@@ -29,7 +29,7 @@ pub use model::{
     STYLE_DIMS, STYLE_SIZE,
 };
 pub use paint::{check_style, paint, paint_regions, style_of, Painted};
-pub use tiles::Tiling;
+pub use tiles::FastTiling;
 
 use restyle_engine::Tensor;
 
@@ -82,7 +82,7 @@ impl FastStyle {
         &self,
         content: &Tensor,
         style: &StyleVector,
-        tiling: &Tiling,
+        tiling: &FastTiling,
     ) -> Result<Tensor> {
         tiles::stylize_tiled(&self.transformer, content, style, tiling)
     }

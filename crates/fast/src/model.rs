@@ -21,6 +21,7 @@ use restyle_engine::depthwise::DepthwiseConv3x3;
 use restyle_engine::norm::{global_average_pool, instance_norm, Moments};
 use restyle_engine::pad::Padding;
 use restyle_engine::Tensor;
+use restyle_image::tiles::{crop, Tile};
 
 use crate::weights::WeightsFile;
 use crate::{Error, Result};
@@ -539,25 +540,25 @@ impl Transformer {
         x = up2.forward(&x, &s, eps, Activation::Relu, None, p);
         p.laps.layer("expand 3", &x);
         x = last.forward(&x, &s, eps, Activation::Sigmoid, None, p);
-        Ok((crop(x, height, width), pass.norms))
+        Ok((top_left(x, height, width), pass.norms))
     }
 }
 
 /// The top-left `height x width` of `x`: a side that is not a multiple of 4 comes back a
 /// little larger from the two stride-2 contractions and the two 2x expansions.
-fn crop(x: Tensor, height: usize, width: usize) -> Tensor {
-    let (c, h, w) = x.shape();
-    if (h, w) == (height, width) {
+fn top_left(x: Tensor, height: usize, width: usize) -> Tensor {
+    if (x.height(), x.width()) == (height, width) {
         return x;
     }
-    let mut out = Tensor::zeros(c, height, width);
-    for ch in 0..c {
-        let src = x.plane(ch);
-        for (y, row) in out.plane_mut(ch).chunks_mut(width).enumerate() {
-            row.copy_from_slice(&src[y * w..][..width]);
-        }
-    }
-    out
+    crop(
+        &x,
+        Tile {
+            x: 0,
+            y: 0,
+            width,
+            height,
+        },
+    )
 }
 
 #[cfg(test)]

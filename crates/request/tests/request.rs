@@ -125,7 +125,7 @@ fn options_of_the_other_method_are_refused_by_name() {
     }
     .check(&Limits::default())
     .unwrap();
-    assert_eq!(plan.fast_tiling.unwrap().tile, 1024);
+    assert_eq!(plan.fast_tiling.unwrap().tiling.tile, 1024);
 }
 
 #[test]

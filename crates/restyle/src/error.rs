@@ -6,7 +6,7 @@ use std::fmt;
 
 use restyle_vgg::Layer;
 
-use crate::io::ImageFileError;
+use restyle_image::io::ImageFileError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

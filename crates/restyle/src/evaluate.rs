@@ -3,12 +3,14 @@
 //! line-search trial, at whatever size the run ended); this measures the
 //! picture as saved, with the targets a one-size run at that size would use.
 
-use crate::color::{luminance, match_colors, matched_luminance, ColorMode};
+use restyle_image::color::{luminance, match_colors, matched_luminance, ColorMode};
+use restyle_image::{Image, StyleImage};
+
 use crate::objective::StyleObjective;
 use crate::progress::{Losses, Silent};
-use crate::settings::{Settings, StyleImage};
+use crate::settings::Settings;
 use crate::targets::{content_targets, style_targets};
-use crate::{Image, Result, Vgg19};
+use crate::{Result, Vgg19};
 
 /// Content, style and total-variation losses of `picture` as the painting of
 /// `content` in the style of `styles` under `settings` (weights, layers,

@@ -43,12 +43,8 @@
 //! # Ok::<(), restyle::Error>(())
 //! ```
 
-pub mod color;
 mod error;
 mod evaluate;
-mod grid;
-mod image;
-pub mod io;
 pub mod layer_spec;
 pub mod losses;
 pub mod mask;
@@ -60,15 +56,15 @@ pub mod reconstruct;
 mod scales;
 pub mod settings;
 mod targets;
-pub mod tiles;
 mod transfer;
 
-pub use color::ColorMode;
+// The pictures both methods use live in restyle-image; here under their old paths.
+pub use restyle_image::{color, io, tiles};
+pub use restyle_image::{fit_long_edge, labelled_grid, ColorMode, GridRow, Image};
+
 pub use error::{Error, MaskOf, Result, SettingsError, SizedImage, WeightOf};
 pub use evaluate::objective_of;
-pub use grid::{labelled_grid, GridRow};
-pub use image::{fit_long_edge, Image};
-pub use mask::Mask;
+pub use mask::{Mask, MaskAtLayer};
 pub use objective::StyleObjective;
 pub use progress::{Flow, Losses, Observer, Progress, Silent};
 pub use restyle_vgg::{Borders, InputConvention, Layer, Vgg19, VggWeights, WeightsError};

@@ -10,7 +10,8 @@
 use restyle_optim::{Adam, Lbfgs, Optimizer};
 use restyle_vgg::{Layer, Vgg19};
 
-use crate::image::fit_long_edge;
+use restyle_image::fit_long_edge;
+
 use crate::settings::{OptimizerKind, OptimizerSettings, Settings};
 
 /// What the process holds before any image work: code, the embedded weights

@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use restyle_engine::Tensor;
+use restyle_image::Image;
 use restyle_optim::{Adam, Convergence, Lbfgs, Optimizer};
 
 use crate::objective::StyleObjective;
@@ -99,7 +100,7 @@ pub(crate) fn optimize(
     stage: usize,
     clock: &mut RunClock,
     observer: &mut dyn Observer,
-    present: &dyn Fn(&Tensor) -> crate::Image,
+    present: &dyn Fn(&Tensor) -> Image,
 ) -> Result<StageEnd> {
     let steps = plan.steps;
     let mut optimizer = optimizer.build(plan.initial_scale);

@@ -5,8 +5,7 @@
 use std::time::Duration;
 
 use restyle_engine::Tensor;
-
-use crate::Image;
+use restyle_image::Image;
 
 /// The loss terms at the latest evaluation, weighted as in the objective.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -7,18 +7,17 @@
 //! things are.
 
 use restyle_engine::Tensor;
+use restyle_image::{fit_long_edge, labelled_grid, ColorMode, GridRow, Image};
 use restyle_vgg::{Layer, Vgg19};
 
 use crate::error::SettingsError;
-use crate::grid::{labelled_grid, GridRow};
-use crate::image::fit_long_edge;
 use crate::losses::{gram, ContentLoss, StyleLoss};
 use crate::objective::StyleObjective;
 use crate::optimize::{optimize, RunClock, StagePlan};
 use crate::progress::Observer;
 use crate::settings::{Init, OptimizerSettings};
 use crate::transfer::initial_pixels;
-use crate::{ColorMode, Image, Result};
+use crate::Result;
 
 #[derive(Clone, Debug)]
 pub struct ReconstructSettings {

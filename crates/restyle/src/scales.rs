@@ -3,7 +3,7 @@
 //! scale of the whole picture, and the expensive full-size steps only refine
 //! (as crowsonkb's style-transfer-pytorch does, stepping by sqrt 2).
 
-use crate::image::fit_long_edge;
+use restyle_image::fit_long_edge;
 
 /// Ratio between consecutive scales.
 pub const SCALE_STEP: f64 = std::f64::consts::SQRT_2;

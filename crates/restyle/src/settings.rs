@@ -2,14 +2,15 @@
 //! choices it is made of, checked before any image is loaded or any work
 //! is done.
 
+use restyle_image::{ColorMode, Image, Mask};
 use restyle_vgg::Layer;
 
-use crate::color::ColorMode;
 use crate::error::{MaskOf, SettingsError, SizedImage, WeightOf};
-use crate::mask::Mask;
 use crate::scales::{Scale, ScaleSchedule};
-use crate::tiles::{plan_tiles, Tile};
-use crate::Image;
+
+// Shared with the fast method (restyle-image); here under their old paths.
+pub use restyle_image::tiles::Tiling;
+pub use restyle_image::StyleImage;
 
 /// Adam's default step, in pixel units (0..1).
 pub const DEFAULT_ADAM_LEARNING_RATE: f32 = 0.02;
@@ -95,44 +96,6 @@ pub enum OptimizerKind {
     Adam,
 }
 
-/// A style image and its share in a blend of several; optionally, the
-/// region of the output it paints and the part of it that is used.
-#[derive(Clone, Debug)]
-pub struct StyleImage {
-    pub image: Image,
-    /// Without a mask, the share in the blend of the unmasked styles; with
-    /// one, how strongly this style paints its region (1: as strongly as a
-    /// style alone paints the whole picture).
-    pub weight: f32,
-    /// Where this style goes, in the content image's frame (any size; white:
-    /// here, black: not here, grey: partly). `None`: everywhere (blended
-    /// with the other unmasked styles). Pixels no mask covers keep the
-    /// photo (only the content and smoothness losses act there).
-    pub mask: Option<Mask>,
-    /// Which part of this style image is used (in its own frame); `None`: all of it.
-    pub style_mask: Option<Mask>,
-}
-
-impl StyleImage {
-    /// `image` with blend weight `weight`, everywhere, all of it used.
-    pub fn new(image: Image, weight: f32) -> Self {
-        Self {
-            image,
-            weight,
-            mask: None,
-            style_mask: None,
-        }
-    }
-
-    /// The same style in its `region` of the output.
-    pub fn in_region(self, region: Mask) -> Self {
-        Self {
-            mask: Some(region),
-            ..self
-        }
-    }
-}
-
 /// Everything a run can be told. `Settings::default()` gives good results.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -192,22 +155,6 @@ pub struct TemporalTarget {
     pub reliability: Mask,
     /// The temporal term's weight (the content term's is `content_weight`).
     pub weight: f32,
-}
-
-/// How large outputs are cut into tiles.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Tiling {
-    /// Longest side of a tile, pixels.
-    pub tile: usize,
-    /// Pixels neighbouring tiles share; they are blended across it.
-    pub overlap: usize,
-}
-
-impl Tiling {
-    /// The tiles of a `width x height` scale, or `None` if it fits in one.
-    pub fn tiles(&self, width: usize, height: usize) -> Option<Vec<Tile>> {
-        (width.max(height) > self.tile).then(|| plan_tiles(width, height, self.tile, self.overlap))
-    }
 }
 
 impl Default for Settings {
@@ -490,5 +437,38 @@ mod tests {
         for e in errors.iter().chain([&small]) {
             assert!(!e.to_string().contains("--"), "{e}");
         }
+    }
+
+    /// restyle's `serde` feature turns on restyle-image's, for `ColorMode`.
+    #[cfg(feature = "serde")]
+    #[test]
+    fn modes_serialise_by_their_lowercase_names() {
+        for (json, mode) in [
+            ("\"histogram\"", ColorMode::Histogram),
+            ("\"none\"", ColorMode::None),
+        ] {
+            assert_eq!(serde_json::to_string(&mode).unwrap(), json);
+            assert_eq!(serde_json::from_str::<ColorMode>(json).unwrap(), mode);
+        }
+        assert_eq!(
+            serde_json::to_string(&OptimizerKind::Adam).unwrap(),
+            "\"adam\""
+        );
+        assert!(serde_json::from_str::<OptimizerKind>("\"sgd\"").is_err());
+    }
+
+    /// restyle's `clap` feature turns on restyle-image's, for `ColorMode`.
+    #[cfg(feature = "clap")]
+    #[test]
+    fn modes_are_command_line_values() {
+        use clap::ValueEnum;
+        assert_eq!(
+            ColorMode::from_str("luminance", false),
+            Ok(ColorMode::Luminance)
+        );
+        assert_eq!(
+            OptimizerKind::from_str("lbfgs", false),
+            Ok(OptimizerKind::Lbfgs)
+        );
     }
 }

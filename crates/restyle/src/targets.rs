@@ -1,16 +1,16 @@
 //! What the losses aim at: the content image's activations at the content
 //! layers, and the style images' Gram matrices at the style layers.
 
+use restyle_engine::Tensor;
+use restyle_image::tiles::{crop, Tile};
+use restyle_image::{fit_long_edge, Image, Mask, StyleImage};
 use restyle_vgg::{Borders, Layer, Op, Vgg19};
 
 use crate::error::SizedImage;
-use crate::image::fit_long_edge;
 use crate::losses::{gram, guided_gram, ContentLoss, Gram, StyleLoss};
-use crate::mask::Mask;
-use crate::settings::{Settings, StyleImage};
-use crate::tiles::{crop, Tile};
-use crate::{Flow, Image, Observer, Result};
-use restyle_engine::Tensor;
+use crate::mask::MaskAtLayer;
+use crate::settings::Settings;
+use crate::{Flow, Observer, Result};
 
 /// Relative layer weights, normalised to sum to 1 and multiplied by `global`.
 fn normalised(layers: &[(Layer, f32)], global: f32) -> Vec<(Layer, f64)> {

@@ -14,20 +14,21 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use restyle_engine::{memory, Tensor};
+use restyle_engine::{allocator, Tensor};
+use restyle_image::color::{luminance, match_colors, matched_luminance, recombine, ColorMode};
+use restyle_image::tiles::{crop, Blender, Ramp, Tile};
+use restyle_image::{Image, Mask, StyleImage};
 use restyle_vgg::{Layer, Vgg19};
 
-use crate::color::{luminance, match_colors, matched_luminance, recombine, ColorMode};
 use crate::error::{SettingsError, SizedImage};
 use crate::losses::{GuidedStyleLoss, StyleLoss};
-use crate::mask::Mask;
+use crate::mask::MaskAtLayer;
 use crate::objective::StyleObjective;
 use crate::optimize::{optimize, RunClock, StageEnd, StagePlan};
 use crate::progress::{Flow, Losses, Observer};
-use crate::settings::{Init, Settings, StyleImage};
+use crate::settings::{Init, Settings};
 use crate::targets::{borders, content_targets, region_targets, style_targets, Region};
-use crate::tiles::{crop, Blender, Tile};
-use crate::{Image, Result};
+use crate::Result;
 
 /// What a run produced.
 #[derive(Clone, Debug)]
@@ -58,10 +59,10 @@ pub fn stylize(
     struct GiveBack;
     impl Drop for GiveBack {
         fn drop(&mut self) {
-            memory::release_freed_memory();
+            allocator::release_freed_memory();
         }
     }
-    memory::keep_freed_memory();
+    allocator::keep_freed_memory();
     let _give_back = GiveBack;
     settings.validate()?;
     let weights: Vec<f32> = styles.iter().map(|s| s.weight).collect();
@@ -338,7 +339,7 @@ impl ScaleRun<'_> {
     ) -> Result<Tensor> {
         let tiling = self.settings.tiling.expect("tiled scales have a tiling");
         let (w, h) = (start.width(), start.height());
-        let mut blender = Blender::new(3, w, h, tiling.overlap);
+        let mut blender = Blender::new(3, w, h, tiling.overlap, Ramp::RaisedCosine);
         for &tile in tiles {
             let mut pixels = crop(&blender.finish(&start), tile);
             let mut objective = self.objective(

@@ -6,7 +6,7 @@ use restyle::losses::{
     gram, guided_gram, temporal_loss, total_variation, wrapped_total_variation, ContentLoss, Gram,
     GuidedStyleLoss, StyleLoss,
 };
-use restyle::{Borders, Layer, StyleObjective, Vgg19};
+use restyle::{Borders, Layer, MaskAtLayer, StyleObjective, Vgg19};
 use restyle_engine::Tensor;
 
 fn random(rng: &mut ChaCha8Rng, c: usize, h: usize, w: usize, lo: f32, hi: f32) -> Tensor {

@@ -11,14 +11,18 @@
 //!   colours are mapped onto the content's: a linear map that gives the
 //!   style's pixels the content's mean colour and colour covariance.
 
+use std::fmt;
+use std::str::FromStr;
+
 use restyle_engine::Tensor;
 
-use crate::Image;
+use crate::image::Image;
 
 /// Which of the photo's colours the result keeps (`--preserve-colors` on
-/// the command line, `preserve_colors` in the server's API). With the `clap`
-/// and `serde` features it parses and serialises as `none`, `luminance` and
-/// `histogram`.
+/// the command line, `preserve_colors` in the server's API). It parses
+/// ([`str::parse`]) from and displays as `none`, `luminance` and
+/// `histogram`; with the `clap` and `serde` features, clap and serde take
+/// the same names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[cfg_attr(
@@ -34,6 +38,40 @@ pub enum ColorMode {
     Luminance,
     /// Recolour the painting to the photo's colours before the transfer
     Histogram,
+}
+
+impl ColorMode {
+    /// The name users know the mode by.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColorMode::None => "none",
+            ColorMode::Luminance => "luminance",
+            ColorMode::Histogram => "histogram",
+        }
+    }
+}
+
+impl fmt::Display for ColorMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A colour mode's name that is none of `none`, `luminance` and `histogram`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the colour mode must be none, luminance or histogram, not `{0}`")]
+pub struct UnknownColorMode(pub String);
+
+impl FromStr for ColorMode {
+    type Err = UnknownColorMode;
+
+    /// Exactly `none`, `luminance` or `histogram`.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        [ColorMode::None, ColorMode::Luminance, ColorMode::Histogram]
+            .into_iter()
+            .find(|mode| mode.name() == name)
+            .ok_or_else(|| UnknownColorMode(name.to_string()))
+    }
 }
 
 /// RGB to YIQ (NTSC 1953), and back.
@@ -185,7 +223,7 @@ fn invert3(m: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
 /// `M^p` for a symmetric positive semi-definite `M`, through its
 /// eigendecomposition (cyclic Jacobi rotations); eigenvalues are floored at
 /// a small positive value so flat images do not divide by zero.
-pub(crate) fn symmetric_power(m: [[f64; 3]; 3], p: f64) -> [[f64; 3]; 3] {
+fn symmetric_power(m: [[f64; 3]; 3], p: f64) -> [[f64; 3]; 3] {
     let mut a = m;
     let mut v = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
     for _sweep in 0..50 {
@@ -318,12 +356,26 @@ mod tests {
         }
     }
 
-    #[cfg(any(feature = "serde", feature = "clap"))]
     const NAMES: [(ColorMode, &str); 3] = [
         (ColorMode::None, "none"),
         (ColorMode::Luminance, "luminance"),
         (ColorMode::Histogram, "histogram"),
     ];
+
+    #[test]
+    fn modes_parse_and_display_as_exactly_the_names_users_know() {
+        for (mode, name) in NAMES {
+            assert_eq!(name.parse::<ColorMode>(), Ok(mode));
+            assert_eq!(mode.to_string(), name);
+        }
+        for wrong in ["", "None", "lum", "histogram ", "style"] {
+            let err = wrong.parse::<ColorMode>().unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("the colour mode must be none, luminance or histogram, not `{wrong}`")
+            );
+        }
+    }
 
     #[cfg(feature = "serde")]
     #[test]
@@ -341,7 +393,7 @@ mod tests {
     fn modes_parse_by_the_names_users_know() {
         use clap::ValueEnum;
         for (mode, name) in NAMES {
-            assert_eq!(ColorMode::from_str(name, false), Ok(mode));
+            assert_eq!(<ColorMode as ValueEnum>::from_str(name, false), Ok(mode));
             assert_eq!(mode.to_possible_value().unwrap().get_name(), name);
         }
     }

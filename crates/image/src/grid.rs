@@ -3,7 +3,7 @@
 use ab_glyph::{point, Font, FontRef, PxScale, ScaleFont};
 use restyle_engine::Tensor;
 
-use crate::Image;
+use crate::image::Image;
 
 /// DejaVu Sans reduced to ASCII (assets/LICENSE-DejaVu.txt).
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans-subset.ttf");

@@ -9,7 +9,7 @@ use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
 use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageError, ImageReader, Limits};
 
-use crate::Image;
+use crate::image::Image;
 
 /// The largest images restyle will decode.
 #[derive(Clone, Copy, Debug)]

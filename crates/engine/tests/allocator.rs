@@ -1,4 +1,4 @@
-//! What `restyle_engine::memory` promises: during a run, a large buffer
+//! What `restyle_engine::allocator` promises: during a run, a large buffer
 //! freed and allocated again is not mapped afresh, so its pages do not
 //! fault again; afterwards the memory goes back. In its own test binary,
 //! because the setting is process-wide.
@@ -41,8 +41,8 @@ fn a_freed_buffer_is_reused_without_faulting_its_pages_again() {
         second_allocation_faults(bytes) > pages / 2,
         "the default allocator was expected to map the buffer again"
     );
-    restyle_engine::memory::keep_freed_memory();
+    restyle_engine::allocator::keep_freed_memory();
     let faults = second_allocation_faults(bytes);
     assert!(faults < pages / 20, "{faults} faults for {pages} pages");
-    restyle_engine::memory::release_freed_memory();
+    restyle_engine::allocator::release_freed_memory();
 }
