@@ -59,7 +59,7 @@ impl fmt::Display for ColorMode {
 
 /// A colour mode's name that is none of `none`, `luminance` and `histogram`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("the colour mode must be none, luminance or histogram, not `{0}`")]
+#[error("preserve_colors must be none, luminance or histogram, not `{0}`")]
 pub struct UnknownColorMode(pub String);
 
 impl FromStr for ColorMode {
@@ -372,7 +372,7 @@ mod tests {
             let err = wrong.parse::<ColorMode>().unwrap_err();
             assert_eq!(
                 err.to_string(),
-                format!("the colour mode must be none, luminance or histogram, not `{wrong}`")
+                format!("preserve_colors must be none, luminance or histogram, not `{wrong}`")
             );
         }
     }

@@ -7,16 +7,19 @@ use pyo3::exceptions::{
     PyFileNotFoundError, PyMemoryError, PyOSError, PyRuntimeError, PyValueError,
 };
 use pyo3::prelude::*;
-use restyle::{ColorMode, Flow, Mask, Settings, StyleImage};
+use restyle::{Flow, Image, Mask};
+use restyle_request::{
+    BudgetSource, Limits, Method as StillMethod, Pictures, Request as StillRequest,
+};
 use restyle_video::{
-    plan, stylize_video as paint_clip, Error as VideoError, FrameProgress, Method, Span,
-    Steadiness, VideoObserver, VideoRequest,
+    plan as plan_clip, stylize_video as paint_clip, Error as VideoError, FrameProgress, Method,
+    Span, Steadiness, VideoObserver, VideoRequest,
 };
 
-use crate::{
-    check_fast_settings, configure_threads, load_source, parse_color, positive, to_py,
-    unusable_style,
-};
+use crate::errors::{positive, to_py};
+use crate::options::Options;
+use crate::pictures::load_source;
+use crate::progress::configure_threads;
 
 /// The video library's errors as Python exceptions: a missing ffmpeg or file is an `OSError`
 /// (`FileNotFoundError` for ffmpeg), a request that cannot be painted a `ValueError`, one too
@@ -79,11 +82,11 @@ impl VideoObserver for PyFrames {
 }
 
 /// The native `stylize_video`; the Python half documents it and turns images into sources.
+/// `options`: the keywords a still picture has too (the one request's).
 #[pyfunction]
 #[pyo3(signature = (
-    src, styles, dst, *, method, weights, size, start, duration, strength, preserve_colors,
-    masks, keep, steady, iterations, later_iterations, ffmpeg, resume, overwrite, threads,
-    callback
+    src, styles, dst, options, *, masks, keep, start, duration, steady, later_iterations,
+    ffmpeg, resume, overwrite, threads, callback
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn stylize_video(
@@ -91,17 +94,12 @@ pub fn stylize_video(
     src: PathBuf,
     styles: Vec<Bound<'_, PyAny>>,
     dst: PathBuf,
-    method: &str,
-    weights: Option<Vec<f32>>,
-    size: Option<i64>,
-    start: Option<f64>,
-    duration: Option<f64>,
-    strength: Option<f32>,
-    preserve_colors: Option<&str>,
+    options: Options,
     masks: Option<Vec<Bound<'_, PyAny>>>,
     keep: Option<Bound<'_, PyAny>>,
+    start: Option<f64>,
+    duration: Option<f64>,
     steady: bool,
-    iterations: Option<i64>,
     later_iterations: Option<i64>,
     ffmpeg: Option<PathBuf>,
     resume: bool,
@@ -109,86 +107,53 @@ pub fn stylize_video(
     threads: Option<i64>,
     callback: Option<Py<PyAny>>,
 ) -> PyResult<(usize, usize, usize, bool)> {
+    let mut request = options.request(false)?;
+    request.styles = styles.len();
+    request.masks = masks.as_ref().map(Vec::len);
+    request.keep = keep.is_some();
+    let plan = request.check(&Limits::default()).map_err(to_py)?;
     configure_threads(threads)?;
-    let method = match method {
-        "fast" => {
-            if iterations.is_some() || later_iterations.is_some() {
-                return Err(PyValueError::new_err(
-                    "iterations and later_iterations apply to method=\"gatys\"; method=\"fast\" paints in one pass",
-                ));
-            }
-            Method::Fast {
-                strength: strength.unwrap_or(1.0),
-            }
+    let method = match plan.method {
+        StillMethod::Fast if later_iterations.is_some() => {
+            return Err(PyValueError::new_err(
+                "later_iterations applies to method gatys; method fast paints in one pass",
+            ))
         }
-        "gatys" => {
-            if strength.is_some() {
-                return Err(PyValueError::new_err(
-                    "strength applies to method=\"fast\"; for Gatys use style_weight",
-                ));
-            }
-            let defaults = Settings::default();
-            Method::Gatys {
-                settings: Box::new(Settings {
-                    iterations: match iterations {
-                        Some(n) => positive("iterations", n, 1)?,
-                        None => defaults.iterations,
-                    },
-                    ..defaults
-                }),
-                later_iterations: match later_iterations {
-                    Some(n) => positive("later_iterations", n, 1)?,
-                    None => restyle_video::DEFAULT_LATER_ITERATIONS,
-                },
-            }
-        }
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "method must be \"fast\" or \"gatys\", not {other:?}"
-            )))
-        }
+        StillMethod::Fast => Method::Fast {
+            strength: plan.strength,
+        },
+        StillMethod::Gatys => Method::Gatys {
+            settings: Box::new(plan.settings.clone()),
+            later_iterations: match later_iterations {
+                Some(n) => positive("later_iterations", n, 0)?,
+                None => restyle_video::DEFAULT_LATER_ITERATIONS,
+            },
+        },
     };
-    let weights = weights.unwrap_or_else(|| vec![1.0; styles.len()]);
-    if weights.len() != styles.len() {
-        return Err(PyValueError::new_err(format!(
-            "weights has {} value(s) but {} style image(s) were given",
-            weights.len(),
-            styles.len()
-        )));
+    let paintings = styles
+        .iter()
+        .map(|s| load_source(s, "style"))
+        .collect::<PyResult<_>>()?;
+    // The frames come from the clip: the photo stands empty.
+    let mut pictures = Pictures::new(&plan, Image::filled(1, 1, [0.0; 3]), paintings);
+    let mask = |source: &Bound<'_, PyAny>| {
+        load_source(source, "mask").map(|image| Mask::from_image(&image))
+    };
+    for (style, source) in pictures.styles.iter_mut().zip(masks.iter().flatten()) {
+        style.mask = Some(mask(source)?);
     }
-    // The fast method's checks and words (a Gatys clip's strength is None: 1 passes).
-    check_fast_settings(strength.unwrap_or(1.0), &weights)?;
-    if let Some(masks) = &masks {
-        if masks.len() != styles.len() {
-            return Err(PyValueError::new_err(format!(
-                "masks has {} mask(s) but {} style image(s) were given: give one per style image, in order",
-                masks.len(),
-                styles.len()
-            )));
-        }
-    }
-    let mut style_images = Vec::new();
-    for (i, (source, &weight)) in styles.iter().zip(&weights).enumerate() {
-        let image = load_source(source, "style")?;
-        if matches!(method, Method::Fast { .. }) {
-            restyle_fast::check_style(&image).map_err(|e| unusable_style(i + 1, e))?;
-        }
-        let mut style = StyleImage::new(image, weight);
-        if let Some(masks) = &masks {
-            style.mask = Some(Mask::from_image(&load_source(&masks[i], "mask")?));
-        }
-        style_images.push(style);
-    }
-    let keep = keep
-        .map(|k| load_source(&k, "keep mask").map(|image| Mask::from_image(&image)))
-        .transpose()?;
-    let color: ColorMode = parse_color(preserve_colors)?;
+    pictures.keep = keep.as_ref().map(mask).transpose()?;
+    plan.check_pictures(&pictures).map_err(to_py)?;
+    let max_memory = match &plan.budget {
+        Some((bytes, BudgetSource::Asked)) => Some(*bytes as u64),
+        _ => None,
+    };
     let request = VideoRequest {
-        styles: style_images,
-        size: size.map(|s| positive("size", s, 1)).transpose()?,
+        styles: pictures.styles,
+        size: plan_size(&request),
         span: Span { start, duration },
-        color,
-        keep,
+        color: plan.color,
+        keep: pictures.keep,
         steadiness: Steadiness {
             enabled: steady,
             ..Steadiness::default()
@@ -196,9 +161,10 @@ pub fn stylize_video(
         ffmpeg,
         resume,
         overwrite,
+        max_memory,
         ..VideoRequest::new(src, dst, method)
     };
-    let planned = plan(&request).map_err(video_to_py)?;
+    let planned = plan_clip(&request).map_err(video_to_py)?;
     let mut observer = PyFrames {
         callback,
         error: None,
@@ -217,4 +183,10 @@ pub fn stylize_video(
         outcome.height,
         outcome.stopped,
     ))
+}
+
+/// The long edge asked for (checked by the request); `None`: the clip's own, up to the
+/// method's default.
+fn plan_size(request: &StillRequest) -> Option<usize> {
+    request.size.map(|s| s as usize)
 }

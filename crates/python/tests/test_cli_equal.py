@@ -37,7 +37,7 @@ def test_fast_equals_the_command(images, restyle_command, tmp_path):
             "--method", "fast", "--size", "72", "--strength", "0.8",
             "--style-blend-weights", "2,1")
     ours = restyle.stylize(images["content"], [images["style"], images["style2"]], method="fast",
-                           size=72, strength=0.8, weights=[2, 1])
+                           size=72, strength=0.8, style_blend_weights=[2, 1])
     assert np.array_equal(np.asarray(ours), np.asarray(Image.open(out).convert("RGB")))
 
 

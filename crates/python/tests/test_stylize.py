@@ -75,9 +75,15 @@ def test_several_styles_blend_by_weight(images):
     a = pixels(restyle.stylize(images["content"], images["style"], **QUICK))
     b = pixels(restyle.stylize(images["content"], images["style2"], **QUICK))
     only_a = restyle.stylize(
-        images["content"], [images["style"], images["style2"]], weights=[1, 0], **QUICK
+        images["content"], [images["style"], images["style2"]], style_blend_weights=[1, 0], **QUICK
     )
     assert np.array_equal(pixels(only_a), a)
+    # The old name still works, with a warning.
+    with pytest.warns(DeprecationWarning, match="style_blend_weights"):
+        old = restyle.stylize(
+            images["content"], [images["style"], images["style2"]], weights=[1, 0], **QUICK
+        )
+    assert np.array_equal(pixels(old), a)
     both = pixels(restyle.stylize(images["content"], [images["style"], images["style2"]], **QUICK))
     assert not np.array_equal(both, a) and not np.array_equal(both, b)
 

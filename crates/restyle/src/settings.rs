@@ -96,6 +96,19 @@ pub enum OptimizerKind {
     Adam,
 }
 
+impl std::str::FromStr for OptimizerKind {
+    type Err = String;
+
+    /// `lbfgs` or `adam`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "lbfgs" => Ok(OptimizerKind::Lbfgs),
+            "adam" => Ok(OptimizerKind::Adam),
+            other => Err(format!("optimizer must be lbfgs or adam, not `{other}`")),
+        }
+    }
+}
+
 /// Everything a run can be told. `Settings::default()` gives good results.
 #[derive(Clone, Debug)]
 pub struct Settings {

