@@ -122,10 +122,13 @@ pub struct TooBig {
 
 impl TooBig {
     fn message(&self) -> String {
+        let budget = format_bytes(self.budget);
         let source = match &self.allowed_by {
-            BudgetSource::Asked => "max_memory allows".to_string(),
-            BudgetSource::Machine => "this machine has".to_string(),
-            BudgetSource::Operator { option } => format!("this server allows ({option})"),
+            BudgetSource::Asked => format!("max_memory allows {budget}"),
+            BudgetSource::Machine => format!("this machine has {budget} available"),
+            BudgetSource::Operator { option } => {
+                format!("this server allows {budget} a picture ({option})")
+            }
         };
         let advice = match (self.tile, self.largest_fitting) {
             (Some(tile), _) => format!("even in tiles of {tile} px; try a smaller tile_size"),
@@ -137,10 +140,9 @@ impl TooBig {
             }
         };
         format!(
-            "a {} px picture needs about {} and {source} {}: {advice}",
+            "a {} px picture needs about {} and {source}: {advice}",
             self.size,
             format_bytes(self.needed),
-            format_bytes(self.budget)
         )
     }
 }

@@ -238,7 +238,9 @@ impl Request {
                     limits.min_iterations as i64,
                     limits.max_iterations,
                 )?,
-                None => defaults.iterations,
+                None => limits
+                    .max_iterations
+                    .map_or(defaults.iterations, |max| defaults.iterations.min(max)),
             },
             content_weight: weight(
                 "content_weight",

@@ -32,7 +32,9 @@ use crate::access::{path_id, shown_to, view, visible_job};
 use crate::error::ApiError;
 use crate::events;
 use crate::fair::Client;
-use crate::jobs::{JobId, JobState, JobView, Method, Start};
+use restyle_request::{Init, Method};
+
+use crate::jobs::{JobId, JobState, JobView};
 use crate::state::AppState;
 use crate::storage::{CancelOutcome, ImageKind, NewJob, Scope};
 use crate::styles;
@@ -69,7 +71,7 @@ pub async fn create(
             state.fair.take_instant(&client)?;
             Some(state.instant.admit().await?)
         }
-        Method::Gatys if read.settings.init == Start::Fast => state.instant.try_admit(),
+        Method::Gatys if read.settings.init == Init::Fast => state.instant.try_admit(),
         Method::Gatys => None,
     };
     let job = read.decode(state.decoding.clone()).await?;

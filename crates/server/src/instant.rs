@@ -27,10 +27,11 @@ use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
 use crate::events::Hub;
-use crate::jobs::{JobId, JobSettings, JobState, Method, PreserveColors};
+use restyle_request::Method;
+
+use crate::jobs::{JobId, JobSettings, JobState};
 use crate::regions::StoredRegions;
 use crate::storage::{ImageKind, ProgressUpdate, Store};
-use crate::upload::Header;
 
 /// How long a fast submission waits for a free slot before it is refused.
 pub const ADMIT_WAIT: Duration = Duration::from_secs(3);
@@ -68,10 +69,9 @@ impl FastPainter {
     ) -> Result<Vec<u8>, String> {
         let model = self.model().await?;
         let size = settings.size;
-        let color = match (settings.method, settings.preserve_colors) {
-            (Method::Gatys, _) | (Method::Fast, PreserveColors::None) => ColorMode::None,
-            (Method::Fast, PreserveColors::Luminance) => ColorMode::Luminance,
-            (Method::Fast, PreserveColors::Histogram) => ColorMode::Histogram,
+        let color = match settings.method {
+            Method::Gatys => ColorMode::None,
+            Method::Fast => settings.preserve_colors,
         };
         tokio::task::spawn_blocking(move || {
             let decode = |bytes: &[u8], role: &str| {
@@ -95,23 +95,6 @@ impl FastPainter {
         .await
         .map_err(|e| format!("internal error: the fast picture crashed: {e}"))?
     }
-}
-
-/// Refuses, from the images' headers, a job whose fast picture cannot be made: a
-/// painting too small for the style network (its memory is checked with every other
-/// job's, [`crate::estimate`]).
-pub fn check(style: &Header, style_2: Option<(usize, usize)>) -> Result<(), ApiError> {
-    let min = restyle_fast::paint::MIN_STYLE_SIDE;
-    let paintings = std::iter::once(("style", (style.width, style.height)))
-        .chain(style_2.map(|size| ("style_2", size)));
-    for (role, (w, h)) in paintings {
-        if w.min(h) < min {
-            return Err(ApiError::Unprocessable(format!(
-                "the {role} image is {w}x{h}: the fast method needs at least {min}x{min} pixels"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Refuses a painting the style network cannot read a style from (too small, one flat

@@ -5,7 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use rand::RngCore;
-use restyle::{ColorMode, Init, Settings};
+use restyle::{ColorMode, Settings};
+use restyle_request::{Init, Limits, Method, Plan, Request, RequestError};
 use serde::{Deserialize, Serialize};
 
 /// A job's id: 128 random bits as 32 lowercase hex digits. Ids are checked
@@ -89,85 +90,6 @@ impl JobState {
     }
 }
 
-/// Whose colours the result has (the page's "keep the photo's colours").
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PreserveColors {
-    /// The painting's colours.
-    #[default]
-    None,
-    /// Style on brightness only; the photo's colours are put back.
-    Luminance,
-    /// The painting recoloured to the photo's colours first.
-    Histogram,
-}
-
-impl FromStr for PreserveColors {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "none" | "" | "false" | "off" => Ok(PreserveColors::None),
-            "luminance" | "true" | "on" => Ok(PreserveColors::Luminance),
-            "histogram" => Ok(PreserveColors::Histogram),
-            other => Err(format!(
-                "preserve_colors must be none, luminance or histogram, not `{other}`"
-            )),
-        }
-    }
-}
-
-/// Which method paints a job: the CLI's `--method` names.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    /// Gatys et al.'s optimisation on VGG-19: minutes (the page's "refined").
-    #[default]
-    Gatys,
-    /// The feed-forward network in one pass: about a second (the page's "instant").
-    Fast,
-}
-
-impl FromStr for Method {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "gatys" => Ok(Method::Gatys),
-            "fast" => Ok(Method::Fast),
-            other => Err(format!("method must be fast or gatys, not `{other}`")),
-        }
-    }
-}
-
-/// Where a Gatys job's optimisation starts: the CLI's `--init` names.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Start {
-    /// The photo.
-    #[default]
-    Content,
-    /// Grey with seeded noise.
-    Noise,
-    /// The fast method's picture, shown as the job's first preview at once.
-    Fast,
-}
-
-impl FromStr for Start {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "content" => Ok(Start::Content),
-            "noise" => Ok(Start::Noise),
-            "fast" => Ok(Start::Fast),
-            other => Err(format!(
-                "init must be content, noise or fast, not `{other}`"
-            )),
-        }
-    }
-}
-
 /// What a job asked for: the few settings the page and API expose.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobSettings {
@@ -178,7 +100,7 @@ pub struct JobSettings {
     pub content_weight: f32,
     pub tv_weight: f32,
     pub style_scale: f32,
-    pub preserve_colors: PreserveColors,
+    pub preserve_colors: ColorMode,
     pub seed: u64,
     /// The shipped style used, if one was picked instead of an upload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,7 +109,7 @@ pub struct JobSettings {
     #[serde(default)]
     pub method: Method,
     #[serde(default)]
-    pub init: Start,
+    pub init: Init,
     /// The regions the form gave (a second painting, masks), as the job
     /// page shows them; the worker reads the regions themselves from the
     /// job's images. Jobs stored before this was kept show none.
@@ -229,11 +151,11 @@ impl Default for JobSettings {
             content_weight: d.content_weight,
             tv_weight: d.tv_weight,
             style_scale: d.style_scale,
-            preserve_colors: PreserveColors::None,
+            preserve_colors: ColorMode::None,
             seed: d.seed,
             style_preset: None,
             method: Method::Gatys,
-            init: Start::Content,
+            init: Init::Content,
             regions: RegionsUsed::default(),
         }
     }
@@ -242,30 +164,68 @@ impl Default for JobSettings {
 impl JobSettings {
     /// Whether the job needs the fast picture: it is the result, or where the optimisation starts.
     pub fn wants_fast_picture(&self) -> bool {
-        self.method == Method::Fast || self.init == Start::Fast
+        self.method == Method::Fast || self.init == Init::Fast
     }
 
-    /// The library's settings for this job (a `Start::Fast` job's initial image is set by
-    /// the worker, which has the picture).
+    /// The settings a checked request stores: what it asked for, the defaults filled in.
+    pub fn of_plan(plan: &Plan, style_preset: Option<String>, regions: RegionsUsed) -> Self {
+        let s = &plan.settings;
+        Self {
+            size: plan.size,
+            iterations: s.iterations,
+            style_weight: s.style_weight,
+            content_weight: s.content_weight,
+            tv_weight: s.tv_weight,
+            style_scale: s.style_scale,
+            preserve_colors: plan.color,
+            seed: s.seed,
+            style_preset,
+            method: plan.method,
+            init: plan.init,
+            regions,
+        }
+    }
+
+    /// The one request this job is (what it asked for, as stored): the options of its method.
+    pub fn request(&self) -> Request {
+        // A fast job stores the optimisation's defaults too; they were not asked for.
+        let gatys = self.method == Method::Gatys;
+        Request {
+            method: self.method,
+            styles: 1 + usize::from(self.regions.second_style),
+            keep: self.regions.keep,
+            size: Some(self.size as i64),
+            preserve_colors: self.preserve_colors,
+            init: self.init,
+            iterations: gatys.then_some(self.iterations as i64),
+            style_weight: gatys.then_some(self.style_weight),
+            content_weight: gatys.then_some(self.content_weight),
+            tv_weight: gatys.then_some(self.tv_weight),
+            style_scale: gatys.then_some(self.style_scale),
+            seed: gatys.then_some(self.seed),
+            ..Request::default()
+        }
+    }
+
+    /// The job's plan, without an operator's limits (a stored job passed them when it was
+    /// submitted), or with `memory` as the budget.
+    pub fn plan(&self, memory: Option<(usize, String)>) -> Result<Plan, RequestError> {
+        self.request().check(&Limits {
+            memory,
+            ..Limits::default()
+        })
+    }
+
+    /// The library's settings for this job (an `init` fast job's initial image is set by the
+    /// worker, which has the picture).
     pub fn to_settings(&self) -> Settings {
-        Settings {
-            size: self.size,
-            iterations: self.iterations,
-            style_weight: self.style_weight,
-            content_weight: self.content_weight,
-            tv_weight: self.tv_weight,
-            style_scale: self.style_scale,
-            seed: self.seed,
-            color: match self.preserve_colors {
-                PreserveColors::None => ColorMode::None,
-                PreserveColors::Luminance => ColorMode::Luminance,
-                PreserveColors::Histogram => ColorMode::Histogram,
+        match self.plan(None) {
+            Ok(plan) => plan.settings,
+            // Stored jobs passed the checks; should one not, the defaults at its size.
+            Err(_) => Settings {
+                size: self.size,
+                ..Settings::default()
             },
-            init: match self.init {
-                Start::Noise => Init::Noise,
-                Start::Content | Start::Fast => Init::Content,
-            },
-            ..Settings::default()
         }
     }
 }

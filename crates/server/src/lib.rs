@@ -13,7 +13,7 @@
 //! of the queue's turn), [`storage`] (jobs and images on SQLite or
 //! PostgreSQL through one [`storage::Store`]), [`limits`], [`fair`] (what
 //! one client may hold or do: streams, uploads, jobs, fast pictures, disk),
-//! [`estimate`] (the one memory estimate of a job) and [`config`].
+//! and [`config`]; what a job asks for is the one request ([`restyle_request`]).
 //!
 //! ```no_run
 //! use restyle_server::{ServeArgs, Server};
@@ -41,7 +41,6 @@ pub mod api;
 pub mod browser;
 pub mod config;
 pub mod error;
-pub mod estimate;
 pub mod events;
 pub mod fair;
 pub mod guard;

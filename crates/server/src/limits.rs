@@ -1,10 +1,7 @@
 //! What the server accepts: upload sizes, image sizes, queue length,
 //! memory and per-job settings, each refused with a clear message and status.
 
-use restyle::fit_long_edge;
-
-use crate::error::ApiError;
-use crate::jobs::JobSettings;
+use std::ops::RangeInclusive;
 
 /// The smallest output: VGG-19's deepest default layer needs 16 pixels a side.
 pub const MIN_SIZE: usize = 16;
@@ -39,45 +36,33 @@ impl Default for Limits {
     }
 }
 
+/// Loss weights beyond this only overflow the loss.
+pub const MAX_WEIGHT: f32 = 1e6;
+
+/// Style images are resized to `style_scale` times the output: below 0.1 nothing is left of
+/// them, above 4 the brush strokes outgrow any picture (and the memory estimate refuses most
+/// sizes anyway).
+pub const STYLE_SCALES: RangeInclusive<f32> = 0.1..=4.0;
+
 impl Limits {
-    /// Checks a job's settings against the limits and the library's own
-    /// rules, for a content image of `content` (width, height). Returns the
-    /// output's width and height and the number of steps.
-    pub fn check_job(
-        &self,
-        s: &JobSettings,
-        content: (usize, usize),
-    ) -> Result<((usize, usize), usize), ApiError> {
-        if s.size < 1 || s.size > self.max_size {
-            return Err(ApiError::Unprocessable(format!(
-                "size must be between 1 and {} pixels on this server, not {}",
-                self.max_size, s.size
-            )));
+    /// What this server allows each job, as the one request's limits.
+    pub fn request(&self) -> restyle_request::Limits {
+        restyle_request::Limits {
+            min_size: Some(MIN_SIZE),
+            max_size: Some(self.max_size),
+            min_iterations: 1,
+            max_iterations: Some(self.max_iterations),
+            max_weight: Some(MAX_WEIGHT),
+            style_scale: Some(STYLE_SCALES),
+            memory: Some((self.max_job_memory, "--max-job-memory".into())),
         }
-        if s.iterations < 1 || s.iterations > self.max_iterations {
-            return Err(ApiError::Unprocessable(format!(
-                "iterations must be from 1 to {} on this server, not {}",
-                self.max_iterations, s.iterations
-            )));
-        }
-        let settings = s.to_settings();
-        settings
-            .validate()
-            .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-        let (w, h) = fit_long_edge(content.0, content.1, s.size);
-        let min = settings.min_side();
-        if w.min(h) < min {
-            return Err(ApiError::Unprocessable(format!(
-                "the output would be {w}x{h} pixels; it needs at least {min} on each side (raise size)"
-            )));
-        }
-        Ok(((w, h), settings.total_steps(content.0, content.1)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use restyle_request::{Inputs, Request};
 
     #[test]
     fn settings_beyond_the_limits_are_refused() {
@@ -85,37 +70,58 @@ mod tests {
             max_size: 256,
             max_iterations: 50,
             ..Limits::default()
+        }
+        .request();
+        let ok = Request {
+            styles: 1,
+            size: Some(64),
+            iterations: Some(10),
+            ..Request::default()
         };
-        let ok = JobSettings {
-            size: 64,
-            iterations: 10,
-            ..JobSettings::default()
-        };
-        assert_eq!(limits.check_job(&ok, (128, 64)).unwrap(), ((64, 32), 10));
-        let big = JobSettings {
-            size: 512,
-            ..ok.clone()
-        };
-        assert!(
-            matches!(limits.check_job(&big, (128, 64)), Err(ApiError::Unprocessable(m)) if m.contains("256"))
+        let plan = ok.check(&limits).unwrap();
+        assert_eq!((plan.size, plan.settings.iterations), (64, 10));
+        // Not asked for: the default, within the limit.
+        let plain = Request {
+            styles: 1,
+            ..Request::default()
+        }
+        .check(&limits)
+        .unwrap();
+        assert_eq!((plain.size, plain.settings.iterations), (256, 50));
+        let refused = |r: Request| r.check(&limits).unwrap_err().to_string();
+        assert_eq!(
+            refused(Request {
+                size: Some(512),
+                ..ok.clone()
+            }),
+            "size must be from 16 to 256, not 512"
         );
-        let long = JobSettings {
-            iterations: 51,
-            ..ok.clone()
-        };
-        assert!(limits.check_job(&long, (128, 64)).is_err());
-        let thin = JobSettings {
-            size: 64,
-            ..ok.clone()
+        assert_eq!(
+            refused(Request {
+                iterations: Some(51),
+                ..ok.clone()
+            }),
+            "iterations must be from 1 to 50, not 51"
+        );
+        assert_eq!(
+            refused(Request {
+                style_weight: Some(-1.0),
+                ..ok.clone()
+            }),
+            "style_weight must be a number from 0 to 1000000, not -1"
+        );
+        let mut thin = ok.check(&limits).unwrap();
+        let inputs = Inputs {
+            content: (1000, 10),
+            styles: vec![(100, 100)],
+            masks: vec![],
         };
         assert!(
-            limits.check_job(&thin, (1000, 10)).is_err(),
+            thin.fit(&inputs)
+                .unwrap_err()
+                .to_string()
+                .contains("need at least 16 on each side"),
             "too thin for the deepest layer"
         );
-        let negative = JobSettings {
-            style_weight: -1.0,
-            ..ok
-        };
-        assert!(limits.check_job(&negative, (128, 64)).is_err());
     }
 }

@@ -13,7 +13,10 @@ use axum::Extension;
 
 use crate::access;
 use crate::error::ApiError;
-use crate::jobs::{JobSettings, JobState, JobView, Method, PreserveColors, Start};
+use restyle::ColorMode;
+use restyle_request::{Init, Method};
+
+use crate::jobs::{JobSettings, JobState, JobView};
 use crate::limits::Limits;
 use crate::state::AppState;
 use crate::storage::Scope;
@@ -305,9 +308,9 @@ pub async fn job(
     };
     let style = painting(&s.style_preset);
     let colours = match s.preserve_colors {
-        PreserveColors::None => "the painting's",
-        PreserveColors::Luminance => "the photo's",
-        PreserveColors::Histogram => "the photo's (painting recoloured)",
+        ColorMode::None => "the painting's",
+        ColorMode::Luminance => "the photo's",
+        ColorMode::Histogram => "the photo's (painting recoloured)",
     };
     let size = ("Size", format!("{}×{} px", view.width, view.height));
     let regions = &s.regions;
@@ -329,7 +332,7 @@ pub async fn job(
     let settings = match s.method {
         Method::Fast => [
             size,
-            ("Method", "Instant (fast, one pass)".to_owned()),
+            ("Method", "Fast (one pass)".to_owned()),
             ("Colours", colours.to_owned()),
             ("Style", style),
         ]
@@ -341,9 +344,9 @@ pub async fn job(
             (
                 "Method",
                 match s.init {
-                    Start::Fast => "Refined (Gatys, from the instant picture)",
-                    Start::Content => "Refined (Gatys, from the photo)",
-                    Start::Noise => "Refined (Gatys, from noise)",
+                    Init::Fast => "Gatys (optimised from the fast picture)",
+                    Init::Content | Init::Image => "Gatys (optimised from the photo)",
+                    Init::Noise => "Gatys (optimised from noise)",
                 }
                 .to_owned(),
             ),

@@ -1,7 +1,7 @@
 //! A submission to `POST /api/jobs`, from its multipart fields to a job
 //! that is known to fit: every field read and range-checked, the images'
 //! sizes read from their headers, the run's memory estimated (the library's
-//! [`restyle::memory::fit`], the same estimate the CLI uses) against the
+//! [`restyle_request::Plan::fit`], the same estimate the CLI and Python use) against the
 //! server's budget, and only then the uploads decoded (a few at a time,
 //! within a memory budget) and re-encoded without metadata.
 //!
@@ -16,29 +16,34 @@
 //! | `seed` | whole number, 0 ..= 2^64 - 1 |
 //! | `preserve_colors` | `none`, `luminance`, `histogram` |
 //! | `method` | `gatys` (the default: the optimisation, minutes) or `fast` (one pass, about a second; see [`crate::instant`]) |
-//! | `init` | where a `gatys` job starts: `content` (the default), `noise`, or `fast` (the fast picture, shown at once) |
+//! | `init` | where a `gatys` job starts: `content` (the default), `noise`, or `fast` (the fast picture, shown at once); neural-style's `image` and `random` for the first two |
 //!
-//! The names are the CLI's `--method` and `--init`. A `fast` job uses `size`,
-//! `preserve_colors`, the painting and its regions; the optimisation's settings are kept but
-//! play no part. Both methods need a painting of at least 32x32 pixels when the
-//! fast picture is made.
+//! A `fast` job takes `size`, `preserve_colors`, the painting and its regions; the
+//! optimisation's fields are refused with it. Both methods need a painting of at least 32x32
+//! pixels when the fast picture is made.
 //!
 //! and the fields of [`crate::regions`] (a second painting, masks).
 //!
-//! A value that is not a number is a 400; a number out of range, or a job
-//! that would need more memory than `--max-job-memory`, a 422.
+//! The fields are the one request's ([`restyle_request`]), by the same names as the command
+//! line's flags and Python's keywords, and checked by it with the same words: options of the
+//! other method are refused (a `fast` job with `iterations`), numbers out of range, paintings
+//! too small, a job that would need more memory than `--max-job-memory`.
+//!
+//! A value that is not a number, or a word that is none of its choices, is a 400; what the
+//! request refuses, a 422.
 
 use std::collections::HashSet;
-use std::ops::RangeInclusive;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::extract::Multipart;
 use tokio::sync::Semaphore;
 
+use restyle::fit_long_edge;
+use restyle_request::{ErrorKind, Inputs, Method, Request, RequestError};
+
 use crate::error::ApiError;
-use crate::jobs::{JobSettings, Method, PreserveColors, Start};
-use crate::limits::{Limits, MIN_SIZE};
+use crate::jobs::JobSettings;
+use crate::limits::Limits;
 use crate::regions::{CheckedRegions, RegionForm, RegionHeaders, REGION_FIELDS};
 use crate::styles;
 use crate::upload::{self, Header};
@@ -63,13 +68,6 @@ const TEXT_FIELDS: &[&str] = &[
     "init",
 ];
 
-/// Loss weights beyond this only overflow the loss.
-pub const MAX_WEIGHT: f64 = 1e6;
-/// Style images are resized to `style_scale` times the output: below 0.1
-/// nothing is left of them, above 4 the brush strokes outgrow any picture
-/// (and the memory estimate refuses most sizes anyway).
-pub const STYLE_SCALES: RangeInclusive<f64> = 0.1..=4.0;
-
 /// A job that passed every check, its uploads cleaned, ready to be stored.
 pub struct CheckedJob {
     pub content: Vec<u8>,
@@ -88,57 +86,42 @@ struct Form {
     content: Option<Vec<u8>>,
     style: Option<Vec<u8>>,
     preset: Option<String>,
-    settings: JobSettings,
+    request: Request,
     regions: RegionForm,
 }
 
-/// A whole number in `range`: 400 if it is no number, 422 if out of range.
-fn whole<T: TryFrom<u64>>(
-    name: &str,
-    text: &str,
-    range: RangeInclusive<u64>,
-) -> Result<T, ApiError> {
-    let message = || {
-        format!(
-            "{name} must be a whole number from {} to {}, not `{text}`",
-            range.start(),
-            range.end()
-        )
-    };
-    let value = match text.parse::<u64>() {
-        Ok(v) => v,
-        // A number, but negative, fractional or too large to be one.
-        Err(_) if text.parse::<f64>().is_ok() => return Err(ApiError::Unprocessable(message())),
-        Err(_) => return Err(ApiError::BadRequest(message())),
-    };
-    if !range.contains(&value) {
-        return Err(ApiError::Unprocessable(message()));
+/// A whole number (its range is the request's to check): 400 if it is no number, 422 if it is
+/// a number but not a whole one, or too large to be one.
+fn whole<T: std::str::FromStr>(name: &str, text: &str) -> Result<T, ApiError> {
+    let message = || format!("{name} must be a whole number, not `{text}`");
+    match text.parse::<T>() {
+        Ok(v) => Ok(v),
+        Err(_) if text.parse::<f64>().is_ok() => Err(ApiError::Unprocessable(message())),
+        Err(_) => Err(ApiError::BadRequest(message())),
     }
-    T::try_from(value).map_err(|_| ApiError::Unprocessable(message()))
 }
 
-/// A finite number in `range`: 400 if it is no number, 422 if out of range.
-fn real(name: &str, text: &str, range: RangeInclusive<f64>) -> Result<f32, ApiError> {
-    let message = || {
-        format!(
-            "{name} must be a number from {} to {}, not `{text}`",
-            range.start(),
-            range.end()
-        )
-    };
-    let value: f64 = text.parse().map_err(|_| ApiError::BadRequest(message()))?;
-    if !(value.is_finite() && range.contains(&value)) {
-        return Err(ApiError::Unprocessable(message()));
-    }
-    Ok(value as f32)
+/// A number (its range is the request's to check): 400 if it is no number.
+fn real(name: &str, text: &str) -> Result<f32, ApiError> {
+    text.parse::<f32>()
+        .map_err(|_| ApiError::BadRequest(format!("{name} must be a number, not `{text}`")))
 }
 
-async fn read_form(mut multipart: Multipart, limits: &Limits) -> Result<Form, ApiError> {
+/// What the one request refused, as the API says it: the request's words, a 422 (a 500 for
+/// a run that failed).
+pub fn refused(error: RequestError) -> ApiError {
+    match error.kind() {
+        ErrorKind::Failed => ApiError::Internal(error.to_string()),
+        _ => ApiError::Unprocessable(error.to_string()),
+    }
+}
+
+async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
     let mut form = Form {
         content: None,
         style: None,
         preset: None,
-        settings: JobSettings::default(),
+        request: Request::default(),
         regions: RegionForm::default(),
     };
     let mut seen = HashSet::new();
@@ -180,22 +163,20 @@ async fn read_form(mut multipart: Multipart, limits: &Limits) -> Result<Form, Ap
         if form.regions.text(&name, text) {
             continue;
         }
-        let s = &mut form.settings;
-        let weight = |name: &str| real(name, text, 0.0..=MAX_WEIGHT);
+        let r = &mut form.request;
+        let word = |e: &dyn std::fmt::Display| ApiError::BadRequest(e.to_string());
         match name.as_str() {
             "style_preset" => form.preset = Some(text.to_owned()),
-            "size" => s.size = whole(&name, text, MIN_SIZE as u64..=limits.max_size as u64)?,
-            "iterations" => s.iterations = whole(&name, text, 1..=limits.max_iterations as u64)?,
-            "style_weight" => s.style_weight = weight(&name)?,
-            "content_weight" => s.content_weight = weight(&name)?,
-            "tv_weight" => s.tv_weight = weight(&name)?,
-            "style_scale" => s.style_scale = real(&name, text, STYLE_SCALES)?,
-            "seed" => s.seed = whole(&name, text, 0..=u64::MAX)?,
-            "preserve_colors" => {
-                s.preserve_colors = PreserveColors::from_str(text).map_err(ApiError::BadRequest)?
-            }
-            "method" => s.method = Method::from_str(text).map_err(ApiError::BadRequest)?,
-            "init" => s.init = Start::from_str(text).map_err(ApiError::BadRequest)?,
+            "size" => r.size = Some(whole(&name, text)?),
+            "iterations" => r.iterations = Some(whole(&name, text)?),
+            "style_weight" => r.style_weight = Some(real(&name, text)?),
+            "content_weight" => r.content_weight = Some(real(&name, text)?),
+            "tv_weight" => r.tv_weight = Some(real(&name, text)?),
+            "style_scale" => r.style_scale = Some(real(&name, text)?),
+            "seed" => r.seed = Some(whole(&name, text)?),
+            "preserve_colors" => r.preserve_colors = text.parse().map_err(|e| word(&e))?,
+            "method" => r.method = text.parse().map_err(|e| word(&e))?,
+            "init" => r.init = text.parse().map_err(|e| word(&e))?,
             other => {
                 return Err(ApiError::BadRequest(format!(
                     "unknown field `{other}`: expected the files content and style (or style_preset), {SETTING_FIELDS}, and {REGION_FIELDS}"
@@ -204,47 +185,6 @@ async fn read_form(mut multipart: Multipart, limits: &Limits) -> Result<Form, Ap
         }
     }
     Ok(form)
-}
-
-/// Refuses a Gatys job whose paintings, resized to `style_scale` times
-/// each scale's long edge as the optimisation resizes them, would be too
-/// small for the deepest layer: the job would only fail in its worker.
-pub fn check_style_sizes(
-    settings: &JobSettings,
-    content: &Header,
-    style: (usize, usize),
-    second_style: Option<(usize, usize)>,
-) -> Result<(), ApiError> {
-    let s = settings.to_settings();
-    let min = s.min_side();
-    let styles = std::iter::once(("style", style)).chain(second_style.map(|p| ("style_2", p)));
-    for (role, (w, h)) in styles {
-        for scale in s.plan(content.width, content.height) {
-            let long = scale.width.max(scale.height);
-            let edge = ((long as f32 * s.style_scale).round() as usize).max(1);
-            let (sw, sh) = restyle::fit_long_edge(w, h, edge);
-            if sw.min(sh) < min {
-                return Err(ApiError::Unprocessable(format!(
-                    "the {role} image would be {sw}x{sh} pixels at style_scale {} of a {long}-pixel picture; the layers used need at least {min} on each side (raise style_scale or size)",
-                    s.style_scale
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Refuses a job whose estimated peak memory (the one estimate,
-/// [`crate::estimate`], every decoded input counted) exceeds `budget`,
-/// naming the largest size that fits.
-pub fn check_memory(
-    settings: &JobSettings,
-    inputs: &crate::estimate::Inputs,
-    budget: usize,
-) -> Result<(), ApiError> {
-    crate::estimate::fits(settings, inputs, budget)
-        .map(|_| ())
-        .map_err(|e| ApiError::Unprocessable(e.message("this server", "")))
 }
 
 /// A submission whose fields and image headers passed every check, its
@@ -264,17 +204,17 @@ pub struct ReadJob {
 /// Reads and checks a submission from its fields and its images' headers:
 /// cheap, and enough to refuse what cannot run before anything is decoded.
 pub async fn read(multipart: Multipart, limits: Limits) -> Result<ReadJob, ApiError> {
-    let form = read_form(multipart, &limits).await?;
+    let form = read_form(multipart).await?;
     let content = form
         .content
         .ok_or_else(|| ApiError::BadRequest("the `content` image file is missing".into()))?;
-    let (style, settings, shipped) = match (form.style, form.preset) {
+    let (style, preset, shipped) = match (form.style, form.preset) {
         (Some(_), Some(_)) => {
             return Err(ApiError::BadRequest(
                 "give either a `style` file or a `style_preset`, not both".into(),
             ))
         }
-        (Some(bytes), None) => (bytes, form.settings, false),
+        (Some(bytes), None) => (bytes, None, false),
         (None, Some(name)) => {
             let preset = styles::find(&name).ok_or_else(|| {
                 let names: Vec<_> = styles::PRESETS.iter().map(|p| p.name).collect();
@@ -283,11 +223,7 @@ pub async fn read(multipart: Multipart, limits: Limits) -> Result<ReadJob, ApiEr
                     names.join(", ")
                 ))
             })?;
-            let settings = JobSettings {
-                style_preset: Some(preset.name.to_owned()),
-                ..form.settings
-            };
-            (preset.jpeg.to_vec(), settings, true)
+            (preset.jpeg.to_vec(), Some(preset.name.to_owned()), true)
         }
         (None, None) => {
             return Err(ApiError::BadRequest(
@@ -297,38 +233,34 @@ pub async fn read(multipart: Multipart, limits: Limits) -> Result<ReadJob, ApiEr
     };
 
     let regions = form.regions;
-
-    let mut settings = JobSettings {
-        regions: regions.used(),
-        ..settings
+    let used = regions.used();
+    let request = Request {
+        styles: 1 + usize::from(used.second_style),
+        keep: used.keep,
+        ..form.request
     };
-    if settings.method == Method::Fast {
-        // The optimisation's step count plays no part in one pass: a default above this
-        // server's limit is no reason to refuse.
-        settings.iterations = settings.iterations.min(limits.max_iterations);
-    }
+    let mut plan = request.check(&limits.request()).map_err(refused)?;
+    let settings = JobSettings::of_plan(&plan, preset, used);
     // Headers only: cheap, and enough to refuse what cannot run.
     let (content, style, settings, content_header, style_header, (width, height), total_steps) =
         tokio::task::spawn_blocking(move || {
             let c = upload::header(&content, "content", &limits)?;
             let s = upload::header(&style, "style", &limits)?;
             let regions = RegionHeaders::read(regions, &limits)?;
-            let (size, mut steps) = limits.check_job(&settings, (c.width, c.height))?;
             let (style_2, masks) = regions.sizes();
-            if settings.wants_fast_picture() {
-                crate::instant::check(&s, style_2)?;
-            }
-            match settings.method {
-                Method::Gatys => check_style_sizes(&settings, &c, (s.width, s.height), style_2)?,
-                Method::Fast => steps = 1, // one pass
-            }
-            let inputs = crate::estimate::Inputs {
+            let inputs = Inputs {
                 content: (c.width, c.height),
-                style: (s.width, s.height),
-                style_2,
+                styles: std::iter::once((s.width, s.height))
+                    .chain(style_2)
+                    .collect(),
                 masks,
             };
-            check_memory(&settings, &inputs, limits.max_job_memory)?;
+            plan.fit(&inputs).map_err(refused)?;
+            let size = fit_long_edge(c.width, c.height, plan.size);
+            let steps = match plan.method {
+                Method::Gatys => plan.settings.total_steps(c.width, c.height),
+                Method::Fast => 1, // one pass
+            };
             Ok::<_, ApiError>(((content, regions), style, settings, c, s, size, steps))
         })
         .await
@@ -414,34 +346,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_are_checked_against_their_ranges() {
-        assert_eq!(whole::<usize>("iterations", "12", 1..=1000).unwrap(), 12);
-        for (text, status) in [
-            ("0", 422),
-            ("1e12", 422),
-            ("-3", 422),
-            ("2.5", 422),
-            ("abc", 400),
-        ] {
-            let e = whole::<usize>("iterations", text, 1..=1000).unwrap_err();
+    fn numbers_are_read_here_and_ranged_by_the_request() {
+        assert_eq!(whole::<i64>("iterations", "12").unwrap(), 12);
+        for (text, status) in [("1e12", 422), ("2.5", 422), ("abc", 400), ("", 400)] {
+            let e = whole::<i64>("iterations", text).unwrap_err();
             assert_eq!(e.status().as_u16(), status, "{text}: {e}");
-            assert!(e.to_string().contains("from 1 to 1000"), "{e}");
-        }
-        assert_eq!(real("style_scale", "2", STYLE_SCALES).unwrap(), 2.0);
-        for text in ["1000", "1e30", "NaN", "inf", "-1", "0.01"] {
-            let e = real("style_scale", text, STYLE_SCALES).unwrap_err();
-            assert_eq!(e.status().as_u16(), 422, "{text}: {e}");
+            assert!(e.to_string().contains("must be a whole number"), "{e}");
         }
         assert_eq!(
-            real("tv_weight", "lots", 0.0..=MAX_WEIGHT)
-                .unwrap_err()
-                .status()
-                .as_u16(),
+            whole::<u64>("seed", "18446744073709551615").unwrap(),
+            u64::MAX
+        );
+        assert_eq!(real("style_scale", "2").unwrap(), 2.0);
+        assert_eq!(
+            real("tv_weight", "lots").unwrap_err().status().as_u16(),
             400
         );
-        assert_eq!(
-            whole::<u64>("seed", "18446744073709551615", 0..=u64::MAX).unwrap(),
-            u64::MAX
+        let limits = Limits::default().request();
+        let out_of_range = Request {
+            styles: 1,
+            style_scale: Some(5.0),
+            ..Request::default()
+        };
+        let e = refused(out_of_range.check(&limits).unwrap_err());
+        assert_eq!(e.status().as_u16(), 422, "{e}");
+        assert!(
+            e.to_string()
+                .contains("style_scale must be a number from 0.1 to 4"),
+            "{e}"
         );
     }
 }

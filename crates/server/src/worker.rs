@@ -20,10 +20,13 @@ use tokio::runtime::Handle;
 use tokio::sync::{watch, Notify, OnceCell};
 use tokio::task::JoinHandle;
 
-use crate::estimate::{self, Inputs};
 use crate::events::Hub;
 use crate::instant::{self, FastPainter};
-use crate::jobs::{JobId, JobRecord, JobSettings, JobState, Method, Start};
+use crate::limits::Limits;
+use crate::submission::refused;
+use restyle_request::{Init as Start, Inputs, Method};
+
+use crate::jobs::{JobId, JobRecord, JobSettings, JobState};
 use crate::regions::StoredRegions;
 use crate::storage::{Dialect, ImageKind, ProgressUpdate, Store};
 
@@ -404,7 +407,7 @@ impl WorkerPool {
                     png
                 }
             }),
-            Start::Content | Start::Noise => None,
+            Start::Content | Start::Noise | Start::Image => None,
         };
         let mut settings = job.settings.to_settings();
         let checkpoint = job.checkpoint_step.max(0) as usize;
@@ -455,7 +458,7 @@ struct Prepared {
 }
 
 /// Whether a job fits the memory this worker allows a job: the one estimate
-/// the submission was checked with ([`crate::estimate`], from the stored
+/// the submission was checked with ([`restyle_request::Plan::fit`], from the stored
 /// images' headers, before any is decoded), against this worker's budget.
 /// A `restyle worker` may have less than the server that accepted the job,
 /// and a server may have restarted with less; running out of memory would
@@ -467,10 +470,44 @@ fn fits_here(
     regions: &StoredRegions,
     budget: usize,
 ) -> Result<(), String> {
-    let inputs = Inputs::of_stored(content, style, &regions.images)?;
-    estimate::fits(job, &inputs, budget)
+    let inputs = stored_inputs(content, style, &regions.images)?;
+    let mut plan = job
+        .plan(Some((budget, "--max-job-memory".into())))
+        .map_err(|e| e.to_string())?;
+    plan.fit(&inputs)
         .map(|_| ())
-        .map_err(|e| e.message("this worker", " (--max-job-memory)"))
+        .map_err(|e| refused(e).to_string())
+}
+
+/// A stored job's inputs, by their size as decoded, from their headers alone.
+pub fn stored_inputs(
+    content: &[u8],
+    style: &[u8],
+    regions: &[(ImageKind, Vec<u8>)],
+) -> Result<Inputs, String> {
+    // Stored images passed the submission's checks: no pixel limit here.
+    let limits = Limits {
+        max_pixels: u64::MAX,
+        ..Limits::default()
+    };
+    let size = |bytes: &[u8], role: &str| {
+        crate::upload::header(bytes, role, &limits)
+            .map(|h| (h.width, h.height))
+            .map_err(|e| e.to_string())
+    };
+    let mut inputs = Inputs {
+        content: size(content, "content")?,
+        styles: vec![size(style, "style")?],
+        masks: Vec::new(),
+    };
+    for (kind, bytes) in regions {
+        let dims = size(bytes, kind.as_str())?;
+        match kind {
+            ImageKind::Style2 => inputs.styles.push(dims),
+            _ => inputs.masks.push(dims),
+        }
+    }
+    Ok(inputs)
 }
 
 fn set_once(flag: &AtomicU8, why: u8) {
