@@ -54,3 +54,6 @@ pub mod depthwise;
 pub mod norm;
 pub mod pad;
 pub mod upsample;
+
+// Weights, and the safetensors files both models' weights are stored in.
+pub mod weights;

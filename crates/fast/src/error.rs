@@ -1,10 +1,12 @@
 //! Why the fast model could not run.
 
+use restyle_engine::weights::WeightsFileError;
+
 /// What went wrong, in a sentence the user can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("the fast model's weights are unusable: {0}")]
-    Weights(String),
+    Weights(#[from] WeightsFileError),
     #[error("a {width}x{height} image is too small for the fast model: each side needs at least {min} pixels")]
     TooSmall {
         width: usize,

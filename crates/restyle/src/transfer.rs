@@ -275,7 +275,7 @@ impl ScaleRun<'_> {
                 None => region.mask.clone(),
             };
             for (layer, weight, gram) in &region.targets {
-                // "Inside" masks: see `Mask::inside_at_layer` for why.
+                // "Inside" masks: see `MaskAtLayer::inside_at_layer` for why.
                 let at_layer = mask.inside_at_layer(*layer);
                 if let Some((loss, share)) = GuidedStyleLoss::new(gram.clone(), &at_layer) {
                     losses.push((*layer, weight * region.strength * share, loss));

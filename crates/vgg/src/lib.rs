@@ -37,5 +37,6 @@ mod weights_file;
 
 pub use convention::InputConvention;
 pub use layers::{Layer, Op, UnknownLayer};
+pub use restyle_engine::weights::ConvWeights;
 pub use vgg19::{Borders, TapLoss, Vgg19};
-pub use weights::{conv_names, conv_shapes, ConvWeights, VggWeights, WeightsError};
+pub use weights::{conv_names, conv_shapes, VggWeights, WeightsError};

