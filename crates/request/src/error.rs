@@ -101,8 +101,8 @@ pub enum BudgetSource {
     Asked,
     /// What the system has available.
     Machine,
-    /// An operator's limit for each job, with the option that sets it.
-    Operator { option: String },
+    /// An operator's limit for each job: who sets it ("this server") and with which option.
+    Operator { who: String, option: String },
 }
 
 /// A run that does not fit: what it needs, the budget, the largest size that fits.
@@ -126,8 +126,8 @@ impl TooBig {
         let source = match &self.allowed_by {
             BudgetSource::Asked => format!("max_memory allows {budget}"),
             BudgetSource::Machine => format!("this machine has {budget} available"),
-            BudgetSource::Operator { option } => {
-                format!("this server allows {budget} a picture ({option})")
+            BudgetSource::Operator { who, option } => {
+                format!("{who} allows {budget} a job ({option})")
             }
         };
         let advice = match (self.tile, self.largest_fitting) {

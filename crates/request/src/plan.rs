@@ -146,18 +146,13 @@ impl Request {
     }
 
     fn budget(&self, limits: &Limits) -> Result<Option<(usize, BudgetSource)>, RequestError> {
-        if let Some((bytes, option)) = &limits.memory {
+        if let Some(budget) = &limits.memory {
             if self.max_memory.is_some() {
-                return Err(RequestError::invalid(format!(
-                    "max_memory cannot be set here: {option} sets the memory of each request"
-                )));
+                return Err(RequestError::invalid(
+                    "max_memory cannot be set here: the operator sets the memory of each request",
+                ));
             }
-            return Ok(Some((
-                *bytes,
-                BudgetSource::Operator {
-                    option: option.clone(),
-                },
-            )));
+            return Ok(Some(budget.clone()));
         }
         Ok(match &self.max_memory {
             Some(text) => Some((

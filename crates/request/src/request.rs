@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use restyle::{ColorMode, OptimizerKind};
 
 use crate::choices::{Init, Method};
+use crate::error::BudgetSource;
 
 /// A picture's long edge when `size` is not given (either method).
 pub const DEFAULT_SIZE: usize = 512;
@@ -77,7 +78,7 @@ pub struct Limits {
     pub max_weight: Option<f32>,
     /// The `style_scale`s allowed.
     pub style_scale: Option<RangeInclusive<f32>>,
-    /// The memory each request may use, and the option that sets it (this replaces
-    /// `max_memory` and what the machine has).
-    pub memory: Option<(usize, String)>,
+    /// The memory each request may use, and who sets it (this replaces `max_memory` and what
+    /// the machine has).
+    pub memory: Option<(usize, BudgetSource)>,
 }

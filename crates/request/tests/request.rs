@@ -212,7 +212,13 @@ fn an_operators_limits_bound_the_request() {
         max_iterations: Some(500),
         max_weight: Some(1e6),
         style_scale: Some(0.1..=4.0),
-        memory: Some((1 << 30, "--max-job-memory".into())),
+        memory: Some((
+            1 << 30,
+            BudgetSource::Operator {
+                who: "this server".into(),
+                option: "--max-job-memory".into(),
+            },
+        )),
     };
     let refused = |r: Request| r.check(&limits).unwrap_err().to_string();
     assert_eq!(
@@ -247,13 +253,14 @@ fn an_operators_limits_bound_the_request() {
         max_memory: Some("1G".into()),
         ..gatys()
     })
-    .contains("--max-job-memory"));
+    .contains("the operator sets the memory"));
     let plan = gatys().check(&limits).unwrap();
     assert_eq!(
         plan.budget,
         Some((
             1 << 30,
             BudgetSource::Operator {
+                who: "this server".into(),
                 option: "--max-job-memory".into()
             }
         ))
@@ -365,7 +372,7 @@ fn pictures_the_method_cannot_use_are_refused_from_their_sizes() {
         "style image 1 is 300x20: the fast method needs at least 32x32 pixels"
     );
     let mut plan = Request {
-        style_scale: Some(0.05),
+        style_scale: Some(0.02),
         ..gatys()
     }
     .check(&Limits::default())

@@ -113,16 +113,19 @@ function setupForm(form) {
     const data = new FormData();
     data.append("content", content);
     if (style) data.append("style", style); else data.append("style_preset", preset.value);
-    for (const name of ["size", "style_weight", "iterations"]) data.append(name, form.elements[name].value);
+    // The optimisation's own fields are off (and refused) for a fast picture.
+    for (const name of ["size", "style_weight", "iterations"]) {
+      if (!form.elements[name].disabled) data.append(name, form.elements[name].value);
+    }
     if (form.elements.preserve_colors.checked) data.append("preserve_colors", "luminance");
     // The second painting and the painted regions (assets/regions.js).
     if (window.restyleRegions) {
       const problem = await window.restyleRegions.append(data);
       if (problem) return fail(problem);
     }
-    // "Refined" starts the optimisation from the instant picture, shown at once;
+    // "Gatys" starts the optimisation from the fast picture, shown at once;
     // with regions it starts from the photo (the picture it would start from is one
-    // painting everywhere). "Instant" with regions blends one picture per painting.
+    // painting everywhere). "Fast" with regions blends one picture per painting.
     const method = form.elements.method ? form.elements.method.value : "gatys";
     const regions = data.has("style_2") || data.has("style_preset_2") || data.has("keep") || data.has("mask_1");
     data.append("method", method);

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use rand::RngCore;
 use restyle::{ColorMode, Settings};
-use restyle_request::{Init, Limits, Method, Plan, Request, RequestError};
+use restyle_request::{BudgetSource, Init, Limits, Method, Plan, Request, RequestError};
 use serde::{Deserialize, Serialize};
 
 /// A job's id: 128 random bits as 32 lowercase hex digits. Ids are checked
@@ -209,7 +209,7 @@ impl JobSettings {
 
     /// The job's plan, without an operator's limits (a stored job passed them when it was
     /// submitted), or with `memory` as the budget.
-    pub fn plan(&self, memory: Option<(usize, String)>) -> Result<Plan, RequestError> {
+    pub fn plan(&self, memory: Option<(usize, BudgetSource)>) -> Result<Plan, RequestError> {
         self.request().check(&Limits {
             memory,
             ..Limits::default()

@@ -44,6 +44,14 @@ pub const MAX_WEIGHT: f32 = 1e6;
 /// sizes anyway).
 pub const STYLE_SCALES: RangeInclusive<f32> = 0.1..=4.0;
 
+/// The memory budget `who` sets for each job with `--max-job-memory`.
+pub fn operator(who: &str) -> restyle_request::BudgetSource {
+    restyle_request::BudgetSource::Operator {
+        who: who.into(),
+        option: "--max-job-memory".into(),
+    }
+}
+
 impl Limits {
     /// What this server allows each job, as the one request's limits.
     pub fn request(&self) -> restyle_request::Limits {
@@ -54,7 +62,7 @@ impl Limits {
             max_iterations: Some(self.max_iterations),
             max_weight: Some(MAX_WEIGHT),
             style_scale: Some(STYLE_SCALES),
-            memory: Some((self.max_job_memory, "--max-job-memory".into())),
+            memory: Some((self.max_job_memory, operator("this server"))),
         }
     }
 }

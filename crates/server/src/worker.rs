@@ -472,7 +472,7 @@ fn fits_here(
 ) -> Result<(), String> {
     let inputs = stored_inputs(content, style, &regions.images)?;
     let mut plan = job
-        .plan(Some((budget, "--max-job-memory".into())))
+        .plan(Some((budget, crate::limits::operator("this worker"))))
         .map_err(|e| e.to_string())?;
     plan.fit(&inputs)
         .map(|_| ())

@@ -352,13 +352,13 @@ async fn bad_uploads_are_refused_with_a_clear_status() {
             "a size over the limit",
             small_job(512, 5),
             422,
-            "size must be a whole number from 16 to 256",
+            "size must be from 16 to 256, not 512",
         ),
         (
             "iterations over the limit",
             small_job(48, 5000),
             422,
-            "iterations must be a whole number from 1 to 1000",
+            "iterations must be from 1 to 1000, not 5000",
         ),
         (
             "a negative weight",

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client_with_key, file, png, small_job, TestServer};
+use common::{client_with_key, file, png, small_fast_job, small_job, TestServer};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -221,7 +221,7 @@ async fn a_client_has_only_so_many_jobs_queued_and_running() {
 
 /// A fast job at a small size.
 fn fast_job() -> reqwest::multipart::Form {
-    small_job(32, 5).text("method", "fast")
+    small_fast_job(32)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

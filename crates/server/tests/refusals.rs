@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{file, png, small_job, TestServer};
+use common::{file, png, small_fast_job, small_job, TestServer};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -39,8 +39,7 @@ async fn jobs_that_cannot_run_are_refused_at_submission() {
         image::ImageFormat::Png,
     )
     .unwrap();
-    let form = small_job(32, 5)
-        .text("method", "fast")
+    let form = small_fast_job(32)
         .part("style_2", file(bytes, "flat.png"))
         .part("mask_1", file(png(48, 36), "mask.png"));
     let (status, body) = error_of(s.submit(form).await).await;
@@ -50,9 +49,7 @@ async fn jobs_that_cannot_run_are_refused_at_submission() {
         "{body}"
     );
     // A too-small second painting, too.
-    let form = small_job(32, 5)
-        .text("method", "fast")
-        .part("style_2", file(png(16, 16), "small.png"));
+    let form = small_fast_job(32).part("style_2", file(png(16, 16), "small.png"));
     let (status, body) = error_of(s.submit(form).await).await;
     assert_eq!(status, 422, "{body}");
     assert!(

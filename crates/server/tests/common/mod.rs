@@ -198,6 +198,15 @@ pub fn file(bytes: Vec<u8>, name: &str) -> reqwest::multipart::Part {
 }
 
 /// A small job: a 48x36 photo, a 40x40 painting, the given size and steps.
+/// A fast job: a small photo and painting, one pass (the optimisation's fields are refused).
+pub fn small_fast_job(size: u32) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new()
+        .part("content", file(png(48, 36), "photo.png"))
+        .part("style", file(png(40, 40), "painting.png"))
+        .text("size", size.to_string())
+        .text("method", "fast")
+}
+
 pub fn small_job(size: u32, iterations: u32) -> reqwest::multipart::Form {
     reqwest::multipart::Form::new()
         .part("content", file(png(48, 36), "photo.png"))
