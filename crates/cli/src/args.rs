@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use restyle::{ColorMode, OptimizerKind};
 use restyle_request::Method;
@@ -137,7 +136,7 @@ pub struct TransferArgs {
     pub save_every: Option<i64>,
     /// Keep the photo's colours: `luminance` transfers brightness only and puts the
     /// photo's colours back; `histogram` recolours the style image to the photo's colours first
-    #[arg(long, value_enum, value_name = "MODE", default_value_t = ColorMode::None)]
+    #[arg(long, value_name = "MODE", default_value = "none", value_parser = color_mode)]
     pub preserve_colors: ColorMode,
     /// Optimise at this many sizes, coarse to fine (default: one up to 512 px,
     /// then steps of sqrt 2 from 512 px)
@@ -172,7 +171,7 @@ pub struct TransferArgs {
     pub lbfgs_history: Option<i64>,
     /// `gatys`: optimise the picture (minutes); `fast`: paint it in one pass of a
     /// feed-forward network (Ghiasi et al. 2017; under a second)
-    #[arg(long, value_name = "METHOD", default_value = "gatys", value_parser = method())]
+    #[arg(long, value_name = "METHOD", default_value = "gatys", value_parser = method)]
     pub method: Method,
     /// With --method fast: 0 keeps the photo's own style, 1 (default) takes the painting's
     #[arg(long, value_name = "0..1")]
@@ -194,10 +193,15 @@ pub struct TransferArgs {
     pub seamless: bool,
 }
 
-/// `--method`: the request's own words, listed in the help.
-fn method() -> impl TypedValueParser<Value = Method> {
-    PossibleValuesParser::new(["gatys", "fast"])
-        .map(|word| word.parse::<Method>().expect("a listed word"))
+/// `--method`: the request's own words and refusal (gatys, fast).
+fn method(word: &str) -> Result<Method, String> {
+    word.parse()
+}
+
+/// `--preserve-colors`: the library's words and refusal (none, luminance, histogram).
+fn color_mode(word: &str) -> Result<ColorMode, String> {
+    word.parse()
+        .map_err(|e: restyle::color::UnknownColorMode| e.to_string())
 }
 
 #[derive(Args, Debug)]
@@ -243,7 +247,7 @@ pub struct VideoArgs {
     pub output: PathBuf,
     /// `fast`: a feed-forward network, a fraction of a second a frame; `gatys`: the
     /// optimisation, seconds a frame
-    #[arg(long, value_name = "METHOD", default_value = "fast", value_parser = method())]
+    #[arg(long, value_name = "METHOD", default_value = "fast", value_parser = method)]
     pub method: Method,
     /// Long edge of the painted frames, in pixels (default: the clip's own, at most 1280 with
     /// --method fast and 384 with --method gatys)
@@ -262,7 +266,7 @@ pub struct VideoArgs {
     #[arg(long, value_name = "W,W,...", value_delimiter = ',')]
     pub style_blend_weights: Option<Vec<f32>>,
     /// Keep the clip's colours: `luminance` or `histogram` (as for pictures)
-    #[arg(long, value_enum, value_name = "MODE", default_value_t = ColorMode::None)]
+    #[arg(long, value_name = "MODE", default_value = "none", value_parser = color_mode)]
     pub preserve_colors: ColorMode,
     /// Where each style goes: one mask per style image, in order, in the frame (white: this
     /// style); the same for every frame

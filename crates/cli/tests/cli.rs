@@ -384,22 +384,19 @@ fn impossible_values_are_refused() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["--style-weight", "-5"],
-            "style weight must be a number >= 0",
+            "style_weight must be a number >= 0",
         ),
         (
             &["--content-weight", "nan"],
-            "content weight must be a number >= 0",
+            "content_weight must be a number >= 0",
         ),
-        (
-            &["--tv-weight", "-1"],
-            "total-variation weight must be a number >= 0",
-        ),
+        (&["--tv-weight", "-1"], "tv_weight must be a number >= 0"),
         (&["--size", "-3"], "size must be at least 1"),
         (&["--size", "0"], "size must be at least 1"),
         (&["--size", "8"], "need at least 16"),
         (&["--iterations", "-1"], "iterations must be at least 0"),
         (&["--save-every", "0"], "save_every must be at least 1"),
-        (&["--style-scale", "0"], "style scale must be a number > 0"),
+        (&["--style-scale", "0"], "style_scale must be a number > 0"),
         (
             &["--learning-rate", "-0.1"],
             "learning rate must be a number > 0",

@@ -207,14 +207,26 @@ impl Request {
             }),
             false => None,
         };
-        let weight = |name: &str, value: Option<f32>, default: f32| match (value, limits.max_weight)
-        {
-            (Some(v), Some(max)) if !(v.is_finite() && (0.0..=max).contains(&v)) => Err(
-                RequestError::invalid(format!("{name} must be a number from 0 to {max}, not {v}")),
-            ),
-            (v, _) => Ok(v.unwrap_or(default)),
+        // What no front end allows first, in the same words everywhere; then an operator's
+        // limits.
+        let weight = |name: &str, value: Option<f32>, default: f32| match value {
+            Some(v) if !(v.is_finite() && v >= 0.0) => Err(RequestError::invalid(format!(
+                "{name} must be a number >= 0, not {v}"
+            ))),
+            Some(v) => match limits.max_weight {
+                Some(max) if v > max => Err(RequestError::invalid(format!(
+                    "{name} must be a number from 0 to {max}, not {v}"
+                ))),
+                _ => Ok(v),
+            },
+            None => Ok(default),
         };
         let style_scale = self.style_scale.unwrap_or(defaults.style_scale);
+        if !(style_scale.is_finite() && style_scale > 0.0) {
+            return Err(RequestError::invalid(format!(
+                "style_scale must be a number > 0, not {style_scale}"
+            )));
+        }
         if let Some(range) = &limits.style_scale {
             if !range.contains(&style_scale) {
                 return Err(RequestError::invalid(format!(

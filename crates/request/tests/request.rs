@@ -187,7 +187,7 @@ fn values_out_of_range_are_refused_in_the_same_words_for_both_methods() {
             content_weight: Some(-1.0),
             ..gatys()
         }),
-        "the content weight must be a number >= 0, not -1"
+        "content_weight must be a number >= 0, not -1"
     );
     assert_eq!(
         refusal(&Request {
