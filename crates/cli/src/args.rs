@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use restyle::{ColorMode, OptimizerKind};
 use restyle_request::Method;
 
@@ -198,6 +198,11 @@ fn method(word: &str) -> Result<Method, String> {
     word.parse()
 }
 
+/// `--flow`: the flow library's words (ultrafast, fast, medium).
+fn flow_preset(word: &str) -> Result<restyle_flow::Preset, String> {
+    word.parse()
+}
+
 /// `--preserve-colors`: the library's words and refusal (none, luminance, histogram).
 fn color_mode(word: &str) -> Result<ColorMode, String> {
     word.parse()
@@ -286,9 +291,9 @@ pub struct VideoArgs {
     /// the flow is reliable (Ruder et al.'s temporal loss)
     #[arg(long, value_name = "W", default_value_t = restyle_video::temporal::DEFAULT_TEMPORAL_WEIGHT)]
     pub temporal_weight: f32,
-    /// Optical flow: faster or more accurate
-    #[arg(long, value_enum, default_value_t = FlowArg::Fast)]
-    pub flow: FlowArg,
+    /// Optical flow: ultrafast, fast or medium (more accurate)
+    #[arg(long, value_name = "PRESET", default_value = "fast", value_parser = flow_preset)]
+    pub flow: restyle_flow::Preset,
     /// With --method gatys: optimisation steps of the first frame, at most
     #[arg(short = 'n', long, value_name = "N")]
     pub iterations: Option<i64>,
@@ -328,13 +333,6 @@ pub struct VideoArgs {
     /// Replace an output that already exists
     #[arg(short = 'y', long)]
     pub overwrite: bool,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum FlowArg {
-    Ultrafast,
-    Fast,
-    Medium,
 }
 
 /// Seconds as `12.5`, `1:30` or `0:01:30.5`.

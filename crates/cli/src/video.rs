@@ -21,7 +21,7 @@ use restyle_video::{
 };
 use serde_json::json;
 
-use crate::args::{FlowArg, VideoArgs};
+use crate::args::VideoArgs;
 use crate::common::{
     configure_threads_count, interrupt_flag, load_image, peak_rss_bytes, positive,
 };
@@ -121,11 +121,7 @@ fn request(args: &VideoArgs) -> Result<VideoRequest> {
             enabled: !args.frame_by_frame,
             blend: args.temporal_blend,
             temporal_weight: args.temporal_weight,
-            flow: match args.flow {
-                FlowArg::Ultrafast => restyle_flow::Preset::UltraFast,
-                FlowArg::Fast => restyle_flow::Preset::Fast,
-                FlowArg::Medium => restyle_flow::Preset::Medium,
-            },
+            flow: args.flow,
             ..Steadiness::default()
         },
         sequence_fps: fps,

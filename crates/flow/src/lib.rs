@@ -245,6 +245,22 @@ pub enum Preset {
     Medium,
 }
 
+impl std::str::FromStr for Preset {
+    type Err = String;
+
+    /// `ultrafast`, `fast` or `medium`.
+    fn from_str(word: &str) -> Result<Self, String> {
+        match word {
+            "ultrafast" => Ok(Preset::UltraFast),
+            "fast" => Ok(Preset::Fast),
+            "medium" => Ok(Preset::Medium),
+            other => Err(format!(
+                "flow must be ultrafast, fast or medium, not `{other}`"
+            )),
+        }
+    }
+}
+
 /// Dense inverse search's settings; [`DisParams::preset`] gives OpenCV's.
 #[derive(Clone, Debug)]
 pub struct DisParams {
