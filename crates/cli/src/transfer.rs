@@ -78,7 +78,7 @@ fn input_paths<'a>(args: &'a TransferArgs, init_path: Option<&'a Path>) -> Vec<&
 }
 
 /// The sizes of the pictures the flags name, from their headers.
-fn input_sizes(args: &TransferArgs) -> Result<Inputs> {
+fn input_sizes(args: &TransferArgs, init_path: Option<&Path>) -> Result<Inputs> {
     let limits = io::ImageLimits::default();
     let size = |path: &Path, role: &str| {
         io::image_dimensions(path, limits).with_context(|| format!("cannot use the {role} image"))
@@ -101,6 +101,7 @@ fn input_sizes(args: &TransferArgs) -> Result<Inputs> {
             .chain(&args.keep)
             .map(|p| size(p, "mask"))
             .collect::<Result<_>>()?,
+        init: init_path.map(|p| size(p, "--init")).transpose()?,
     })
 }
 
@@ -155,7 +156,7 @@ pub fn run(args: TransferArgs) -> Result<()> {
         args.run.overwrite,
     )?;
     configure_threads(&args.run)?;
-    let estimated_peak = plan.fit(&input_sizes(&args)?)?;
+    let estimated_peak = plan.fit(&input_sizes(&args, init_path.as_deref())?)?;
     let started = Instant::now();
     let pictures = load_pictures(&args, &plan, init_path.as_deref())?;
     if plan.method == Method::Fast {

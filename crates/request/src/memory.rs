@@ -25,6 +25,8 @@ pub struct Inputs {
     pub styles: Vec<(usize, usize)>,
     /// Every mask (regions, style masks, the part kept).
     pub masks: Vec<(usize, usize)>,
+    /// The picture the optimisation starts from, when one is given.
+    pub init: Option<(usize, usize)>,
 }
 
 /// Bytes a mask takes once loaded: the decoded image, and its weights.
@@ -76,7 +78,8 @@ impl Plan {
                     ..self.settings.clone()
                 };
                 let run = memory::estimate(&settings, inputs.content, &inputs.styles).total()
-                    + inputs.masks_bytes();
+                    + inputs.masks_bytes()
+                    + inputs.init.map_or(0, |(w, h)| decoded_image_bytes(w, h));
                 match self.init {
                     Init::Fast => run.max(fast_bytes(inputs, size, None)),
                     _ => run,

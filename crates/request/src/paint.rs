@@ -57,6 +57,7 @@ impl Pictures {
             content: dims(&self.content),
             styles: self.styles.iter().map(|s| dims(&s.image)).collect(),
             masks,
+            init: self.init.as_ref().map(dims),
         }
     }
 }

@@ -273,6 +273,7 @@ fn every_input_counts_for_both_methods() {
         content: (6000, 5000),
         styles: vec![(6000, 5000)],
         masks: vec![],
+        init: None,
     };
     let full = Inputs {
         styles: vec![(6000, 5000); 2],
@@ -302,6 +303,7 @@ fn the_largest_fitting_size_fits_and_the_next_does_not() {
         content: (4000, 3000),
         styles: vec![(800, 800)],
         masks: vec![],
+        init: None,
     };
     for request in [
         fast(),
@@ -356,6 +358,7 @@ fn pictures_the_method_cannot_use_are_refused_from_their_sizes() {
         content: (400, 100),
         styles: vec![(300, 300)],
         masks: vec![],
+        init: None,
     };
     assert_eq!(
         plan.fit(&inputs).unwrap_err().to_string(),
@@ -366,6 +369,7 @@ fn pictures_the_method_cannot_use_are_refused_from_their_sizes() {
         content: (400, 300),
         styles: vec![(300, 20)],
         masks: vec![],
+        init: None,
     };
     assert_eq!(
         plan.fit(&inputs).unwrap_err().to_string(),
@@ -381,6 +385,7 @@ fn pictures_the_method_cannot_use_are_refused_from_their_sizes() {
         content: (400, 300),
         styles: vec![(300, 300)],
         masks: vec![],
+        init: None,
     };
     let e = plan.fit(&inputs).unwrap_err().to_string();
     assert!(e.starts_with("style image 1 would be "), "{e}");

@@ -129,13 +129,31 @@ function setupForm(form) {
     const method = form.elements.method ? form.elements.method.value : "gatys";
     const regions = data.has("style_2") || data.has("style_preset_2") || data.has("keep") || data.has("mask_1");
     data.append("method", method);
-    if (method === "gatys" && !regions) data.append("init", "fast");
     const button = $("#submit");
+    const inBrowser = browser => browser && browser.available && !new URLSearchParams(location.search).has("server");
+    if (method === "gatys" && !regions) {
+      // The optimisation starts from the fast picture: painted here when the browser can
+      // (and sent with the job), else by the server.
+      let start = null;
+      if (inBrowser(window.restyleBrowser)) {
+        button.disabled = true;
+        button.textContent = "Painting…";
+        try {
+          start = await window.restyleBrowser.startingPicture(data);
+        } catch (err) {
+          console.warn("restyle: the server paints the starting picture: " + err.message);
+        } finally {
+          button.disabled = false;
+          button.textContent = "Paint it";
+        }
+      }
+      if (start) data.append("init", start, "start.png"); else data.append("init", "fast");
+    }
     // An instant picture is painted in this browser when it can (assets/web/
     // browser.js): nothing is uploaded. `?server` in the address, or a browser
     // that cannot, sends it to the server's instant lane instead.
     const browser = window.restyleBrowser;
-    if (method === "fast" && browser && browser.available && !new URLSearchParams(location.search).has("server")) {
+    if (method === "fast" && inBrowser(browser)) {
       button.disabled = true;
       button.textContent = "Painting…";
       let why;

@@ -90,6 +90,11 @@ pub async fn create(
         .put_image(&id, ImageKind::Content, job.content)
         .await?;
     store.put_image(&id, ImageKind::Style, job.style).await?;
+    if let Some(png) = &job.init {
+        // Stored as the fast picture a job starts from is: before the job, so that a worker
+        // that takes it finds it.
+        store.put_image(&id, ImageKind::Fast, png.clone()).await?;
+    }
     job.regions.store(store, &id).await?;
     let owner = viewer.owner();
     let new = NewJob {
@@ -107,6 +112,10 @@ pub async fn create(
     }
     drop(admission);
     tracing::info!(job = %id, width, height, steps = total_steps, "job queued");
+    if job.init.is_some() && store.bump_preview(&id).await? {
+        // The picture it starts from (a browser's fast picture): its first preview, at once.
+        state.hub.notify(&id);
+    }
     match (instant, fast_inputs) {
         (Some(permit), Some((content, style))) if job.settings.method == Method::Fast => state
             .instant

@@ -123,6 +123,7 @@ mod tests {
             content: (1000, 10),
             styles: vec![(100, 100)],
             masks: vec![],
+            init: None,
         };
         assert!(
             thin.fit(&inputs)

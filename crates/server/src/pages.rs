@@ -345,7 +345,8 @@ pub async fn job(
                 "Method",
                 match s.init {
                     Init::Fast => "Gatys (optimised from the fast picture)",
-                    Init::Content | Init::Image => "Gatys (optimised from the photo)",
+                    Init::Content => "Gatys (optimised from the photo)",
+                    Init::Image => "Gatys (optimised from the fast picture sent with it)",
                     Init::Noise => "Gatys (optimised from noise)",
                 }
                 .to_owned(),

@@ -16,7 +16,7 @@
 //! | `seed` | whole number, 0 ..= 2^64 - 1 |
 //! | `preserve_colors` | `none`, `luminance`, `histogram` |
 //! | `method` | `gatys` (the default: the optimisation, minutes) or `fast` (one pass, about a second; see [`crate::instant`]) |
-//! | `init` | where a `gatys` job starts: `content` (the default), `noise`, or `fast` (the fast picture, shown at once); neural-style's `image` and `random` for the first two |
+//! | `init` | where a `gatys` job starts: `content` (the default), `noise`, `fast` (the fast picture, shown at once; neural-style's `image` and `random` for the first two), or, sent as a file, the picture itself (PNG, JPEG or WebP, as the others; a browser sends the fast picture it painted) |
 //!
 //! A `fast` job takes `size`, `preserve_colors`, the painting and its regions; the
 //! optimisation's fields are refused with it. Both methods need a painting of at least 32x32
@@ -39,7 +39,7 @@ use axum::extract::Multipart;
 use tokio::sync::Semaphore;
 
 use restyle::fit_long_edge;
-use restyle_request::{ErrorKind, Inputs, Method, Request, RequestError};
+use restyle_request::{ErrorKind, Init, Inputs, Method, Request, RequestError};
 
 use crate::error::ApiError;
 use crate::jobs::JobSettings;
@@ -72,6 +72,8 @@ const TEXT_FIELDS: &[&str] = &[
 pub struct CheckedJob {
     pub content: Vec<u8>,
     pub style: Vec<u8>,
+    /// The picture the optimisation starts from, if the submission sent one.
+    pub init: Option<Vec<u8>>,
     pub settings: JobSettings,
     /// The output's size.
     pub width: usize,
@@ -85,6 +87,8 @@ pub struct CheckedJob {
 struct Form {
     content: Option<Vec<u8>>,
     style: Option<Vec<u8>>,
+    /// The picture a `gatys` job starts from (`init` sent as a file).
+    init: Option<Vec<u8>>,
     preset: Option<String>,
     request: Request,
     regions: RegionForm,
@@ -120,6 +124,7 @@ async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
     let mut form = Form {
         content: None,
         style: None,
+        init: None,
         preset: None,
         request: Request::default(),
         regions: RegionForm::default(),
@@ -135,6 +140,15 @@ async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
         if let Some(slot) = form.regions.file_slot(&name) {
             let bytes = field.bytes().await?.to_vec();
             *slot = (!bytes.is_empty()).then_some(bytes);
+            continue;
+        }
+        // `init` is a word (content, noise, fast), or, sent as a file, the picture itself.
+        if name == "init" && field.file_name().is_some() {
+            let bytes = field.bytes().await?.to_vec();
+            if !bytes.is_empty() {
+                form.init = Some(bytes);
+                form.request.init = Init::Image;
+            }
             continue;
         }
         if name == "content" || name == "style" {
@@ -193,6 +207,7 @@ pub struct ReadJob {
     pub settings: JobSettings,
     content: (Vec<u8>, Header),
     style: (Vec<u8>, Header),
+    init: Option<(Vec<u8>, Header)>,
     /// A shipped painting: kept as it is.
     shipped: bool,
     regions: RegionHeaders,
@@ -233,6 +248,7 @@ pub async fn read(multipart: Multipart, limits: Limits) -> Result<ReadJob, ApiEr
     };
 
     let regions = form.regions;
+    let init = form.init;
     let used = regions.used();
     let request = Request {
         styles: 1 + usize::from(used.second_style),
@@ -246,6 +262,13 @@ pub async fn read(multipart: Multipart, limits: Limits) -> Result<ReadJob, ApiEr
         tokio::task::spawn_blocking(move || {
             let c = upload::header(&content, "content", &limits)?;
             let s = upload::header(&style, "style", &limits)?;
+            let init = match init {
+                Some(bytes) => {
+                    let header = upload::header(&bytes, "init", &limits)?;
+                    Some((bytes, header))
+                }
+                None => None,
+            };
             let regions = RegionHeaders::read(regions, &limits)?;
             let (style_2, masks) = regions.sizes();
             let inputs = Inputs {
@@ -254,6 +277,7 @@ pub async fn read(multipart: Multipart, limits: Limits) -> Result<ReadJob, ApiEr
                     .chain(style_2)
                     .collect(),
                 masks,
+                init: init.as_ref().map(|(_, h)| (h.width, h.height)),
             };
             plan.fit(&inputs).map_err(refused)?;
             let size = fit_long_edge(c.width, c.height, plan.size);
@@ -261,16 +285,17 @@ pub async fn read(multipart: Multipart, limits: Limits) -> Result<ReadJob, ApiEr
                 Method::Gatys => plan.settings.total_steps(c.width, c.height),
                 Method::Fast => 1, // one pass
             };
-            Ok::<_, ApiError>(((content, regions), style, settings, c, s, size, steps))
+            Ok::<_, ApiError>(((content, regions, init), style, settings, c, s, size, steps))
         })
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
-    let (content, regions) = content;
+    let (content, regions, init) = content;
 
     Ok(ReadJob {
         settings,
         content: (content, content_header),
         style: (style, style_header),
+        init,
         shipped,
         regions,
         width,
@@ -287,6 +312,7 @@ impl ReadJob {
             settings,
             content: (content, content_header),
             style: (style, style_header),
+            init,
             shipped,
             regions,
             width,
@@ -299,9 +325,12 @@ impl ReadJob {
             .acquire_owned()
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let (content, style, regions) = tokio::task::spawn_blocking(move || {
+        let (content, style, init, regions) = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let content = upload::clean(&content, content_header, "content")?;
+            let init = init
+                .map(|(bytes, header)| upload::clean(&bytes, header, "init"))
+                .transpose()?;
             // The shipped styles carry no metadata: kept as they are.
             let style = if shipped {
                 style
@@ -325,13 +354,14 @@ impl ReadJob {
                         .map_err(ApiError::Unprocessable)?;
                 }
             }
-            Ok::<_, ApiError>((content, style, regions))
+            Ok::<_, ApiError>((content, style, init, regions))
         })
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
         Ok(CheckedJob {
             content,
             style,
+            init,
             settings,
             width,
             height,

@@ -407,7 +407,13 @@ impl WorkerPool {
                     png
                 }
             }),
-            Start::Content | Start::Noise | Start::Image => None,
+            // The picture the submission sent, stored with the job.
+            Start::Image => Some(
+                load(ImageKind::Fast)
+                    .await?
+                    .ok_or("the picture the job starts from is missing")?,
+            ),
+            Start::Content | Start::Noise => None,
         };
         let mut settings = job.settings.to_settings();
         let checkpoint = job.checkpoint_step.max(0) as usize;
@@ -499,6 +505,7 @@ pub fn stored_inputs(
         content: size(content, "content")?,
         styles: vec![size(style, "style")?],
         masks: Vec::new(),
+        init: None,
     };
     for (kind, bytes) in regions {
         let dims = size(bytes, kind.as_str())?;

@@ -364,7 +364,7 @@ async fn bad_uploads_are_refused_with_a_clear_status() {
             "a negative weight",
             small_job(48, 5).text("style_weight", "-1"),
             422,
-            "style_weight must be a number from 0 to",
+            "style_weight must be a number >= 0, not -1",
         ),
         (
             "an output too small for VGG",

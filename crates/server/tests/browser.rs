@@ -289,6 +289,15 @@ async fn a_browser_uploads_two_images_watches_progress_and_downloads_the_result(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The optimisation starts from the fast picture this browser painted and sent with the
+    // job (the server painted none): the job page says so.
+    browser
+        .wait_until(
+            "the job's settings",
+            Duration::from_secs(10),
+            "return document.body.textContent.includes('optimised from the fast picture sent with it')",
+        )
+        .await;
     // Progress appears: the bar moves and the step count shows.
     browser
         .wait_until(

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{file, png, small_job, TestServer};
+use common::{file, png, small_fast_job, small_job, TestServer};
 use reqwest::multipart::Form;
 use restyle::{ColorMode, Image, StyleImage};
 use serde_json::Value;
@@ -191,6 +191,53 @@ async fn a_waiting_refined_job_survives_a_restart_and_starts_from_its_fast_pictu
     assert_eq!(done["state"], "done", "{done}");
     assert_eq!(done["step"], 4);
     assert_eq!(done["settings"]["init"], "fast");
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_starts_from_the_picture_sent_with_it() {
+    // The page's "Gatys" sends the fast picture the browser painted as `init`: the server
+    // paints nothing for it, shows it at once, and the optimisation starts from it.
+    let first = TestServer::start(&["--workers", "0"]).await;
+    let start = png(48, 36);
+    let form = small_job(48, 4).part("init", file(start.clone(), "start.png"));
+    let id = first.submit_ok(form).await;
+    let job = first.job(&id).await;
+    assert_eq!(job["settings"]["init"], "image", "{job}");
+    assert!(job["preview_url"].is_string(), "shown at once: {job}");
+    let preview = first
+        .client
+        .get(first.url(&format!("/api/jobs/{id}/preview")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preview.status(), 200);
+    let shown = image::load_from_memory(&preview.bytes().await.unwrap()).unwrap();
+    let sent = image::load_from_memory(&start).unwrap();
+    assert_eq!(
+        shown.to_rgb8(),
+        sent.to_rgb8(),
+        "the picture sent, pixel for pixel"
+    );
+    // Not a picture, or with the fast method: refused in the request's words.
+    let broken = small_job(48, 4).part("init", file(b"not a picture".to_vec(), "start.png"));
+    let (status, message) = error_of(first.submit(broken).await).await;
+    assert_eq!(status, 415, "{message}");
+    let fast = small_fast_job(48).part("init", file(png(48, 36), "start.png"));
+    let (status, message) = error_of(first.submit(fast).await).await;
+    assert_eq!(status, 422, "{message}");
+    assert!(
+        message.contains("init applies to method gatys"),
+        "{message}"
+    );
+    let second = first.restart(&["--workers", "1"]).await;
+    let done = second
+        .wait_for(&id, Duration::from_secs(300), |j| {
+            j["state"] != "queued" && j["state"] != "running"
+        })
+        .await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["step"], 4);
     second.stop().await;
 }
 

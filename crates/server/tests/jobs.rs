@@ -53,7 +53,7 @@ async fn poison_settings_are_refused_before_they_are_queued() {
             "a weight that is not finite",
             small_job(64, 5).text("tv_weight", "inf"),
             422,
-            "tv_weight must be a number from 0 to",
+            "tv_weight must be a number >= 0, not inf",
         ),
         (
             "a negative seed",
