@@ -391,15 +391,11 @@ mod tests {
     /// Whether this CPU lacks the bf16 products, after saying the test is
     /// skipped; a failure instead where every test must run.
     fn unavailable() -> bool {
-        if available() {
-            return false;
-        }
-        assert!(
-            !std::env::var("RESTYLE_REQUIRE_ALL_TESTS").is_ok_and(|v| v == "1"),
-            "this CPU has no AVX-512 BF16, and RESTYLE_REQUIRE_ALL_TESTS=1"
-        );
-        eprintln!("skipped: this CPU has no AVX-512 BF16");
-        true
+        !available()
+            && !restyle_test_support::require_or_skip(
+                "the bf16 products' test",
+                "this CPU has no AVX-512 BF16",
+            )
     }
 
     fn values(len: usize, seed: usize) -> Vec<f32> {
