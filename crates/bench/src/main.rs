@@ -146,6 +146,8 @@ fn compare_gemm() {
         let flops = 2.0 * (m * k * n) as f64;
         let packed = PackedA::pack(&a, m, k, k);
         let ours = gflops(flops, || gemm(&packed, &b, n, n, &mut c, n, false));
+        // SAFETY: a is m x k (row stride k), b is k x n and c is m x n (row
+        // stride n), all as long as those shapes need; c is not read (beta 0).
         let theirs = gflops(flops, || unsafe {
             matrixmultiply::sgemm(
                 m,

@@ -2,11 +2,9 @@
 //! out-of-memory abort would) is tried `--max-attempts` times (2 by
 //! default), then ends `failed` with the reason; the server keeps serving.
 
-mod support;
-
 use std::time::Duration;
 
-use support::{Api, Proc};
+use restyle_test_support::process::{Api, Proc};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_kills_its_worker_twice_ends_failed_and_the_server_goes_on() {

@@ -1,22 +1,11 @@
 //! The real `restyle` binary, driven end to end on small images.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use image::{ImageBuffer, Luma, LumaA, Rgb, Rgba};
-
-fn restyle(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_restyle"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use restyle_test_support::cli::{assert_refused, restyle, stderr};
+use restyle_test_support::require_or_skip;
 
 /// A smooth, colourful test picture.
 fn write_rgb(dir: &Path, name: &str, w: u32, h: u32) -> PathBuf {
@@ -30,22 +19,6 @@ fn write_rgb(dir: &Path, name: &str, w: u32, h: u32) -> PathBuf {
     let path = dir.join(name);
     img.save(&path).unwrap();
     path
-}
-
-/// Asserts a clean failure: exit code 2, one line on stderr naming `needle`,
-/// no panic.
-fn assert_refused(out: &Output, needle: &str) {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(2), "exit code; stderr: {err}");
-    assert!(
-        err.contains(needle),
-        "stderr should mention `{needle}`: {err}"
-    );
-    assert!(
-        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
-        "{err}"
-    );
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
 }
 
 struct Fixture {
@@ -493,14 +466,10 @@ fn torchvision_weights_are_read_and_other_networks_refused() {
             assert!(out.status.success(), "{}", stderr(&out));
             assert!(image::open(f.path().join("out.png")).is_ok());
         }
-        None if std::env::var("RESTYLE_REQUIRE_ALL_TESTS").is_ok_and(|v| v == "1") => {
-            panic!("RESTYLE_TORCHVISION_FIXTURES is not set, and RESTYLE_REQUIRE_ALL_TESTS=1")
-        }
         None => {
-            // Straight to stderr, past the test harness's capture, so the skip shows.
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped: a run on torchvision weights: RESTYLE_TORCHVISION_FIXTURES is not set"
+            require_or_skip(
+                "a run on torchvision weights",
+                "RESTYLE_TORCHVISION_FIXTURES is not set",
             );
         }
     }

@@ -3,23 +3,9 @@
 //! output would be 64x7, is refused with the server's peak memory (VmHWM)
 //! growing by less than 100 MB, four at once.
 
-mod support;
-
 use std::time::Duration;
 
-use support::Proc;
-
-/// The process's peak resident memory, bytes (Linux).
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        * 1024
-}
+use restyle_test_support::process::{rss, Proc};
 
 /// A flat 16000x1800 PNG: a few tens of kilobytes.
 fn wide_png() -> Vec<u8> {
@@ -61,7 +47,7 @@ async fn a_huge_thin_png_is_refused_from_its_header() {
     assert_eq!(health.status(), 200);
     let png = wide_png();
     assert!(png.len() < 200_000, "{} bytes", png.len());
-    let before = peak_rss(server.child.id());
+    let before = rss(server.child.id()).1;
     let submit = || {
         let form = reqwest::multipart::Form::new()
             .part(
@@ -84,7 +70,7 @@ async fn a_huge_thin_png_is_refused_from_its_header() {
         let message = body["error"].as_str().unwrap();
         assert!(message.contains("64x7"), "{message}");
     }
-    let grown = peak_rss(server.child.id()).saturating_sub(before);
+    let grown = rss(server.child.id()).1.saturating_sub(before);
     println!(
         "peak RSS grew by {:.1} MB for four refusals",
         grown as f64 / 1e6

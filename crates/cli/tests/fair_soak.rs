@@ -4,18 +4,18 @@
 //! well-behaved clients' jobs all finish, their page and API answers stay
 //! quick (p95 under 200 ms), their results are never evicted, the server's
 //! peak memory stays within its documented bound, and it never restarts.
-//! Prints its figures. Runs in CI, or with RESTYLE_SOAK=1; about two minutes.
-
-mod support;
+//! Prints its figures. That is the full soak (RESTYLE_FULL_SOAKS=1), about
+//! two minutes; by default and in CI the abuser holds 100 streams and 3
+//! stalled uploads, and floods for 5 s after the neighbours are done.
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use restyle_test_support::process::{rss, Api, Proc};
+use restyle_test_support::{full_soaks, png};
 use serde_json::Value;
-use support::soak::{enabled, rss};
-use support::{png, Api, Proc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -82,9 +82,11 @@ fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fairness_soak_one_abuser_three_neighbours() {
-    if !enabled("fairness") {
-        return;
-    }
+    let (streams, stalled, tail) = if full_soaks("the fairness soak") {
+        (600, 10, 15)
+    } else {
+        (100, 3, 5)
+    };
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -142,10 +144,10 @@ async fn fairness_soak_one_abuser_three_neighbours() {
     assert_eq!(first_status, 201, "{first}");
     let target = first["id"].as_str().unwrap().to_owned();
 
-    // 600 event streams, held open.
+    // Event streams, held open.
     let mut held = Vec::new();
     let stream_statuses = Tally::default();
-    for _ in 0..600 {
+    for _ in 0..streams {
         if let Some((c, status)) =
             open_stream(&address, &format!("/api/jobs/{target}/events"), &key).await
         {
@@ -153,8 +155,8 @@ async fn fairness_soak_one_abuser_three_neighbours() {
             held.push(c);
         }
     }
-    // Ten stalled uploads.
-    for _ in 0..10 {
+    // Stalled uploads.
+    for _ in 0..stalled {
         if let Some(c) = stalled_upload(&address, &key).await {
             held.push(c);
         }
@@ -282,7 +284,7 @@ async fn fairness_soak_one_abuser_three_neighbours() {
     }
     let neighbours_done = started.elapsed();
     // The abuser keeps going a while: the neighbours' results must stay.
-    tokio::time::sleep(Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(tail)).await;
     stop.store(true, Ordering::SeqCst);
     let mut sent = 0;
     for f in floods {

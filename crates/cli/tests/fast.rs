@@ -1,21 +1,10 @@
 //! `restyle --method fast` and `--init fast`, driven end to end through the real binary.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use image::{ImageBuffer, Luma, Rgb, RgbImage};
-
-fn restyle(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_restyle"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use restyle_test_support::cli::{assert_refused, restyle, stderr};
 
 /// A smooth, colourful picture; `seed` changes its pattern.
 fn write_rgb(dir: &Path, name: &str, w: u32, h: u32, seed: u32) -> PathBuf {
@@ -29,17 +18,6 @@ fn write_rgb(dir: &Path, name: &str, w: u32, h: u32, seed: u32) -> PathBuf {
     let path = dir.join(name);
     img.save(&path).unwrap();
     path
-}
-
-fn assert_refused(out: &Output, needle: &str) {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(2), "exit code; stderr: {err}");
-    assert!(
-        err.contains(needle),
-        "stderr should mention `{needle}`: {err}"
-    );
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
 }
 
 fn assert_ok(out: &Output) {

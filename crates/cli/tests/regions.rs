@@ -2,17 +2,10 @@
 //! a small two-painting run, and every bad input refused with exit 2.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use image::{ImageBuffer, Luma, Rgb};
-
-fn restyle(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_restyle"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the binary runs")
-}
+use restyle_test_support::cli::{assert_refused, restyle};
 
 fn flat(dir: &Path, name: &str, rgb: [u8; 3]) -> PathBuf {
     let path = dir.join(name);
@@ -68,17 +61,6 @@ impl Fixture {
         args.extend_from_slice(extra);
         restyle(&args, self.dir.path())
     }
-}
-
-fn assert_refused(out: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "exit code; stderr: {err}");
-    assert!(
-        err.contains(needle),
-        "stderr should mention `{needle}`: {err}"
-    );
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
 }
 
 #[test]

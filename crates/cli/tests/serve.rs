@@ -3,11 +3,9 @@
 //! with a file limit of 128, a slowloris of 130 connections does not keep
 //! `/api/health` from answering; `restyle site` writes its static site once.
 
-mod support;
-
 use std::time::Duration;
 
-use support::{Api, Proc};
+use restyle_test_support::process::{Api, Proc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

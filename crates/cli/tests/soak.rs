@@ -2,21 +2,25 @@
 //! server killed with SIGKILL and restarted twice along the way. Every
 //! accepted job ends done, failed (with a reason), cancelled or deleted;
 //! none is lost or started more often than it was interrupted; memory and
-//! disk stay flat. Prints its figures. Runs in CI, or with RESTYLE_SOAK=1.
-
-mod support;
+//! disk stay flat. Prints its figures. That is the full soak
+//! (RESTYLE_FULL_SOAKS=1); by default and in CI, 60 submissions.
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use support::soak::{by_state, enabled, rss, starts_in_logs, Dice, Soak};
-use support::{Api, Proc};
+use restyle_test_support::full_soaks;
+use restyle_test_support::process::{rss, Api, Proc};
+use restyle_test_support::soak::{by_state, starts_in_logs, Dice, Soak};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn soak_sqlite_300_jobs_two_kills() {
-    if !enabled("SQLite") {
-        return;
-    }
+async fn soak_sqlite_two_kills() {
+    // Three rounds of submissions, the server killed after the first two.
+    let per_round = if full_soaks("the SQLite soak") {
+        100
+    } else {
+        20
+    };
+    let submitted = 3 * per_round;
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -47,7 +51,7 @@ async fn soak_sqlite_300_jobs_two_kills() {
     // One submitter (one key) throughout: its jobs are visible to it only.
     let submitter = Api::new(&url);
     for round in 1..=3 {
-        soak.round(&submitter.at(&url), 100, &mut dice).await;
+        soak.round(&submitter.at(&url), per_round, &mut dice).await;
         if round < 3 {
             peaks.push(rss(server.child.id()).1);
             server.kill();
@@ -84,11 +88,10 @@ async fn soak_sqlite_300_jobs_two_kills() {
     // Straight to standard error, past the harness's capture: CI shows the figures.
     let _ = writeln!(
         std::io::stderr(),
-        "soak (SQLite): {} submitted, {} accepted, {} refused, {} cancel requests, {} deleted; \
+        "soak (SQLite): {submitted} submitted, {} accepted, {} refused, {} cancel requests, {} deleted; \
          final states {states:?}; {rerun} jobs re-run after the 2 kills; \
          peak RSS per process {:?} MiB; RSS warm {} MiB, at the end {} MiB; \
          images peak {} KiB, at the end {} KiB; {:.0} s",
-        300,
         soak.accepted.len(),
         soak.refused,
         soak.cancels,
@@ -100,7 +103,7 @@ async fn soak_sqlite_300_jobs_two_kills() {
         disk_end >> 10,
         started.elapsed().as_secs_f64()
     );
-    assert_eq!(soak.accepted.len() + soak.refused, 300);
+    assert_eq!(soak.accepted.len() + soak.refused, submitted);
     assert_eq!(
         jobs.len() + soak.deleted.len(),
         soak.accepted.len(),
@@ -110,7 +113,10 @@ async fn soak_sqlite_300_jobs_two_kills() {
         rerun <= 2,
         "only a job running at a kill runs again: {rerun}"
     );
-    assert!(states.get("done").copied().unwrap_or(0) > 100, "{states:?}");
+    assert!(
+        states.get("done").copied().unwrap_or(0) > submitted / 3,
+        "{states:?}"
+    );
     assert!(soak.peak_disk <= 20 << 20, "disk within --max-disk");
     assert!(
         end_rss <= warm_rss + (100 << 20),

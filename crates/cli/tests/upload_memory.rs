@@ -4,12 +4,9 @@
 //! (VmHWM) by less than the budget and a margin, not by the 160 MB sent;
 //! those over the budget get a 503, and health answers throughout.
 
-mod support;
-
 use std::time::Duration;
 
-use support::soak::rss;
-use support::Proc;
+use restyle_test_support::process::{rss, Proc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -3,27 +3,14 @@
 //! Needs `ffmpeg` and `ffprobe` (Debian: `ffmpeg`); without them the tests that need them say so
 //! and pass, unless RESTYLE_REQUIRE_ALL_TESTS=1 (CI).
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use restyle_test_support::cli::{assert_refused, restyle, stderr};
+use restyle_test_support::require_or_skip;
 use serde_json::Value;
-use support::skip;
-
-fn restyle(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_restyle"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 fn has_ffmpeg() -> bool {
     ["ffmpeg", "ffprobe"].iter().all(|p| {
@@ -121,22 +108,13 @@ fn has_sound(path: &Path) -> bool {
     streams(path).iter().any(|s| s["codec_type"] == "audio")
 }
 
-/// Asserts a clean failure: exit code 2, one line on stderr naming `needle`, no panic.
-fn assert_refused(out: &Output, needle: &str) {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(2), "exit code; stderr: {err}");
-    assert!(
-        err.contains(needle),
-        "stderr should mention `{needle}`: {err}"
-    );
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-}
-
 macro_rules! need_ffmpeg {
     () => {
         if !has_ffmpeg() {
-            skip("ffmpeg and ffprobe are not on PATH (Debian: apt-get install ffmpeg)");
+            require_or_skip(
+                "the video tests",
+                "ffmpeg and ffprobe are not on PATH (Debian: apt-get install ffmpeg)",
+            );
             return;
         }
     };
@@ -182,7 +160,10 @@ fn the_shared_clip_keeps_its_sound_rate_and_frames_in_every_container() {
     let clip =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/video/big_buck_bunny_5s.mp4");
     if !clip.is_file() {
-        skip("../shared/video/big_buck_bunny_5s.mp4 is not beside the repository");
+        require_or_skip(
+            "the shared clip's test",
+            "../shared/video/big_buck_bunny_5s.mp4 is not beside the repository",
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -454,7 +435,10 @@ fn a_full_disk_fails_in_one_line_and_leaves_no_output() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !mounted {
-        skip("cannot mount a small tmpfs to fill (needs root)");
+        require_or_skip(
+            "the full disk test",
+            "cannot mount a small tmpfs to fill (needs root)",
+        );
         return;
     }
     struct Unmount(PathBuf);

@@ -1,13 +1,24 @@
-//! The tensor engine behind restyle: everything VGG-19 needs to run forward
-//! and to carry gradients back to its input image, on the CPU.
+//! The tensor engine behind restyle, on the CPU: everything VGG-19 needs to
+//! run forward and to carry gradients back to its input image, and what the
+//! fast style model needs to run forward.
 //!
-//! VGG-19 is made of three operations only: 3x3 convolutions (stride 1,
-//! padding 1), ReLU and 2x2 max pooling. This crate implements exactly those,
-//! each as a forward function that returns what its backward pass needs and
-//! nothing more (a bit per element for ReLU, a byte per output for pooling,
-//! nothing at all for a convolution, whose input gradient needs only its
-//! weights). There is no autograd and no weight gradient: restyle optimises
-//! pixels, never weights.
+//! VGG-19 is made of three operations: 3x3 convolutions (stride 1, padding 1;
+//! Winograd's or direct, [`Conv3x3`]), ReLU and 2x2 max pooling. Each is a
+//! forward function that returns what its backward pass needs and nothing
+//! more (a bit per element for ReLU, a byte per output for pooling, nothing
+//! at all for a convolution, whose input gradient needs only its weights).
+//! There is no autograd and no weight gradient: restyle optimises pixels,
+//! never weights.
+//!
+//! The fast (feed-forward) style model runs forward only, on convolutions of
+//! any kernel size and stride with padding and upsampling fused
+//! ([`conv2d`], [`pad`], [`upsample`]), depthwise convolutions
+//! ([`depthwise`]), instance normalisation ([`norm`]) and element-wise
+//! activations ([`activation`]).
+//!
+//! Underneath are the matrix products ([`gemm`]: general, prepacked,
+//! parallel by columns, symmetric, and in bf16 for the style losses) and how
+//! a run keeps the large buffers it frees ([`allocator`]).
 //!
 //! ```
 //! use restyle_engine::{Conv3x3, Tensor, relu_forward, relu_backward};
@@ -23,10 +34,6 @@
 //! relu_backward(&mask, &mut grad);           // nothing passes a dead ReLU
 //! assert_eq!(conv.backward_input(&grad).as_slice(), &[0.0; 4]);
 //! ```
-
-// Every unsafe block says why it is sound (the kernels use raw pointers
-// and AVX-512 intrinsics; threads write disjoint parts of shared buffers).
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod allocator;
 mod conv;

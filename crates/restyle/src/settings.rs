@@ -17,8 +17,8 @@ pub const DEFAULT_ADAM_LEARNING_RATE: f32 = 0.02;
 
 /// L-BFGS's first step (before any curvature is known) moves the pixel that
 /// moves most by this much (pixel units, 0..1). On Tübingen and The Starry
-/// Night at 256 px, 0.01 to 0.5 are all accepted at the first try (the old
-/// guess, scaled by the gradient's 1-norm, took 5 evaluations); 0.5 lowers
+/// Night at 256 px, 0.01 to 0.5 are all accepted at the first try (a guess
+/// scaled by the gradient's 1-norm needs several evaluations); 0.5 lowers
 /// the loss most.
 pub const DEFAULT_LBFGS_FIRST_STEP: f32 = 0.5;
 

@@ -8,6 +8,7 @@ use restyle::losses::{
 };
 use restyle::{Borders, Layer, MaskAtLayer, StyleObjective, Vgg19};
 use restyle_engine::Tensor;
+use restyle_test_support::require_or_skip;
 
 fn random(rng: &mut ChaCha8Rng, c: usize, h: usize, w: usize, lo: f32, hi: f32) -> Tensor {
     Tensor::from_vec(
@@ -510,12 +511,12 @@ fn wrapped_borders_are_exact_where_the_network_is_smooth() {
 #[test]
 fn large_layers_in_bf16_keep_the_style_loss_and_its_gradient() {
     use restyle_engine::gemm;
-    if !gemm::bf16::available() {
-        assert!(
-            !std::env::var("RESTYLE_REQUIRE_ALL_TESTS").is_ok_and(|v| v == "1"),
-            "this CPU has no AVX-512 BF16, and RESTYLE_REQUIRE_ALL_TESTS=1"
-        );
-        eprintln!("skipped: this CPU has no AVX-512 BF16 (the f32 products are what runs)");
+    if !gemm::bf16::available()
+        && !require_or_skip(
+            "the bf16 style loss test",
+            "this CPU has no AVX-512 BF16 (the f32 products are what runs)",
+        )
+    {
         return;
     }
     let mut rng = ChaCha8Rng::seed_from_u64(7);

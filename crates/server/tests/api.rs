@@ -1,21 +1,11 @@
 //! The JSON API end to end, on a real server on loopback, with tiny images.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{file, png, read_events, small_job, TestServer};
 use reqwest::multipart::Form;
+use restyle_test_support::http::{error_of, file, read_events, small_job};
+use restyle_test_support::{png, TestServer};
 use serde_json::Value;
-
-async fn error_of(r: reqwest::Response) -> (u16, String) {
-    let status = r.status().as_u16();
-    let body: Value = r.json().await.expect("errors are JSON");
-    (
-        status,
-        body["error"].as_str().expect("an `error` field").to_owned(),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_streams_progress_then_its_result_can_be_downloaded_and_deleted() {

@@ -7,13 +7,11 @@
 //! RESTYLE_REQUIRE_ALL_TESTS=1. With RESTYLE_SCREENSHOTS=DIR it also saves
 //! screenshots of the pages there.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{png, required, TestServer};
+use restyle_test_support::{png, require_or_skip, TestServer};
 use serde_json::{json, Value};
 
 fn find_program(names: &[&str]) -> Option<PathBuf> {
@@ -129,11 +127,10 @@ async fn start_browser(downloads: &Path, profile: &Path) -> Option<(Driver, Brow
     let chromium = find_program(&["chromium", "chromium-browser", "google-chrome"]);
     let chromedriver = find_program(&["chromedriver"]);
     let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
-        assert!(
-            !required(),
-            "RESTYLE_REQUIRE_ALL_TESTS=1 but chromium or chromedriver is not installed"
+        require_or_skip(
+            "the browser test",
+            "chromium and chromedriver are not both installed (apt-get install chromium chromium-driver)",
         );
-        eprintln!("note: skipping the browser test: chromium and chromedriver are not both installed (apt-get install chromium chromium-driver)");
         return None;
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0")

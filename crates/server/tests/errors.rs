@@ -5,22 +5,11 @@
 //! images only revalidated, nothing is served once the job is deleted, and
 //! a finished job's preview is gone.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{small_job, TestServer};
+use restyle_test_support::http::{error_of, small_job};
+use restyle_test_support::TestServer;
 use serde_json::Value;
-
-async fn error_of(r: reqwest::Response) -> (u16, String) {
-    let status = r.status().as_u16();
-    let kind = r.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(kind.starts_with("application/json"), "{status}: {kind}");
-    let body: Value = r.json().await.expect("errors are JSON");
-    let message = body["error"].as_str().expect("an `error` field").to_owned();
-    assert!(!message.is_empty());
-    (status, message)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_error_is_json_with_one_shape() {

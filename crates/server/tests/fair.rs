@@ -3,11 +3,10 @@
 //! out, starve or evict another. Bounded: every wait has a limit, every
 //! connection is closed at the end.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{client_with_key, file, png, small_fast_job, small_job, TestServer};
+use restyle_test_support::http::{client_with_key, file, small_fast_job, small_job};
+use restyle_test_support::{png, TestServer};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

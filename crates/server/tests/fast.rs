@@ -2,13 +2,12 @@
 //! long optimisation, `init=fast` jobs showing the fast picture first, bad values,
 //! and a restart.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{file, png, small_fast_job, small_job, TestServer};
 use reqwest::multipart::Form;
 use restyle::{ColorMode, Image, StyleImage};
+use restyle_test_support::http::{error_of, file, small_fast_job, small_job};
+use restyle_test_support::{png, TestServer};
 use serde_json::Value;
 
 /// The fast picture of `content` in `style` at `size`, computed here with the library,
@@ -55,12 +54,6 @@ async fn occupy_the_worker(s: &TestServer) -> String {
     s.wait_for(&id, Duration::from_secs(120), |j| j["state"] == "running")
         .await;
     id
-}
-
-async fn error_of(r: reqwest::Response) -> (u16, String) {
-    let status = r.status().as_u16();
-    let body: Value = r.json().await.expect("errors are JSON");
-    (status, body["error"].as_str().unwrap().to_owned())
 }
 
 // The engine's results may differ in the last bit with how rows are split between

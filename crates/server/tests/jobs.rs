@@ -3,23 +3,13 @@
 //! health check sees storage problems; the configuration cannot promise
 //! what the workers refuse; a worker does not run a job larger than it allows.
 
-mod common;
-
 use std::time::Duration;
 
 use clap::Parser;
-use common::{file, png, small_job, TestServer};
 use reqwest::multipart::Form;
+use restyle_test_support::http::{error_of, file, small_job};
+use restyle_test_support::{png, TestServer};
 use serde_json::Value;
-
-async fn error_of(r: reqwest::Response) -> (u16, String) {
-    let status = r.status().as_u16();
-    let body: Value = r.json().await.expect("errors are JSON");
-    (
-        status,
-        body["error"].as_str().expect("an `error` field").to_owned(),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_settings_are_refused_before_they_are_queued() {

@@ -3,12 +3,11 @@
 //! message; none may be lost (every accepted id is in the queue, nothing
 //! else is). Bounded: 100 requests, one minute at most.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{small_job, TestServer};
+use restyle_test_support::http::small_job;
+use restyle_test_support::TestServer;
 use serde_json::Value;
 
 const SUBMISSIONS: usize = 100;

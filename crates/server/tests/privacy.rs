@@ -4,12 +4,11 @@
 //! worker ran a job. Host names other than this server's and cross-site
 //! requests that change state are refused.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{client_with_key, small_job, TestServer};
 use reqwest::StatusCode;
+use restyle_test_support::http::{client_with_key, small_job};
+use restyle_test_support::TestServer;
 use serde_json::Value;
 
 async fn json(r: reqwest::Response) -> (StatusCode, Value) {

@@ -4,28 +4,17 @@
 //! empty fields, request targets and headers over the limits (JSON bodies),
 //! small disk budgets' messages, truncated JPEGs, and wrong tokens.
 
-mod common;
-
-use common::{file, png, small_fast_job, small_job, TestServer};
+use restyle_test_support::http::{client_with_key, error_body, file, small_fast_job, small_job};
+use restyle_test_support::{png, TestServer};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn error_of(r: reqwest::Response) -> (u16, Value) {
-    let status = r.status().as_u16();
-    let body: Value = r.json().await.expect("errors are JSON");
-    assert!(
-        body["error"].as_str().is_some_and(|e| !e.is_empty()),
-        "{body}"
-    );
-    (status, body)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_that_cannot_run_are_refused_at_submission() {
     let s = TestServer::start(&["--workers", "0"]).await;
     // The painting at a tenth of a 32 px picture: 3x3 pixels.
     let (status, body) =
-        error_of(s.submit(small_job(32, 5).text("style_scale", "0.1")).await).await;
+        error_body(s.submit(small_job(32, 5).text("style_scale", "0.1")).await).await;
     assert_eq!(status, 422, "{body}");
     assert!(
         body["error"].as_str().unwrap().contains("style_scale"),
@@ -42,7 +31,7 @@ async fn jobs_that_cannot_run_are_refused_at_submission() {
     let form = small_fast_job(32)
         .part("style_2", file(bytes, "flat.png"))
         .part("mask_1", file(png(48, 36), "mask.png"));
-    let (status, body) = error_of(s.submit(form).await).await;
+    let (status, body) = error_body(s.submit(form).await).await;
     assert_eq!(status, 422, "{body}");
     assert!(
         body["error"].as_str().unwrap().contains("style_2"),
@@ -50,7 +39,7 @@ async fn jobs_that_cannot_run_are_refused_at_submission() {
     );
     // A too-small second painting, too.
     let form = small_fast_job(32).part("style_2", file(png(16, 16), "small.png"));
-    let (status, body) = error_of(s.submit(form).await).await;
+    let (status, body) = error_body(s.submit(form).await).await;
     assert_eq!(status, 422, "{body}");
     assert!(
         body["error"].as_str().unwrap().contains("style_2"),
@@ -77,7 +66,7 @@ async fn unknown_fields_are_refused_even_empty() {
     for i in 0..10 {
         form = form.text(format!("junk{i}"), "");
     }
-    let (status, body) = error_of(s.submit(form).await).await;
+    let (status, body) = error_body(s.submit(form).await).await;
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].as_str().unwrap().contains("junk0"), "{body}");
     s.stop().await;
@@ -132,7 +121,7 @@ async fn a_small_disk_budget_is_named_in_kilobytes() {
         "1",
     ])
     .await;
-    let (status, body) = error_of(s.submit(small_job(32, 5)).await).await;
+    let (status, body) = error_body(s.submit(small_job(32, 5)).await).await;
     assert_eq!(status, 507, "{body}");
     let message = body["error"].as_str().unwrap();
     assert!(
@@ -160,7 +149,7 @@ async fn a_truncated_jpeg_is_refused() {
         .part("content", file(jpeg, "cut.jpg"))
         .part("style", file(png(40, 40), "painting.png"))
         .text("size", "32");
-    let (status, body) = error_of(s.submit(form).await).await;
+    let (status, body) = error_body(s.submit(form).await).await;
     assert_eq!(status, 422, "{body}");
     assert!(
         body["error"].as_str().unwrap().contains("content"),
@@ -184,7 +173,7 @@ async fn wrong_tokens_are_counted_by_address() {
         statuses.push(r.status().as_u16());
         if r.status() == 429 {
             assert!(r.headers().contains_key("retry-after"));
-            let (_, body) = error_of(r).await;
+            let (_, body) = error_body(r).await;
             assert_eq!(body["limit"], "failed_tokens_per_minute", "{body}");
         }
     }
@@ -207,12 +196,12 @@ async fn only_keys_the_server_issued_are_accepted() {
     let s = TestServer::start(&["--workers", "0"]).await;
     let id = s.submit_ok(small_job(32, 5)).await;
     for chosen in ["0000000000000000", &"0".repeat(64)] {
-        let r = common::client_with_key(Some(chosen))
+        let r = client_with_key(Some(chosen))
             .get(s.url("/api/jobs"))
             .send()
             .await
             .unwrap();
-        let (status, body) = error_of(r).await;
+        let (status, body) = error_body(r).await;
         assert_eq!(status, 400, "{chosen}: {body}");
     }
     // The issued key sees its job.

@@ -1,13 +1,12 @@
 //! Regions through the API: a second painting and masks as uploads
 //! (`style_2`, `mask_1`, `mask_2`, `keep`), checked like the other images.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{file, png, TestServer};
 use image::{ImageBuffer, Luma, Rgb};
 use reqwest::multipart::Form;
+use restyle_test_support::http::{file, small_job};
+use restyle_test_support::{png, TestServer};
 use serde_json::Value;
 
 fn encode(img: impl Into<image::DynamicImage>) -> Vec<u8> {
@@ -136,7 +135,7 @@ async fn the_job_page_names_a_shipped_second_painting_and_the_part_kept() {
     );
 
     // A job without regions shows none, and its settings have no `regions`.
-    let plain = s.submit_ok(common::small_job(32, 2)).await;
+    let plain = s.submit_ok(small_job(32, 2)).await;
     let job = s.job(&plain).await;
     assert!(job["settings"].get("regions").is_none(), "{job}");
     let page = s.job_page(&plain).await;

@@ -1,12 +1,11 @@
 //! The disk stays within `--max-disk` whatever is submitted and cancelled;
 //! finished jobs drop the files they no longer need and go after `--keep`.
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{small_job, TestServer};
+use restyle_test_support::http::small_job;
+use restyle_test_support::TestServer;
 use serde_json::Value;
 
 /// Bytes of the files under `dir`.

@@ -2,9 +2,8 @@
 //! `@`, a space or `+` works), a session cookie that is not the token and
 //! lasts a week, `Secure` behind HTTPS, and no redirect off the server.
 
-mod common;
-
-use common::{client_with_key, TestServer};
+use restyle_test_support::http::client_with_key;
+use restyle_test_support::TestServer;
 
 const TOKEN: &str = "me@home + you";
 

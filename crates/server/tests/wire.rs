@@ -3,11 +3,9 @@
 //! over the limit, and a stop with a slow upload under way. Bounded: every
 //! wait has a limit, every connection is closed at the end.
 
-mod common;
-
 use std::time::Duration;
 
-use common::TestServer;
+use restyle_test_support::TestServer;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -218,62 +218,9 @@ impl WinogradConv {
         #[cfg(target_arch = "x86_64")]
         if crate::gemm::Kernel::detect() == crate::gemm::Kernel::Avx512 {
             // SAFETY: detect() chose AVX-512 only where the CPU has it.
-            return unsafe { self.transform_input_avx512(input, tiles, v) };
+            return unsafe { avx512::transform_input(input, tiles, v) };
         }
         self.transform_input_impl(input, tiles, v)
-    }
-
-    /// [`WinogradConv::transform_input`], sixteen tiles at a time.
-    ///
-    /// # Safety
-    /// The CPU has AVX-512F.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn transform_input_avx512(&self, input: &Tensor, tiles: Tiles, v: &mut [f32]) {
-        use avx512::{Line, LANES, LINE};
-        let (c, h, w) = input.shape();
-        let n = tiles.stride;
-        for (ty, tx0, tx1, offset) in tile_rows(tiles.tw, tiles.first, tiles.count) {
-            for ch in 0..c {
-                let plane = input.plane(ch);
-                for block in (tx0..tx1).step_by(LANES) {
-                    let lanes = LANES.min(tx1 - block);
-                    let x_start = (block * OUT) as isize - 1;
-                    // Samples x_start.. of each row; those left of the image
-                    // (x_start = -1) or right of it read as zero.
-                    let lines: [Line; IN] = std::array::from_fn(|dy| {
-                        let y = (ty * OUT + dy) as isize - 1;
-                        if y < 0 || y as usize >= h {
-                            return Line::OUTSIDE;
-                        }
-                        Line {
-                            start: plane[y as usize * w..].as_ptr().wrapping_offset(x_start),
-                            lo: (-x_start).max(0) as usize,
-                            hi: (w as isize - x_start).clamp(0, LINE as isize) as usize,
-                        }
-                    });
-                    let column = tiles.column + offset + (block - tx0);
-                    // The first `split` lanes end this panel, the rest start the next.
-                    let split = (NR - column % NR).min(lanes);
-                    let next = if split < lanes {
-                        packed_b_index(c, ch, column + split) - split
-                    } else {
-                        0
-                    };
-                    let out = avx512::Destination {
-                        base: v.as_mut_ptr(),
-                        point_stride: c * n,
-                        at: [packed_b_index(c, ch, column), next],
-                        mask: [avx512::lane_mask(0, split), avx512::lane_mask(split, lanes)],
-                    };
-                    // SAFETY: each line's samples lo..hi are inside its row
-                    // of the plane; in each point's c x n block of V, the
-                    // lanes up to `split` are columns of row `ch` of one
-                    // panel and the rest (at `next` + lane) of the next panel's.
-                    unsafe { avx512::input_tiles(lines, out) };
-                }
-            }
-        }
     }
 
     /// The transform's loops over tiles, inlined into each entry point so
@@ -317,72 +264,10 @@ impl WinogradConv {
         #[cfg(target_arch = "x86_64")]
         if crate::gemm::Kernel::detect() == crate::gemm::Kernel::Avx512 {
             // SAFETY: AVX-512 is present (detect()); the caller upholds the rest.
-            return unsafe { self.transform_output_avx512(m, bias, tiles, out, hw) };
+            return unsafe { avx512::transform_output(self.out_channels, m, bias, tiles, out, hw) };
         }
         // SAFETY: the caller upholds the contract.
         unsafe { self.transform_output_impl(m, bias, tiles, out, hw) }
-    }
-
-    /// [`WinogradConv::transform_output`], sixteen tiles at a time.
-    ///
-    /// # Safety
-    /// As `transform_output`, and the CPU has AVX-512F.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn transform_output_avx512(
-        &self,
-        m: &[f32],
-        bias: Option<&[f32]>,
-        tiles: Tiles,
-        out: SharedMut<f32>,
-        (h, w): (usize, usize),
-    ) {
-        use avx512::LANES;
-        let (k, n) = (self.out_channels, tiles.stride);
-        use std::arch::x86_64::_mm512_mask_storeu_ps;
-        for (ty, tx0, tx1, offset) in tile_rows(tiles.tw, tiles.first, tiles.count) {
-            for o in 0..k {
-                let b = bias.map_or(0.0, |b| b[o]);
-                for block in (tx0..tx1).step_by(LANES) {
-                    let lanes = LANES.min(tx1 - block);
-                    let column = tiles.column + offset + (block - tx0);
-                    assert!((POINTS - 1) * k * n + o * n + column + lanes <= m.len());
-                    // SAFETY: the `lanes` values of row (p * k + o) of M from
-                    // `column` are inside M for every point (asserted above).
-                    let rows = unsafe {
-                        avx512::output_tiles(
-                            m.as_ptr().add(o * n + column),
-                            k * n,
-                            avx512::lane_mask(0, lanes),
-                            b,
-                        )
-                    };
-                    let x0 = block * OUT;
-                    let len = (lanes * OUT).min(w - x0);
-                    for (y, row) in rows.into_iter().enumerate() {
-                        let py = ty * OUT + y;
-                        if py >= h {
-                            break;
-                        }
-                        let dst = out.get().wrapping_add((o * h + py) * w + x0);
-                        for (q, vector) in row.into_iter().enumerate() {
-                            let lo = (LANES * q).min(len);
-                            let hi = (LANES * (q + 1)).min(len);
-                            // SAFETY: columns x0 + lo .. x0 + hi of row `py`
-                            // of channel `o`: inside the image (len), and
-                            // only this chunk writes them (the caller's contract).
-                            unsafe {
-                                _mm512_mask_storeu_ps(
-                                    dst.wrapping_add(lo),
-                                    avx512::lane_mask(0, hi - lo),
-                                    vector,
-                                )
-                            };
-                        }
-                    }
-                }
-            }
-        }
     }
 
     /// See [`WinogradConv::transform_output`]; inlined into each entry point.

@@ -1,15 +1,15 @@
-//! Running the real `restyle serve` and `restyle worker` processes.
-#![allow(dead_code)]
+//! The real `restyle serve` and `restyle worker` processes, and a client of
+//! them.
 
-pub mod soak;
-
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use image::{ImageBuffer, Rgb};
 use serde_json::Value;
+
+use crate::cli::restyle_bin;
+use crate::http::{self, small_job};
 
 /// A `restyle` process, killed (SIGKILL) when dropped.
 pub struct Proc {
@@ -22,7 +22,7 @@ pub struct Proc {
 impl Proc {
     /// Starts `restyle ARGS`, logging to `log`; waits for its first line.
     pub fn start(args: &[&str], log: &Path) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_restyle"));
+        let mut command = Command::new(restyle_bin());
         command.args(args);
         Self::spawn(command, args, log)
     }
@@ -36,11 +36,10 @@ impl Proc {
         command
             .arg("-c")
             .arg(format!("ulimit -n {files} && exec \"$0\" \"$@\""))
-            .arg(env!("CARGO_BIN_EXE_restyle"))
+            .arg(restyle_bin())
             .args(&all);
         let p = Self::spawn(command, &all, log);
-        let url = p.first_line.rsplit(' ').next().unwrap().to_owned();
-        assert!(url.starts_with("http://127.0.0.1:"), "{}", p.first_line);
+        let url = p.url();
         (p, url)
     }
 
@@ -73,11 +72,18 @@ impl Proc {
         let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
         all.extend_from_slice(args);
         let p = Self::start(&all, log);
-        let url = p.first_line.rsplit(' ').next().unwrap().to_owned();
-        assert!(url.starts_with("http://127.0.0.1:"), "{}", p.first_line);
+        let url = p.url();
         (p, url)
     }
 
+    /// The URL a server printed it listens on (its first line's last word).
+    fn url(&self) -> String {
+        let url = self.first_line.rsplit(' ').next().unwrap().to_owned();
+        assert!(url.starts_with("http://127.0.0.1:"), "{}", self.first_line);
+        url
+    }
+
+    /// Kills the process (SIGKILL) and waits for it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -103,6 +109,7 @@ impl Proc {
         }
     }
 
+    /// What the process has logged so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -114,28 +121,27 @@ impl Drop for Proc {
     }
 }
 
-pub fn png(w: u32, h: u32) -> Vec<u8> {
-    let img = ImageBuffer::from_fn(w, h, |x, y| {
-        Rgb([
-            (x * 255 / w) as u8,
-            (y * 255 / h) as u8,
-            ((x * 7 + y * 13) % 256) as u8,
-        ])
-    });
-    let mut bytes = Vec::new();
-    img.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    )
-    .unwrap();
-    bytes
+/// A process's current and peak resident memory, bytes (Linux's VmRSS and
+/// VmHWM).
+pub fn rss(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("process {pid}'s status: {e}"));
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+            .unwrap_or_else(|| panic!("no {name} in process {pid}'s status"))
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// A submitter key issued by the server at `url` (its page sets it as a
-/// cookie), asked for with `extra` headers (a token). Plain blocking HTTP:
-/// called while a test builds its clients, once each.
-pub fn issued_key(url: &str, extra: &[(&'static str, &str)]) -> String {
-    use std::io::Read;
+/// cookie), asked for with `extra` headers (a token). Plain blocking HTTP,
+/// so that a client is made without a runtime: once a client.
+fn issued_key_blocking(url: &str, extra: &[(&'static str, &str)]) -> String {
     let address = url.trim_start_matches("http://");
     let mut c = std::net::TcpStream::connect(address).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -154,6 +160,7 @@ pub fn issued_key(url: &str, extra: &[(&'static str, &str)]) -> String {
     answer[start..].split(';').next().unwrap().trim().to_owned()
 }
 
+/// A client of a server process, with its own submitter key.
 pub struct Api {
     pub url: String,
     pub client: reqwest::Client,
@@ -182,7 +189,7 @@ impl Api {
     }
 
     fn with_headers(url: &str, extra: &[(&'static str, &str)]) -> Self {
-        let key = issued_key(url, extra);
+        let key = issued_key_blocking(url, extra);
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("x-restyle-key", key.parse().unwrap());
         for (name, value) in extra {
@@ -200,29 +207,20 @@ impl Api {
         }
     }
 
+    /// Submits a small job ([`small_job`]); its id.
     pub async fn submit(&self, size: u32, iterations: u32) -> String {
         self.try_submit(size, iterations)
             .await
             .unwrap_or_else(|status| panic!("refused with {status}"))
     }
 
-    /// Submits a small job: its id, or the status it was refused with.
+    /// Submits a small job ([`small_job`]): its id, or the status it was
+    /// refused with.
     pub async fn try_submit(&self, size: u32, iterations: u32) -> Result<String, u16> {
-        let form = reqwest::multipart::Form::new()
-            .part(
-                "content",
-                reqwest::multipart::Part::bytes(png(48, 36)).file_name("photo.png"),
-            )
-            .part(
-                "style",
-                reqwest::multipart::Part::bytes(png(40, 40)).file_name("painting.png"),
-            )
-            .text("size", size.to_string())
-            .text("iterations", iterations.to_string());
         let r = self
             .client
             .post(format!("{}/api/jobs", self.url))
-            .multipart(form)
+            .multipart(small_job(size, iterations))
             .send()
             .await
             .unwrap();
@@ -251,35 +249,22 @@ impl Api {
             .expect("disk_bytes in the health check")
     }
 
+    /// Job `id` (see [`http::job`]).
     pub async fn job(&self, id: &str) -> Value {
-        let r = self
-            .client
-            .get(format!("{}/api/jobs/{id}", self.url))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.json().await.unwrap()
+        http::job(&self.client, &self.url, id).await
     }
 
+    /// Polls job `id` until `done(job)` (see [`http::wait_for`]).
     pub async fn wait_for(
         &self,
         id: &str,
         timeout: Duration,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
-        let start = Instant::now();
-        loop {
-            let job = self.job(id).await;
-            if done(&job) {
-                return job;
-            }
-            assert!(start.elapsed() < timeout, "timed out waiting; job is {job}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        http::wait_for(&self.client, &self.url, id, timeout, done).await
     }
 
-    /// The result, checked to be a PNG of the job's size.
+    /// The result, checked to be a picture of the job's size.
     pub async fn check_result(&self, job: &Value) {
         let url = format!(
             "{}{}",
@@ -304,17 +289,4 @@ impl Api {
             )
         );
     }
-}
-
-/// Says that a test is skipped and why, straight to standard error (past the
-/// test harness's capture, so that it shows when the test passes); when
-/// every test must run (`RESTYLE_REQUIRE_ALL_TESTS=1`, as in CI), fails instead.
-pub fn skip(reason: &str) {
-    assert!(!required(), "RESTYLE_REQUIRE_ALL_TESTS=1, but {reason}");
-    let _ = writeln!(std::io::stderr(), "skipped: {reason}");
-}
-
-/// Whether tests that need outside programs must run (CI) rather than skip.
-pub fn required() -> bool {
-    std::env::var("RESTYLE_REQUIRE_ALL_TESTS").is_ok_and(|v| v == "1")
 }

@@ -1,29 +1,14 @@
-//! The soak test's driver: many tiny submissions with random cancels and
+//! The soak tests' driver: many tiny submissions with random cancels and
 //! deletes, against whatever processes the test runs (restarting or
-//! killing them between rounds), then every job accounted for.
+//! killing them between rounds), then every job accounted for. How many:
+//! [`crate::full_soaks`].
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::Api;
-
-/// Whether the soak tests run here: always in CI (`RESTYLE_REQUIRE_ALL_TESTS=1`),
-/// on a developer's machine only with `RESTYLE_SOAK=1` (they take minutes).
-pub fn enabled(what: &str) -> bool {
-    let on = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
-    if on("RESTYLE_SOAK") || on("RESTYLE_REQUIRE_ALL_TESTS") {
-        return true;
-    }
-    // Straight to standard error, past the harness's capture, so it shows.
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped: the {what} soak test (minutes of work): set RESTYLE_SOAK=1 to run it"
-    );
-    false
-}
+use crate::process::Api;
 
 /// A small, seeded generator (xorshift64*): the same choices every run.
 pub struct Dice(u64);
@@ -157,18 +142,4 @@ pub fn starts_in_logs(logs: &str, id: &str) -> usize {
     logs.lines()
         .filter(|l| l.contains("job started") && l.contains(id))
         .count()
-}
-
-/// A process's current and peak resident memory, bytes (Linux).
-pub fn rss(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }

@@ -1,0 +1,133 @@
+//! A `restyle serve` in the test's own process, on a free loopback port.
+
+use std::time::Duration;
+
+use clap::Parser;
+use restyle_server::{ServeArgs, Server};
+use serde_json::Value;
+
+use crate::http::{self, client_with_key, issued_key};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// A server with its own data directory, and a client of it.
+pub struct TestServer {
+    pub server: Option<Server>,
+    pub url: String,
+    /// A client with its own submitter key (`X-Restyle-Key`).
+    pub client: reqwest::Client,
+    /// That key.
+    pub key: String,
+    pub data: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// A server with its own data directory; `extra` are `restyle serve` flags.
+    pub async fn start(extra: &[&str]) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let dir = data.path().to_str().unwrap().to_owned();
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--data", &dir];
+        args.extend_from_slice(extra);
+        let server = Server::start(Cli::parse_from(args).serve)
+            .await
+            .expect("the server starts");
+        let url = format!("http://{}", server.addr());
+        // A server with a token issues a key to whoever brings it.
+        let token = extra
+            .iter()
+            .position(|a| *a == "--admin-token" || *a == "--token")
+            .map(|i| extra[i + 1]);
+        let key = issued_key(&url, token).await;
+        Self {
+            server: Some(server),
+            url,
+            client: client_with_key(Some(&key)),
+            key,
+            data,
+        }
+    }
+
+    /// The address of `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// Another submitter key this server issued.
+    pub async fn new_key(&self) -> String {
+        issued_key(&self.url, None).await
+    }
+
+    /// Submits `form` as a job.
+    pub async fn submit(&self, form: reqwest::multipart::Form) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/jobs"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Submits and expects 201; returns the id.
+    pub async fn submit_ok(&self, form: reqwest::multipart::Form) -> String {
+        let r = self.submit(form).await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Job `id` (see [`http::job`]).
+    pub async fn job(&self, id: &str) -> Value {
+        http::job(&self.client, &self.url, id).await
+    }
+
+    /// The job's page (`/jobs/{id}`), which must answer 200.
+    pub async fn job_page(&self, id: &str) -> String {
+        let page = self
+            .client
+            .get(self.url(&format!("/jobs/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        page.text().await.unwrap()
+    }
+
+    /// Polls job `id` until `done(job)` (see [`http::wait_for`]).
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        http::wait_for(&self.client, &self.url, id, timeout, done).await
+    }
+
+    /// Stops this server and starts another on the same data directory, for the
+    /// same submitter; `extra` are the new server's flags.
+    pub async fn restart(mut self, extra: &[&str]) -> Self {
+        if let Some(s) = self.server.take() {
+            s.stop().await.unwrap();
+        }
+        let dir = self.data.path().to_str().unwrap().to_owned();
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--data", &dir];
+        args.extend_from_slice(extra);
+        let server = Server::start(Cli::parse_from(args).serve)
+            .await
+            .expect("the server starts again");
+        self.url = format!("http://{}", server.addr());
+        self.server = Some(server);
+        self
+    }
+
+    /// Stops the server.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await.unwrap();
+        }
+    }
+}
