@@ -42,7 +42,7 @@ mod request;
 pub use choices::{Init, Method};
 pub use error::{BudgetSource, ErrorKind, RequestError, TooBig};
 pub use memory::Inputs;
-pub use paint::{load_network, Painted, Pictures};
+pub use paint::{check_painting, load_network, Painted, Pictures};
 pub use plan::{Plan, DEFAULT_FAST_TILE, DEFAULT_TILE_OVERLAP};
 pub use request::{Limits, Request, DEFAULT_SIZE};
 pub use restyle::{ColorMode, OptimizerKind};

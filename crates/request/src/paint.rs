@@ -93,7 +93,7 @@ impl Plan {
         }
         if self.wants_fast_picture() {
             for (i, style) in pictures.styles.iter().enumerate() {
-                restyle_fast::check_style(&style.image).map_err(|e| unusable_painting(i + 1, e))?;
+                check_painting(i + 1, &style.image)?;
             }
         }
         if self.init == Init::Image && pictures.init.is_none() {
@@ -229,6 +229,12 @@ pub fn load_network(vgg_weights: Option<&Path>, deepest: Layer) -> Result<Vgg19,
         Some(path) => Vgg19::new(VggWeights::from_file(path)?.truncated(deepest)),
         None => Vgg19::embedded_up_to(deepest),
     })
+}
+
+/// Refuses painting `number` (from 1) if the style network cannot read a style from it (too
+/// small, one flat colour), naming it by its place in the list.
+pub fn check_painting(number: usize, image: &Image) -> Result<(), RequestError> {
+    restyle_fast::check_style(image).map_err(|e| unusable_painting(number, e))
 }
 
 /// A painting the style network cannot read, named by its place in the list.

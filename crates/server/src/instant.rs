@@ -83,7 +83,7 @@ impl FastPainter {
             let mut with_keep = Settings::default();
             let styles = regions.styles(image, &mut with_keep)?;
             for (i, style) in styles.iter().enumerate() {
-                check_painting(&style.image, if i == 0 { "style" } else { "style_2" })?;
+                restyle_request::check_painting(i + 1, &style.image).map_err(|e| e.to_string())?;
             }
             let painted =
                 restyle_fast::paint_regions(&photo, &styles, with_keep.keep.as_ref(), |styles| {
@@ -95,18 +95,6 @@ impl FastPainter {
         .await
         .map_err(|e| format!("internal error: the fast picture crashed: {e}"))?
     }
-}
-
-/// Refuses a painting the style network cannot read a style from (too small, one flat
-/// colour), naming it by its field.
-pub fn check_painting(image: &restyle::Image, role: &str) -> Result<(), String> {
-    restyle_fast::check_style(image).map_err(|e| {
-        let text = e.to_string();
-        match text.strip_prefix("the style image") {
-            Some(rest) => format!("the {role} image{rest}"),
-            None => text,
-        }
-    })
 }
 
 /// At most `slots` fast pictures painted at once in this process, out of the queue's turn.

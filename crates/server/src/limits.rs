@@ -116,7 +116,14 @@ mod tests {
                 style_weight: Some(-1.0),
                 ..ok.clone()
             }),
-            "style_weight must be a number from 0 to 1000000, not -1"
+            "style_weight must be a number >= 0, not -1"
+        );
+        assert_eq!(
+            refused(Request {
+                style_weight: Some(1e7),
+                ..ok.clone()
+            }),
+            "style_weight must be a number from 0 to 1000000, not 10000000"
         );
         let mut thin = ok.check(&limits).unwrap();
         let inputs = Inputs {

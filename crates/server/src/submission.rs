@@ -343,15 +343,14 @@ impl ReadJob {
                 // fail once painted.
                 let paintings =
                     std::iter::once(("style", &style[..])).chain(regions.second_style());
-                for (role, bytes) in paintings {
+                for (number, (role, bytes)) in (1..).zip(paintings) {
                     let image = restyle::io::decode_image(
                         bytes,
                         std::path::Path::new(role),
                         restyle::io::ImageLimits::default(),
                     )
                     .map_err(|e| ApiError::Unprocessable(format!("the {role} image: {e}")))?;
-                    crate::instant::check_painting(&image, role)
-                        .map_err(ApiError::Unprocessable)?;
+                    restyle_request::check_painting(number, &image).map_err(refused)?;
                 }
             }
             Ok::<_, ApiError>((content, style, init, regions))

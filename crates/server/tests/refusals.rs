@@ -33,16 +33,16 @@ async fn jobs_that_cannot_run_are_refused_at_submission() {
         .part("mask_1", file(png(48, 36), "mask.png"));
     let (status, body) = error_body(s.submit(form).await).await;
     assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error"].as_str().unwrap().contains("style_2"),
+    assert_eq!(
+        body["error"], "style image 2 is one flat colour: it has no style to transfer",
         "{body}"
     );
     // A too-small second painting, too.
     let form = small_fast_job(32).part("style_2", file(png(16, 16), "small.png"));
     let (status, body) = error_body(s.submit(form).await).await;
     assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error"].as_str().unwrap().contains("style_2"),
+    assert_eq!(
+        body["error"], "style image 2 is 16x16: the fast method needs at least 32x32 pixels",
         "{body}"
     );
     // Nothing was queued.
