@@ -300,7 +300,7 @@ async fn a_job_whose_worker_is_killed_goes_to_another_worker() {
 /// database. Every accepted job is accounted for, none started more often
 /// than it was interrupted; the images stay within --max-disk. Prints its
 /// figures. That is the full soak (RESTYLE_FULL_SOAKS=1); by default and in
-/// CI, 60 submissions.
+/// CI, 36 submissions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_postgres_two_workers_one_killed() {
     let Some(bin) = postgres_bin() else {
@@ -314,7 +314,7 @@ async fn soak_postgres_two_workers_one_killed() {
     let quarter = if full_soaks("the PostgreSQL soak") {
         75
     } else {
-        15
+        9
     };
     let submitted = 4 * quarter;
     let started = std::time::Instant::now();

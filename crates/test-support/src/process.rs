@@ -13,7 +13,9 @@ use crate::http::{self, small_job};
 
 /// A `restyle` process, killed (SIGKILL) when dropped.
 pub struct Proc {
+    /// The process.
     pub child: Child,
+    /// Where its standard error goes.
     pub log: PathBuf,
     /// What it printed first on standard output.
     pub first_line: String,
@@ -162,7 +164,9 @@ fn issued_key_blocking(url: &str, extra: &[(&'static str, &str)]) -> String {
 
 /// A client of a server process, with its own submitter key.
 pub struct Api {
+    /// The server's address, `http://127.0.0.1:PORT`.
     pub url: String,
+    /// A client that sends the key (and the operator's token, if any).
     pub client: reqwest::Client,
     /// The submitter key it sends.
     pub key: String,

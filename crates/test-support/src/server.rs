@@ -16,12 +16,15 @@ struct Cli {
 
 /// A server with its own data directory, and a client of it.
 pub struct TestServer {
+    /// The server, until it is stopped.
     pub server: Option<Server>,
+    /// Its address, `http://127.0.0.1:PORT`.
     pub url: String,
     /// A client with its own submitter key (`X-Restyle-Key`).
     pub client: reqwest::Client,
     /// That key.
     pub key: String,
+    /// Its data directory, removed when dropped.
     pub data: tempfile::TempDir,
 }
 

@@ -30,9 +30,13 @@ impl Dice {
 /// What the soak did and saw.
 #[derive(Default, Debug)]
 pub struct Soak {
+    /// The ids of the jobs accepted, in the order they were submitted.
     pub accepted: Vec<String>,
+    /// Submissions refused (503: the queue is full; 507: the disk is).
     pub refused: usize,
+    /// Cancel requests sent.
     pub cancels: usize,
+    /// The jobs deleted.
     pub deleted: HashSet<String>,
     /// Largest `disk_bytes` the health check reported.
     pub peak_disk: u64,
