@@ -167,6 +167,29 @@ impl Request {
         })
     }
 
+    /// `tile_size` and `tile_overlap`, or the method's defaults, each at least its minimum.
+    fn tiles(
+        &self,
+        default_tile: usize,
+        min_tile: i64,
+        min_overlap: i64,
+    ) -> Result<Tiling, RequestError> {
+        Ok(Tiling {
+            tile: count(
+                "tile_size",
+                self.tile_size.unwrap_or(default_tile as i64),
+                min_tile,
+                None,
+            )?,
+            overlap: count(
+                "tile_overlap",
+                self.tile_overlap.unwrap_or(DEFAULT_TILE_OVERLAP as i64),
+                min_overlap,
+                None,
+            )?,
+        })
+    }
+
     /// The optimisation's settings, from the options given and the defaults.
     fn settings(&self, size: usize, limits: &Limits) -> Result<Settings, RequestError> {
         let defaults = Settings::default();
@@ -191,20 +214,7 @@ impl Request {
         };
         // The fast method's tiles are its own (see `Request::check`).
         let tiling = match self.tile && self.method == Method::Gatys {
-            true => Some(Tiling {
-                tile: count(
-                    "tile_size",
-                    self.tile_size.unwrap_or(memory::MAX_AUTO_TILE as i64),
-                    64,
-                    None,
-                )?,
-                overlap: count(
-                    "tile_overlap",
-                    self.tile_overlap.unwrap_or(DEFAULT_TILE_OVERLAP as i64),
-                    0,
-                    None,
-                )?,
-            }),
+            true => Some(self.tiles(memory::MAX_AUTO_TILE, 64, 0)?),
             false => None,
         };
         // What no front end allows first, in the same words everywhere; then an operator's
@@ -317,20 +327,7 @@ impl Request {
         settings.validate_style_weights(&blend)?;
         let fast_tiling = match (self.method, self.tile) {
             (Method::Fast, true) => Some(restyle_fast::FastTiling {
-                tiling: Tiling {
-                    tile: count(
-                        "tile_size",
-                        self.tile_size.unwrap_or(DEFAULT_FAST_TILE as i64),
-                        32,
-                        None,
-                    )?,
-                    overlap: count(
-                        "tile_overlap",
-                        self.tile_overlap.unwrap_or(DEFAULT_TILE_OVERLAP as i64),
-                        8,
-                        None,
-                    )?,
-                },
+                tiling: self.tiles(DEFAULT_FAST_TILE, 32, 8)?,
                 ..restyle_fast::FastTiling::default()
             }),
             _ => None,
