@@ -12,19 +12,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::Path;
 
 use restyle::{Flow, Image, Mask};
-use restyle_request::{
-    BudgetSource, Limits, Method as StillMethod, Pictures, Request as StillRequest,
-};
+use restyle_request::{Limits, Pictures, Request as StillRequest};
 use restyle_video::{
-    plan, stylize_video, FrameProgress, Method, Span, Steadiness, VideoObserver, VideoRequest,
-    DEFAULT_LATER_ITERATIONS,
+    plan, stylize_video, FrameProgress, Span, Steadiness, VideoObserver, VideoRequest,
 };
 use serde_json::json;
 
 use crate::args::VideoArgs;
-use crate::common::{
-    configure_threads_count, interrupt_flag, load_image, peak_rss_bytes, positive,
-};
+use crate::common::{configure_threads_count, interrupt_flag, load_image, peak_rss_bytes};
 use crate::report::format_duration;
 
 /// The flags a still picture has too, as the one request (checked by the library, in the
@@ -50,9 +45,6 @@ fn still_request(args: &VideoArgs) -> StillRequest {
 
 /// What only a clip has.
 fn check_video_flags(args: &VideoArgs) -> Result<()> {
-    if args.method == StillMethod::Fast && args.later_iterations.is_some() {
-        bail!("later_iterations applies to method gatys; method fast paints in one pass");
-    }
     if !(0.0..=1.0).contains(&args.temporal_blend) {
         bail!(
             "temporal_blend must be between 0 and 1, not {}",
@@ -76,22 +68,6 @@ fn check_video_flags(args: &VideoArgs) -> Result<()> {
 fn request(args: &VideoArgs) -> Result<VideoRequest> {
     let plan = still_request(args).check(&Limits::default())?;
     check_video_flags(args)?;
-    let max_memory = match &plan.budget {
-        Some((bytes, BudgetSource::Asked)) => Some(*bytes as u64),
-        _ => None,
-    };
-    let method = match plan.method {
-        StillMethod::Fast => Method::Fast {
-            strength: plan.strength,
-        },
-        StillMethod::Gatys => Method::Gatys {
-            settings: Box::new(plan.settings.clone()),
-            later_iterations: match args.later_iterations {
-                Some(n) => positive("later_iterations", n, 0)?,
-                None => DEFAULT_LATER_ITERATIONS,
-            },
-        },
-    };
     let paintings = args
         .styles
         .iter()
@@ -104,19 +80,22 @@ fn request(args: &VideoArgs) -> Result<VideoRequest> {
         style.mask = Some(mask(path)?);
     }
     pictures.keep = args.keep.as_deref().map(mask).transpose()?;
-    plan.check_pictures(&pictures)?;
+    let planned = VideoRequest::planned(
+        args.input.clone(),
+        args.output.clone(),
+        &plan,
+        pictures,
+        args.later_iterations,
+    )?;
     let fps = args.fps.map_or(restyle_video::DEFAULT_SEQUENCE_FPS, |f| {
         ((f * 1000.0).round() as u32, 1000)
     });
     Ok(VideoRequest {
-        styles: pictures.styles,
         size: args.size.map(|s| s as usize),
         span: Span {
             start: args.start,
             duration: args.duration,
         },
-        color: plan.color,
-        keep: pictures.keep,
         steadiness: Steadiness {
             enabled: !args.frame_by_frame,
             blend: args.temporal_blend,
@@ -128,8 +107,7 @@ fn request(args: &VideoArgs) -> Result<VideoRequest> {
         ffmpeg: args.ffmpeg.clone(),
         resume: args.resume,
         overwrite: args.overwrite,
-        max_memory,
-        ..VideoRequest::new(args.input.clone(), args.output.clone(), method)
+        ..planned
     })
 }
 

@@ -58,7 +58,6 @@ pub fn stylize<'py>(
         .map(|i| load_source(i, "init"))
         .transpose()?;
     plan.fit(&pictures.inputs()).map_err(to_py)?;
-    plan.check_pictures(&pictures).map_err(to_py)?;
     let mut observer = PyObserver {
         callback,
         preview,

@@ -8,15 +8,13 @@ use pyo3::exceptions::{
 };
 use pyo3::prelude::*;
 use restyle::{Flow, Image, Mask};
-use restyle_request::{
-    BudgetSource, Limits, Method as StillMethod, Pictures, Request as StillRequest,
-};
+use restyle_request::{Limits, Pictures, Request as StillRequest};
 use restyle_video::{
-    plan as plan_clip, stylize_video as paint_clip, Error as VideoError, FrameProgress, Method,
-    Span, Steadiness, VideoObserver, VideoRequest,
+    plan as plan_clip, stylize_video as paint_clip, Error as VideoError, FrameProgress, Span,
+    Steadiness, VideoObserver, VideoRequest,
 };
 
-use crate::errors::{positive, to_py};
+use crate::errors::to_py;
 use crate::options::Options;
 use crate::pictures::load_source;
 use crate::progress::configure_threads;
@@ -113,23 +111,6 @@ pub fn stylize_video(
     request.keep = keep.is_some();
     let plan = request.check(&Limits::default()).map_err(to_py)?;
     configure_threads(threads)?;
-    let method = match plan.method {
-        StillMethod::Fast if later_iterations.is_some() => {
-            return Err(PyValueError::new_err(
-                "later_iterations applies to method gatys; method fast paints in one pass",
-            ))
-        }
-        StillMethod::Fast => Method::Fast {
-            strength: plan.strength,
-        },
-        StillMethod::Gatys => Method::Gatys {
-            settings: Box::new(plan.settings.clone()),
-            later_iterations: match later_iterations {
-                Some(n) => positive("later_iterations", n, 0)?,
-                None => restyle_video::DEFAULT_LATER_ITERATIONS,
-            },
-        },
-    };
     let paintings = styles
         .iter()
         .map(|s| load_source(s, "style"))
@@ -143,17 +124,11 @@ pub fn stylize_video(
         style.mask = Some(mask(source)?);
     }
     pictures.keep = keep.as_ref().map(mask).transpose()?;
-    plan.check_pictures(&pictures).map_err(to_py)?;
-    let max_memory = match &plan.budget {
-        Some((bytes, BudgetSource::Asked)) => Some(*bytes as u64),
-        _ => None,
-    };
+    let planned =
+        VideoRequest::planned(src, dst, &plan, pictures, later_iterations).map_err(to_py)?;
     let request = VideoRequest {
-        styles: pictures.styles,
         size: plan_size(&request),
         span: Span { start, duration },
-        color: plan.color,
-        keep: pictures.keep,
         steadiness: Steadiness {
             enabled: steady,
             ..Steadiness::default()
@@ -161,8 +136,7 @@ pub fn stylize_video(
         ffmpeg,
         resume,
         overwrite,
-        max_memory,
-        ..VideoRequest::new(src, dst, method)
+        ..planned
     };
     let planned = plan_clip(&request).map_err(video_to_py)?;
     let mut observer = PyFrames {

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use restyle::{ColorMode, Flow, Image, Init, Mask, Settings, StyleImage, TemporalTarget, Vgg19};
 use restyle_fast::{FastStyle, SteadyStatistics, StyleVector, MIN_CONTENT_SIZE};
+use restyle_request::{
+    BudgetSource, Method as StillMethod, Pictures, Plan as StillPlan, RequestError,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -873,5 +876,50 @@ impl VideoRequest {
             overwrite: false,
             max_memory: None,
         }
+    }
+
+    /// A request for `input` to `output` as the one still-picture request `plan` says (the
+    /// method and its settings, the paintings with their shares and regions, the colours, the
+    /// memory asked for), `pictures` loaded for it (their photo is unused: the frames come
+    /// from the clip). `later_iterations`: the steps of each frame after the first (Gatys).
+    /// The rest of a clip's options keep their defaults.
+    pub fn planned(
+        input: PathBuf,
+        output: PathBuf,
+        plan: &StillPlan,
+        pictures: Pictures,
+        later_iterations: Option<i64>,
+    ) -> std::result::Result<VideoRequest, RequestError> {
+        let method = match (plan.method, later_iterations) {
+            (StillMethod::Fast, Some(_)) => {
+                return Err(RequestError::Invalid(
+                    "later_iterations applies to method gatys; method fast paints in one pass"
+                        .into(),
+                ))
+            }
+            (StillMethod::Fast, None) => Method::Fast {
+                strength: plan.strength,
+            },
+            (StillMethod::Gatys, Some(n)) if n < 0 => {
+                return Err(RequestError::Invalid(format!(
+                    "later_iterations must be at least 0, not {n}"
+                )))
+            }
+            (StillMethod::Gatys, later) => Method::Gatys {
+                settings: Box::new(plan.settings.clone()),
+                later_iterations: later.map_or(DEFAULT_LATER_ITERATIONS, |n| n as usize),
+            },
+        };
+        plan.check_pictures(&pictures)?;
+        Ok(VideoRequest {
+            styles: pictures.styles,
+            color: plan.color,
+            keep: pictures.keep,
+            max_memory: match &plan.budget {
+                Some((bytes, BudgetSource::Asked)) => Some(*bytes as u64),
+                _ => None,
+            },
+            ..VideoRequest::new(input, output, method)
+        })
     }
 }
