@@ -78,7 +78,9 @@ pub async fn create(
     let fast_inputs = instant
         .as_ref()
         .map(|_| (job.content.clone(), job.style.clone()));
-    let incoming = (job.content.len() + job.style.len() + job.regions.bytes()) as u64;
+    // Every image the job stores counts against the disk budgets, the starting picture too.
+    let starting = job.init.as_ref().map_or(0, Vec::len);
+    let incoming = (job.content.len() + job.style.len() + job.regions.bytes() + starting) as u64;
     let share = state.fair.disk_share(state.retention.max_disk);
     let admission = state.admission.lock().await;
     crate::retention::admit(&state.store, &state.retention, incoming, (&client, share)).await?;
