@@ -24,6 +24,11 @@ async function errorText(response) {
   return "the server answered " + response.status + " " + response.statusText;
 }
 
+// A clip (a video job) rather than a photo: painted frame by frame on the server.
+function isClip(file) {
+  return !!file && (file.type.startsWith("video/") || file.type === "image/gif" || /\.(mp4|m4v|webm|mov|mkv|gif)$/i.test(file.name));
+}
+
 // ---- The form -----------------------------------------------------------
 
 function setupForm(form) {
@@ -36,7 +41,23 @@ function setupForm(form) {
     const img = $(".preview", zone);
     const file = input.files && input.files[0];
     if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
-    if (file) {
+    // A clip plays where a photo is shown.
+    let clip = $("video.preview", zone);
+    if (clip) { clip.remove(); clip = null; }
+    if (file && isClip(file) && file.type !== "image/gif") {
+      img.dataset.url = URL.createObjectURL(file);
+      img.removeAttribute("src");
+      show(img, false);
+      clip = document.createElement("video");
+      clip.className = "preview";
+      clip.muted = true;
+      clip.loop = true;
+      clip.autoplay = true;
+      clip.playsInline = true;
+      clip.src = img.dataset.url;
+      img.after(clip);
+      zone.classList.add("has-image");
+    } else if (file) {
       img.dataset.url = URL.createObjectURL(file);
       img.src = img.dataset.url;
       show(img, true);
@@ -130,8 +151,11 @@ function setupForm(form) {
     const regions = data.has("style_2") || data.has("style_preset_2") || data.has("keep") || data.has("mask_1");
     data.append("method", method);
     const button = $("#submit");
-    const inBrowser = browser => browser && browser.available && !new URLSearchParams(location.search).has("server");
-    if (method === "gatys" && !regions) {
+    // A clip is painted on the server, frame by frame, each from the frame itself.
+    const clip = isClip(content);
+    if (clip && regions) return fail("A clip is painted with one painting: regions are for photos.");
+    const inBrowser = browser => !clip && browser && browser.available && !new URLSearchParams(location.search).has("server");
+    if (method === "gatys" && !regions && !clip) {
       // The optimisation starts from the fast picture: painted here when the browser can
       // (and sent with the job), else by the server.
       let start = null;
@@ -201,7 +225,25 @@ function setupJob(section) {
   let shownImage = live.getAttribute("src");
   let source = null;
 
+  const clip = job.settings && job.settings.clip;
+
+  // A finished clip plays in place of the live view.
+  function showClip(url) {
+    let video = $("#clip");
+    if (!video) {
+      video = document.createElement("video");
+      video.id = "clip";
+      video.controls = true;
+      video.playsInline = true;
+      video.preload = "metadata";
+      live.before(video);
+    }
+    if (video.getAttribute("src") !== url) video.src = url;
+    show(live, false);
+  }
+
   function swapImage(url) {
+    if (clip && url && url === job.result_url) return showClip(url);
     if (!url || url === shownImage) return;
     shownImage = url;
     const next = new Image();
@@ -224,7 +266,8 @@ function setupJob(section) {
     const startsFast = j.settings && j.settings.init === "fast";
     const texts = {
       queued: j.position ? "Waiting for " + j.position + " picture" + (j.position === 1 ? "" : "s") + " ahead of it." : "Starting soon.",
-      running: fast ? "Painting in one pass…" : j.step ? "Refining… " + pct + "%" : "Preparing the painting's style…",
+      running: clip ? (j.step ? "Painting frame " + j.step + " of " + j.total_steps + "… " + pct + "%" : "Preparing the first frame…") :
+        fast ? "Painting in one pass…" : j.step ? "Refining… " + pct + "%" : "Preparing the painting's style…",
       done: "Finished.",
       failed: "This picture could not be made.",
       cancelled: "Cancelled.",
@@ -238,7 +281,9 @@ function setupJob(section) {
     // Dimmed while there is nothing to show but the photo (a fast picture is shown as is).
     canvas.classList.toggle("waiting", (j.state === "queued" || j.state === "running") && !j.preview_url);
     let caption = "";
-    if (j.state === "done") caption = j.width + " × " + j.height + " px" + (fast ? ", instant, painted on the server" : "");
+    if (j.state === "done" && clip) caption = j.width + " × " + j.height + " px, " + j.total_steps + " frames" + (clip.sound ? ", with its sound" : "");
+    else if (j.preview_url && clip) caption = "Live view, frame " + j.step;
+    else if (j.state === "done") caption = j.width + " × " + j.height + " px" + (fast ? ", instant, painted on the server" : "");
     else if (j.preview_url && startsFast && j.step === 0) caption = "The instant picture; the refinement forms over it";
     else if (j.preview_url && startsFast) caption = "Refining the instant picture, step " + j.step;
     else if (j.preview_url) caption = "Live view, step " + j.step;

@@ -4,11 +4,11 @@
 //!
 //! | request | answer |
 //! | --- | --- |
-//! | `POST /api/jobs` (multipart: `content`, `style` or `style_preset`, settings, `method`; see [`crate::submission`]) | 201 `{"id": ..., "key": ...}`; 503 when a `fast` job finds the instant lane busy; 429 beyond the client's share ([`crate::fair`]) |
+//! | `POST /api/jobs` (multipart: `content`, `style` or `style_preset`, settings, `method`; see [`crate::submission`]; a clip as `content`: [`crate::video`]) | 201 `{"id": ..., "key": ...}`; 503 when a `fast` job finds the instant lane busy; 429 beyond the client's share ([`crate::fair`]) |
 //! | `GET /api/jobs` | `{"jobs": [job, ...]}`, the viewer's, newest first |
 //! | `GET /api/jobs/{id}` | the job |
 //! | `GET /api/jobs/{id}/events` | server-sent events: `job` with the job whenever it changes (at most `--stream-lifetime`; 429 beyond a client's or a job's streams) |
-//! | `GET /api/jobs/{id}/result` | the result (PNG); `?download=1` as an attachment |
+//! | `GET /api/jobs/{id}/result` | the result (PNG; a video job's MP4, with range requests); `?download=1` as an attachment |
 //! | `GET /api/jobs/{id}/{preview,content,style}` | the latest preview, the uploads |
 //! | `POST /api/jobs/{id}/cancel` | the job (cancelled, or `cancel_requested` while it stops) |
 //! | `DELETE /api/jobs/{id}` | 204 |
@@ -62,7 +62,12 @@ pub async fn create(
     if state.store.count(JobState::Queued).await? >= limits.max_queue {
         return Err(ApiError::QueueFull(limits.max_queue));
     }
-    let read = crate::submission::read(multipart, limits).await?;
+    let form = crate::submission::read_form(multipart).await?;
+    // A clip is a video job ([`crate::video`]), told apart by its bytes, never by its name.
+    if form.content.as_deref().is_some_and(crate::video::is_clip) {
+        return crate::video::create(&state, &viewer, &client, form).await;
+    }
+    let read = crate::submission::check(form, limits).await?;
     // A fast job is painted at once, out of the queue's turn: it needs a
     // slot, taken before its images are decoded (a flood of them is refused
     // without decoding any), and counts against its client's minute.
@@ -254,6 +259,8 @@ fn sniff(bytes: &[u8]) -> &'static str {
         "image/jpeg"
     } else if bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
         "image/webp"
+    } else if let Some(clip) = crate::video::sniff(bytes) {
+        clip
     } else {
         "application/octet-stream"
     }
@@ -313,10 +320,8 @@ async fn image(
         _ => ApiError::NoImage(format!("the job's {} image is gone", kind.as_str())),
     })?;
     let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(sniff(&bytes)),
-    );
+    let content_type = sniff(&bytes);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -330,11 +335,19 @@ async fn image(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     if kind == ImageKind::Result {
         let how = if download { "attachment" } else { "inline" };
-        let value = format!("{how}; filename=\"restyle-{}.png\"", &id.as_str()[..8]);
+        let extension = content_type.rsplit('/').next().unwrap_or("png");
+        let value = format!(
+            "{how}; filename=\"restyle-{}.{extension}\"",
+            &id.as_str()[..8]
+        );
         headers.insert(
             header::CONTENT_DISPOSITION,
             HeaderValue::from_str(&value).expect("ascii"),
         );
+    }
+    if content_type.starts_with("video/") {
+        // A player asks for parts of a clip (seeking; Safari will not play one otherwise).
+        return Ok(crate::video::ranged(bytes, request, headers));
     }
     Ok((headers, bytes).into_response())
 }

@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// (default: the memory available at start divided by --workers)
     #[arg(long, value_name = "SIZE")]
     pub max_job_memory: Option<String>,
+    /// Longest clip a video job may send (seconds); longer ones are
+    /// refused (422) before they are stored
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::video::DEFAULT_MAX_VIDEO_SECONDS)]
+    pub max_video_seconds: f64,
     /// Connections kept for short requests (health, the page, the API's
     /// reads and deletes): event streams and uploads together hold at most
     /// --max-connections less these; beyond, they get a 503
@@ -312,6 +316,11 @@ impl ServeArgs {
             max_size: self.max_size,
             max_iterations: self.max_iterations,
             max_job_memory: self.job_memory()?,
+            max_video_seconds: if self.max_video_seconds.is_finite() && self.max_video_seconds > 0.0 {
+                self.max_video_seconds
+            } else {
+                anyhow::bail!("--max-video-seconds must be a number of seconds > 0");
+            },
         })
     }
 

@@ -115,6 +115,20 @@ pub struct JobSettings {
     /// job's images. Jobs stored before this was kept show none.
     #[serde(default, skip_serializing_if = "RegionsUsed::is_empty")]
     pub regions: RegionsUsed,
+    /// A video job's clip (see [`crate::video`]); none for a picture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<Clip>,
+}
+
+/// What a video job's clip is, as probed when it was submitted: the job's steps are its frames.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Clip {
+    /// Frames to paint.
+    pub frames: u64,
+    pub seconds: f64,
+    pub frames_per_second: f64,
+    /// Whether the clip has a sound track (copied into the result).
+    pub sound: bool,
 }
 
 /// Which region fields a job was given (see [`crate::regions`]).
@@ -157,6 +171,7 @@ impl Default for JobSettings {
             method: Method::Gatys,
             init: Init::Content,
             regions: RegionsUsed::default(),
+            clip: None,
         }
     }
 }
@@ -183,6 +198,7 @@ impl JobSettings {
             method: plan.method,
             init: plan.init,
             regions,
+            clip: None,
         }
     }
 

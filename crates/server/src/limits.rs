@@ -21,6 +21,8 @@ pub struct Limits {
     pub max_iterations: usize,
     /// Most memory a job may need (the library's estimate), bytes.
     pub max_job_memory: usize,
+    /// Longest clip a video job may send, seconds (`--max-video-seconds`).
+    pub max_video_seconds: f64,
 }
 
 impl Default for Limits {
@@ -32,6 +34,7 @@ impl Default for Limits {
             max_size: 1024,
             max_iterations: 1000,
             max_job_memory: 4 << 30,
+            max_video_seconds: crate::video::DEFAULT_MAX_VIDEO_SECONDS,
         }
     }
 }

@@ -110,6 +110,10 @@ struct JobPage<'a> {
     state: &'static str,
     state_label: String,
     image: String,
+    /// A finished video job's result, played instead of the picture.
+    video: Option<String>,
+    /// A video job: its steps are frames.
+    is_clip: bool,
     /// Whether the photo and painting are still kept, to be shown.
     show_inputs: bool,
     /// (name, value) rows of the settings used.
@@ -248,6 +252,13 @@ fn state_label(view: &JobView) -> String {
 /// photo while the photo is kept (a finished job's uploads are dropped
 /// unless `--keep-uploads`), else the icon.
 fn thumbnail(view: &JobView, uploads_kept: bool) -> String {
+    // A clip's result and upload are no pictures: its latest frame while it is painted.
+    if view.settings.clip.is_some() {
+        return view
+            .preview_url
+            .clone()
+            .unwrap_or_else(|| "/assets/favicon.svg".to_owned());
+    }
     view.result_url
         .clone()
         .or_else(|| view.preview_url.clone())
@@ -273,6 +284,10 @@ fn card(view: &JobView, uploads_kept: bool) -> Card {
             format!(" · {}%", view.step * 100 / view.total_steps)
         }
         _ => String::new(),
+    };
+    let progress = match &view.settings.clip {
+        Some(clip) => format!(" · clip, {} frames{progress}", clip.frames),
+        None => progress,
     };
     Card {
         id: view.id.clone(),
@@ -368,6 +383,23 @@ pub async fn job(
         .replace('<', "\\u003c")
         .replace('>', "\\u003e")
         .replace('&', "\\u0026");
+    let mut settings: Vec<(&'static str, String)> = settings;
+    if let Some(clip) = &s.clip {
+        settings.insert(
+            1,
+            (
+                "Clip",
+                format!(
+                    "{} frames, {:.1} s at {:.2} frames/s, {}",
+                    clip.frames,
+                    clip.seconds,
+                    clip.frames_per_second,
+                    if clip.sound { "sound kept" } else { "no sound" }
+                ),
+            ),
+        );
+    }
+    let video = s.clip.as_ref().and(view.result_url.clone());
     let title = format!("Job {}", &view.id[..8]);
     let page = JobPage {
         title: &title,
@@ -377,7 +409,10 @@ pub async fn job(
         state: view.state.as_str(),
         state_label: state_label(&view),
         image: thumbnail(&view, state.retention.keep_uploads),
-        show_inputs: state.retention.keep_uploads || !finished(view.state),
+        video,
+        is_clip: s.clip.is_some(),
+        // A clip's upload is no picture to show beside its painting.
+        show_inputs: (state.retention.keep_uploads || !finished(view.state)) && s.clip.is_none(),
         settings,
         data,
     };

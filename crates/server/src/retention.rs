@@ -88,7 +88,11 @@ pub async fn drop_files(
     for kind in kinds {
         store.delete_image(id, kind).await?;
     }
-    Ok(())
+    // A video job's work folder, should its worker have left one (it died mid-run).
+    match tokio::fs::remove_dir_all(store.work_dir(id)).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 /// A size for messages: whole KiB below a MiB, so that a small budget

@@ -7,7 +7,7 @@
 //!
 //! | field | accepted |
 //! | --- | --- |
-//! | `content` | PNG, JPEG or WebP, at most `--max-megapixels` |
+//! | `content` | PNG, JPEG or WebP, at most `--max-megapixels`; or a clip (a video job, see [`crate::video`]) |
 //! | `style` or `style_preset` | the same, or a shipped style's name |
 //! | `size` | whole number, 16 ..= `--max-size` (long edge, pixels) |
 //! | `iterations` | whole number, 1 ..= `--max-iterations` |
@@ -84,14 +84,14 @@ pub struct CheckedJob {
 }
 
 /// A submission as read from the form, before any image is looked at.
-struct Form {
-    content: Option<Vec<u8>>,
-    style: Option<Vec<u8>>,
+pub struct Form {
+    pub(crate) content: Option<Vec<u8>>,
+    pub(crate) style: Option<Vec<u8>>,
     /// The picture a `gatys` job starts from (`init` sent as a file).
-    init: Option<Vec<u8>>,
-    preset: Option<String>,
-    request: Request,
-    regions: RegionForm,
+    pub(crate) init: Option<Vec<u8>>,
+    pub(crate) preset: Option<String>,
+    pub(crate) request: Request,
+    pub(crate) regions: RegionForm,
 }
 
 /// A whole number (its range is the request's to check): 400 if it is no number, 422 if it is
@@ -120,7 +120,8 @@ pub fn refused(error: RequestError) -> ApiError {
     }
 }
 
-async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
+/// Reads a submission's fields (a picture's or a clip's, see [`crate::video`]).
+pub async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
     let mut form = Form {
         content: None,
         style: None,
@@ -219,11 +220,15 @@ pub struct ReadJob {
 /// Reads and checks a submission from its fields and its images' headers:
 /// cheap, and enough to refuse what cannot run before anything is decoded.
 pub async fn read(multipart: Multipart, limits: Limits) -> Result<ReadJob, ApiError> {
-    let form = read_form(multipart).await?;
-    let content = form
-        .content
-        .ok_or_else(|| ApiError::BadRequest("the `content` image file is missing".into()))?;
-    let (style, preset, shipped) = match (form.style, form.preset) {
+    check(read_form(multipart).await?, limits).await
+}
+
+/// The painting a form names: its bytes, the shipped style's name if it is one, and whether it is.
+pub(crate) fn painting(
+    style: Option<Vec<u8>>,
+    preset: Option<String>,
+) -> Result<(Vec<u8>, Option<String>, bool), ApiError> {
+    Ok(match (style, preset) {
         (Some(_), Some(_)) => {
             return Err(ApiError::BadRequest(
                 "give either a `style` file or a `style_preset`, not both".into(),
@@ -245,7 +250,15 @@ pub async fn read(multipart: Multipart, limits: Limits) -> Result<ReadJob, ApiEr
                 "the `style` image file (or a `style_preset`) is missing".into(),
             ))
         }
-    };
+    })
+}
+
+/// Checks a picture's submission read by [`read_form`] (see [`read`]).
+pub async fn check(form: Form, limits: Limits) -> Result<ReadJob, ApiError> {
+    let content = form
+        .content
+        .ok_or_else(|| ApiError::BadRequest("the `content` image file is missing".into()))?;
+    let (style, preset, shipped) = painting(form.style, form.preset)?;
 
     let regions = form.regions;
     let init = form.init;

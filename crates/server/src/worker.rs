@@ -31,29 +31,29 @@ use crate::regions::StoredRegions;
 use crate::storage::{Dialect, ImageKind, ProgressUpdate, Store};
 
 /// Progress goes to the database at most this often.
-const PROGRESS_EVERY: Duration = Duration::from_millis(400);
+pub(crate) const PROGRESS_EVERY: Duration = Duration::from_millis(400);
 /// A preview image is saved at most this often.
-const PREVIEW_EVERY: Duration = Duration::from_secs(2);
+pub(crate) const PREVIEW_EVERY: Duration = Duration::from_secs(2);
 
 /// Why a run was asked to stop.
-const RUN: u8 = 0;
-const CANCELLED: u8 = 1;
-const SHUTDOWN: u8 = 2;
+pub(crate) const RUN: u8 = 0;
+pub(crate) const CANCELLED: u8 = 1;
+pub(crate) const SHUTDOWN: u8 = 2;
 /// The job was deleted, or given to another worker.
-const GONE: u8 = 3;
+pub(crate) const GONE: u8 = 3;
 
 /// Several worker slots in one process, sharing one network.
 pub struct WorkerPool {
-    store: Store,
-    hub: Hub,
+    pub(crate) store: Store,
+    pub(crate) hub: Hub,
     painter: Arc<FastPainter>,
     name: String,
     /// Memory one job may need here (see [`fits_here`]).
-    job_memory: usize,
+    pub(crate) job_memory: usize,
     net: OnceCell<Arc<Vgg19>>,
     wake: Notify,
     /// Stop flags of the runs in this process, for a cancel to reach at once.
-    running: Mutex<HashMap<JobId, Arc<AtomicU8>>>,
+    pub(crate) running: Mutex<HashMap<JobId, Arc<AtomicU8>>>,
 }
 
 impl WorkerPool {
@@ -164,10 +164,13 @@ impl WorkerPool {
         tracing::info!(%worker, "worker stopped");
     }
 
-    async fn run(&self, worker: &str, job: JobRecord, mut shutdown: watch::Receiver<bool>) {
+    async fn run(&self, worker: &str, job: JobRecord, shutdown: watch::Receiver<bool>) {
         let id = job.id.clone();
         self.hub.notify(&id);
         tracing::info!(%worker, job = %id, attempt = job.attempts, "job started");
+        if job.settings.clip.is_some() {
+            return crate::video::run_job(self, worker, job, shutdown).await;
+        }
         if job.settings.method == Method::Fast {
             return self.run_fast(worker, &job).await;
         }
@@ -186,43 +189,7 @@ impl WorkerPool {
             .lock()
             .unwrap()
             .insert(id.clone(), stop.clone());
-        // A cancel or delete that came while the job was being prepared
-        // found no run to stop: ask the database once now.
-        match self.store.heartbeat(&id, worker).await {
-            Ok(Some(true)) => set_once(&stop, CANCELLED),
-            Ok(None) => set_once(&stop, GONE),
-            Ok(Some(false)) | Err(_) => {}
-        }
-
-        // Heartbeats prove this worker alive while a step (or the style
-        // targets, before the first step) takes long, and bring cancels.
-        let heartbeat = {
-            let (store, id, worker, stop) = (
-                self.store.clone(),
-                id.clone(),
-                worker.to_owned(),
-                stop.clone(),
-            );
-            let every = (store.lease() / 4).max(Duration::from_millis(500));
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    match store.heartbeat(&id, &worker).await {
-                        Ok(Some(false)) => {}
-                        Ok(Some(true)) => set_once(&stop, CANCELLED),
-                        Ok(None) => set_once(&stop, GONE),
-                        Err(e) => tracing::warn!(job = %id, error = %e, "heartbeat failed"),
-                    }
-                }
-            })
-        };
-        let watcher = {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                let _ = shutdown.wait_for(|&s| s).await;
-                set_once(&stop, SHUTDOWN);
-            })
-        };
+        let [heartbeat, watcher] = self.watch(&id, worker, &stop, shutdown).await;
 
         let mut observer = JobObserver {
             store: self.store.clone(),
@@ -317,6 +284,52 @@ impl WorkerPool {
         }
     }
 
+    /// Watches a run of job `id` that `stop` stops: a cancel or delete that came while the
+    /// job was being prepared (asked of the database once now), then heartbeats that prove
+    /// this worker alive while a step (or the style targets, before the first step) takes
+    /// long and bring cancels, and the process's shutdown. Both tasks end when aborted.
+    pub(crate) async fn watch(
+        &self,
+        id: &JobId,
+        worker: &str,
+        stop: &Arc<AtomicU8>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> [JoinHandle<()>; 2] {
+        match self.store.heartbeat(id, worker).await {
+            Ok(Some(true)) => set_once(stop, CANCELLED),
+            Ok(None) => set_once(stop, GONE),
+            Ok(Some(false)) | Err(_) => {}
+        }
+        let heartbeat = {
+            let (store, id, worker, stop) = (
+                self.store.clone(),
+                id.clone(),
+                worker.to_owned(),
+                stop.clone(),
+            );
+            let every = (store.lease() / 4).max(Duration::from_millis(500));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    match store.heartbeat(&id, &worker).await {
+                        Ok(Some(false)) => {}
+                        Ok(Some(true)) => set_once(&stop, CANCELLED),
+                        Ok(None) => set_once(&stop, GONE),
+                        Err(e) => tracing::warn!(job = %id, error = %e, "heartbeat failed"),
+                    }
+                }
+            })
+        };
+        let watcher = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let _ = shutdown.wait_for(|&s| s).await;
+                set_once(&stop, SHUTDOWN);
+            })
+        };
+        [heartbeat, watcher]
+    }
+
     /// Paints a fast job (in a second: cancels and shutdowns wait for it).
     async fn run_fast(&self, worker: &str, job: &JobRecord) {
         let started = Instant::now();
@@ -344,7 +357,7 @@ impl WorkerPool {
     }
 
     /// Records the end of a run; if the job vanished meanwhile, its images go too.
-    async fn end(&self, worker: &str, id: &JobId, state: JobState, error: Option<&str>, step: i64) {
+    pub(crate) async fn end(&self, worker: &str, id: &JobId, state: JobState, error: Option<&str>, step: i64) {
         match self.store.finish(id, worker, state, error, step).await {
             Ok(true) => {}
             Ok(false) => {
@@ -517,7 +530,7 @@ pub fn stored_inputs(
     Ok(inputs)
 }
 
-fn set_once(flag: &AtomicU8, why: u8) {
+pub(crate) fn set_once(flag: &AtomicU8, why: u8) {
     let _ = flag.compare_exchange(RUN, why, Ordering::SeqCst, Ordering::SeqCst);
 }
 

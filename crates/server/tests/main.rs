@@ -14,4 +14,5 @@ mod refusals;
 mod regions;
 mod retention;
 mod token;
+mod video;
 mod wire;

@@ -599,6 +599,19 @@ impl Store {
         }
     }
 
+    /// Where a video job's files are worked on (its clip, the painted segments, the result
+    /// before it is stored; see [`crate::video`]): inside the job's image folder when images
+    /// are kept in a folder, so that they count against the disk budget like its images and
+    /// go with them; with images in the database, a folder of this machine's temporary one.
+    pub fn work_dir(&self, id: &JobId) -> PathBuf {
+        match &self.images {
+            Images::Directory(root) => root.join(id.as_str()).join("video"),
+            Images::Database => std::env::temp_dir()
+                .join("restyle-video")
+                .join(id.as_str()),
+        }
+    }
+
     pub async fn delete_images(&self, id: &JobId) -> Result<()> {
         match &self.images {
             Images::Directory(root) => {
