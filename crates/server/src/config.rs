@@ -316,7 +316,8 @@ impl ServeArgs {
             max_size: self.max_size,
             max_iterations: self.max_iterations,
             max_job_memory: self.job_memory()?,
-            max_video_seconds: if self.max_video_seconds.is_finite() && self.max_video_seconds > 0.0 {
+            max_video_seconds: if self.max_video_seconds.is_finite() && self.max_video_seconds > 0.0
+            {
                 self.max_video_seconds
             } else {
                 anyhow::bail!("--max-video-seconds must be a number of seconds > 0");

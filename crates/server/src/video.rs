@@ -169,8 +169,8 @@ fn video_request(
     // Frames after the first start from the one before: fewer steps, never more than the first's.
     let later_iterations = (settings.method == Method::Gatys)
         .then(|| settings.iterations.min(DEFAULT_LATER_ITERATIONS) as i64);
-    let planned = VideoRequest::planned(clip, output, &plan, pictures, later_iterations)
-        .map_err(refused)?;
+    let planned =
+        VideoRequest::planned(clip, output, &plan, pictures, later_iterations).map_err(refused)?;
     Ok(VideoRequest {
         size: Some(settings.size),
         overwrite: true,
@@ -182,10 +182,10 @@ fn video_request(
 /// The video crate's error in words for the client: the server's folders left out.
 fn told(error: &restyle_video::Error, work: &Path) -> String {
     let folder = format!("{}{}", work.display(), std::path::MAIN_SEPARATOR);
-    error.to_string().replace(&folder, "").replace(
-        &work.display().to_string(),
-        "the job's folder",
-    )
+    error
+        .to_string()
+        .replace(&folder, "")
+        .replace(&work.display().to_string(), "the job's folder")
 }
 
 /// Why a clip is refused, as the API says it.
@@ -429,9 +429,9 @@ impl VideoObserver for ClipObserver {
         let total = p.total.map_or(self.total, |t| t as u64).max(p.done as u64);
         let last = p.done as u64 == total;
         let now = Instant::now();
-        let due =
-            |since: Option<Instant>, every| since.is_none_or(|t: Instant| now - t >= every);
-        if self.stop.load(Ordering::SeqCst) == RUN && (due(self.last_progress, PROGRESS_EVERY) || last)
+        let due = |since: Option<Instant>, every| since.is_none_or(|t: Instant| now - t >= every);
+        if self.stop.load(Ordering::SeqCst) == RUN
+            && (due(self.last_progress, PROGRESS_EVERY) || last)
         {
             self.last_progress = Some(now);
             // The frame just painted is the live view.
@@ -501,10 +501,19 @@ async fn prepare(pool: &WorkerPool, job: &JobRecord, work: &Path) -> Result<Vide
         let style = io::decode_image(&style, Path::new("the style image"), ImageLimits::default())
             .map_err(|e| e.to_string())?;
         let output = work.join(PAINTED);
-        let mut request = video_request(&settings, style, path, output.clone(), memory, "this worker")
-            .map_err(|e| e.to_string())?;
+        let mut request = video_request(
+            &settings,
+            style,
+            path,
+            output.clone(),
+            memory,
+            "this worker",
+        )
+        .map_err(|e| e.to_string())?;
         // A run that was stopped (a shutdown) continues from its last segment.
-        request.resume = restyle_video::work_dir(&output).join("state.json").is_file();
+        request.resume = restyle_video::work_dir(&output)
+            .join("state.json")
+            .is_file();
         Ok(request)
     })
     .await
@@ -672,9 +681,18 @@ mod tests {
         };
         assert_eq!(ask(None), (200, None));
         assert_eq!(ask(Some("bytes=0-9")), (206, Some("bytes 0-9/100".into())));
-        assert_eq!(ask(Some("bytes=90-")), (206, Some("bytes 90-99/100".into())));
-        assert_eq!(ask(Some("bytes=-10")), (206, Some("bytes 90-99/100".into())));
-        assert_eq!(ask(Some("bytes=50-500")), (206, Some("bytes 50-99/100".into())));
+        assert_eq!(
+            ask(Some("bytes=90-")),
+            (206, Some("bytes 90-99/100".into()))
+        );
+        assert_eq!(
+            ask(Some("bytes=-10")),
+            (206, Some("bytes 90-99/100".into()))
+        );
+        assert_eq!(
+            ask(Some("bytes=50-500")),
+            (206, Some("bytes 50-99/100".into()))
+        );
         assert_eq!(ask(Some("bytes=100-")), (416, Some("bytes */100".into())));
         assert_eq!(ask(Some("bytes=9-2")), (416, Some("bytes */100".into())));
         assert_eq!(ask(Some("bytes=x-y")), (416, Some("bytes */100".into())));

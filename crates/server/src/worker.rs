@@ -357,7 +357,14 @@ impl WorkerPool {
     }
 
     /// Records the end of a run; if the job vanished meanwhile, its images go too.
-    pub(crate) async fn end(&self, worker: &str, id: &JobId, state: JobState, error: Option<&str>, step: i64) {
+    pub(crate) async fn end(
+        &self,
+        worker: &str,
+        id: &JobId,
+        state: JobState,
+        error: Option<&str>,
+        step: i64,
+    ) {
         match self.store.finish(id, worker, state, error, step).await {
             Ok(true) => {}
             Ok(false) => {

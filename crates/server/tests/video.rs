@@ -30,10 +30,22 @@ fn clip(dir: &Path, seconds: f64, fps: u32) -> Vec<u8> {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
         .arg(format!("testsrc=size=96x64:rate={fps}"))
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+        ])
         .arg(seconds.to_string())
         .args([
-            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
         ])
         .arg(&path)
         .output()
@@ -64,7 +76,14 @@ fn probe(bytes: &[u8], dir: &Path) -> (u64, bool) {
     let path = dir.join("probed.mp4");
     std::fs::write(&path, bytes).unwrap();
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-of", "json", "-show_streams"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-of",
+            "json",
+            "-show_streams",
+        ])
         .arg(&path)
         .output()
         .unwrap();
@@ -91,22 +110,36 @@ async fn a_short_clip_is_painted_with_its_sound_and_frame_count() {
     }
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(&[]).await;
-    let id = s.submit_ok(clip_job(clip(dir.path(), 1.0, 10), "fast")).await;
+    let id = s
+        .submit_ok(clip_job(clip(dir.path(), 1.0, 10), "fast"))
+        .await;
     let job = s.job(&id).await;
     assert_eq!(job["settings"]["clip"]["frames"], 10, "{job}");
     assert_eq!(job["settings"]["clip"]["sound"], true, "{job}");
     assert_eq!(job["total_steps"], 10, "progress counts frames: {job}");
-    assert_eq!((job["width"].as_u64(), job["height"].as_u64()), (Some(96), Some(64)));
+    assert_eq!(
+        (job["width"].as_u64(), job["height"].as_u64()),
+        (Some(96), Some(64))
+    );
     let job = s.wait_for(&id, Duration::from_secs(300), is_final).await;
     assert_eq!(job["state"], "done", "{job}");
     assert_eq!(job["step"], 10, "{job}");
 
-    let result = s.client.get(s.url(&job["result_url"].as_str().unwrap())).send().await.unwrap();
+    let result = s
+        .client
+        .get(s.url(job["result_url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(result.status(), 200);
     assert_eq!(result.headers()["content-type"], "video/mp4");
     assert_eq!(result.headers()["accept-ranges"], "bytes");
     let bytes = result.bytes().await.unwrap().to_vec();
-    assert_eq!(probe(&bytes, dir.path()), (10, true), "frames and sound kept");
+    assert_eq!(
+        probe(&bytes, dir.path()),
+        (10, true),
+        "frames and sound kept"
+    );
 
     // A player asks for parts.
     let part = s
@@ -137,8 +170,19 @@ async fn a_short_clip_is_painted_with_its_sound_and_frame_count() {
         page.contains(&format!("<video id=\"clip\" src=\"/api/jobs/{id}/result\"")),
         "{page}"
     );
-    let index = s.client.get(s.url("/")).send().await.unwrap().text().await.unwrap();
-    assert!(index.contains("clip, 10 frames"), "the gallery names the clip");
+    let index = s
+        .client
+        .get(s.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        index.contains("clip, 10 frames"),
+        "the gallery names the clip"
+    );
     s.stop().await;
 }
 
@@ -149,7 +193,8 @@ async fn clips_too_long_or_broken_are_refused_before_they_are_stored() {
     }
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(&["--workers", "0", "--max-video-seconds", "1"]).await;
-    let (status, message) = error_of(s.submit(clip_job(clip(dir.path(), 2.0, 10), "fast")).await).await;
+    let (status, message) =
+        error_of(s.submit(clip_job(clip(dir.path(), 2.0, 10), "fast")).await).await;
     assert_eq!(status, 422, "{message}");
     assert!(message.contains("max_video_seconds"), "{message}");
     assert!(message.contains("2.0 s long"), "{message}");
@@ -160,7 +205,10 @@ async fn clips_too_long_or_broken_are_refused_before_they_are_stored() {
     let (status, message) = error_of(s.submit(clip_job(broken, "fast")).await).await;
     assert!(status == 415 || status == 422, "{status} {message}");
     assert!(message.contains("the content clip"), "{message}");
-    assert!(!message.contains(s.data.path().to_str().unwrap()), "no server paths: {message}");
+    assert!(
+        !message.contains(s.data.path().to_str().unwrap()),
+        "no server paths: {message}"
+    );
 
     // Regions are for pictures.
     let with_keep = clip_job(clip(dir.path(), 1.0, 10), "fast")
@@ -168,7 +216,15 @@ async fn clips_too_long_or_broken_are_refused_before_they_are_stored() {
     let (status, message) = error_of(s.submit(with_keep).await).await;
     assert_eq!(status, 422, "{message}");
 
-    let jobs: Value = s.client.get(s.url("/api/jobs")).send().await.unwrap().json().await.unwrap();
+    let jobs: Value = s
+        .client
+        .get(s.url("/api/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(jobs["jobs"].as_array().unwrap().len(), 0, "nothing queued");
     let images = s.data.path().join("images");
     let left = std::fs::read_dir(&images).map_or(0, |d| d.count());
@@ -188,8 +244,16 @@ async fn a_clip_is_cancelled_and_resumed_after_a_restart() {
 
     // Cancelled while it paints: it stops, and its work folder goes.
     let id = s.submit_ok(clip_job(long.clone(), "fast")).await;
-    s.wait_for(&id, Duration::from_secs(300), |j| j["step"].as_u64() > Some(0) || is_final(j)).await;
-    let r = s.client.post(s.url(&format!("/api/jobs/{id}/cancel"))).send().await.unwrap();
+    s.wait_for(&id, Duration::from_secs(300), |j| {
+        j["step"].as_u64() > Some(0) || is_final(j)
+    })
+    .await;
+    let r = s
+        .client
+        .post(s.url(&format!("/api/jobs/{id}/cancel")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let job = s.wait_for(&id, Duration::from_secs(300), is_final).await;
     assert_eq!(job["state"], "cancelled", "{job}");
@@ -198,7 +262,10 @@ async fn a_clip_is_cancelled_and_resumed_after_a_restart() {
 
     // Stopped by a shutdown after its first segment: back in the queue, its checkpoint kept.
     let id = s.submit_ok(clip_job(long, "fast")).await;
-    s.wait_for(&id, Duration::from_secs(300), |j| j["step"].as_u64() > Some(55) || is_final(j)).await;
+    s.wait_for(&id, Duration::from_secs(300), |j| {
+        j["step"].as_u64() > Some(55) || is_final(j)
+    })
+    .await;
     let s = s.restart(&["--workers", "0"]).await;
     let job = s.job(&id).await;
     assert_eq!(job["state"], "queued", "{job}");
@@ -209,7 +276,10 @@ async fn a_clip_is_cancelled_and_resumed_after_a_restart() {
         .join(&id)
         .join("video/.painted.mp4.restyle/state.json");
     let checkpoint: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
-    assert!(checkpoint["frames_done"].as_u64() >= Some(50), "{checkpoint}");
+    assert!(
+        checkpoint["frames_done"].as_u64() >= Some(50),
+        "{checkpoint}"
+    );
 
     // The next run continues from there: it never reports a frame before the checkpoint.
     let s = s.restart(&[]).await;
@@ -227,8 +297,41 @@ async fn a_clip_is_cancelled_and_resumed_after_a_restart() {
     assert!(running.iter().all(|&step| step >= 50), "{running:?}");
     let job = s.job(&id).await;
     assert_eq!(job["state"], "done", "{job}");
-    let result = s.client.get(s.url(&format!("/api/jobs/{id}/result"))).send().await.unwrap();
+    let result = s
+        .client
+        .get(s.url(&format!("/api/jobs/{id}/result")))
+        .send()
+        .await
+        .unwrap();
     let bytes = result.bytes().await.unwrap().to_vec();
     assert_eq!(probe(&bytes, dir.path()), (120, true), "every frame, once");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clip_is_painted_by_the_optimisation_too() {
+    if !ffmpeg_here() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(&[]).await;
+    let id = s
+        .submit_ok(clip_job(clip(dir.path(), 1.0, 4), "gatys"))
+        .await;
+    let job = s.wait_for(&id, Duration::from_secs(600), is_final).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["settings"]["method"], "gatys", "{job}");
+    assert_eq!(
+        (job["step"].as_u64(), job["total_steps"].as_u64()),
+        (Some(4), Some(4))
+    );
+    let result = s
+        .client
+        .get(s.url(&format!("/api/jobs/{id}/result")))
+        .send()
+        .await
+        .unwrap();
+    let bytes = result.bytes().await.unwrap().to_vec();
+    assert_eq!(probe(&bytes, dir.path()), (4, true));
     s.stop().await;
 }

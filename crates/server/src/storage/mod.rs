@@ -606,9 +606,7 @@ impl Store {
     pub fn work_dir(&self, id: &JobId) -> PathBuf {
         match &self.images {
             Images::Directory(root) => root.join(id.as_str()).join("video"),
-            Images::Database => std::env::temp_dir()
-                .join("restyle-video")
-                .join(id.as_str()),
+            Images::Database => std::env::temp_dir().join("restyle-video").join(id.as_str()),
         }
     }
 
