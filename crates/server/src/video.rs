@@ -52,8 +52,8 @@ use crate::worker::{
 pub const DEFAULT_MAX_VIDEO_SECONDS: f64 = 20.0;
 
 /// What the disk budget counts for a clip's painted result before it exists: bytes per painted
-/// pixel and frame. H.264 at the video crate's quality takes about a tenth of a byte on painted
-/// frames (busier than a camera's); twice that leaves room.
+/// pixel and frame. H.264 at the video crate's quality (CRF 18) took 0.12 on painted frames
+/// (big_buck_bunny_5s.mp4, fast, 384x216, 132 frames with its sound: 1.27 MB); 0.2 leaves room.
 const RESULT_BYTES_PER_PIXEL: f64 = 0.2;
 
 /// The painted clip in the work folder, before it is stored as the job's result.

@@ -335,3 +335,42 @@ async fn a_clip_is_painted_by_the_optimisation_too() {
     assert_eq!(probe(&bytes, dir.path()), (4, true));
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clips_beyond_the_memory_or_disk_budget_are_refused() {
+    if !ffmpeg_here() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = clip(dir.path(), 1.0, 10);
+    let large = || clip_job(bytes.clone(), "fast").text("size", "1024");
+
+    // A frame's whole pipeline at 1024 px needs more than 100 MB.
+    let s = TestServer::start(&["--workers", "0", "--max-job-memory", "100M"]).await;
+    let (status, message) = error_of(s.submit(large()).await).await;
+    assert_eq!(status, 422, "{message}");
+    assert!(message.contains("frame needs about"), "{message}");
+    assert!(message.contains("at most size"), "{message}");
+    s.submit_ok(clip_job(bytes.clone(), "fast")).await; // at its own 96x64, it fits
+    s.stop().await;
+
+    // Its result, counted before it exists (10 frames of 1024x682), is more than 1 MB.
+    let s = TestServer::start(&["--workers", "0", "--max-disk", "1M"]).await;
+    let (status, message) = error_of(s.submit(large()).await).await;
+    assert_eq!(status, 429, "beyond one client's share first: {message}");
+    s.stop().await;
+    let s = TestServer::start(&[
+        "--workers",
+        "0",
+        "--max-disk",
+        "1M",
+        "--max-disk-share",
+        "1",
+    ])
+    .await;
+    let (status, message) = error_of(s.submit(large()).await).await;
+    assert_eq!(status, 507, "{message}");
+    assert!(message.contains("storage is full"), "{message}");
+    s.submit_ok(clip_job(bytes, "fast")).await;
+    s.stop().await;
+}
