@@ -205,7 +205,7 @@ fn security_headers(headers: &mut HeaderMap, path: &str) {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'self'; img-src 'self' blob: data:; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; frame-ancestors 'none'",
+                "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; frame-ancestors 'none'",
             ),
         );
     }

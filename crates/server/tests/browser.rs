@@ -1178,3 +1178,102 @@ async fn the_browser_paints_regions_and_keeps_a_part_as_restyle_does() {
     let _ = browser.call(reqwest::Method::DELETE, "", None).await;
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_sends_a_clip_and_plays_the_painted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ffmpeg = Command::new("ffmpeg").arg("-version").output();
+    if !ffmpeg.is_ok_and(|o| o.status.success()) {
+        require_or_skip("a clip from the page", "ffmpeg is not on PATH");
+        return;
+    }
+    let Some((_driver, browser)) =
+        start_browser(&tmp.path().join("downloads"), &tmp.path().join("profile")).await
+    else {
+        return;
+    };
+    let s = TestServer::start(&["--max-size", "96"]).await;
+    // WebM (VP9, Opus) in; the painted clip comes back as MP4 (H.264, its Opus sound copied).
+    let clip = tmp.path().join("clip.webm");
+    let made = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=96x64:rate=10",
+        ])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440", "-t", "1"])
+        .args([
+            "-c:v",
+            "libvpx-vp9",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "libopus",
+            "-shortest",
+        ])
+        .arg(&clip)
+        .status()
+        .unwrap();
+    assert!(made.success());
+
+    browser.resize(1280, 1000).await;
+    browser.goto(&s.url("/")).await;
+    let input = browser.find("#content").await;
+    browser
+        .post(
+            &format!("/element/{input}/value"),
+            json!({ "text": clip.to_str().unwrap() }),
+        )
+        .await;
+    browser
+        .wait_until(
+            "the clip's preview",
+            Duration::from_secs(10),
+            "const v = document.querySelector('[data-drop=content] video.preview'); return !!v && v.readyState >= 1",
+        )
+        .await;
+    browser
+        .script("document.querySelector('input[name=method][value=fast]').click(); return null")
+        .await;
+    let submit = browser.find("#submit").await;
+    browser
+        .post(&format!("/element/{submit}/click"), json!({}))
+        .await;
+    let start = Instant::now();
+    while !browser.current_url().await.contains("/jobs/") {
+        let error = browser.script("const e = document.querySelector('#form-error'); return (!e || e.hidden) ? null : e.textContent").await;
+        assert!(error.is_null(), "the form says: {error}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the job page did not open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Frames are counted, and the painted clip plays where the picture would be.
+    browser
+        .wait_until(
+            "the painted clip",
+            Duration::from_secs(180),
+            "const v = document.querySelector('#clip'); \
+             return !!v && v.readyState >= 1 && document.querySelector('#live').hidden",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .script("return [document.querySelector('#step').textContent, Math.round(document.querySelector('#clip').duration)]")
+            .await,
+        json!(["10 of 10", 1])
+    );
+    assert_eq!(
+        browser
+            .script("return document.querySelector('.facts dt').textContent")
+            .await,
+        "Frame"
+    );
+    browser.screenshot("browser-clip.png").await;
+    let _ = browser.call(reqwest::Method::DELETE, "", None).await;
+    s.stop().await;
+}
