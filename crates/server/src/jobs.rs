@@ -129,6 +129,24 @@ pub struct Clip {
     pub frames_per_second: f64,
     /// Whether the clip has a sound track (copied into the result).
     pub sound: bool,
+    /// The part of a long clip this job paints, if it is a chunk of another job's clip
+    /// (see [`crate::chunks`]): then `frames` counts its warm-up too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<Chunk>,
+}
+
+/// A chunk of a long clip: painted by whichever worker takes it, joined by its parent's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// The job whose clip this is.
+    pub parent: String,
+    pub index: usize,
+    /// The first frame it gives the joined clip, and how many.
+    pub first: u64,
+    pub frames: u64,
+    /// Frames painted before `first` (and dropped, or cross-faded with the chunk before):
+    /// the temporal state is warm at `first`.
+    pub warm_up: u64,
 }
 
 /// Which region fields a job was given (see [`crate::regions`]).

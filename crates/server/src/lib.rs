@@ -39,6 +39,7 @@
 pub mod access;
 pub mod api;
 pub mod browser;
+pub mod chunks;
 pub mod config;
 pub mod error;
 pub mod events;

@@ -38,7 +38,7 @@ use tokio::sync::watch;
 use crate::error::ApiError;
 use crate::events::Hub;
 use crate::fair::Client;
-use crate::jobs::{Clip, JobId, JobRecord, JobSettings, JobState};
+use crate::jobs::{Chunk, Clip, JobId, JobRecord, JobSettings, JobState};
 use crate::limits::{operator, Limits};
 use crate::state::AppState;
 use crate::storage::{ImageKind, NewJob, ProgressUpdate, Store};
@@ -57,7 +57,7 @@ pub const DEFAULT_MAX_VIDEO_SECONDS: f64 = 20.0;
 const RESULT_BYTES_PER_PIXEL: f64 = 0.2;
 
 /// The painted clip in the work folder, before it is stored as the job's result.
-const PAINTED: &str = "painted.mp4";
+pub(crate) const PAINTED: &str = "painted.mp4";
 
 /// A clip's media type from its first bytes, or `None` if it is not a clip.
 pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
@@ -89,7 +89,7 @@ pub fn is_clip(bytes: &[u8]) -> bool {
 
 /// The clip's file in a job's work folder: its name says what it is (a GIF is read without
 /// ffmpeg; ffmpeg reads the others by their content).
-fn clip_path(work: &Path, bytes: &[u8]) -> PathBuf {
+pub(crate) fn clip_path(work: &Path, bytes: &[u8]) -> PathBuf {
     let extension = match sniff(bytes) {
         Some("image/gif") => "gif",
         Some("video/webm") => "webm",
@@ -269,6 +269,7 @@ fn check_clip(
         seconds,
         frames_per_second: fps,
         sound: plan.audio.is_some(),
+        chunk: None,
     });
     Ok(CheckedClip {
         settings,
@@ -370,9 +371,15 @@ async fn store_clip_job(
         frames,
     } = checked;
     // The clip twice (the upload, and the work folder's copy), the painting, and the result
-    // twice (the work folder's, then stored); the work folder's clip is on disk already.
+    // twice (the work folder's, then stored); a clip in chunks four times (the chunks' too,
+    // and the joined pictures before the sound).
     let result = (width * height) as f64 * frames as f64 * RESULT_BYTES_PER_PIXEL;
-    let incoming = clip.len() as u64 + style.len() as u64 + 2 * result as u64;
+    let copies = if crate::chunks::to_conduct(&settings).is_some() {
+        4
+    } else {
+        2
+    };
+    let incoming = 2 * clip.len() as u64 + style.len() as u64 + copies * result as u64;
     let share = state.fair.disk_share(state.retention.max_disk);
     let admission = state.admission.lock().await;
     crate::retention::admit(&state.store, &state.retention, incoming, (client, share)).await?;
@@ -479,8 +486,18 @@ impl VideoObserver for ClipObserver {
 
 /// Everything a run needs, read from the store: the clip in the work folder and the request.
 async fn prepare(pool: &WorkerPool, job: &JobRecord, work: &Path) -> Result<VideoRequest, String> {
+    let chunk = job.settings.clip.as_ref().and_then(|c| c.chunk.clone());
+    // A chunk paints its parent's clip.
+    let images = match &chunk {
+        Some(c) => c
+            .parent
+            .parse()
+            .map_err(|_| "a chunk of no job".to_owned())?,
+        None => job.id.clone(),
+    };
+    let images = &images;
     let load = |kind: ImageKind| async move {
-        match pool.store.get_image(&job.id, kind).await {
+        match pool.store.get_image(images, kind).await {
             Ok(Some(bytes)) => Ok(bytes),
             Ok(None) => Err(format!("the {} is missing", kind.as_str())),
             Err(e) => Err(format!("cannot read the {}: {e}", kind.as_str())),
@@ -510,6 +527,9 @@ async fn prepare(pool: &WorkerPool, job: &JobRecord, work: &Path) -> Result<Vide
             "this worker",
         )
         .map_err(|e| e.to_string())?;
+        if let (Some(c), Some(clip)) = (&chunk, &settings.clip) {
+            request.span = crate::chunks::span(c, clip.frames_per_second);
+        }
         // A run that was stopped (a shutdown) continues from its last segment.
         request.resume = restyle_video::work_dir(&output)
             .join("state.json")
@@ -521,13 +541,16 @@ async fn prepare(pool: &WorkerPool, job: &JobRecord, work: &Path) -> Result<Vide
 }
 
 /// Paints video job `job` on this worker: progress in frames, the painted clip stored as
-/// its result.
+/// its result (a long clip's job has its chunks painted, see [`crate::chunks`]).
 pub async fn run_job(
     pool: &WorkerPool,
     worker: &str,
     job: JobRecord,
     shutdown: watch::Receiver<bool>,
 ) {
+    if let Some(chunks) = crate::chunks::to_conduct(&job.settings) {
+        return conduct(pool, worker, job, chunks, shutdown).await;
+    }
     let id = job.id.clone();
     let work = pool.store.work_dir(&id);
     let request = match prepare(pool, &job, &work).await {
@@ -634,6 +657,247 @@ pub async fn run_job(
     if let Some((state, error, frames)) = finished {
         pool.end(worker, &id, state, error.as_deref(), frames).await;
     }
+}
+
+/// Has a long clip's job painted in chunks ([`crate::chunks`]): queues them as jobs of their
+/// own (once: a conductor that restarts finds them), paints those no other slot has taken,
+/// waits for the others (the job's progress: their frames), then joins them with the clip's
+/// sound into the job's result. A cancel or delete of the job removes its chunks.
+pub(crate) async fn conduct(
+    pool: &WorkerPool,
+    worker: &str,
+    job: JobRecord,
+    chunks: Vec<Chunk>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let id = job.id.clone();
+    let stop = Arc::new(AtomicU8::new(RUN));
+    pool.running
+        .lock()
+        .unwrap()
+        .insert(id.clone(), stop.clone());
+    let [heartbeat, watcher] = pool.watch(&id, worker, &stop, shutdown.clone()).await;
+    let outcome = conduct_run(pool, worker, &job, chunks, &stop, shutdown).await;
+    heartbeat.abort();
+    watcher.abort();
+    pool.running.lock().unwrap().remove(&id);
+    let work = pool.store.work_dir(&id);
+    let reason = stop.load(Ordering::SeqCst);
+    let ids: Vec<JobId> = (0..job.settings.clip.as_ref().map_or(0, |c| {
+        crate::chunks::split(c.frames, c.frames_per_second).len()
+    }))
+        .map(|i| crate::chunks::chunk_id(&id, i))
+        .collect();
+    let drop_chunks = || async {
+        for chunk in &ids {
+            pool.interrupt(chunk, false);
+            let _ = pool.store.delete(chunk).await;
+            let _ = tokio::fs::remove_dir_all(pool.store.work_dir(chunk)).await;
+        }
+    };
+    match outcome {
+        _ if reason == SHUTDOWN => {
+            tracing::info!(job = %id, "shutting down: the clip's job back in the queue; its chunks stay");
+            let _ = pool.store.requeue(&id, worker).await;
+            pool.hub.notify(&id);
+            return;
+        }
+        _ if reason == GONE => {
+            drop_chunks().await;
+            let _ = pool.store.delete_images(&id).await;
+        }
+        _ if reason == CANCELLED => {
+            drop_chunks().await;
+            pool.end(worker, &id, JobState::Cancelled, None, job.step)
+                .await;
+        }
+        Ok(frames) => {
+            drop_chunks().await;
+            tracing::info!(job = %id, frames, "clip joined from its chunks");
+            pool.end(worker, &id, JobState::Done, None, frames as i64)
+                .await;
+        }
+        Err(reason) => {
+            drop_chunks().await;
+            tracing::warn!(job = %id, %reason, "clip in chunks failed");
+            pool.end(worker, &id, JobState::Failed, Some(&reason), job.step)
+                .await;
+        }
+    }
+    let _ = tokio::fs::remove_dir_all(&work).await;
+}
+
+/// The conductor's work; the frames of the joined clip.
+async fn conduct_run(
+    pool: &WorkerPool,
+    worker: &str,
+    job: &JobRecord,
+    chunks: Vec<Chunk>,
+    stop: &Arc<AtomicU8>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<u64, String> {
+    let clip = job.settings.clip.clone().expect("a clip's job");
+    let parent = job.id.clone();
+    let mut ids = Vec::new();
+    for chunk in chunks.iter() {
+        let child = crate::chunks::chunk_id(&parent, chunk.index);
+        if pool
+            .store
+            .get(&child)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
+            let settings = JobSettings {
+                clip: Some(Clip {
+                    frames: chunk.warm_up + chunk.frames,
+                    chunk: Some(Chunk {
+                        parent: parent.to_string(),
+                        ..chunk.clone()
+                    }),
+                    ..clip.clone()
+                }),
+                ..job.settings.clone()
+            };
+            let client = format!("chunk:{parent}");
+            let new = NewJob {
+                id: &child,
+                owner: None,
+                client: &client,
+                settings: &settings,
+                total_steps: (chunk.warm_up + chunk.frames) as usize,
+                width: job.width.max(0) as usize,
+                height: job.height.max(0) as usize,
+            };
+            // Part of a job already accepted: not refused for a full queue.
+            pool.store
+                .insert(new, u64::MAX)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        ids.push(child);
+    }
+    // Other slots take the chunks now.
+    for _ in &ids {
+        pool.wake();
+    }
+    tracing::info!(job = %parent, chunks = ids.len(), "clip painted in chunks");
+    loop {
+        if stop.load(Ordering::SeqCst) != RUN {
+            return Err("stopped".into());
+        }
+        let mut done = 0;
+        let mut frames = 0;
+        let mut waiting = false;
+        for child in &ids {
+            let Some(record) = pool.store.get(child).await.map_err(|e| e.to_string())? else {
+                return Err("a chunk of the clip was deleted".into());
+            };
+            frames += record.step.max(0) as u64;
+            match record.state {
+                JobState::Done => done += 1,
+                JobState::Failed | JobState::Cancelled => {
+                    return Err(format!(
+                        "a chunk of the clip {}: {}",
+                        record.state.as_str(),
+                        record.error.unwrap_or_default()
+                    ))
+                }
+                JobState::Running => waiting = true,
+                JobState::Queued => {
+                    // Painted here: a slot that waits would be a slot lost (or, alone, a
+                    // deadlock).
+                    if let Ok(Some(taken)) = pool.store.claim_queued(child, worker).await {
+                        Box::pin(run_job(pool, worker, taken, shutdown.clone())).await;
+                    }
+                    waiting = true;
+                }
+            }
+        }
+        let update = ProgressUpdate {
+            step: frames.min(clip.frames) as i64,
+            total_steps: clip.frames as i64,
+            eta_ms: None,
+            elapsed_ms: 0,
+            loss: None,
+            checkpoint: None,
+        };
+        match pool.store.progress(&parent, worker, &update).await {
+            Ok(Some(true)) => set_once(stop, CANCELLED),
+            Ok(None) => set_once(stop, GONE),
+            _ => {}
+        }
+        pool.hub.notify(&parent);
+        if done == ids.len() {
+            break;
+        }
+        if waiting {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+    // Joined here, from the chunks' results.
+    let work = pool.store.work_dir(&parent);
+    tokio::fs::create_dir_all(&work)
+        .await
+        .map_err(|e| e.to_string())?;
+    let content = pool
+        .store
+        .get_image(&parent, ImageKind::Content)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the clip is missing")?;
+    let clip_file = clip_path(&work, &content);
+    tokio::fs::write(&clip_file, &content)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut files = Vec::new();
+    for (i, child) in ids.iter().enumerate() {
+        let bytes = pool
+            .store
+            .get_image(child, ImageKind::Result)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("a chunk's painting is missing")?;
+        let path = work.join(format!("chunk-{i}.mp4"));
+        tokio::fs::write(&path, bytes)
+            .await
+            .map_err(|e| e.to_string())?;
+        files.push(path);
+    }
+    let (width, height) = (job.width.max(0) as usize, job.height.max(0) as usize);
+    let output = work.join(PAINTED);
+    let joined = {
+        let work = work.clone();
+        let output = output.clone();
+        tokio::task::spawn_blocking(move || {
+            let joined = || {
+                let ffmpeg = restyle_video::Ffmpeg::find(None)?;
+                let info = ffmpeg.probe(&clip_file)?;
+                let parts: Vec<(&Path, &Chunk)> = files
+                    .iter()
+                    .map(|f| f.as_path())
+                    .zip(chunks.iter())
+                    .collect();
+                crate::chunks::join(
+                    &ffmpeg,
+                    &parts,
+                    (width, height, info.fps),
+                    (&clip_file, info.audio.as_deref()),
+                    &work,
+                    &output,
+                )
+            };
+            joined().map_err(|e| told(&e, &work))
+        })
+        .await
+        .map_err(|e| e.to_string())??
+    };
+    let bytes = tokio::fs::read(&output).await.map_err(|e| e.to_string())?;
+    pool.store
+        .put_image(&parent, ImageKind::Result, bytes)
+        .await
+        .map_err(|e| format!("cannot store the result: {e}"))?;
+    Ok(joined)
 }
 
 #[cfg(test)]

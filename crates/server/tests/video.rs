@@ -374,3 +374,71 @@ async fn clips_beyond_the_memory_or_disk_budget_are_refused() {
     s.submit_ok(clip_job(bytes, "fast")).await;
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_clip_is_painted_in_chunks_by_two_slots_and_joined() {
+    if !ffmpeg_here() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // 14 s: over the 12 s of a long clip, two chunks of 7 s.
+    let long = clip(dir.path(), 14.0, 10);
+    let s = TestServer::start(&["--workers", "2"]).await;
+    let id = s.submit_ok(clip_job(long, "fast")).await;
+    // The clip's job and both chunks run at once.
+    let mut most_running = 0;
+    loop {
+        let health: Value = s
+            .client
+            .get(s.url("/api/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        most_running = most_running.max(health["running"].as_u64().unwrap());
+        let job = s.job(&id).await;
+        if is_final(&job) {
+            assert_eq!(job["state"], "done", "{job}");
+            assert_eq!(
+                (job["step"].as_u64(), job["total_steps"].as_u64()),
+                (Some(140), Some(140))
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(most_running, 3, "the clip's job and its two chunks");
+    let result = s
+        .client
+        .get(s.url(&format!("/api/jobs/{id}/result")))
+        .send()
+        .await
+        .unwrap();
+    let bytes = result.bytes().await.unwrap().to_vec();
+    assert_eq!(
+        probe(&bytes, dir.path()),
+        (140, true),
+        "every frame once, and the sound"
+    );
+    // The chunks are gone with their work; only the clip's job is listed.
+    let health: Value = s
+        .client
+        .get(s.url("/api/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (health["queued"].as_u64(), health["running"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let folders = std::fs::read_dir(s.data.path().join("images"))
+        .unwrap()
+        .count();
+    assert_eq!(folders, 1, "the clip's job's images only");
+    s.stop().await;
+}
