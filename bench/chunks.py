@@ -65,12 +65,36 @@ def paint(restyle, out, start_frame=None, frames=None, fps=25.0, size=384):
     return frames_of(out)
 
 
+def measure_seams(painted, clip, seams):
+    """The seam pairs of a clip painted in chunks (`restyle serve`'s result), beside the others."""
+    frames = frames_of(painted)
+    h, w = frames[0].shape[:2]
+    inputs = frames_of(clip, size=max(w, h))[: len(frames)]
+    e = pair_errors(frames, dis_flows(inputs))
+    around = set()
+    for s in seams:
+        around.update(range(s - FADE - 1, s + 1))
+    inside = [x for i, x in enumerate(e) if i not in around]
+    print(f"{len(frames)} frames {w}x{h}; pairs inside: mean {np.mean(inside):.4f}, median {np.median(inside):.4f}")
+    for s in seams:
+        print(f"seam between frames {s - 1} and {s}: {e[s - 1]:.4f}; the fade's pairs: "
+              + ", ".join(f"{x:.4f}" for x in e[s - 1 - FADE: s - 1]))
+
+
+FADE = 4
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--restyle", default="target/debug/restyle")
     ap.add_argument("--warm", type=int, default=8)
     ap.add_argument("--fade", type=int, default=4)
+    ap.add_argument("--painted", help="measure this clip painted in chunks instead (with --clip and --seams)")
+    ap.add_argument("--clip")
+    ap.add_argument("--seams", help="first frames of the chunks after the first, e.g. 198")
     args = ap.parse_args()
+    if args.painted:
+        return measure_seams(args.painted, args.clip, [int(s) for s in args.seams.split(",")])
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         whole = paint(args.restyle, tmp / "whole.mp4")

@@ -782,18 +782,67 @@ async fn conduct_run(
         pool.wake();
     }
     tracing::info!(job = %parent, chunks = ids.len(), "clip painted in chunks");
+    // The clip's progress is its chunks' frames, reported while this worker paints one too.
+    let reporter = {
+        let (store, hub, ids, parent, worker, stop) = (
+            pool.store.clone(),
+            pool.hub.clone(),
+            ids.clone(),
+            parent.clone(),
+            worker.to_owned(),
+            stop.clone(),
+        );
+        let total = clip.frames;
+        tokio::spawn(async move {
+            loop {
+                let mut frames = 0;
+                for child in &ids {
+                    if let Ok(Some(record)) = store.get(child).await {
+                        frames += record.step.max(0) as u64;
+                    }
+                }
+                let update = ProgressUpdate {
+                    step: frames.min(total) as i64,
+                    total_steps: total as i64,
+                    eta_ms: None,
+                    elapsed_ms: 0,
+                    loss: None,
+                    checkpoint: None,
+                };
+                match store.progress(&parent, &worker, &update).await {
+                    Ok(Some(true)) => set_once(&stop, CANCELLED),
+                    Ok(None) => set_once(&stop, GONE),
+                    _ => {}
+                }
+                hub.notify(&parent);
+                tokio::time::sleep(PROGRESS_EVERY).await;
+            }
+        })
+    };
+    let painted = paint_chunks(pool, worker, &ids, stop, shutdown).await;
+    reporter.abort();
+    painted?;
+    join_chunks(pool, job, &ids, chunks).await
+}
+
+/// Waits for every chunk to be painted, painting those still queued here.
+async fn paint_chunks(
+    pool: &WorkerPool,
+    worker: &str,
+    ids: &[JobId],
+    stop: &Arc<AtomicU8>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), String> {
     loop {
         if stop.load(Ordering::SeqCst) != RUN {
             return Err("stopped".into());
         }
         let mut done = 0;
-        let mut frames = 0;
         let mut waiting = false;
-        for child in &ids {
+        for child in ids {
             let Some(record) = pool.store.get(child).await.map_err(|e| e.to_string())? else {
                 return Err("a chunk of the clip was deleted".into());
             };
-            frames += record.step.max(0) as u64;
             match record.state {
                 JobState::Done => done += 1,
                 JobState::Failed | JobState::Cancelled => {
@@ -814,35 +863,30 @@ async fn conduct_run(
                 }
             }
         }
-        let update = ProgressUpdate {
-            step: frames.min(clip.frames) as i64,
-            total_steps: clip.frames as i64,
-            eta_ms: None,
-            elapsed_ms: 0,
-            loss: None,
-            checkpoint: None,
-        };
-        match pool.store.progress(&parent, worker, &update).await {
-            Ok(Some(true)) => set_once(stop, CANCELLED),
-            Ok(None) => set_once(stop, GONE),
-            _ => {}
-        }
-        pool.hub.notify(&parent);
         if done == ids.len() {
-            break;
+            return Ok(());
         }
         if waiting {
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            tokio::time::sleep(PROGRESS_EVERY).await;
         }
     }
-    // Joined here, from the chunks' results.
-    let work = pool.store.work_dir(&parent);
+}
+
+/// Joins the painted chunks, with the clip's sound, into the job's result; the frames.
+async fn join_chunks(
+    pool: &WorkerPool,
+    job: &JobRecord,
+    ids: &[JobId],
+    chunks: Vec<Chunk>,
+) -> Result<u64, String> {
+    let parent = &job.id;
+    let work = pool.store.work_dir(parent);
     tokio::fs::create_dir_all(&work)
         .await
         .map_err(|e| e.to_string())?;
     let content = pool
         .store
-        .get_image(&parent, ImageKind::Content)
+        .get_image(parent, ImageKind::Content)
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the clip is missing")?;
@@ -894,7 +938,7 @@ async fn conduct_run(
     };
     let bytes = tokio::fs::read(&output).await.map_err(|e| e.to_string())?;
     pool.store
-        .put_image(&parent, ImageKind::Result, bytes)
+        .put_image(parent, ImageKind::Result, bytes)
         .await
         .map_err(|e| format!("cannot store the result: {e}"))?;
     Ok(joined)

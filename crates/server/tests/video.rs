@@ -440,5 +440,41 @@ async fn a_long_clip_is_painted_in_chunks_by_two_slots_and_joined() {
         .unwrap()
         .count();
     assert_eq!(folders, 1, "the clip's job's images only");
+
+    // A cancel of the clip's job stops and removes its chunks.
+    let id = s
+        .submit_ok(clip_job(clip(dir.path(), 14.0, 10), "fast"))
+        .await;
+    s.wait_for(&id, Duration::from_secs(300), |j| {
+        j["step"].as_u64() > Some(0) || is_final(j)
+    })
+    .await;
+    let r = s
+        .client
+        .post(s.url(&format!("/api/jobs/{id}/cancel")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let job = s.wait_for(&id, Duration::from_secs(300), is_final).await;
+    assert_eq!(job["state"], "cancelled", "{job}");
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        assert!(polls < 6000, "the chunks of a cancelled clip stop");
+        let health: Value = s
+            .client
+            .get(s.url("/api/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if (health["queued"].as_u64(), health["running"].as_u64()) == (Some(0), Some(0)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     s.stop().await;
 }
