@@ -9,7 +9,7 @@
 //! The pieces: [`wire`] (the listener: timeouts, connection cap), [`guard`]
 //! (what every request passes: host, origin, token, the viewer's key),
 //! [`api`] (the JSON API), [`pages`] (the page), [`worker`] (the pool that
-//! runs [`restyle::stylize`]), [`video`] (clips: checked, painted frame by frame), [`instant`] (the fast method's pictures, out
+//! runs [`restyle::stylize`]), [`video`] (clips: checked, painted frame by frame; a long one in [`chunks`]), [`instant`] (the fast method's pictures, out
 //! of the queue's turn), [`storage`] (jobs and images on SQLite or
 //! PostgreSQL through one [`storage::Store`]), [`limits`], [`fair`] (what
 //! one client may hold or do: streams, uploads, jobs, fast pictures, disk),
