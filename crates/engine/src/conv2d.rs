@@ -287,13 +287,20 @@ impl Conv2d {
                 let first_row = band * DIRECT_BAND;
                 let band_rows = DIRECT_BAND.min(out_h - first_row);
                 let in_rows = band_rows + k - 1;
-                padded.clear();
-                padded.resize(self.in_channels * in_rows * padded_w, 0.0);
+                // Every value the sums use is written below, so the buffer is not cleared
+                // for each band (that was a tenth of a video frame's time): what lies past
+                // the last column only reaches lanes that are never stored.
+                let needed = self.in_channels * in_rows * padded_w;
+                if padded.len() < needed {
+                    padded.resize(needed, 0.0);
+                }
                 for c in 0..self.in_channels {
                     let source = input.plane(c);
                     for r in 0..in_rows {
                         let Some(y) = rows.0[first_row + r] else {
-                            continue; // a row of zero padding
+                            // A row of zero padding.
+                            padded[(c * in_rows + r) * padded_w..][..padded_w].fill(0.0);
+                            continue;
                         };
                         let line = &source[y * width..][..width];
                         let dst = &mut padded[(c * in_rows + r) * padded_w..][..columns.0.len()];
