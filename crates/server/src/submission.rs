@@ -305,6 +305,22 @@ pub async fn read(multipart: Multipart, limits: Limits) -> Result<ReadJob, ApiEr
 }
 
 impl ReadJob {
+    /// The work of painting this job's fast picture: the pixels its uploads decode to,
+    /// and the pixels painted, once for each painting (see [`crate::instant::instant_work`]).
+    pub fn fast_work(&self) -> u64 {
+        let (style_2, masks) = self.regions.sizes();
+        let pixels = |(w, h): (usize, usize)| (w as u64).saturating_mul(h as u64);
+        let headers = [&self.content.1, &self.style.1];
+        let decoded = headers
+            .iter()
+            .map(|h| pixels((h.width, h.height)))
+            .chain(style_2.into_iter().chain(masks).map(pixels))
+            .sum::<u64>();
+        let paintings = 1 + u64::from(style_2.is_some());
+        let painted = pixels((self.width, self.height)).saturating_mul(paintings);
+        crate::instant::instant_work(decoded, painted)
+    }
+
     /// Decodes the uploads, at most `decoding`'s permits at a time, and
     /// re-encodes them without metadata.
     pub async fn decode(self, decoding: Arc<Semaphore>) -> Result<CheckedJob, ApiError> {

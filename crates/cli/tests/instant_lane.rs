@@ -1,0 +1,208 @@
+//! The instant lane of the real `restyle serve`: fast pictures are painted in processes
+//! of their own, so that killing one (or one running out of memory) fails that picture
+//! and nothing else; a large fast picture is the workers', not the lane's, so that small
+//! ones of other clients are still served; and a fast job of six 30-megapixel uploads is
+//! refused for its memory, or painted within `--max-job-memory` and the painting
+//! process's documented margin.
+
+use std::time::Duration;
+
+use restyle_server::painter::PAINTER_OVERHEAD;
+use restyle_test_support::http::{error_of, file, small_fast_job};
+use restyle_test_support::process::{children, rss, Api, Proc};
+use restyle_test_support::{jpeg, png};
+use serde_json::Value;
+
+const ENDED: [&str; 3] = ["done", "failed", "cancelled"];
+
+fn ended(job: &Value) -> bool {
+    ENDED.iter().any(|s| job["state"] == *s)
+}
+
+async fn submit(api: &Api, form: reqwest::multipart::Form) -> reqwest::Response {
+    api.client
+        .post(format!("{}/api/jobs", api.url))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn submit_ok(api: &Api, form: reqwest::multipart::Form) -> String {
+    let r = submit(api, form).await;
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+async fn status_of(url: &str) -> u16 {
+    reqwest::get(url).await.unwrap().status().as_u16()
+}
+
+/// A fast job of `upload` sent as every image a job takes: the photo, two paintings,
+/// their two masks and the part kept.
+fn six_uploads(upload: &[u8], size: u32) -> reqwest::multipart::Form {
+    let mut form = reqwest::multipart::Form::new();
+    for field in ["content", "style", "style_2", "mask_1", "mask_2", "keep"] {
+        form = form.part(field, file(upload.to_vec(), &format!("{field}.jpg")));
+    }
+    form.text("size", size.to_string()).text("method", "fast")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_painting_process_fails_its_picture_and_the_server_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (server, url) = Proc::serve(
+        &["--data", data.to_str().unwrap(), "--workers", "0"],
+        &dir.path().join("serve.log"),
+    );
+    let api = Api::new(&url);
+    let first = submit_ok(&api, small_fast_job(64)).await;
+    let job = api
+        .wait_for(&first, Duration::from_secs(120), ended)
+        .await;
+    assert_eq!(job["state"], "done", "{job}");
+    let painters = children(server.child.id());
+    assert!(
+        !painters.is_empty(),
+        "the picture was painted in a process of the server's own"
+    );
+
+    // A picture that takes a while; its process killed once the lane has it. Should
+    // the picture be painted before the kill lands, another one is tried.
+    let photo = png(1600, 1200);
+    let mut killed = None;
+    for _ in 0..5 {
+        let form = reqwest::multipart::Form::new()
+            .part("content", file(photo.clone(), "photo.png"))
+            .part("style", file(png(300, 300), "painting.png"))
+            .text("size", "1024")
+            .text("method", "fast");
+        let id = submit_ok(&api, form).await;
+        let job = api
+            .wait_for(&id, Duration::from_secs(120), |j| j["state"] != "queued")
+            .await;
+        if job["state"] == "running" {
+            for pid in children(server.child.id()) {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+        let job = api.wait_for(&id, Duration::from_secs(120), ended).await;
+        if job["state"] == "failed" {
+            killed = Some(job);
+            break;
+        }
+    }
+    let job = killed.expect("a painting process was killed mid-picture in five tries");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("stopped before it was done"),
+        "the failure says why: {job}"
+    );
+
+    // The server never stopped: health, the page, and the next picture.
+    assert_eq!(status_of(&format!("{url}/api/health")).await, 200);
+    assert_eq!(status_of(&format!("{url}/")).await, 200);
+    let next = submit_ok(&api, small_fast_job(64)).await;
+    let job = api.wait_for(&next, Duration::from_secs(120), ended).await;
+    assert_eq!(job["state"], "done", "{job}");
+    api.check_result(&job).await;
+    let now = children(server.child.id());
+    assert!(
+        !now.is_empty() && now.iter().all(|pid| !painters.contains(pid)),
+        "a fresh painting process: {painters:?} then {now:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_fast_picture_leaves_the_instant_lane_to_small_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (_server, url) = Proc::serve(
+        &["--data", data.to_str().unwrap()],
+        &dir.path().join("serve.log"),
+    );
+    let (large, small) = (Api::new(&url), Api::new(&url));
+    let upload = jpeg(6000, 5000);
+    let id = submit_ok(&large, six_uploads(&upload, 1024)).await;
+    large
+        .wait_for(&id, Duration::from_secs(120), |j| j["state"] != "queued")
+        .await;
+    // While it paints, another client's small picture is served, not refused.
+    let r = submit(&small, small_fast_job(64)).await;
+    if r.status() != 201 {
+        panic!("the small picture was refused: {:?}", error_of(r).await);
+    }
+    let body: Value = r.json().await.unwrap();
+    let small_id = body["id"].as_str().unwrap();
+    let job = small
+        .wait_for(small_id, Duration::from_secs(120), ended)
+        .await;
+    assert_eq!(job["state"], "done", "{job}");
+    let job = large.wait_for(&id, Duration::from_secs(300), ended).await;
+    assert_eq!(job["state"], "done", "{job}");
+    large.check_result(&job).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_job_of_six_large_uploads_is_refused_or_painted_within_its_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let job_memory: u64 = 800 << 20;
+    let (server, url) = Proc::serve(
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "--max-job-memory",
+            "800M",
+        ],
+        &dir.path().join("serve.log"),
+    );
+    let api = Api::new(&url);
+    let upload = jpeg(6000, 5000);
+    // The six uploads, and the photo and painting alone, at the largest size.
+    let two = |size: u32| {
+        reqwest::multipart::Form::new()
+            .part("content", file(upload.clone(), "photo.jpg"))
+            .part("style", file(upload.clone(), "painting.jpg"))
+            .text("size", size.to_string())
+            .text("method", "fast")
+    };
+    for (what, form) in [
+        ("six uploads", six_uploads(&upload, 1024)),
+        ("two uploads", two(1024)),
+    ] {
+        let r = submit(&api, form).await;
+        if r.status() != 201 {
+            let (status, error) = error_of(r).await;
+            println!("{what}: refused, {status}: {error}");
+            assert!(
+                (400..500).contains(&status) && error.contains("memory"),
+                "{what}: refused for its memory: {status} {error}"
+            );
+            continue;
+        }
+        let body: Value = r.json().await.unwrap();
+        let id = body["id"].as_str().unwrap();
+        let job = api.wait_for(id, Duration::from_secs(300), ended).await;
+        assert_eq!(job["state"], "done", "{what}: {job}");
+        let painters = children(server.child.id());
+        assert!(!painters.is_empty(), "painted in a process of its own");
+        let peak = painters.iter().map(|pid| rss(*pid).1).max().unwrap();
+        let (_, server_peak) = rss(server.child.id());
+        println!(
+            "{what}: painted; the painting process peaked at {} MiB, the server at {} MiB",
+            peak >> 20,
+            server_peak >> 20
+        );
+        assert!(
+            peak <= job_memory + PAINTER_OVERHEAD as u64,
+            "{what}: the painting process peaked at {} MiB",
+            peak >> 20
+        );
+    }
+}
