@@ -148,35 +148,65 @@ async fn a_large_fast_picture_leaves_the_instant_lane_to_small_ones() {
     large.check_result(&job).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fast_job_of_six_large_uploads_is_refused_or_painted_within_its_memory() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let job_memory: u64 = 800 << 20;
-    let (server, url) = Proc::serve(
-        &[
-            "--data",
-            data.to_str().unwrap(),
-            "--max-job-memory",
-            "800M",
-        ],
-        &dir.path().join("serve.log"),
-    );
-    let api = Api::new(&url);
-    let upload = jpeg(6000, 5000);
-    // The six uploads, and the photo and painting alone, at the largest size.
-    let two = |size: u32| {
-        reqwest::multipart::Form::new()
-            .part("content", file(upload.clone(), "photo.jpg"))
-            .part("style", file(upload.clone(), "painting.jpg"))
-            .text("size", size.to_string())
-            .text("method", "fast")
+/// The memory a refusal says a job needs ("needs about 1.8 GiB"), in bytes.
+fn needed(error: &str) -> Option<u64> {
+    let rest = error.split("needs about ").nth(1)?;
+    let mut words = rest.split_whitespace();
+    let number: f64 = words.next()?.parse().ok()?;
+    let unit = match words.next()?.trim_end_matches([',', ':', ';']) {
+        "KiB" => 1u64 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return None,
     };
-    for (what, form) in [
-        ("six uploads", six_uploads(&upload, 1024)),
-        ("two uploads", two(1024)),
-    ] {
-        let r = submit(&api, form).await;
+    Some((number * unit as f64) as u64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_job_of_six_large_uploads_is_refused_or_painted_within_its_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |data: &str, memory: &str, log: &str| {
+        let data = dir.path().join(data);
+        Proc::serve(
+            &[
+                "--data",
+                data.to_str().unwrap(),
+                "--max-job-memory",
+                memory,
+                "--max-instant-per-minute",
+                "100",
+            ],
+            &dir.path().join(log),
+        )
+    };
+    let (server, url) = serve("data", "800M", "serve.log");
+    // A server that allows a job almost nothing says what each one needs.
+    let (_probe, probe_url) = serve("probe", "16M", "probe.log");
+    let (api, probe) = (Api::new(&url), Api::new(&probe_url));
+    let large = jpeg(6000, 5000);
+    let photo = jpeg(4000, 3000);
+    let cases = [
+        ("six 30-megapixel uploads", large.clone(), large.clone(), true),
+        ("a 30-megapixel photo and painting", large.clone(), large, false),
+        ("a 12-megapixel photo", photo, png(600, 600), false),
+    ];
+    let mut painted = 0;
+    for (what, content, style, six) in cases {
+        let form = || {
+            if six {
+                six_uploads(&content, 1024)
+            } else {
+                reqwest::multipart::Form::new()
+                    .part("content", file(content.clone(), "photo.jpg"))
+                    .part("style", file(style.clone(), "painting.jpg"))
+                    .text("size", "1024")
+                    .text("method", "fast")
+            }
+        };
+        let (_, refusal) = error_of(submit(&probe, form()).await).await;
+        let estimate =
+            needed(&refusal).unwrap_or_else(|| panic!("{what}: an estimate in `{refusal}`"));
+        let r = submit(&api, form()).await;
         if r.status() != 201 {
             let (status, error) = error_of(r).await;
             println!("{what}: refused, {status}: {error}");
@@ -184,25 +214,30 @@ async fn a_fast_job_of_six_large_uploads_is_refused_or_painted_within_its_memory
                 (400..500).contains(&status) && error.contains("memory"),
                 "{what}: refused for its memory: {status} {error}"
             );
+            assert!(estimate > 800 << 20, "{what}: refused at {estimate} bytes");
             continue;
         }
         let body: Value = r.json().await.unwrap();
         let id = body["id"].as_str().unwrap();
         let job = api.wait_for(id, Duration::from_secs(300), ended).await;
         assert_eq!(job["state"], "done", "{what}: {job}");
+        painted += 1;
         let painters = children(server.child.id());
         assert!(!painters.is_empty(), "painted in a process of its own");
         let peak = painters.iter().map(|pid| rss(*pid).1).max().unwrap();
         let (_, server_peak) = rss(server.child.id());
         println!(
-            "{what}: painted; the painting process peaked at {} MiB, the server at {} MiB",
+            "{what}: painted; estimated {} MiB, the painting process peaked at {} MiB (VmHWM), the server at {} MiB",
+            estimate >> 20,
             peak >> 20,
             server_peak >> 20
         );
         assert!(
-            peak <= job_memory + PAINTER_OVERHEAD as u64,
-            "{what}: the painting process peaked at {} MiB",
-            peak >> 20
+            peak <= estimate + PAINTER_OVERHEAD as u64,
+            "{what}: the painting process peaked at {} MiB, estimated {} MiB",
+            peak >> 20,
+            estimate >> 20
         );
     }
+    assert!(painted > 0, "one of the jobs fits 800M and is painted");
 }
