@@ -2,8 +2,8 @@
 //! of their own, so that killing one (or one running out of memory) fails that picture
 //! and nothing else; a large fast picture is the workers', not the lane's, so that small
 //! ones of other clients are still served; and a fast job of six 30-megapixel uploads is
-//! refused for its memory, or painted within `--max-job-memory` and the painting
-//! process's documented margin.
+//! refused for its memory, or painted within its estimate and the painting process's
+//! documented margin; a 30-megapixel JPEG for a 512 px job is decoded shrunk.
 
 use std::time::Duration;
 
@@ -240,4 +240,33 @@ async fn a_fast_job_of_six_large_uploads_is_refused_or_painted_within_its_estima
         );
     }
     assert!(painted > 0, "one of the jobs fits 800M and is painted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_30_megapixel_jpeg_for_a_512_px_job_is_decoded_shrunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (server, url) = Proc::serve(
+        &["--data", data.to_str().unwrap(), "--workers", "0"],
+        &dir.path().join("serve.log"),
+    );
+    let api = Api::new(&url);
+    let photo = jpeg(6000, 5000);
+    let (_, before) = rss(server.child.id());
+    let form = reqwest::multipart::Form::new()
+        .part("content", file(photo, "photo.jpg"))
+        .part("style", file(png(300, 300), "painting.png"))
+        .text("size", "512")
+        .text("iterations", "1");
+    let id = submit_ok(&api, form).await;
+    let (_, after) = rss(server.child.id());
+    let grown = after.saturating_sub(before);
+    println!(
+        "a 30-megapixel JPEG for a 512 px job: the server's peak RSS grew by {} MiB",
+        grown >> 20
+    );
+    // Whole, its pixels alone are 86 MiB; at an eighth (750x625), 1.4 MiB.
+    assert!(grown < 32 << 20, "peak RSS grew by {} MiB", grown >> 20);
+    let job = api.job(&id).await;
+    assert_eq!((job["width"].as_u64(), job["height"].as_u64()), (Some(512), Some(427)), "{job}");
 }

@@ -24,9 +24,10 @@ pub struct ServeArgs {
     /// One job already uses every core.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub workers: usize,
-    /// Fast (`method=fast`) pictures painted at once in this process, out of the
-    /// queue's turn; each takes about a second of every core. A submission that finds
-    /// them all busy waits 3 s for one, then gets a 503
+    /// Fast (`method=fast`) pictures painted at once, out of the queue's turn, each in a
+    /// process of its own limited to --max-job-memory and 384 MiB; each takes about a
+    /// second of every core. A submission that finds them all busy waits 3 s for one,
+    /// then gets a 503
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub instant_jobs: u16,
     /// The program that paints fast pictures, each in a process of its own limited to
