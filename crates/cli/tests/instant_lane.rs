@@ -225,6 +225,12 @@ async fn a_fast_job_of_six_large_uploads_is_refused_or_painted_within_its_estima
         let painters = children(server.child.id());
         assert!(!painters.is_empty(), "painted in a process of its own");
         let peak = painters.iter().map(|pid| rss(*pid).1).max().unwrap();
+        // Idle now: ended, so that the next job's peak is its own (a fresh one paints it).
+        for pid in painters {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
         let (_, server_peak) = rss(server.child.id());
         println!(
             "{what}: painted; estimated {} MiB, the painting process peaked at {} MiB (VmHWM), the server at {} MiB",

@@ -42,14 +42,14 @@ use crate::storage::{ImageKind, ProgressUpdate, Store};
 /// How long a fast submission waits for a free slot before it is refused.
 pub const ADMIT_WAIT: Duration = Duration::from_secs(3);
 
-/// The most work ([`instant_work`]) a fast job may be for the instant lane. One that is
-/// more (a 1024 px picture of several 30-megapixel uploads) is painted by a worker in
-/// the queue's turn instead, so that it never holds an instant slot for seconds while
-/// other clients' small pictures are refused.
+/// The most work ([`instant_work`]) a fast job may be for the instant lane: a 1024 px
+/// square in one painting, with its uploads. One that is more (a 1024 px picture in two
+/// paintings, with masks) is painted by a worker in the queue's turn instead, so that it
+/// never holds an instant slot for seconds while other clients' small pictures are refused.
 pub const INSTANT_MAX_WORK: u64 = 64_000_000;
 
 /// What painting a pixel costs against decoding one (a pass of the network over it).
-pub const PAINTED_PIXEL_WEIGHT: u64 = 24;
+pub const PAINTED_PIXEL_WEIGHT: u64 = 48;
 
 /// The work of a fast picture whose uploads decode to `decoded` pixels and whose
 /// paintings paint `painted` pixels in all, in decoded pixels.

@@ -278,8 +278,12 @@ impl Painters {
         settings: &JobSettings,
     ) -> Result<Vec<u8>, String> {
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        // One that stopped while idle (killed, say) is replaced, the picture unharmed.
         let mut process = match idle {
-            Some(p) => p,
+            Some(mut p) => match p.child.try_wait() {
+                Ok(None) => p,
+                _ => self.spawn()?,
+            },
             None => self.spawn()?,
         };
         match process.exchange(content, style, regions, settings) {
