@@ -60,9 +60,7 @@ async fn a_killed_painting_process_fails_its_picture_and_the_server_goes_on() {
     );
     let api = Api::new(&url);
     let first = submit_ok(&api, small_fast_job(64)).await;
-    let job = api
-        .wait_for(&first, Duration::from_secs(120), ended)
-        .await;
+    let job = api.wait_for(&first, Duration::from_secs(120), ended).await;
     assert_eq!(job["state"], "done", "{job}");
     let painters = children(server.child.id());
     assert!(
@@ -186,8 +184,18 @@ async fn a_fast_job_of_six_large_uploads_is_refused_or_painted_within_its_estima
     let large = jpeg(6000, 5000);
     let photo = jpeg(4000, 3000);
     let cases = [
-        ("six 30-megapixel uploads", large.clone(), large.clone(), true),
-        ("a 30-megapixel photo and painting", large.clone(), large, false),
+        (
+            "six 30-megapixel uploads",
+            large.clone(),
+            large.clone(),
+            true,
+        ),
+        (
+            "a 30-megapixel photo and painting",
+            large.clone(),
+            large,
+            false,
+        ),
         ("a 12-megapixel photo", photo, png(600, 600), false),
     ];
     let mut painted = 0;
@@ -274,5 +282,9 @@ async fn a_30_megapixel_jpeg_for_a_512_px_job_is_decoded_shrunk() {
     // Whole, its pixels alone are 86 MiB; at an eighth (750x625), 1.4 MiB.
     assert!(grown < 32 << 20, "peak RSS grew by {} MiB", grown >> 20);
     let job = api.job(&id).await;
-    assert_eq!((job["width"].as_u64(), job["height"].as_u64()), (Some(512), Some(427)), "{job}");
+    assert_eq!(
+        (job["width"].as_u64(), job["height"].as_u64()),
+        (Some(512), Some(427)),
+        "{job}"
+    );
 }

@@ -329,9 +329,7 @@ fn stopped(status: Option<ExitStatus>, memory_limit: u64) -> String {
         Some(s) => s.to_string(),
         None => "unknown".to_owned(),
     };
-    format!(
-        "the process painting the fast picture stopped before it was done ({how}); try again"
-    )
+    format!("the process painting the fast picture stopped before it was done ({how}); try again")
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@ use crate::config::{ServeArgs, WorkerArgs};
 use crate::error::ApiError;
 use crate::events::Hub;
 use crate::instant::{FastPainter, InstantLane};
-use crate::painter::Painters;
 use crate::origin::Origins;
+use crate::painter::Painters;
 use crate::retention;
 use crate::state::AppState;
 use crate::storage::{Dialect, Store};
@@ -108,10 +108,9 @@ impl Server {
         let hub = Hub::new();
         let sweeper = retention::start(store.clone(), retention, shutdown_rx.clone());
         let painter = Arc::new(match args.painter_program()? {
-            Some(program) => FastPainter::in_processes(Arc::new(Painters::new(
-                program,
-                limits.max_job_memory,
-            ))),
+            Some(program) => {
+                FastPainter::in_processes(Arc::new(Painters::new(program, limits.max_job_memory)))
+            }
             None => FastPainter::default(),
         });
         let (workers, mut handles) = if args.workers > 0 {

@@ -55,10 +55,7 @@ impl Header {
             return self;
         }
         for eighths in [1u8, 2, 4] {
-            let (w, h) = (
-                scaled(self.width, eighths),
-                scaled(self.height, eighths),
-            );
+            let (w, h) = (scaled(self.width, eighths), scaled(self.height, eighths));
             if w.max(h) >= long_edge && w.min(h) >= MIN_SHRUNK_SIDE {
                 return Header {
                     width: w,
@@ -296,9 +293,7 @@ fn decode_shrunk(bytes: &[u8], header: Header, role: &str) -> Result<DynamicImag
     }
     decoder.set_max_decoding_buffer_size(decode_budget(width as u64 * height as u64) as usize);
     let pixels = decoder.decode().map_err(|e| corrupt(role, e))?;
-    let info = decoder
-        .info()
-        .ok_or_else(|| corrupt(role, "no picture"))?;
+    let info = decoder.info().ok_or_else(|| corrupt(role, "no picture"))?;
     let (w, h) = (u32::from(info.width), u32::from(info.height));
     let image = match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => {
