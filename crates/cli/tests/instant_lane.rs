@@ -1,6 +1,6 @@
 //! The instant lane of the real `restyle serve`: fast pictures are painted in processes
-//! of their own, so that killing one (or one running out of memory) fails that picture
-//! and nothing else; a large fast picture is the workers', not the lane's, so that small
+//! of their own, so that killing one, or one running out of its memory limit, fails that
+//! picture, with the reason, and nothing else; a large fast picture is the workers', not the lane's, so that small
 //! ones of other clients are still served; and a fast job of six 30-megapixel uploads is
 //! refused for its memory, or painted within its estimate and the painting process's
 //! documented margin; a 30-megapixel JPEG for a 512 px job is decoded shrunk.
@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use restyle_server::painter::PAINTER_OVERHEAD;
+use restyle_test_support::cli::restyle_bin;
 use restyle_test_support::http::{error_of, file, small_fast_job};
 use restyle_test_support::process::{children, rss, Api, Proc};
 use restyle_test_support::{jpeg, png};
@@ -292,4 +293,49 @@ async fn a_30_megapixel_jpeg_for_a_512_px_job_is_decoded_shrunk() {
         (Some(512), Some(427)),
         "{job}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_picture_beyond_its_process_memory_limit_fails_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Painting processes limited to 40 MB: the network loads, a 1024 px picture does not fit.
+    let painter = dir.path().join("tight-painter.sh");
+    std::fs::write(
+        &painter,
+        format!(
+            "#!/bin/sh\nexec '{}' instant-painter --memory-limit 40000000\n",
+            restyle_bin().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &painter,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let (_server, url) = Proc::serve(
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "--workers",
+            "0",
+            "--instant-painter",
+            painter.to_str().unwrap(),
+        ],
+        &dir.path().join("serve.log"),
+    );
+    let api = Api::new(&url);
+    let form = reqwest::multipart::Form::new()
+        .part("content", file(png(1200, 900), "photo.png"))
+        .part("style", file(png(300, 300), "painting.png"))
+        .text("size", "1024")
+        .text("method", "fast");
+    let id = submit_ok(&api, form).await;
+    let job = api.wait_for(&id, Duration::from_secs(120), ended).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(error.contains("more memory"), "the failure says why: {job}");
+    assert_eq!(status_of(&format!("{url}/api/health")).await, 200);
+    assert_eq!(status_of(&format!("{url}/")).await, 200);
 }
