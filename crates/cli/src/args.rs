@@ -52,6 +52,10 @@ pub enum Command {
     /// visitor's browser, for any static host: no restyle server behind it
     #[cfg(feature = "serve")]
     Site(restyle_server::browser::SiteArgs),
+    /// Paints the fast pictures `restyle serve` sends it (started by the server)
+    #[cfg(feature = "serve")]
+    #[command(name = "instant-painter", hide = true)]
+    InstantPainter(restyle_server::painter::PainterArgs),
 }
 
 /// Options every run takes.

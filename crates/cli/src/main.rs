@@ -26,6 +26,8 @@ fn main() -> ExitCode {
         #[cfg(feature = "serve")]
         Some(Command::Worker(args)) => restyle_server::run_worker(args),
         #[cfg(feature = "serve")]
+        Some(Command::InstantPainter(args)) => restyle_server::run_painter(args),
+        #[cfg(feature = "serve")]
         Some(Command::Site(args)) => restyle_server::browser::write_site(&args).map(|files| {
             eprintln!(
                 "restyle: wrote {} files to {}",

@@ -54,6 +54,20 @@ pub struct Conv2d {
 /// 3x3 before the last, are 43% of its time that way).
 const DIRECT_MAX_OUT: usize = 8;
 
+/// The same bound with the AVX-512 direct kernel, which holds eight channels' sums in
+/// registers and goes over the channels eight at a time: up to 32 (the fast model's residual
+/// blocks and its first expansion) it beats lowering the input and multiplying.
+const DIRECT_MAX_OUT_AVX512: usize = 32;
+
+/// Output channels up to which a stride-1 convolution runs directly on this CPU.
+fn direct_max_out() -> usize {
+    match crate::gemm::Kernel::detect() {
+        #[cfg(target_arch = "x86_64")]
+        crate::gemm::Kernel::Avx512 => DIRECT_MAX_OUT_AVX512,
+        _ => DIRECT_MAX_OUT,
+    }
+}
+
 /// Output columns one direct-kernel step computes: one AVX-512 register of f32.
 const LANES: usize = 16;
 
@@ -105,7 +119,7 @@ impl Conv2d {
             upsample: 1,
             activation: Activation::Identity,
             kernels: PackedA::pack(weight, out_channels, depth, depth),
-            direct: (stride == 1 && kernel > 1 && out_channels <= DIRECT_MAX_OUT).then(|| {
+            direct: (stride == 1 && kernel > 1 && out_channels <= direct_max_out()).then(|| {
                 let mut w = vec![0.0; weight.len()];
                 for o in 0..out_channels {
                     for tap in 0..depth {
@@ -273,13 +287,20 @@ impl Conv2d {
                 let first_row = band * DIRECT_BAND;
                 let band_rows = DIRECT_BAND.min(out_h - first_row);
                 let in_rows = band_rows + k - 1;
-                padded.clear();
-                padded.resize(self.in_channels * in_rows * padded_w, 0.0);
+                // Every value the sums use is written below, so the buffer is not cleared
+                // for each band (that was a tenth of a video frame's time): what lies past
+                // the last column only reaches lanes that are never stored.
+                let needed = self.in_channels * in_rows * padded_w;
+                if padded.len() < needed {
+                    padded.resize(needed, 0.0);
+                }
                 for c in 0..self.in_channels {
                     let source = input.plane(c);
                     for r in 0..in_rows {
                         let Some(y) = rows.0[first_row + r] else {
-                            continue; // a row of zero padding
+                            // A row of zero padding.
+                            padded[(c * in_rows + r) * padded_w..][..padded_w].fill(0.0);
+                            continue;
                         };
                         let line = &source[y * width..][..width];
                         let dst = &mut padded[(c * in_rows + r) * padded_w..][..columns.0.len()];
@@ -458,6 +479,17 @@ unsafe fn direct_band(
     unsafe { direct_band_any(m, g, padded, weights, bias, out) }
 }
 
+/// The direct kernel in AVX-512 registers: up to eight output channels a pass, each
+/// accumulating two to four column blocks at once.
+///
+/// Written with intrinsics rather than left to the compiler: with arrays of `f32` lanes, eight
+/// channels' sums were spilled to memory, and the four that stayed in registers made four
+/// chains of dependent additions, each waiting on the last (a quarter of the two FMA units'
+/// rate). Here every weight broadcast feeds `B` independent sums, and `M x B` sums (at most
+/// 24 of the 32 registers) hide the latency.
+///
+/// # Safety
+/// The CPU must have AVX-512 F; `out` as for [`direct_band`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn direct_band_avx512(
@@ -468,8 +500,121 @@ unsafe fn direct_band_avx512(
     bias: &[f32],
     out: SharedMut<f32>,
 ) {
-    // SAFETY: the caller's promise, passed on.
-    unsafe { direct_band_any(m, g, padded, weights, bias, out) }
+    use avx512_direct::columns;
+    for first in (0..m).step_by(avx512_direct::GROUP) {
+        let group = Group { first, m };
+        // SAFETY: every arm passes the caller's promise on.
+        unsafe {
+            match avx512_direct::GROUP.min(m - first) {
+                1 => columns::<1, 4>(g, group, padded, weights, bias, out),
+                2 => columns::<2, 4>(g, group, padded, weights, bias, out),
+                3 => columns::<3, 4>(g, group, padded, weights, bias, out),
+                4 => columns::<4, 4>(g, group, padded, weights, bias, out),
+                5 => columns::<5, 3>(g, group, padded, weights, bias, out),
+                6 => columns::<6, 3>(g, group, padded, weights, bias, out),
+                7 => columns::<7, 3>(g, group, padded, weights, bias, out),
+                _ => columns::<8, 3>(g, group, padded, weights, bias, out),
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512_direct {
+    use std::arch::x86_64::*;
+
+    use super::{DirectBand, Group, SharedMut, LANES};
+
+    /// Output channels one pass holds in registers.
+    pub const GROUP: usize = 8;
+
+    /// [`super::direct_band_for`]'s sums for the group's `M` channels, `B` column blocks at
+    /// a time (then one at a time for the blocks left over).
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F; `padded` holds the band's rows with whole `LANES`-wide
+    /// steps past the last column (as [`super::Conv2d::run_direct`] makes them); `out` as
+    /// for [`super::direct_band`].
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn columns<const M: usize, const B: usize>(
+        g: &DirectBand,
+        group: Group,
+        padded: &[f32],
+        weights: &[f32],
+        bias: &[f32],
+        out: SharedMut<f32>,
+    ) {
+        let blocks = g.out_w.div_ceil(LANES);
+        let whole = blocks / B * B;
+        for r in 0..g.band_rows {
+            for block in (0..whole).step_by(B) {
+                // SAFETY: passed on; the blocks lie within the row.
+                unsafe { sums::<M, B>(g, group, padded, weights, bias, out, r, block) };
+            }
+            for block in whole..blocks {
+                // SAFETY: as above.
+                unsafe { sums::<M, 1>(g, group, padded, weights, bias, out, r, block) };
+            }
+        }
+    }
+
+    /// The sums of output row `r`, blocks `first_block..first_block + B`.
+    ///
+    /// # Safety
+    /// As for [`columns`], with the blocks within the row's `out_w.div_ceil(LANES)`.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn sums<const M: usize, const B: usize>(
+        g: &DirectBand,
+        group: Group,
+        padded: &[f32],
+        weights: &[f32],
+        bias: &[f32],
+        out: SharedMut<f32>,
+        r: usize,
+        first_block: usize,
+    ) {
+        let k = g.kernel;
+        let x0 = first_block * LANES;
+        let mut acc = [[_mm512_setzero_ps(); B]; M];
+        for (o, sums) in acc.iter_mut().enumerate() {
+            *sums = [_mm512_set1_ps(bias[group.first + o]); B];
+        }
+        for c in 0..g.in_channels {
+            for ky in 0..k {
+                let row = &padded[(c * g.in_rows + r + ky) * g.padded_w + x0..];
+                // The reads below reach `(B - 1) * LANES + k - 1 + LANES` values into the row.
+                assert!(row.len() >= B * LANES + k - 1, "a padded row too short");
+                let taps = &weights[(c * k + ky) * k * group.m + group.first..];
+                assert!(taps.len() >= (k - 1) * group.m + M, "weights too short");
+                for kx in 0..k {
+                    let mut v = [_mm512_setzero_ps(); B];
+                    for (b, v) in v.iter_mut().enumerate() {
+                        // SAFETY: within `row` (asserted above).
+                        *v = unsafe { _mm512_loadu_ps(row.as_ptr().add(kx + b * LANES)) };
+                    }
+                    for (o, sums) in acc.iter_mut().enumerate() {
+                        // SAFETY: within `taps` (asserted above).
+                        let w = _mm512_set1_ps(unsafe { *taps.get_unchecked(kx * group.m + o) });
+                        for (s, &v) in sums.iter_mut().zip(&v) {
+                            *s = _mm512_fmadd_ps(w, v, *s);
+                        }
+                    }
+                }
+            }
+        }
+        for (o, sums) in acc.iter().enumerate() {
+            let row_start = (group.first + o) * g.plane + (g.first_row + r) * g.out_w;
+            for (b, &s) in sums.iter().enumerate() {
+                let x = x0 + b * LANES;
+                let n = LANES.min(g.out_w - x);
+                let mask: __mmask16 = if n == LANES { !0 } else { (1u16 << n) - 1 };
+                // SAFETY: the `n` lanes written lie within this band's row of channel `o`
+                // (the caller's promise), the others are masked off.
+                unsafe { _mm512_mask_storeu_ps(out.get().add(row_start + x), mask, s) };
+            }
+        }
+    }
 }
 
 /// The output channels four at a time (at most four: the accumulators of more are spilled

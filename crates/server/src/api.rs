@@ -74,7 +74,12 @@ pub async fn create(
     let instant = match read.settings.method {
         Method::Fast => {
             state.fair.take_instant(&client)?;
-            Some(state.instant.admit().await?)
+            // A large picture is the workers' (in the queue's turn): it would hold the lane.
+            if crate::instant::is_instant(read.fast_work()) {
+                Some(state.instant.admit().await?)
+            } else {
+                None
+            }
         }
         Method::Gatys if read.settings.init == Init::Fast => state.instant.try_admit(),
         Method::Gatys => None,
@@ -123,6 +128,7 @@ pub async fn create(
         // The picture it starts from (a browser's fast picture): its first preview, at once.
         state.hub.notify(&id);
     }
+    let for_workers = job.settings.method == Method::Gatys || instant.is_none();
     match (instant, fast_inputs) {
         (Some(permit), Some((content, style))) if job.settings.method == Method::Fast => state
             .instant
@@ -136,7 +142,7 @@ pub async fn create(
         ),
         _ => {}
     }
-    if job.settings.method == Method::Gatys {
+    if for_workers {
         if let Some(pool) = &state.workers {
             pool.wake();
         }

@@ -24,11 +24,17 @@ pub struct ServeArgs {
     /// One job already uses every core.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub workers: usize,
-    /// Fast (`method=fast`) pictures painted at once in this process, out of the
-    /// queue's turn; each takes about a second of every core. A submission that finds
-    /// them all busy waits 3 s for one, then gets a 503
+    /// Fast (`method=fast`) pictures painted at once, out of the queue's turn, each in a
+    /// process of its own limited to --max-job-memory and 384 MiB; each takes about a
+    /// second of every core. A submission that finds them all busy waits 3 s for one,
+    /// then gets a 503
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub instant_jobs: u16,
+    /// The program that paints fast pictures, each in a process of its own limited to
+    /// --max-job-memory and a margin, run as `PROGRAM instant-painter` (default: this
+    /// executable); `in-process` paints them in the server's own process
+    #[arg(long, value_name = "PROGRAM", hide = true)]
+    pub instant_painter: Option<PathBuf>,
     /// Require this token (as `Authorization: Bearer TOKEN`, or once as
     /// `?token=TOKEN` on the page) for everything but the static files;
     /// for servers reachable beyond localhost
@@ -289,7 +295,22 @@ pub fn default_data_dir() -> anyhow::Result<PathBuf> {
     }
 }
 
+/// `--instant-painter`'s word for painting fast pictures in the server's own process.
+pub const IN_PROCESS: &str = "in-process";
+
 impl ServeArgs {
+    /// Where fast pictures are painted: `None` in this process, else the program run as
+    /// their painting processes ([`crate::painter`]).
+    pub fn painter_program(&self) -> anyhow::Result<Option<PathBuf>> {
+        match &self.instant_painter {
+            Some(p) if p.as_os_str() == IN_PROCESS => Ok(None),
+            Some(p) => Ok(Some(p.clone())),
+            None => std::env::current_exe().map(Some).map_err(|e| {
+                anyhow::anyhow!("cannot find this executable to paint fast pictures: {e}")
+            }),
+        }
+    }
+
     pub fn limits(&self) -> anyhow::Result<Limits> {
         if !(self.max_megapixels.is_finite() && self.max_megapixels > 0.0) {
             anyhow::bail!("--max-megapixels must be a number > 0");

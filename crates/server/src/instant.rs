@@ -2,13 +2,18 @@
 //! network ([`restyle_fast`]), in about a second.
 //!
 //! A fast job (`method=fast`) never waits behind an optimisation in the queue: the
-//! instant lane claims it from the queue the moment it is stored and paints it in the web
-//! process. The lane runs at most `--instant-jobs` pictures at once (each uses every core
+//! instant lane claims it from the queue the moment it is stored and paints it in one of the
+//! painting processes ([`crate::painter`]): an out-of-memory kill ends that job `failed`,
+//! not the server. The lane runs at most `--instant-jobs` pictures at once (each uses every core
 //! for its second); a submission that finds every slot taken waits up to
 //! [`ADMIT_WAIT`] for one (a burst of a few is served in turn), then gets a 503 with
 //! `Retry-After: 1`: its job is not stored. Refusing beats queueing it further: an
 //! instant picture that comes after a long wait is no longer instant, and a client can
 //! retry in a second, or ask for `method=gatys` instead.
+//!
+//! A fast job that is more work than [`INSTANT_MAX_WORK`] (large uploads, a large size,
+//! two paintings) is not instant: it waits in the queue, and a worker paints it (in a
+//! painting process too), so that one large picture never holds the lane for seconds.
 //!
 //! A Gatys job that starts from the fast picture (`init=fast`) gets it the same way, at
 //! once if a slot is free, as its first preview (the job page shows it within about a
@@ -30,36 +35,85 @@ use crate::events::Hub;
 use restyle_request::Method;
 
 use crate::jobs::{JobId, JobSettings, JobState};
+use crate::painter::Painters;
 use crate::regions::StoredRegions;
 use crate::storage::{ImageKind, ProgressUpdate, Store};
 
 /// How long a fast submission waits for a free slot before it is refused.
 pub const ADMIT_WAIT: Duration = Duration::from_secs(3);
 
-/// The fast networks, loaded once (on first use) and shared by the lane and the workers.
-#[derive(Default)]
+/// The most work ([`instant_work`]) a fast job may be for the instant lane: a 1024 px
+/// square in one painting, with its uploads. One that is more (a 1024 px picture in two
+/// paintings, with masks) is painted by a worker in the queue's turn instead, so that it
+/// never holds an instant slot for seconds while other clients' small pictures are refused.
+pub const INSTANT_MAX_WORK: u64 = 64_000_000;
+
+/// What painting a pixel costs against decoding one (a pass of the network over it).
+pub const PAINTED_PIXEL_WEIGHT: u64 = 48;
+
+/// The work of a fast picture whose uploads decode to `decoded` pixels and whose
+/// paintings paint `painted` pixels in all, in decoded pixels.
+pub fn instant_work(decoded: u64, painted: u64) -> u64 {
+    decoded.saturating_add(painted.saturating_mul(PAINTED_PIXEL_WEIGHT))
+}
+
+/// Whether a fast job of `work` ([`instant_work`]) is painted by the instant lane (else
+/// by a worker, in the queue's turn).
+pub fn is_instant(work: u64) -> bool {
+    work <= INSTANT_MAX_WORK
+}
+
+/// Where fast pictures are painted: in processes of their own ([`crate::painter`], what
+/// `restyle serve` does), or in this process (a server embedded in a program that has no
+/// `instant-painter` subcommand, such as the tests'), the network loaded once, on first use.
 pub struct FastPainter {
-    model: OnceCell<Arc<FastStyle>>,
+    how: Painting,
+}
+
+enum Painting {
+    InProcess(OnceCell<Arc<FastStyle>>),
+    Processes(Arc<Painters>),
+}
+
+impl Default for FastPainter {
+    /// In this process.
+    fn default() -> Self {
+        Self {
+            how: Painting::InProcess(OnceCell::new()),
+        }
+    }
 }
 
 impl FastPainter {
-    async fn model(&self) -> Result<Arc<FastStyle>, String> {
-        self.model
-            .get_or_try_init(|| async {
-                tokio::task::spawn_blocking(FastStyle::embedded)
-                    .await
-                    .map_err(|e| format!("internal error: {e}"))?
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
-            })
-            .await
-            .cloned()
+    /// Pictures painted by `painters`, out of this process.
+    pub fn in_processes(painters: Arc<Painters>) -> Self {
+        Self {
+            how: Painting::Processes(painters),
+        }
+    }
+
+    /// The painting processes, if pictures are painted out of this process.
+    pub fn painters(&self) -> Option<&Arc<Painters>> {
+        match &self.how {
+            Painting::Processes(p) => Some(p),
+            Painting::InProcess(_) => None,
+        }
+    }
+
+    async fn model(cell: &OnceCell<Arc<FastStyle>>) -> Result<Arc<FastStyle>, String> {
+        cell.get_or_try_init(|| async {
+            tokio::task::spawn_blocking(FastStyle::embedded)
+                .await
+                .map_err(|e| format!("internal error: {e}"))?
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .cloned()
     }
 
     /// The fast picture (PNG) of a job's photo and painting at its size, with its
-    /// `regions` (a second painting, masks; see [`restyle_fast::paint_regions`]). A fast
-    /// job keeps the colours it asked for; the picture a Gatys job starts from is painted
-    /// as the CLI's `--init fast` paints it, in the painting's colours, without regions.
+    /// `regions` (see [`paint_now`]).
     pub async fn paint(
         &self,
         content: Vec<u8>,
@@ -67,34 +121,52 @@ impl FastPainter {
         regions: StoredRegions,
         settings: &JobSettings,
     ) -> Result<Vec<u8>, String> {
-        let model = self.model().await?;
-        let size = settings.size;
-        let color = match settings.method {
-            Method::Gatys => ColorMode::None,
-            Method::Fast => settings.preserve_colors,
-        };
-        tokio::task::spawn_blocking(move || {
-            let decode = |bytes: &[u8], role: &str| {
-                io::decode_image(bytes, std::path::Path::new(role), ImageLimits::default())
-                    .map_err(|e| e.to_string())
-            };
-            let photo = decode(&content, "the content image")?;
-            let image = decode(&style, "the style image")?;
-            let mut with_keep = Settings::default();
-            let styles = regions.styles(image, &mut with_keep)?;
-            for (i, style) in styles.iter().enumerate() {
-                restyle_request::check_painting(i + 1, &style.image).map_err(|e| e.to_string())?;
+        let cell = match &self.how {
+            Painting::Processes(painters) => {
+                return painters.paint(content, style, regions, settings).await
             }
-            let painted =
-                restyle_fast::paint_regions(&photo, &styles, with_keep.keep.as_ref(), |styles| {
-                    restyle_fast::paint(&model, &photo, size, styles, 1.0, color, None)
-                })
-                .map_err(|e| e.to_string())?;
-            io::encode_image(&painted.image, OutputType::Png).map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|e| format!("internal error: the fast picture crashed: {e}"))?
+            Painting::InProcess(cell) => cell,
+        };
+        let model = Self::model(cell).await?;
+        let settings = settings.clone();
+        tokio::task::spawn_blocking(move || paint_now(&model, &content, &style, regions, &settings))
+            .await
+            .map_err(|e| format!("internal error: the fast picture crashed: {e}"))?
     }
+}
+
+/// The fast picture (PNG) of a job's photo and painting at its size, with its `regions`
+/// (a second painting, masks; see [`restyle_fast::paint_regions`]), painted here and now.
+/// A fast job keeps the colours it asked for; the picture a Gatys job starts from is
+/// painted as the CLI's `--init fast` paints it, in the painting's colours, without regions.
+pub fn paint_now(
+    model: &FastStyle,
+    content: &[u8],
+    style: &[u8],
+    regions: StoredRegions,
+    settings: &JobSettings,
+) -> Result<Vec<u8>, String> {
+    let size = settings.size;
+    let color = match settings.method {
+        Method::Gatys => ColorMode::None,
+        Method::Fast => settings.preserve_colors,
+    };
+    let decode = |bytes: &[u8], role: &str| {
+        io::decode_image(bytes, std::path::Path::new(role), ImageLimits::default())
+            .map_err(|e| e.to_string())
+    };
+    let photo = decode(content, "the content image")?;
+    let image = decode(style, "the style image")?;
+    let mut with_keep = Settings::default();
+    let styles = regions.styles(image, &mut with_keep)?;
+    for (i, style) in styles.iter().enumerate() {
+        restyle_request::check_painting(i + 1, &style.image).map_err(|e| e.to_string())?;
+    }
+    let painted = restyle_fast::paint_regions(&photo, &styles, with_keep.keep.as_ref(), |styles| {
+        restyle_fast::paint(model, &photo, size, styles, 1.0, color, None)
+    })
+    .map_err(|e| e.to_string())?;
+    io::encode_image(&painted.image, OutputType::Png).map_err(|e| e.to_string())
 }
 
 /// At most `slots` fast pictures painted at once in this process, out of the queue's turn.

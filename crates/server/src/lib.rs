@@ -9,8 +9,9 @@
 //! The pieces: [`wire`] (the listener: timeouts, connection cap), [`guard`]
 //! (what every request passes: host, origin, token, the viewer's key),
 //! [`api`] (the JSON API), [`pages`] (the page), [`worker`] (the pool that
-//! runs [`restyle::stylize`]), [`video`] (clips: checked, painted frame by frame; a long one in [`chunks`]), [`instant`] (the fast method's pictures, out
-//! of the queue's turn), [`storage`] (jobs and images on SQLite or
+//! runs [`restyle::stylize`]), [`video`] (clips: checked, painted frame by frame; a long one
+//! in [`chunks`]), [`instant`] (the fast method's pictures, out of the queue's turn, painted
+//! in processes of their own: [`painter`]), [`storage`] (jobs and images on SQLite or
 //! PostgreSQL through one [`storage::Store`]), [`limits`], [`fair`] (what
 //! one client may hold or do: streams, uploads, jobs, fast pictures, disk),
 //! and [`config`]; what a job asks for is the one request ([`restyle_request`]).
@@ -51,6 +52,7 @@ pub mod limits;
 pub mod login;
 pub mod origin;
 pub mod pages;
+pub mod painter;
 pub mod regions;
 pub mod retention;
 pub mod server;
@@ -96,6 +98,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
     runtime()?.block_on(server::serve(args))
+}
+
+/// `restyle instant-painter` (hidden): a process of the instant lane, started by
+/// `restyle serve` ([`painter`]).
+pub fn run_painter(args: painter::PainterArgs) -> anyhow::Result<()> {
+    init_logging();
+    painter::run_painter(args)
 }
 
 /// `restyle worker`, for the command line: runs until SIGTERM or Ctrl-C.

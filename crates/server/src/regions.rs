@@ -153,6 +153,21 @@ impl RegionHeaders {
         Ok(Self { uploads })
     }
 
+    /// Each upload as decoded for its job (see [`upload::Header::shrunk`]): the second
+    /// painting at `painting_edge`, the masks at `picture_edge`; a shipped one whole.
+    pub fn shrunk(mut self, picture_edge: usize, painting_edge: usize) -> Self {
+        for u in &mut self.uploads {
+            if !u.shipped {
+                let edge = match u.kind {
+                    ImageKind::Style2 => painting_edge,
+                    _ => picture_edge,
+                };
+                u.header = u.header.shrunk(edge);
+            }
+        }
+        self
+    }
+
     /// The second painting's size, and the masks' (the part kept's too),
     /// for the memory estimate.
     pub fn sizes(&self) -> (Option<Size>, Vec<Size>) {

@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::events::Hub;
 use crate::instant::{FastPainter, InstantLane};
 use crate::origin::Origins;
+use crate::painter::Painters;
 use crate::retention;
 use crate::state::AppState;
 use crate::storage::{Dialect, Store};
@@ -106,7 +107,12 @@ impl Server {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let hub = Hub::new();
         let sweeper = retention::start(store.clone(), retention, shutdown_rx.clone());
-        let painter = Arc::new(FastPainter::default());
+        let painter = Arc::new(match args.painter_program()? {
+            Some(program) => {
+                FastPainter::in_processes(Arc::new(Painters::new(program, limits.max_job_memory)))
+            }
+            None => FastPainter::default(),
+        });
         let (workers, mut handles) = if args.workers > 0 {
             let (pool, handles) = WorkerPool::start(
                 store.clone(),

@@ -39,7 +39,7 @@ use axum::extract::Multipart;
 use tokio::sync::Semaphore;
 
 use restyle::fit_long_edge;
-use restyle_request::{ErrorKind, Init, Inputs, Method, Request, RequestError};
+use restyle_request::{ErrorKind, Init, Inputs, Method, Plan, Request, RequestError};
 
 use crate::error::ApiError;
 use crate::jobs::JobSettings;
@@ -202,6 +202,15 @@ pub async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
     Ok(form)
 }
 
+/// The long edges a job needs of its uploads: of the pictures (the photo, the masks, the
+/// picture it starts from) the output's, of the paintings `style_scale` times that, at
+/// least the output's.
+fn needed_edges(plan: &Plan) -> (usize, usize) {
+    let style_scale = plan.settings.style_scale.max(1.0);
+    let painting = (plan.size as f32 * style_scale).ceil() as usize;
+    (plan.size, painting)
+}
+
 /// A submission whose fields and image headers passed every check, its
 /// uploads not decoded yet (see [`ReadJob::decode`]).
 pub struct ReadJob {
@@ -273,16 +282,22 @@ pub async fn check(form: Form, limits: Limits) -> Result<ReadJob, ApiError> {
     // Headers only: cheap, and enough to refuse what cannot run.
     let (content, style, settings, content_header, style_header, (width, height), total_steps) =
         tokio::task::spawn_blocking(move || {
-            let c = upload::header(&content, "content", &limits)?;
+            // Each decoded no larger than the job needs it (see `Header::shrunk`): the
+            // pictures at the output's size, the paintings at the styles'.
+            let (picture_edge, painting_edge) = needed_edges(&plan);
+            let c = upload::header(&content, "content", &limits)?.shrunk(picture_edge);
             let s = upload::header(&style, "style", &limits)?;
+            // A shipped painting is stored as it is.
+            let s = if shipped { s } else { s.shrunk(painting_edge) };
             let init = match init {
                 Some(bytes) => {
-                    let header = upload::header(&bytes, "init", &limits)?;
+                    let header = upload::header(&bytes, "init", &limits)?.shrunk(picture_edge);
                     Some((bytes, header))
                 }
                 None => None,
             };
-            let regions = RegionHeaders::read(regions, &limits)?;
+            let regions =
+                RegionHeaders::read(regions, &limits)?.shrunk(picture_edge, painting_edge);
             let (style_2, masks) = regions.sizes();
             let inputs = Inputs {
                 content: (c.width, c.height),
@@ -318,6 +333,22 @@ pub async fn check(form: Form, limits: Limits) -> Result<ReadJob, ApiError> {
 }
 
 impl ReadJob {
+    /// The work of painting this job's fast picture: the pixels its uploads decode to,
+    /// and the pixels painted, once for each painting (see [`crate::instant::instant_work`]).
+    pub fn fast_work(&self) -> u64 {
+        let (style_2, masks) = self.regions.sizes();
+        let pixels = |(w, h): (usize, usize)| (w as u64).saturating_mul(h as u64);
+        let headers = [&self.content.1, &self.style.1];
+        let decoded = headers
+            .iter()
+            .map(|h| pixels((h.width, h.height)))
+            .chain(style_2.into_iter().chain(masks).map(pixels))
+            .sum::<u64>();
+        let paintings = 1 + u64::from(style_2.is_some());
+        let painted = pixels((self.width, self.height)).saturating_mul(paintings);
+        crate::instant::instant_work(decoded, painted)
+    }
+
     /// Decodes the uploads, at most `decoding`'s permits at a time, and
     /// re-encodes them without metadata.
     pub async fn decode(self, decoding: Arc<Semaphore>) -> Result<CheckedJob, ApiError> {

@@ -2,6 +2,11 @@
 //! decoded, then decoded within a memory budget, turned upright (EXIF
 //! orientation) and re-encoded from the pixels, so that no metadata (EXIF,
 //! GPS, comments, ICC profiles) is kept.
+//!
+//! A JPEG much larger than its job paints is decoded already shrunk, by the
+//! decoder's DCT scaling (1/2, 1/4 or 1/8, see [`Header::shrunk`]): a
+//! 30-megapixel photo for a 512 px picture is decoded at 750x625, never whole,
+//! stored at that size, and counted at it in the job's memory estimate.
 
 use std::io::Cursor;
 use std::path::PathBuf;
@@ -28,6 +33,61 @@ pub struct Header {
     format: ImageFormat,
     /// Bytes a decoded pixel takes (8 for 16-bit RGBA).
     bytes_per_pixel: u8,
+    /// Whether the picture is stored turned a quarter (its width is its file's height).
+    turned: bool,
+    /// A baseline JPEG of 8-bit grey or colour: one the decoder can shrink.
+    shrinkable: bool,
+    /// The DCT scale it is decoded at, in eighths (8: whole).
+    eighths: u8,
+}
+
+/// The shortest side a shrunk upload keeps: the fast network reads a painting's style
+/// from a 256-pixel square of it, and checks below this size see the same as unshrunk.
+pub const MIN_SHRUNK_SIDE: usize = 256;
+
+impl Header {
+    /// The header of the picture as decoded for a job that needs `long_edge` pixels of
+    /// it (its long edge at least that, its short one at least [`MIN_SHRUNK_SIDE`]): a
+    /// baseline JPEG at the smallest of the decoder's scales (1/8, 1/4, 1/2) that
+    /// keeps that many; anything else whole.
+    pub fn shrunk(self, long_edge: usize) -> Header {
+        if !self.shrinkable || self.eighths != 8 {
+            return self;
+        }
+        for eighths in [1u8, 2, 4] {
+            let (w, h) = (scaled(self.width, eighths), scaled(self.height, eighths));
+            if w.max(h) >= long_edge && w.min(h) >= MIN_SHRUNK_SIDE {
+                return Header {
+                    width: w,
+                    height: h,
+                    eighths,
+                    ..self
+                };
+            }
+        }
+        self
+    }
+}
+
+/// A side of `length` pixels decoded at `eighths`/8, as the JPEG decoder rounds it (up).
+fn scaled(length: usize, eighths: u8) -> usize {
+    (length * usize::from(eighths)).div_ceil(8)
+}
+
+/// Whether `bytes` is a JPEG the decoder can decode shrunk: baseline (a progressive
+/// one keeps every coefficient of the whole picture anyway), 8-bit grey or colour.
+fn shrinkable_jpeg(bytes: &[u8]) -> bool {
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    if decoder.read_info().is_err() {
+        return false;
+    }
+    decoder.info().is_some_and(|info| {
+        info.coding_process == jpeg_decoder::CodingProcess::DctSequential
+            && matches!(
+                info.pixel_format,
+                jpeg_decoder::PixelFormat::L8 | jpeg_decoder::PixelFormat::RGB24
+            )
+    })
 }
 
 /// Names the upload in messages, as the library's errors do with a path.
@@ -129,6 +189,9 @@ pub fn header(bytes: &[u8], role: &str, limits: &Limits) -> Result<Header, ApiEr
         height: height as usize,
         format,
         bytes_per_pixel,
+        turned,
+        shrinkable: format == ImageFormat::Jpeg && shrinkable_jpeg(bytes),
+        eighths: 8,
     })
 }
 
@@ -176,12 +239,16 @@ pub fn clean(bytes: &[u8], header: Header, role: &str) -> Result<Vec<u8>, ApiErr
     limits.max_alloc = Some(decode_budget(header.width as u64 * header.height as u64));
     decoder.set_limits(limits).map_err(|e| corrupt(role, e))?;
     let orientation = decoder.orientation().map_err(|e| corrupt(role, e))?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| match e {
-        image::ImageError::Limits(l) => {
-            corrupt(role, format!("it exceeds the decoding memory budget ({l})"))
-        }
-        other => corrupt(role, other),
-    })?;
+    let mut image = if header.eighths < 8 {
+        decode_shrunk(bytes, header, role)?
+    } else {
+        DynamicImage::from_decoder(decoder).map_err(|e| match e {
+            image::ImageError::Limits(l) => {
+                corrupt(role, format!("it exceeds the decoding memory budget ({l})"))
+            }
+            other => corrupt(role, other),
+        })?
+    };
     // Stored with 8 bits a channel: the encoder would copy 16-bit pixels
     // whole, and the painting reads 8 bits anyway.
     if header.bytes_per_pixel > 4 {
@@ -204,6 +271,40 @@ pub fn clean(bytes: &[u8], header: Header, role: &str) -> Result<Vec<u8>, ApiErr
     };
     encoded.map_err(|e| ApiError::Internal(format!("cannot re-encode the {role} image: {e}")))?;
     Ok(out)
+}
+
+/// Decodes a JPEG at the scale its (shrunk) `header` says, before it is turned upright.
+fn decode_shrunk(bytes: &[u8], header: Header, role: &str) -> Result<DynamicImage, ApiError> {
+    let (width, height) = if header.turned {
+        (header.height, header.width)
+    } else {
+        (header.width, header.height)
+    };
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    let small = |side: usize| u16::try_from(side).map_err(|_| corrupt(role, "too large"));
+    let got = decoder
+        .scale(small(width)?, small(height)?)
+        .map_err(|e| corrupt(role, e))?;
+    if (usize::from(got.0), usize::from(got.1)) != (width, height) {
+        return Err(ApiError::Internal(format!(
+            "the {role} image decodes shrunk to {}x{}, not {width}x{height}",
+            got.0, got.1
+        )));
+    }
+    decoder.set_max_decoding_buffer_size(decode_budget(width as u64 * height as u64) as usize);
+    let pixels = decoder.decode().map_err(|e| corrupt(role, e))?;
+    let info = decoder.info().ok_or_else(|| corrupt(role, "no picture"))?;
+    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    let image = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => {
+            image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8)
+        }
+        jpeg_decoder::PixelFormat::RGB24 => {
+            image::RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8)
+        }
+        _ => None,
+    };
+    image.ok_or_else(|| corrupt(role, "the decoder's pixels do not match its size"))
 }
 
 #[cfg(test)]
@@ -284,6 +385,27 @@ mod tests {
             clean(cut, h, "content"),
             Err(ApiError::Unprocessable(m)) if m.contains("cut off")
         ));
+    }
+
+    #[test]
+    fn a_large_jpeg_is_decoded_shrunk_to_what_the_job_needs() {
+        let mut out = Vec::new();
+        DynamicImage::new_rgb8(3001, 2003)
+            .write_with_encoder(JpegEncoder::new_with_quality(&mut out, 90))
+            .unwrap();
+        let whole = header(&out, "content", &Limits::default()).unwrap();
+        assert_eq!((whole.width, whole.height), (3001, 2003));
+        // 512 px: an eighth (376x251) keeps a short side below 256, a quarter does not.
+        let shrunk = whole.shrunk(512);
+        assert_eq!((shrunk.width, shrunk.height), (751, 501));
+        let clean = clean(&out, shrunk, "content").unwrap();
+        let back = image::load_from_memory(&clean).unwrap();
+        assert_eq!((back.width(), back.height()), (751, 501));
+        // As large as the picture: whole.
+        assert_eq!(whole.shrunk(3001), whole);
+        // PNG is decoded whole.
+        let png = header(&png(600, 600), "style", &Limits::default()).unwrap();
+        assert_eq!(png.shrunk(16), png);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! Without features it has the rules of what runs ([`require_or_skip`],
 //! [`full_soaks`]) and the real `restyle` binary's runs ([`cli`]). Feature
-//! `images` adds the test picture `png`; `http` adds clients of a restyle
+//! `images` adds the test pictures `png` and `jpeg`; `http` adds clients of a restyle
 //! server (`http`), the real `restyle serve` and `restyle worker` processes
 //! (`process`) and the soak driver (`soak`); `server` adds a server in the
 //! test's own process (`TestServer`).
@@ -23,7 +23,7 @@ mod server;
 pub mod soak;
 
 #[cfg(feature = "images")]
-pub use images::png;
+pub use images::{jpeg, png};
 #[cfg(feature = "server")]
 pub use server::TestServer;
 

@@ -33,7 +33,16 @@ impl TestServer {
     pub async fn start(extra: &[&str]) -> Self {
         let data = tempfile::tempdir().unwrap();
         let dir = data.path().to_str().unwrap().to_owned();
-        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--data", &dir];
+        // The tests' executable has no `instant-painter` to run: pictures painted here.
+        let mut args = vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            &dir,
+            "--instant-painter",
+            restyle_server::config::IN_PROCESS,
+        ];
         args.extend_from_slice(extra);
         let server = Server::start(Cli::parse_from(args).serve)
             .await
@@ -117,7 +126,16 @@ impl TestServer {
             s.stop().await.unwrap();
         }
         let dir = self.data.path().to_str().unwrap().to_owned();
-        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--data", &dir];
+        // The tests' executable has no `instant-painter` to run: pictures painted here.
+        let mut args = vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            &dir,
+            "--instant-painter",
+            restyle_server::config::IN_PROCESS,
+        ];
         args.extend_from_slice(extra);
         let server = Server::start(Cli::parse_from(args).serve)
             .await
