@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ffmpeg::{Container, EncodeSetup, Ffmpeg, Span};
 use crate::frames::{open_source, probe_source, FrameSink, OutputKind, RgbFrame, SourceInfo};
-use crate::temporal::{gray_of, Carry, Steadiness};
+use crate::temporal::{gray_of, keep_strokes, Carry, Steadiness};
 
 /// How each frame is painted.
 #[derive(Clone, Debug)]
@@ -793,7 +793,8 @@ impl<'r> Painter<'r> {
                         _ => Image::from_tensor(t),
                     };
                     if let (Some(c), Some(carried)) = (carry, &carried) {
-                        picture = c.blend(&picture, carried, steady.blend);
+                        let blended = c.blend(&picture, carried, steady.blend);
+                        picture = keep_strokes(&blended, &picture, steady.strokes);
                     }
                     let mask = if regions {
                         request.styles[i].mask.clone()
