@@ -99,15 +99,14 @@ impl Carry {
                     let (sx, sy) = (x as f32 + flow.u[i], y as f32 + flow.v[i]);
                     let inside =
                         sx >= 0.0 && sy >= 0.0 && sx <= (w - 1) as f32 && sy <= (h - 1) as f32;
-                    if inside {
+                    let values = if inside {
                         let taps = CubicTaps::at(w, h, sx, sy);
-                        for c in 0..3 {
-                            row[c][x] = taps.sample(src[c]);
-                        }
+                        src.map(|plane| taps.sample(plane))
                     } else {
-                        for c in 0..3 {
-                            row[c][x] = own[c][i];
-                        }
+                        own.map(|plane| plane[i])
+                    };
+                    for (channel, v) in row.iter_mut().zip(values) {
+                        channel[x] = v;
                     }
                 }
                 row
