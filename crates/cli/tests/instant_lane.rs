@@ -3,7 +3,9 @@
 //! picture, with the reason, and nothing else; a large fast picture is the workers', not the lane's, so that small
 //! ones of other clients are still served; and a fast job of six 30-megapixel uploads is
 //! refused for its memory, or painted within its estimate and the painting process's
-//! documented margin; a 30-megapixel JPEG for a 512 px job is decoded shrunk.
+//! documented margin; a 30-megapixel JPEG for a 512 px job is decoded shrunk; a painting
+//! process that hangs is killed past its picture's deadline and replaced; a 12-megapixel PNG
+//! for a 512 px job is read shrunk.
 
 use std::time::Duration;
 
@@ -338,4 +340,107 @@ async fn a_picture_beyond_its_process_memory_limit_fails_with_the_reason() {
     assert!(error.contains("more memory"), "the failure says why: {job}");
     assert_eq!(status_of(&format!("{url}/api/health")).await, 200);
     assert_eq!(status_of(&format!("{url}/")).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_painting_process_is_killed_past_its_deadline_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The first painting process hangs (reads nothing, answers nothing); those after it
+    // are the real one.
+    let painter = dir.path().join("hung-painter.sh");
+    let hung_once = dir.path().join("hung-once");
+    std::fs::write(
+        &painter,
+        format!(
+            "#!/bin/sh\nif [ ! -e '{marker}' ]; then echo $$ > '{marker}'; exec sleep 100000; fi\nexec '{bin}' \"$@\"\n",
+            marker = hung_once.display(),
+            bin = restyle_bin().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &painter,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let (server, url) = Proc::serve(
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "--workers",
+            "0",
+            "--instant-painter",
+            painter.to_str().unwrap(),
+        ],
+        &dir.path().join("serve.log"),
+    );
+    let api = Api::new(&url);
+    let id = submit_ok(&api, small_fast_job(64)).await;
+    // The deadline of a small picture is about DEADLINE_BASE; a minute more is ample.
+    let wait = restyle_server::painter::DEADLINE_BASE + Duration::from_secs(60);
+    let job = api.wait_for(&id, wait, ended).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("took longer than"),
+        "the failure says why: {job}"
+    );
+    let hung: u32 = std::fs::read_to_string(&hung_once)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        !children(server.child.id()).contains(&hung),
+        "the hung process {hung} was ended"
+    );
+
+    // The server goes on, and a fresh process paints the next picture.
+    assert_eq!(status_of(&format!("{url}/api/health")).await, 200);
+    let next = submit_ok(&api, small_fast_job(64)).await;
+    let job = api.wait_for(&next, Duration::from_secs(120), ended).await;
+    assert_eq!(job["state"], "done", "{job}");
+    api.check_result(&job).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_12_megapixel_png_for_a_512_px_job_is_read_shrunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (server, url) = Proc::serve(
+        &["--data", data.to_str().unwrap(), "--workers", "0"],
+        &dir.path().join("serve.log"),
+    );
+    let api = Api::new(&url);
+    let job = |photo: Vec<u8>| {
+        reqwest::multipart::Form::new()
+            .part("content", file(photo, "photo.png"))
+            .part("style", file(png(300, 300), "painting.png"))
+            .text("size", "512")
+            .text("iterations", "1")
+    };
+    // A small one first: what any submission allocates the first time is not counted.
+    submit_ok(&api, job(png(600, 500))).await;
+    let photo = png(4000, 3000);
+    let sent = photo.len();
+    let (_, before) = rss(server.child.id());
+    let id = submit_ok(&api, job(photo)).await;
+    let (_, after) = rss(server.child.id());
+    let grown = after.saturating_sub(before);
+    println!(
+        "a 12-megapixel PNG ({} KiB) for a 512 px job: the server's peak RSS grew by {} MiB",
+        sent >> 10,
+        grown >> 20
+    );
+    // Decoded whole, the peak grew by 96 MiB (its pixels alone are 34 MiB); read in
+    // blocks of 7 (572x429): a row of the file and the result, under the upload (16 MiB,
+    // held at up to twice its size) that comes on top.
+    assert!(grown < 48 << 20, "peak RSS grew by {} MiB", grown >> 20);
+    let job = api.job(&id).await;
+    assert_eq!(
+        (job["width"].as_u64(), job["height"].as_u64()),
+        (Some(512), Some(384)),
+        "{job}"
+    );
 }

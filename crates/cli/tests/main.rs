@@ -9,6 +9,8 @@ mod decode_memory;
 mod fair_soak;
 mod fast;
 #[cfg(feature = "serve")]
+mod gatys_memory;
+#[cfg(feature = "serve")]
 mod instant_lane;
 #[cfg(feature = "serve")]
 mod postgres;

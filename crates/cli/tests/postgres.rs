@@ -229,6 +229,77 @@ async fn two_workers_share_a_postgres_queue_and_run_every_job_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_paints_fast_pictures_in_painting_processes() {
+    let Some(bin) = postgres_bin() else {
+        require_or_skip(
+            "the PostgreSQL tests",
+            "PostgreSQL is not installed: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql)",
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(bin, dir.path());
+    let url = cluster.url();
+    let logs = tempfile::tempdir().unwrap();
+    let data = logs.path().join("data");
+    let (_server, api_url) = Proc::serve(
+        &[
+            "--database",
+            &url,
+            "--workers",
+            "0",
+            "--data",
+            data.to_str().unwrap(),
+            "--admin-token",
+            OPERATOR,
+        ],
+        &logs.path().join("serve.log"),
+    );
+    let worker = Proc::start(
+        &["worker", "--database", &url, "--name", "w1"],
+        &logs.path().join("w1.log"),
+    );
+    let api = Api::operator(&api_url, OPERATOR);
+    // Two paintings with masks at 1024 px: more work than the instant lane takes, so
+    // the worker paints it.
+    let upload = restyle_test_support::jpeg(1200, 1000);
+    let mut form = reqwest::multipart::Form::new();
+    for field in ["content", "style", "style_2", "mask_1", "mask_2"] {
+        form = form.part(
+            field,
+            restyle_test_support::http::file(upload.clone(), &format!("{field}.jpg")),
+        );
+    }
+    let form = form.text("size", "1024").text("method", "fast");
+    let r = api
+        .client
+        .post(format!("{api_url}/api/jobs"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap();
+    let job = api
+        .wait_for(id, Duration::from_secs(300), |j| {
+            ["done", "failed", "cancelled"]
+                .iter()
+                .any(|s| j["state"] == *s)
+        })
+        .await;
+    assert_eq!(job["state"], "done", "{job}");
+    let by = job["worker"].as_str().unwrap_or_default();
+    assert!(by.starts_with("w1"), "the worker painted it: {job}");
+    let painters = restyle_test_support::process::children(worker.child.id());
+    assert!(
+        !painters.is_empty(),
+        "the worker painted the fast picture in a process of its own"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_worker_is_killed_goes_to_another_worker() {
     let Some(bin) = postgres_bin() else {
         require_or_skip(

@@ -2,7 +2,7 @@
 //! settled configuration they turn into.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
@@ -192,9 +192,18 @@ pub struct WorkerArgs {
     /// start divided by --workers)
     #[arg(long, value_name = "SIZE")]
     pub max_job_memory: Option<String>,
+    /// The program that paints fast pictures, as for `restyle serve` (default: this
+    /// executable); `in-process` paints them in the worker's own process
+    #[arg(long, value_name = "PROGRAM", hide = true)]
+    pub instant_painter: Option<PathBuf>,
 }
 
 impl WorkerArgs {
+    /// Where fast pictures are painted (see [`painter_program`]).
+    pub fn painter_program(&self) -> anyhow::Result<Option<PathBuf>> {
+        painter_program(self.instant_painter.as_deref())
+    }
+
     pub fn job_memory(&self) -> anyhow::Result<usize> {
         job_memory(self.max_job_memory.as_deref(), self.workers)
     }
@@ -298,17 +307,22 @@ pub fn default_data_dir() -> anyhow::Result<PathBuf> {
 /// `--instant-painter`'s word for painting fast pictures in the server's own process.
 pub const IN_PROCESS: &str = "in-process";
 
+/// Where fast pictures are painted, from `--instant-painter`: `None` in this process, else
+/// the program run as their painting processes ([`crate::painter`]).
+fn painter_program(instant_painter: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
+    match instant_painter {
+        Some(p) if p.as_os_str() == IN_PROCESS => Ok(None),
+        Some(p) => Ok(Some(p.to_owned())),
+        None => std::env::current_exe().map(Some).map_err(|e| {
+            anyhow::anyhow!("cannot find this executable to paint fast pictures: {e}")
+        }),
+    }
+}
+
 impl ServeArgs {
-    /// Where fast pictures are painted: `None` in this process, else the program run as
-    /// their painting processes ([`crate::painter`]).
+    /// Where fast pictures are painted (see [`painter_program`]).
     pub fn painter_program(&self) -> anyhow::Result<Option<PathBuf>> {
-        match &self.instant_painter {
-            Some(p) if p.as_os_str() == IN_PROCESS => Ok(None),
-            Some(p) => Ok(Some(p.clone())),
-            None => std::env::current_exe().map(Some).map_err(|e| {
-                anyhow::anyhow!("cannot find this executable to paint fast pictures: {e}")
-            }),
-        }
+        painter_program(self.instant_painter.as_deref())
     }
 
     pub fn limits(&self) -> anyhow::Result<Limits> {

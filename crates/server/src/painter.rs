@@ -13,16 +13,33 @@
 //! the process stops. The server then ends that job `failed`, with why, and starts a
 //! fresh process for the next picture. The server's process never loads the network for
 //! these pictures.
+//!
+//! Each picture also has a deadline ([`picture_deadline`]: [`DEADLINE_BASE`], and a second
+//! for every [`WORK_PER_SECOND`] of its work, about ten times what two busy cores need): a
+//! process that hangs past it (a deadlock, a stalled pipe) is killed, its job ends
+//! `failed` with why, and a fresh process paints the next picture.
 
 use std::io::{BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::JobSettings;
 use crate::regions::{StoredRegions, KINDS};
+use crate::storage::ImageKind;
+
+/// The least time a picture is given before its process is killed: the process's start
+/// and a machine busy with other work.
+pub const DEADLINE_BASE: Duration = Duration::from_secs(20);
+
+/// Work ([`crate::instant::instant_work`]) a picture is given a second for beyond
+/// [`DEADLINE_BASE`]: about a tenth of what two busy cores do (six 30-megapixel uploads
+/// at 1024 px, some 280 million, took 12 s), so that only a process that hangs reaches it.
+pub const WORK_PER_SECOND: u64 = 2_000_000;
 
 /// Memory a painting process may take beyond `--max-job-memory`: the executable and
 /// its libraries, the fast networks' weights, a stack for each thread, the encoded
@@ -145,6 +162,88 @@ pub fn run_painter(args: PainterArgs) -> anyhow::Result<()> {
         output.flush()?;
     }
     Ok(())
+}
+
+/// The work of painting `settings` from the stored `content`, `style` and `regions`:
+/// their decoded pixels and the pixels painted, once for each painting.
+fn picture_work(
+    content: &[u8],
+    style: &[u8],
+    regions: &StoredRegions,
+    settings: &JobSettings,
+) -> u64 {
+    // Stored images passed the submission's checks: no pixel limit here.
+    let limits = crate::limits::Limits {
+        max_pixels: u64::MAX,
+        ..Default::default()
+    };
+    let size = |bytes: &[u8]| {
+        crate::upload::header(bytes, "stored", &limits)
+            .map(|h| (h.width as u64, h.height as u64))
+            .unwrap_or((0, 0))
+    };
+    let (cw, ch) = size(content);
+    let decoded = std::iter::once(content)
+        .chain(std::iter::once(style))
+        .chain(regions.images.iter().map(|(_, b)| b.as_slice()))
+        .map(|b| {
+            let (w, h) = size(b);
+            w.saturating_mul(h)
+        })
+        .fold(0u64, u64::saturating_add);
+    let (pw, ph) = restyle::fit_long_edge(cw as usize, ch as usize, settings.size);
+    let paintings = 1 + regions
+        .images
+        .iter()
+        .filter(|(k, _)| *k == ImageKind::Style2)
+        .count() as u64;
+    crate::instant::instant_work(decoded, (pw * ph) as u64 * paintings)
+}
+
+/// How long a picture of `work` may take before its process is killed (see the module's
+/// documentation).
+pub fn picture_deadline(work: u64) -> Duration {
+    DEADLINE_BASE + Duration::from_secs(work / WORK_PER_SECOND)
+}
+
+/// Kills a process should it not be called off within its deadline.
+struct Deadline {
+    call_off: mpsc::Sender<()>,
+    watcher: std::thread::JoinHandle<()>,
+    passed: Arc<AtomicBool>,
+}
+
+impl Deadline {
+    /// Watches `child` (not yet waited for, so that its id cannot be another's).
+    fn start(child: &Child, limit: Duration) -> Self {
+        let pid = child.id();
+        let (call_off, called_off) = mpsc::channel::<()>();
+        let passed = Arc::new(AtomicBool::new(false));
+        let flag = passed.clone();
+        let watcher = std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = called_off.recv_timeout(limit) {
+                flag.store(true, Ordering::SeqCst);
+                #[cfg(unix)]
+                // SAFETY: kill takes plain integers; the process is not reaped before the
+                // watcher is joined, so the id is still its own.
+                unsafe {
+                    libc::kill(pid as libc::pid_t, libc::SIGKILL);
+                }
+            }
+        });
+        Self {
+            call_off,
+            watcher,
+            passed,
+        }
+    }
+
+    /// Calls the watch off; whether the deadline passed (and the process was killed).
+    fn stop(self) -> bool {
+        let _ = self.call_off.send(());
+        let _ = self.watcher.join();
+        self.passed.load(Ordering::SeqCst)
+    }
 }
 
 /// One painting process, idle between pictures.
@@ -286,17 +385,28 @@ impl Painters {
             },
             None => self.spawn()?,
         };
-        match process.exchange(content, style, regions, settings) {
-            Ok(outcome) => {
+        let limit = picture_deadline(picture_work(content, style, regions, settings));
+        let deadline = Deadline::start(&process.child, limit);
+        let exchanged = process.exchange(content, style, regions, settings);
+        let hung = deadline.stop();
+        match exchanged {
+            Ok(outcome) if !hung => {
                 if let Ok(mut idle) = self.idle.lock() {
                     idle.push(process);
                 }
                 outcome
             }
-            Err(e) => {
+            exchanged => {
                 let pid = process.child.id();
                 let status = process.end();
-                tracing::warn!(pid, ?status, error = %e, "the process painting a fast picture stopped; starting another");
+                let error = exchanged.err().map(|e| e.to_string());
+                tracing::warn!(
+                    pid,
+                    ?status,
+                    ?error,
+                    hung,
+                    "the process painting a fast picture stopped; starting another"
+                );
                 // Ready for the next picture.
                 match self.spawn() {
                     Ok(fresh) => {
@@ -306,10 +416,21 @@ impl Painters {
                     }
                     Err(e) => tracing::error!(error = %e, "no painting process"),
                 }
-                Err(stopped(status, self.memory_limit))
+                Err(match hung {
+                    true => timed_out(limit),
+                    false => stopped(status, self.memory_limit),
+                })
             }
         }
     }
+}
+
+/// Why a picture has no result when its process was killed past its deadline.
+fn timed_out(limit: Duration) -> String {
+    format!(
+        "the fast picture took longer than {} s, the most this server gives it: its process was stopped; try again, or a smaller size",
+        limit.as_secs()
+    )
 }
 
 /// Why a picture has no result when its process stopped while it painted it.
@@ -347,6 +468,16 @@ mod tests {
         assert!(read_frame(&mut input).unwrap().is_none());
         let mut cut_body = &stream[..10];
         assert!(read_frame(&mut cut_body).is_err());
+    }
+
+    #[test]
+    fn a_picture_has_the_base_deadline_and_more_for_more_work() {
+        assert_eq!(picture_deadline(0), DEADLINE_BASE);
+        // The most work the instant lane takes: about half a minute more.
+        let lane = picture_deadline(crate::instant::INSTANT_MAX_WORK);
+        assert_eq!(lane, DEADLINE_BASE + Duration::from_secs(32));
+        let message = timed_out(lane);
+        assert!(message.contains("took longer than 52 s"), "{message}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! worker` process.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -107,12 +108,7 @@ impl Server {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let hub = Hub::new();
         let sweeper = retention::start(store.clone(), retention, shutdown_rx.clone());
-        let painter = Arc::new(match args.painter_program()? {
-            Some(program) => {
-                FastPainter::in_processes(Arc::new(Painters::new(program, limits.max_job_memory)))
-            }
-            None => FastPainter::default(),
-        });
+        let painter = Arc::new(fast_painter(args.painter_program()?, limits.max_job_memory));
         let (workers, mut handles) = if args.workers > 0 {
             let (pool, handles) = WorkerPool::start(
                 store.clone(),
@@ -234,6 +230,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     server.stop().await
 }
 
+/// Fast pictures painted by processes of `program` (each limited to `job_memory` and a
+/// margin), or in this process where there is none.
+fn fast_painter(program: Option<PathBuf>, job_memory: usize) -> FastPainter {
+    match program {
+        Some(program) => FastPainter::in_processes(Arc::new(Painters::new(program, job_memory))),
+        None => FastPainter::default(),
+    }
+}
+
 /// `restyle worker`: runs jobs from a shared PostgreSQL queue until SIGTERM.
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let config = args.store.resolve()?;
@@ -246,13 +251,14 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         anyhow::bail!("--workers must be at least 1");
     }
     let job_memory = args.job_memory()?;
+    let painter = Arc::new(fast_painter(args.painter_program()?, job_memory));
     let store = Store::connect(&config).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let name = args.name.unwrap_or_else(process_name);
     let (_pool, handles) = WorkerPool::start(
         store.clone(),
         Hub::new(),
-        Arc::new(FastPainter::default()),
+        painter,
         name.clone(),
         args.workers,
         job_memory,

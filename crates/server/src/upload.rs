@@ -39,6 +39,10 @@ pub struct Header {
     shrinkable: bool,
     /// The DCT scale it is decoded at, in eighths (8: whole).
     eighths: u8,
+    /// A PNG that is not interlaced: one that can be read row by row, and shrunk as read.
+    png_rows: bool,
+    /// The blocks of pixels a PNG is averaged in, a side (1: whole).
+    png_block: u8,
 }
 
 /// The shortest side a shrunk upload keeps: the fast network reads a painting's style
@@ -51,6 +55,24 @@ impl Header {
     /// baseline JPEG at the smallest of the decoder's scales (1/8, 1/4, 1/2) that
     /// keeps that many; anything else whole.
     pub fn shrunk(self, long_edge: usize) -> Header {
+        if self.png_rows && self.png_block == 1 {
+            // The largest block that keeps as many pixels.
+            for block in (2u8..=8).rev() {
+                let (w, h) = (
+                    self.width.div_ceil(usize::from(block)),
+                    self.height.div_ceil(usize::from(block)),
+                );
+                if w.max(h) >= long_edge && w.min(h) >= MIN_SHRUNK_SIDE {
+                    return Header {
+                        width: w,
+                        height: h,
+                        png_block: block,
+                        ..self
+                    };
+                }
+            }
+            return self;
+        }
         if !self.shrinkable || self.eighths != 8 {
             return self;
         }
@@ -192,6 +214,9 @@ pub fn header(bytes: &[u8], role: &str, limits: &Limits) -> Result<Header, ApiEr
         turned,
         shrinkable: format == ImageFormat::Jpeg && shrinkable_jpeg(bytes),
         eighths: 8,
+        // IHDR's interlace method, after the signature and the chunk's length and name.
+        png_rows: format == ImageFormat::Png && bytes.get(28) == Some(&0),
+        png_block: 1,
     })
 }
 
@@ -241,6 +266,8 @@ pub fn clean(bytes: &[u8], header: Header, role: &str) -> Result<Vec<u8>, ApiErr
     let orientation = decoder.orientation().map_err(|e| corrupt(role, e))?;
     let mut image = if header.eighths < 8 {
         decode_shrunk(bytes, header, role)?
+    } else if header.png_block > 1 {
+        decode_png_shrunk(bytes, header, role)?
     } else {
         DynamicImage::from_decoder(decoder).map_err(|e| match e {
             image::ImageError::Limits(l) => {
@@ -307,9 +334,111 @@ fn decode_shrunk(bytes: &[u8], header: Header, role: &str) -> Result<DynamicImag
     image.ok_or_else(|| corrupt(role, "the decoder's pixels do not match its size"))
 }
 
+/// Decodes a PNG that is not interlaced averaged in blocks of `header.png_block` pixels a
+/// side, row by row: only a row of the file and a row of sums are held besides the result.
+fn decode_png_shrunk(bytes: &[u8], header: Header, role: &str) -> Result<DynamicImage, ApiError> {
+    let block = usize::from(header.png_block);
+    let mut decoder = png::Decoder::new(Cursor::new(bytes));
+    // 8 bits a channel, palettes and grey below 8 bits expanded.
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().map_err(|e| corrupt(role, e))?;
+    let (color, _) = reader.output_color_type();
+    let channels = color.samples();
+    let (width, height) = (reader.info().width as usize, reader.info().height as usize);
+    if reader.info().interlaced {
+        return Err(ApiError::Internal(format!(
+            "the {role} image is interlaced: it cannot be read shrunk"
+        )));
+    }
+    let (out_w, out_h) = (width.div_ceil(block), height.div_ceil(block));
+    let mut sums = vec![0u32; out_w * channels];
+    let mut pixels = Vec::with_capacity(out_w * out_h * channels);
+    let mut rows = 0;
+    let flush = |sums: &mut Vec<u32>, rows: usize, pixels: &mut Vec<u8>| {
+        for x in 0..out_w {
+            let n = ((width - x * block).min(block) * rows) as u32;
+            for c in 0..channels {
+                pixels.push(((sums[x * channels + c] + n / 2) / n) as u8);
+            }
+        }
+        sums.fill(0);
+    };
+    while let Some(row) = reader.next_row().map_err(|e| corrupt(role, e))? {
+        let data = row.data();
+        if data.len() < width * channels {
+            return Err(corrupt(role, "a row is shorter than the picture"));
+        }
+        for (x, pixel) in data.chunks_exact(channels).take(width).enumerate() {
+            let sum = &mut sums[(x / block) * channels..][..channels];
+            for (s, v) in sum.iter_mut().zip(pixel) {
+                *s += u32::from(*v);
+            }
+        }
+        rows += 1;
+        if rows == block {
+            flush(&mut sums, rows, &mut pixels);
+            rows = 0;
+        }
+    }
+    if rows > 0 {
+        flush(&mut sums, rows, &mut pixels);
+    }
+    let (w, h) = (out_w as u32, out_h as u32);
+    let image = match channels {
+        1 => image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
+        2 => image::GrayAlphaImage::from_raw(w, h, pixels).map(DynamicImage::ImageLumaA8),
+        3 => image::RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
+        4 => image::RgbaImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgba8),
+        _ => None,
+    };
+    image.ok_or_else(|| corrupt(role, "the file is cut off (fewer rows than it declares)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_png_is_read_shrunk_in_blocks_averaged() {
+        let limits = Limits::default();
+        let pattern = image::RgbImage::from_fn(2000, 1500, |x, y| {
+            image::Rgb([
+                (x % 251) as u8,
+                (y % 241) as u8,
+                ((x * 7 + y * 13) % 256) as u8,
+            ])
+        });
+        let mut big = Vec::new();
+        DynamicImage::ImageRgb8(pattern)
+            .write_with_encoder(PngEncoder::new(&mut big))
+            .unwrap();
+        let h = header(&big, "content", &limits).unwrap().shrunk(300);
+        // Blocks of 5: 400x300 keeps the long edge and 256 pixels a side; 6 would not.
+        assert_eq!((h.width, h.height, h.png_block), (400, 300, 5));
+        let stored = clean(&big, h, "content").unwrap();
+        let small = image::load_from_memory(&stored).unwrap().to_rgb8();
+        assert_eq!(small.dimensions(), (400, 300));
+        let whole = image::load_from_memory(&big).unwrap().to_rgb8();
+        // A block's average, from the whole picture.
+        let (bx, by) = (123u32, 77u32);
+        for c in 0..3 {
+            let mut sum = 0u32;
+            for y in by * 5..by * 5 + 5 {
+                for x in bx * 5..bx * 5 + 5 {
+                    sum += u32::from(whole.get_pixel(x, y)[c]);
+                }
+            }
+            let expected = (sum + 12) / 25;
+            assert_eq!(
+                u32::from(small.get_pixel(bx, by)[c]),
+                expected,
+                "channel {c}"
+            );
+        }
+        // Not needed smaller: whole.
+        let h = header(&big, "content", &limits).unwrap().shrunk(1024);
+        assert_eq!((h.width, h.height, h.png_block), (2000, 1500, 1));
+    }
 
     fn png(w: u32, h: u32) -> Vec<u8> {
         let mut out = Vec::new();
@@ -403,9 +532,10 @@ mod tests {
         assert_eq!((back.width(), back.height()), (751, 501));
         // As large as the picture: whole.
         assert_eq!(whole.shrunk(3001), whole);
-        // PNG is decoded whole.
+        // A PNG is read in blocks instead (see the test below); one as large as the
+        // picture needs is read whole.
         let png = header(&png(600, 600), "style", &Limits::default()).unwrap();
-        assert_eq!(png.shrunk(16), png);
+        assert_eq!(png.shrunk(600), png);
     }
 
     #[test]
