@@ -96,7 +96,7 @@ pub struct ServeArgs {
     pub max_job_memory: Option<String>,
     /// Longest clip a video job may send (seconds); longer ones are
     /// refused (422) before they are stored
-    #[arg(long, value_name = "SECONDS", default_value_t = crate::video::DEFAULT_MAX_VIDEO_SECONDS)]
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::limits::DEFAULT_MAX_VIDEO_SECONDS)]
     pub max_video_seconds: f64,
     /// Connections kept for short requests (health, the page, the API's
     /// reads and deletes): event streams and uploads together hold at most

@@ -3,6 +3,9 @@
 
 use std::ops::RangeInclusive;
 
+/// `--max-video-seconds`' default: a clip's longest length.
+pub const DEFAULT_MAX_VIDEO_SECONDS: f64 = 20.0;
+
 /// The smallest output: VGG-19's deepest default layer needs 16 pixels a side.
 pub const MIN_SIZE: usize = 16;
 
@@ -34,7 +37,7 @@ impl Default for Limits {
             max_size: 1024,
             max_iterations: 1000,
             max_job_memory: 4 << 30,
-            max_video_seconds: crate::video::DEFAULT_MAX_VIDEO_SECONDS,
+            max_video_seconds: DEFAULT_MAX_VIDEO_SECONDS,
         }
     }
 }

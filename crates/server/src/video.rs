@@ -48,9 +48,6 @@ use crate::worker::{
     set_once, WorkerPool, CANCELLED, GONE, PREVIEW_EVERY, PROGRESS_EVERY, RUN, SHUTDOWN,
 };
 
-/// `--max-video-seconds`' default.
-pub const DEFAULT_MAX_VIDEO_SECONDS: f64 = 20.0;
-
 /// What the disk budget counts for a clip's painted result before it exists: bytes per painted
 /// pixel and frame. H.264 at the video crate's quality (CRF 18) took 0.12 on painted frames
 /// (big_buck_bunny_5s.mp4, fast, 384x216, 132 frames with its sound: 1.27 MB); 0.2 leaves room.
