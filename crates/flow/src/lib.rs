@@ -472,28 +472,38 @@ pub fn smoothed(mask: &[f32], width: usize, height: usize, sigma: f32) -> Vec<f3
     let kernel: Vec<f32> = (0..=radius)
         .map(|d| (-((d * d) as f32) / (2.0 * sigma * sigma)).exp())
         .collect();
-    let blur = |get: &dyn Fn(usize) -> f32, len: usize, at: usize| {
-        let (mut sum, mut weight) = (0.0, 0.0);
-        let lo = at.saturating_sub(radius);
-        let hi = (at + radius).min(len - 1);
-        for j in lo..=hi {
-            let k = kernel[at.abs_diff(j)];
-            sum += k * get(j);
-            weight += k;
-        }
-        sum / weight
+    // Each position's sum of the kernel's weights that fall inside the line (the renormalisation
+    // at the edges), once a line length rather than once a pixel.
+    let weights = |len: usize| -> Vec<f32> {
+        (0..len)
+            .map(|at| {
+                let (lo, hi) = (at.saturating_sub(radius), (at + radius).min(len - 1));
+                (lo..=hi)
+                    .map(|j| kernel[at.abs_diff(j)])
+                    .sum::<f32>()
+                    .recip()
+            })
+            .collect()
     };
+    let (across, down) = (weights(width), weights(height));
+    // Along the rows, then down the columns a whole row at a time (so the second pass reads
+    // memory in order too: it runs a frame's reliability every frame of a clip).
     let mut rows = vec![0.0f32; n];
-    for y in 0..height {
-        let line = &mask[y * width..(y + 1) * width];
-        for x in 0..width {
-            rows[y * width + x] = blur(&|j| line[j], width, x);
+    for (line, out) in mask.chunks_exact(width).zip(rows.chunks_exact_mut(width)) {
+        for (x, (o, &scale)) in out.iter_mut().zip(&across).enumerate() {
+            let (lo, hi) = (x.saturating_sub(radius), (x + radius).min(width - 1));
+            let sum: f32 = (lo..=hi).map(|j| kernel[x.abs_diff(j)] * line[j]).sum();
+            *o = sum * scale;
         }
     }
     let mut out = vec![0.0f32; n];
-    for x in 0..width {
-        for y in 0..height {
-            out[y * width + x] = blur(&|j| rows[j * width + x], height, y);
+    for (y, (line, &scale)) in out.chunks_exact_mut(width).zip(&down).enumerate() {
+        let (lo, hi) = (y.saturating_sub(radius), (y + radius).min(height - 1));
+        for j in lo..=hi {
+            let k = kernel[y.abs_diff(j)] * scale;
+            for (o, &r) in line.iter_mut().zip(&rows[j * width..(j + 1) * width]) {
+                *o += k * r;
+            }
         }
     }
     out
