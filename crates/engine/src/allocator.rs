@@ -45,3 +45,21 @@ pub fn release_freed_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// [`keep_freed_memory`] for a run, and [`release_freed_memory`] when the returned guard drops,
+/// however the run ends.
+#[must_use = "the freed memory is given back when this guard drops"]
+pub fn keep_freed_memory_during_run() -> KeptDuringRun {
+    keep_freed_memory();
+    KeptDuringRun(())
+}
+
+/// Gives the heap's free memory back when dropped (see [`keep_freed_memory_during_run`]).
+#[derive(Debug)]
+pub struct KeptDuringRun(());
+
+impl Drop for KeptDuringRun {
+    fn drop(&mut self) {
+        release_freed_memory();
+    }
+}

@@ -56,14 +56,7 @@ pub fn stylize(
 ) -> Result<Outcome> {
     // Each step frees and allocates the same large buffers: keep them in
     // the process during the run, and give them back however it ends.
-    struct GiveBack;
-    impl Drop for GiveBack {
-        fn drop(&mut self) {
-            allocator::release_freed_memory();
-        }
-    }
-    allocator::keep_freed_memory();
-    let _give_back = GiveBack;
+    let _kept = allocator::keep_freed_memory_during_run();
     settings.validate()?;
     let weights: Vec<f32> = styles.iter().map(|s| s.weight).collect();
     settings.validate_style_weights(&weights)?;
