@@ -24,7 +24,6 @@ use crate::state::AppState;
 use crate::storage::{Dialect, Store};
 use crate::token::Tokens;
 use crate::viewer::Keys;
-use crate::worker::WorkerPool;
 use crate::{api, browser, guard, login, pages, wire};
 
 /// The routes, for a state.
@@ -110,7 +109,7 @@ impl Server {
         let sweeper = retention::start(store.clone(), retention, shutdown_rx.clone());
         let painter = Arc::new(fast_painter(args.painter_program()?, limits.max_job_memory));
         let (workers, mut handles) = if args.workers > 0 {
-            let (pool, handles) = WorkerPool::start(
+            let (pool, handles) = crate::worker::start(
                 store.clone(),
                 hub.clone(),
                 painter.clone(),
@@ -255,7 +254,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let store = Store::connect(&config).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let name = args.name.unwrap_or_else(process_name);
-    let (_pool, handles) = WorkerPool::start(
+    let (_pool, handles) = crate::worker::start(
         store.clone(),
         Hub::new(),
         painter,
