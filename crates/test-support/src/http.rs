@@ -52,6 +52,13 @@ pub async fn job(client: &reqwest::Client, url: &str, id: &str) -> Value {
     r.json().await.unwrap()
 }
 
+/// Whether job `job` has ended: done, failed or cancelled.
+pub fn is_final(job: &Value) -> bool {
+    ["done", "failed", "cancelled"]
+        .iter()
+        .any(|state| job["state"] == *state)
+}
+
 /// Polls job `id` until `done(job)`, or panics after `timeout`.
 pub async fn wait_for(
     client: &reqwest::Client,
