@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use restyle_server::painter::PAINTER_OVERHEAD;
 use restyle_test_support::cli::restyle_bin;
-use restyle_test_support::http::{error_of, file, is_final, small_fast_job};
+use restyle_test_support::http::{error_of, file, is_final, needed_memory, small_fast_job};
 use restyle_test_support::process::{children, rss, Api, Proc};
 use restyle_test_support::{jpeg, png};
 use serde_json::Value;
@@ -138,20 +138,6 @@ async fn a_large_fast_picture_leaves_the_instant_lane_to_small_ones() {
     large.check_result(&job).await;
 }
 
-/// The memory a refusal says a job needs ("needs about 1.8 GiB"), in bytes.
-fn needed(error: &str) -> Option<u64> {
-    let rest = error.split("needs about ").nth(1)?;
-    let mut words = rest.split_whitespace();
-    let number: f64 = words.next()?.parse().ok()?;
-    let unit = match words.next()?.trim_end_matches([',', ':', ';']) {
-        "KiB" => 1u64 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        _ => return None,
-    };
-    Some((number * unit as f64) as u64)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fast_job_of_six_large_uploads_is_refused_or_painted_within_its_estimate() {
     let dir = tempfile::tempdir().unwrap();
@@ -205,7 +191,7 @@ async fn a_fast_job_of_six_large_uploads_is_refused_or_painted_within_its_estima
         };
         let (_, refusal) = error_of(probe.submit_form(form()).await).await;
         let estimate =
-            needed(&refusal).unwrap_or_else(|| panic!("{what}: an estimate in `{refusal}`"));
+            needed_memory(&refusal).unwrap_or_else(|| panic!("{what}: an estimate in `{refusal}`"));
         let r = api.submit_form(form()).await;
         if r.status() != 201 {
             let (status, error) = error_of(r).await;

@@ -239,23 +239,14 @@ impl Api {
         }
     }
 
-    /// Submits `form` as a job.
+    /// Submits `form` as a job (see [`http::submit`]).
     pub async fn submit_form(&self, form: reqwest::multipart::Form) -> reqwest::Response {
-        self.client
-            .post(format!("{}/api/jobs", self.url))
-            .multipart(form)
-            .send()
-            .await
-            .unwrap()
+        http::submit(&self.client, &self.url, form).await
     }
 
     /// Submits `form` and expects 201; returns the id.
     pub async fn submit_form_ok(&self, form: reqwest::multipart::Form) -> String {
-        let r = self.submit_form(form).await;
-        let status = r.status();
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(status, 201, "{body}");
-        body["id"].as_str().unwrap().to_owned()
+        http::submit_ok(&self.client, &self.url, form).await
     }
 
     /// The status `GET path` answers.

@@ -104,23 +104,14 @@ impl TestServer {
         issued_key(&self.url, None).await
     }
 
-    /// Submits `form` as a job.
+    /// Submits `form` as a job (see [`http::submit`]).
     pub async fn submit(&self, form: reqwest::multipart::Form) -> reqwest::Response {
-        self.client
-            .post(self.url("/api/jobs"))
-            .multipart(form)
-            .send()
-            .await
-            .unwrap()
+        http::submit(&self.client, &self.url, form).await
     }
 
     /// Submits and expects 201; returns the id.
     pub async fn submit_ok(&self, form: reqwest::multipart::Form) -> String {
-        let r = self.submit(form).await;
-        let status = r.status();
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(status, 201, "{body}");
-        body["id"].as_str().unwrap().to_owned()
+        http::submit_ok(&self.client, &self.url, form).await
     }
 
     /// Job `id` (see [`http::job`]).
