@@ -314,7 +314,7 @@ mod tests {
 
     #[test]
     fn the_largest_instant_picture_is_given_about_half_a_minute_more() {
-        let lane = picture_deadline(INSTANT_MAX_WORK);
+        let lane = picture_deadline(DEADLINE_BASE, INSTANT_MAX_WORK);
         assert_eq!(lane, DEADLINE_BASE + Duration::from_secs(32));
     }
 }

@@ -201,9 +201,9 @@ fn picture_work(
 }
 
 /// How long a picture of `work` may take before its process is killed (see the module's
-/// documentation).
-pub fn picture_deadline(work: u64) -> Duration {
-    DEADLINE_BASE + Duration::from_secs(work / WORK_PER_SECOND)
+/// documentation): `base` ([`DEADLINE_BASE`] unless a test asks for less) and more for more work.
+pub fn picture_deadline(base: Duration, work: u64) -> Duration {
+    base + Duration::from_secs(work / WORK_PER_SECOND)
 }
 
 /// Kills a process should it not be called off within its deadline.
@@ -305,16 +305,20 @@ impl Drop for PainterProcess {
 pub struct Painters {
     program: PathBuf,
     memory_limit: u64,
+    /// The least time a picture is given ([`picture_deadline`]).
+    deadline_base: Duration,
     idle: Mutex<Vec<PainterProcess>>,
 }
 
 impl Painters {
     /// Processes of `program` (run as `program instant-painter`), each limited to
-    /// `job_memory` plus [`PAINTER_OVERHEAD`].
-    pub fn new(program: PathBuf, job_memory: usize) -> Self {
+    /// `job_memory` plus [`PAINTER_OVERHEAD`], each picture given `deadline_base` and more
+    /// for more work ([`picture_deadline`]).
+    pub fn new(program: PathBuf, job_memory: usize, deadline_base: Duration) -> Self {
         Self {
             program,
             memory_limit: job_memory.saturating_add(PAINTER_OVERHEAD) as u64,
+            deadline_base,
             idle: Mutex::default(),
         }
     }
@@ -385,7 +389,8 @@ impl Painters {
             },
             None => self.spawn()?,
         };
-        let limit = picture_deadline(picture_work(content, style, regions, settings));
+        let work = picture_work(content, style, regions, settings);
+        let limit = picture_deadline(self.deadline_base, work);
         let deadline = Deadline::start(&process.child, limit);
         let exchanged = process.exchange(content, style, regions, settings);
         let hung = deadline.stop();
@@ -472,9 +477,9 @@ mod tests {
 
     #[test]
     fn a_picture_has_the_base_deadline_and_more_for_more_work() {
-        assert_eq!(picture_deadline(0), DEADLINE_BASE);
+        assert_eq!(picture_deadline(DEADLINE_BASE, 0), DEADLINE_BASE);
         // A 1024 px square in one painting, with its uploads: half a minute more.
-        let large = picture_deadline(64_000_000);
+        let large = picture_deadline(DEADLINE_BASE, 64_000_000);
         assert_eq!(large, DEADLINE_BASE + Duration::from_secs(32));
         let message = timed_out(large);
         assert!(message.contains("took longer than 52 s"), "{message}");
