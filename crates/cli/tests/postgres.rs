@@ -323,14 +323,14 @@ async fn a_job_whose_worker_is_killed_goes_to_another_worker() {
 /// database. Every accepted job is accounted for, none started more often
 /// than it was interrupted; the images stay within --max-disk. Prints its
 /// figures. That is the full soak (RESTYLE_FULL_SOAKS=1); by default and in
-/// CI, 36 submissions.
+/// CI, 24 submissions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_postgres_two_workers_one_killed() {
     // Half the submissions, then a worker killed, then a quarter twice.
     let quarter = if full_soaks("the PostgreSQL soak") {
         75
     } else {
-        9
+        6
     };
     let submitted = 4 * quarter;
     let started = std::time::Instant::now();

@@ -3,7 +3,7 @@
 //! accepted job ends done, failed (with a reason), cancelled or deleted;
 //! none is lost or started more often than it was interrupted; memory and
 //! disk stay flat. Prints its figures. That is the full soak
-//! (RESTYLE_FULL_SOAKS=1); by default and in CI, 36 submissions.
+//! (RESTYLE_FULL_SOAKS=1); by default and in CI, 24 submissions.
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ async fn soak_sqlite_two_kills() {
     let per_round = if full_soaks("the SQLite soak") {
         100
     } else {
-        12
+        8
     };
     let submitted = 3 * per_round;
     let started = Instant::now();
