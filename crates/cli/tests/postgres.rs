@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use restyle_test_support::http::is_final;
 use restyle_test_support::process::{rss, Api, Proc};
-use restyle_test_support::soak::{by_state, starts_in_logs, Dice, Soak};
+use restyle_test_support::soak::{
+    by_state, starts_in_logs, Dice, Soak, SOAK_DISK, SOAK_SERVE_FLAGS,
+};
 use restyle_test_support::{full_soaks, require_or_skip};
 
 /// The operator's token on the servers these tests start.
@@ -334,17 +336,7 @@ async fn soak_postgres_two_workers_one_killed() {
     };
     let submitted = 4 * quarter;
     let started = std::time::Instant::now();
-    let Some(queue) = Queue::start(&[
-        "--max-queue",
-        "1000",
-        "--max-disk",
-        "20M",
-        // One submitter throughout: the per-client shares do not apply.
-        "--max-jobs-per-client",
-        "1000",
-        "--max-disk-share",
-        "1",
-    ]) else {
+    let Some(queue) = Queue::start(&SOAK_SERVE_FLAGS) else {
         return;
     };
     let worker = |name: &str| queue.worker(name, &["--lease-seconds", "2"]);
@@ -413,7 +405,7 @@ async fn soak_postgres_two_workers_one_killed() {
         states.get("done").copied().unwrap_or(0) > submitted / 3,
         "{states:?}"
     );
-    assert!(soak.peak_disk <= 20 << 20);
+    assert!(soak.peak_disk <= SOAK_DISK, "disk within --max-disk");
     assert!(
         end_rss <= warm_rss + (100 << 20),
         "memory grew: {warm_rss} -> {end_rss}"
