@@ -6,10 +6,9 @@
 
 use std::time::Duration;
 
-use restyle_test_support::http::{error_of, file};
+use restyle_test_support::http::{error_of, file, is_final, needed_memory};
 use restyle_test_support::jpeg;
 use restyle_test_support::process::{rss, Api, Proc};
-use serde_json::Value;
 
 /// What the server's peak may exceed the estimate by: the submission's uploads, held while
 /// they are read, decoded and stored (about 30 MiB here; `--upload-memory` bounds them, not
@@ -27,29 +26,6 @@ fn six_uploads(upload: &[u8]) -> reqwest::multipart::Form {
     form.text("size", "384")
         .text("iterations", "2")
         .text("method", "gatys")
-}
-
-async fn submit(api: &Api, form: reqwest::multipart::Form) -> reqwest::Response {
-    api.client
-        .post(format!("{}/api/jobs", api.url))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// The memory a refusal says a job needs ("needs about 1.8 GiB"), in bytes.
-fn needed(error: &str) -> Option<u64> {
-    let rest = error.split("needs about ").nth(1)?;
-    let mut words = rest.split_whitespace();
-    let number: f64 = words.next()?.parse().ok()?;
-    let unit = match words.next()?.trim_end_matches([',', ':', ';']) {
-        "KiB" => 1u64 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        _ => return None,
-    };
-    Some((number * unit as f64) as u64)
 }
 
 /// Resets a process's peak memory (VmHWM) to what it holds now (Linux's `clear_refs`).
@@ -73,26 +49,16 @@ async fn a_gatys_job_of_six_large_uploads_stays_within_its_estimate() {
     let (_probe, probe_url) = serve("probe", "16M", "probe.log");
     let (api, probe) = (Api::new(&url), Api::new(&probe_url));
     let upload = jpeg(6000, 5000);
-    let (_, refusal) = error_of(submit(&probe, six_uploads(&upload)).await).await;
-    let estimate = needed(&refusal).unwrap_or_else(|| panic!("an estimate in `{refusal}`"));
+    let (_, refusal) = error_of(probe.submit_form(six_uploads(&upload)).await).await;
+    let estimate = needed_memory(&refusal).unwrap_or_else(|| panic!("an estimate in `{refusal}`"));
 
     let pid = server.child.id();
     let (before, _) = rss(pid);
     reset_peak(pid);
-    let r = submit(&api, six_uploads(&upload)).await;
-    let status = r.status();
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(status, 201, "{body}");
+    let id = api.submit_form_ok(six_uploads(&upload)).await;
     let (accepted, _) = rss(pid);
     println!("accepted: the server holds {} MiB", accepted >> 20);
-    let id = body["id"].as_str().unwrap();
-    let job = api
-        .wait_for(id, Duration::from_secs(600), |j| {
-            ["done", "failed", "cancelled"]
-                .iter()
-                .any(|s| j["state"] == *s)
-        })
-        .await;
+    let job = api.wait_for(&id, Duration::from_secs(600), is_final).await;
     assert_eq!(job["state"], "done", "{job}");
     let (_, peak) = rss(pid);
     let grown = peak.saturating_sub(before);

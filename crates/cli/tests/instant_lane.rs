@@ -7,40 +7,31 @@
 //! process that hangs is killed past its picture's deadline and replaced; a 12-megapixel PNG
 //! for a 512 px job is read shrunk.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::time::Duration;
 
 use restyle_server::painter::PAINTER_OVERHEAD;
 use restyle_test_support::cli::restyle_bin;
-use restyle_test_support::http::{error_of, file, small_fast_job};
+use restyle_test_support::http::{error_of, file, is_final, needed_memory, small_fast_job};
 use restyle_test_support::process::{children, rss, Api, Proc};
 use restyle_test_support::{jpeg, png};
 use serde_json::Value;
 
-const ENDED: [&str; 3] = ["done", "failed", "cancelled"];
-
-fn ended(job: &Value) -> bool {
-    ENDED.iter().any(|s| job["state"] == *s)
-}
-
-async fn submit(api: &Api, form: reqwest::multipart::Form) -> reqwest::Response {
-    api.client
-        .post(format!("{}/api/jobs", api.url))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn submit_ok(api: &Api, form: reqwest::multipart::Form) -> String {
-    let r = submit(api, form).await;
-    let status = r.status();
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_str().unwrap().to_owned()
-}
-
-async fn status_of(url: &str) -> u16 {
-    reqwest::get(url).await.unwrap().status().as_u16()
+/// `restyle serve --workers 0 FLAGS` in `dir` whose painting processes run the shell
+/// script `script` (written to `dir/painter.sh`) instead of `restyle instant-painter`.
+fn serve_with_painter(dir: &Path, script: &str, flags: &[&str]) -> (Proc, String) {
+    let painter = dir.join("painter.sh");
+    std::fs::write(&painter, script).unwrap();
+    std::fs::set_permissions(&painter, PermissionsExt::from_mode(0o755)).unwrap();
+    let mut all = vec![
+        "--workers",
+        "0",
+        "--instant-painter",
+        painter.to_str().unwrap(),
+    ];
+    all.extend_from_slice(flags);
+    Proc::serve_in(dir, &all)
 }
 
 /// A fast job of `upload` sent as every image a job takes: the photo, two paintings,
@@ -56,14 +47,12 @@ fn six_uploads(upload: &[u8], size: u32) -> reqwest::multipart::Form {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_painting_process_fails_its_picture_and_the_server_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let (server, url) = Proc::serve(
-        &["--data", data.to_str().unwrap(), "--workers", "0"],
-        &dir.path().join("serve.log"),
-    );
+    let (server, url) = Proc::serve_in(dir.path(), &["--workers", "0"]);
     let api = Api::new(&url);
-    let first = submit_ok(&api, small_fast_job(64)).await;
-    let job = api.wait_for(&first, Duration::from_secs(120), ended).await;
+    let first = api.submit_form_ok(small_fast_job(64)).await;
+    let job = api
+        .wait_for(&first, Duration::from_secs(120), is_final)
+        .await;
     assert_eq!(job["state"], "done", "{job}");
     let painters = children(server.child.id());
     assert!(
@@ -81,7 +70,7 @@ async fn a_killed_painting_process_fails_its_picture_and_the_server_goes_on() {
             .part("style", file(png(300, 300), "painting.png"))
             .text("size", "1024")
             .text("method", "fast");
-        let id = submit_ok(&api, form).await;
+        let id = api.submit_form_ok(form).await;
         let job = api
             .wait_for(&id, Duration::from_secs(120), |j| j["state"] != "queued")
             .await;
@@ -92,7 +81,7 @@ async fn a_killed_painting_process_fails_its_picture_and_the_server_goes_on() {
                     .status();
             }
         }
-        let job = api.wait_for(&id, Duration::from_secs(120), ended).await;
+        let job = api.wait_for(&id, Duration::from_secs(120), is_final).await;
         if job["state"] == "failed" {
             killed = Some(job);
             break;
@@ -106,10 +95,12 @@ async fn a_killed_painting_process_fails_its_picture_and_the_server_goes_on() {
     );
 
     // The server never stopped: health, the page, and the next picture.
-    assert_eq!(status_of(&format!("{url}/api/health")).await, 200);
-    assert_eq!(status_of(&format!("{url}/")).await, 200);
-    let next = submit_ok(&api, small_fast_job(64)).await;
-    let job = api.wait_for(&next, Duration::from_secs(120), ended).await;
+    assert_eq!(api.status_of("/api/health").await, 200);
+    assert_eq!(api.status_of("/").await, 200);
+    let next = api.submit_form_ok(small_fast_job(64)).await;
+    let job = api
+        .wait_for(&next, Duration::from_secs(120), is_final)
+        .await;
     assert_eq!(job["state"], "done", "{job}");
     api.check_result(&job).await;
     let now = children(server.child.id());
@@ -122,45 +113,29 @@ async fn a_killed_painting_process_fails_its_picture_and_the_server_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_fast_picture_leaves_the_instant_lane_to_small_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let (_server, url) = Proc::serve(
-        &["--data", data.to_str().unwrap()],
-        &dir.path().join("serve.log"),
-    );
+    let (_server, url) = Proc::serve_in(dir.path(), &[]);
     let (large, small) = (Api::new(&url), Api::new(&url));
     let upload = jpeg(6000, 5000);
-    let id = submit_ok(&large, six_uploads(&upload, 1024)).await;
+    let id = large.submit_form_ok(six_uploads(&upload, 1024)).await;
     large
         .wait_for(&id, Duration::from_secs(120), |j| j["state"] != "queued")
         .await;
     // While it paints, another client's small picture is served, not refused.
-    let r = submit(&small, small_fast_job(64)).await;
+    let r = small.submit_form(small_fast_job(64)).await;
     if r.status() != 201 {
         panic!("the small picture was refused: {:?}", error_of(r).await);
     }
     let body: Value = r.json().await.unwrap();
     let small_id = body["id"].as_str().unwrap();
     let job = small
-        .wait_for(small_id, Duration::from_secs(120), ended)
+        .wait_for(small_id, Duration::from_secs(120), is_final)
         .await;
     assert_eq!(job["state"], "done", "{job}");
-    let job = large.wait_for(&id, Duration::from_secs(300), ended).await;
+    let job = large
+        .wait_for(&id, Duration::from_secs(300), is_final)
+        .await;
     assert_eq!(job["state"], "done", "{job}");
     large.check_result(&job).await;
-}
-
-/// The memory a refusal says a job needs ("needs about 1.8 GiB"), in bytes.
-fn needed(error: &str) -> Option<u64> {
-    let rest = error.split("needs about ").nth(1)?;
-    let mut words = rest.split_whitespace();
-    let number: f64 = words.next()?.parse().ok()?;
-    let unit = match words.next()?.trim_end_matches([',', ':', ';']) {
-        "KiB" => 1u64 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        _ => return None,
-    };
-    Some((number * unit as f64) as u64)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,10 +189,10 @@ async fn a_fast_job_of_six_large_uploads_is_refused_or_painted_within_its_estima
                     .text("method", "fast")
             }
         };
-        let (_, refusal) = error_of(submit(&probe, form()).await).await;
+        let (_, refusal) = error_of(probe.submit_form(form()).await).await;
         let estimate =
-            needed(&refusal).unwrap_or_else(|| panic!("{what}: an estimate in `{refusal}`"));
-        let r = submit(&api, form()).await;
+            needed_memory(&refusal).unwrap_or_else(|| panic!("{what}: an estimate in `{refusal}`"));
+        let r = api.submit_form(form()).await;
         if r.status() != 201 {
             let (status, error) = error_of(r).await;
             println!("{what}: refused, {status}: {error}");
@@ -230,7 +205,7 @@ async fn a_fast_job_of_six_large_uploads_is_refused_or_painted_within_its_estima
         }
         let body: Value = r.json().await.unwrap();
         let id = body["id"].as_str().unwrap();
-        let job = api.wait_for(id, Duration::from_secs(300), ended).await;
+        let job = api.wait_for(id, Duration::from_secs(300), is_final).await;
         assert_eq!(job["state"], "done", "{what}: {job}");
         painted += 1;
         let painters = children(server.child.id());
@@ -262,11 +237,7 @@ async fn a_fast_job_of_six_large_uploads_is_refused_or_painted_within_its_estima
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_30_megapixel_jpeg_for_a_512_px_job_is_decoded_shrunk() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let (server, url) = Proc::serve(
-        &["--data", data.to_str().unwrap(), "--workers", "0"],
-        &dir.path().join("serve.log"),
-    );
+    let (server, url) = Proc::serve_in(dir.path(), &["--workers", "0"]);
     let api = Api::new(&url);
     let job = |photo: Vec<u8>| {
         reqwest::multipart::Form::new()
@@ -276,10 +247,10 @@ async fn a_30_megapixel_jpeg_for_a_512_px_job_is_decoded_shrunk() {
             .text("iterations", "1")
     };
     // A small one first: what any submission allocates the first time is not counted.
-    submit_ok(&api, job(jpeg(600, 500))).await;
+    api.submit_form_ok(job(jpeg(600, 500))).await;
     let photo = jpeg(6000, 5000);
     let (_, before) = rss(server.child.id());
-    let id = submit_ok(&api, job(photo)).await;
+    let id = api.submit_form_ok(job(photo)).await;
     let (_, after) = rss(server.child.id());
     let grown = after.saturating_sub(before);
     println!(
@@ -300,90 +271,48 @@ async fn a_30_megapixel_jpeg_for_a_512_px_job_is_decoded_shrunk() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_picture_beyond_its_process_memory_limit_fails_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
     // Painting processes limited to 40 MB: the network loads, a 1024 px picture does not fit.
-    let painter = dir.path().join("tight-painter.sh");
-    std::fs::write(
-        &painter,
-        format!(
-            "#!/bin/sh\nexec '{}' instant-painter --memory-limit 40000000\n",
-            restyle_bin().display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &painter,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let (_server, url) = Proc::serve(
-        &[
-            "--data",
-            data.to_str().unwrap(),
-            "--workers",
-            "0",
-            "--instant-painter",
-            painter.to_str().unwrap(),
-        ],
-        &dir.path().join("serve.log"),
+    let script = format!(
+        "#!/bin/sh\nexec '{}' instant-painter --memory-limit 40000000\n",
+        restyle_bin().display()
     );
+    let (_server, url) = serve_with_painter(dir.path(), &script, &[]);
     let api = Api::new(&url);
     let form = reqwest::multipart::Form::new()
         .part("content", file(png(1200, 900), "photo.png"))
         .part("style", file(png(300, 300), "painting.png"))
         .text("size", "1024")
         .text("method", "fast");
-    let id = submit_ok(&api, form).await;
-    let job = api.wait_for(&id, Duration::from_secs(120), ended).await;
+    let id = api.submit_form_ok(form).await;
+    let job = api.wait_for(&id, Duration::from_secs(120), is_final).await;
     assert_eq!(job["state"], "failed", "{job}");
     let error = job["error"].as_str().unwrap_or_default();
     assert!(error.contains("more memory"), "the failure says why: {job}");
-    assert_eq!(status_of(&format!("{url}/api/health")).await, 200);
-    assert_eq!(status_of(&format!("{url}/")).await, 200);
+    assert_eq!(api.status_of("/api/health").await, 200);
+    assert_eq!(api.status_of("/").await, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_painting_process_is_killed_past_its_deadline_and_replaced() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
     // The first painting process hangs (reads nothing, answers nothing); those after it
     // are the real one.
-    let painter = dir.path().join("hung-painter.sh");
     let hung_once = dir.path().join("hung-once");
-    std::fs::write(
-        &painter,
-        format!(
-            "#!/bin/sh\nif [ ! -e '{marker}' ]; then echo $$ > '{marker}'; exec sleep 100000; fi\nexec '{bin}' \"$@\"\n",
-            marker = hung_once.display(),
-            bin = restyle_bin().display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &painter,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let (server, url) = Proc::serve(
-        &[
-            "--data",
-            data.to_str().unwrap(),
-            "--workers",
-            "0",
-            "--instant-painter",
-            painter.to_str().unwrap(),
-        ],
-        &dir.path().join("serve.log"),
+    let script = format!(
+        "#!/bin/sh\nif [ ! -e '{marker}' ]; then echo $$ > '{marker}'; exec sleep 100000; fi\nexec '{bin}' \"$@\"\n",
+        marker = hung_once.display(),
+        bin = restyle_bin().display()
     );
+    // A small picture's deadline is the base: 5 s here rather than 20, for the test's time.
+    let (server, url) =
+        serve_with_painter(dir.path(), &script, &["--painter-deadline-seconds", "5"]);
     let api = Api::new(&url);
-    let id = submit_ok(&api, small_fast_job(64)).await;
-    // The deadline of a small picture is about DEADLINE_BASE; a minute more is ample.
-    let wait = restyle_server::painter::DEADLINE_BASE + Duration::from_secs(60);
-    let job = api.wait_for(&id, wait, ended).await;
+    let id = api.submit_form_ok(small_fast_job(64)).await;
+    let job = api.wait_for(&id, Duration::from_secs(60), is_final).await;
     assert_eq!(job["state"], "failed", "{job}");
     let error = job["error"].as_str().unwrap_or_default();
     assert!(
-        error.contains("took longer than"),
+        error.contains("took longer than 5 s"),
         "the failure says why: {job}"
     );
     let hung: u32 = std::fs::read_to_string(&hung_once)
@@ -397,9 +326,11 @@ async fn a_hung_painting_process_is_killed_past_its_deadline_and_replaced() {
     );
 
     // The server goes on, and a fresh process paints the next picture.
-    assert_eq!(status_of(&format!("{url}/api/health")).await, 200);
-    let next = submit_ok(&api, small_fast_job(64)).await;
-    let job = api.wait_for(&next, Duration::from_secs(120), ended).await;
+    assert_eq!(api.status_of("/api/health").await, 200);
+    let next = api.submit_form_ok(small_fast_job(64)).await;
+    let job = api
+        .wait_for(&next, Duration::from_secs(120), is_final)
+        .await;
     assert_eq!(job["state"], "done", "{job}");
     api.check_result(&job).await;
 }
@@ -407,11 +338,7 @@ async fn a_hung_painting_process_is_killed_past_its_deadline_and_replaced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_12_megapixel_png_for_a_512_px_job_is_read_shrunk() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let (server, url) = Proc::serve(
-        &["--data", data.to_str().unwrap(), "--workers", "0"],
-        &dir.path().join("serve.log"),
-    );
+    let (server, url) = Proc::serve_in(dir.path(), &["--workers", "0"]);
     let api = Api::new(&url);
     let job = |photo: Vec<u8>| {
         reqwest::multipart::Form::new()
@@ -421,11 +348,11 @@ async fn a_12_megapixel_png_for_a_512_px_job_is_read_shrunk() {
             .text("iterations", "1")
     };
     // A small one first: what any submission allocates the first time is not counted.
-    submit_ok(&api, job(png(600, 500))).await;
+    api.submit_form_ok(job(png(600, 500))).await;
     let photo = png(4000, 3000);
     let sent = photo.len();
     let (_, before) = rss(server.child.id());
-    let id = submit_ok(&api, job(photo)).await;
+    let id = api.submit_form_ok(job(photo)).await;
     let (_, after) = rss(server.child.id());
     let grown = after.saturating_sub(before);
     println!(

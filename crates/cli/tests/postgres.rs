@@ -12,8 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use restyle_test_support::http::is_final;
 use restyle_test_support::process::{rss, Api, Proc};
-use restyle_test_support::soak::{by_state, starts_in_logs, Dice, Soak};
+use restyle_test_support::soak::{
+    by_state, starts_in_logs, Dice, Soak, SOAK_DISK, SOAK_SERVE_FLAGS,
+};
 use restyle_test_support::{full_soaks, require_or_skip};
 
 /// The operator's token on the servers these tests start.
@@ -147,45 +150,74 @@ impl Drop for Cluster {
     }
 }
 
+/// A throwaway PostgreSQL cluster and a `restyle serve --workers 0` that queues its jobs
+/// there, in temporary directories.
+struct Queue {
+    /// The server.
+    server: Proc,
+    /// The server's address.
+    api_url: String,
+    /// The database's address, for `restyle worker --database`.
+    database: String,
+    /// Where the server's data and every process's log go.
+    logs: tempfile::TempDir,
+    /// Stopped when dropped, after the server.
+    _cluster: Cluster,
+    _cluster_dir: tempfile::TempDir,
+}
+
+impl Queue {
+    /// The queue and its server, started with `flags`; `None` (the test skipped, or
+    /// failed in CI) where PostgreSQL is not installed.
+    fn start(flags: &[&str]) -> Option<Self> {
+        let Some(bin) = postgres_bin() else {
+            require_or_skip(
+                "the PostgreSQL tests",
+                "PostgreSQL is not installed: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql)",
+            );
+            return None;
+        };
+        let cluster_dir = tempfile::tempdir().unwrap();
+        let cluster = Cluster::start(bin, cluster_dir.path());
+        let database = cluster.url();
+        let logs = tempfile::tempdir().unwrap();
+        let mut all = vec!["--database", &database, "--workers", "0"];
+        all.extend_from_slice(flags);
+        let (server, api_url) = Proc::serve_in(logs.path(), &all);
+        Some(Self {
+            server,
+            api_url,
+            database,
+            logs,
+            _cluster: cluster,
+            _cluster_dir: cluster_dir,
+        })
+    }
+
+    /// `restyle worker --name NAME FLAGS` on this queue, logging to `NAME.log`.
+    fn worker(&self, name: &str, flags: &[&str]) -> Proc {
+        let mut all = vec!["worker", "--database", &self.database, "--name", name];
+        all.extend_from_slice(flags);
+        Proc::start(&all, &self.logs.path().join(format!("{name}.log")))
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_share_a_postgres_queue_and_run_every_job_exactly_once() {
-    let Some(bin) = postgres_bin() else {
-        require_or_skip(
-            "the PostgreSQL tests",
-            "PostgreSQL is not installed: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql)",
-        );
+    // The operator's token: only the operator sees which worker ran a job.
+    let Some(queue) = Queue::start(&["--admin-token", OPERATOR]) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::start(bin, dir.path());
-    let url = cluster.url();
-    let logs = tempfile::tempdir().unwrap();
-    let data = logs.path().join("data");
-    // The operator's token: only the operator sees which worker ran a job.
-    let (_server, api_url) = Proc::serve(
-        &[
-            "--database",
-            &url,
-            "--workers",
-            "0",
-            "--data",
-            data.to_str().unwrap(),
-            "--admin-token",
-            OPERATOR,
-        ],
-        &logs.path().join("serve.log"),
-    );
     let mut workers: Vec<Proc> = ["w1", "w2"]
         .iter()
         .map(|name| {
-            let log = logs.path().join(format!("{name}.log"));
-            let p = Proc::start(&["worker", "--database", &url, "--name", name], &log);
+            let p = queue.worker(name, &[]);
             assert!(p.first_line.contains("taking jobs"), "{}", p.first_line);
             p
         })
         .collect();
 
-    let api = Api::operator(&api_url, OPERATOR);
+    let api = Api::operator(&queue.api_url, OPERATOR);
     let mut ids = Vec::new();
     for i in 0..8 {
         ids.push(api.submit(if i % 2 == 0 { 48 } else { 32 }, 6).await);
@@ -225,41 +257,15 @@ async fn two_workers_share_a_postgres_queue_and_run_every_job_exactly_once() {
             .count();
         assert_eq!(starts, 1, "job {id} started {starts} times:\n{logs}");
     }
-    drop(cluster);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_paints_fast_pictures_in_painting_processes() {
-    let Some(bin) = postgres_bin() else {
-        require_or_skip(
-            "the PostgreSQL tests",
-            "PostgreSQL is not installed: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql)",
-        );
+    let Some(queue) = Queue::start(&["--admin-token", OPERATOR]) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::start(bin, dir.path());
-    let url = cluster.url();
-    let logs = tempfile::tempdir().unwrap();
-    let data = logs.path().join("data");
-    let (_server, api_url) = Proc::serve(
-        &[
-            "--database",
-            &url,
-            "--workers",
-            "0",
-            "--data",
-            data.to_str().unwrap(),
-            "--admin-token",
-            OPERATOR,
-        ],
-        &logs.path().join("serve.log"),
-    );
-    let worker = Proc::start(
-        &["worker", "--database", &url, "--name", "w1"],
-        &logs.path().join("w1.log"),
-    );
-    let api = Api::operator(&api_url, OPERATOR);
+    let worker = queue.worker("w1", &[]);
+    let api = Api::operator(&queue.api_url, OPERATOR);
     // Two paintings with masks at 1024 px: more work than the instant lane takes, so
     // the worker paints it.
     let upload = restyle_test_support::jpeg(1200, 1000);
@@ -271,24 +277,8 @@ async fn a_worker_paints_fast_pictures_in_painting_processes() {
         );
     }
     let form = form.text("size", "1024").text("method", "fast");
-    let r = api
-        .client
-        .post(format!("{api_url}/api/jobs"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(status, 201, "{body}");
-    let id = body["id"].as_str().unwrap();
-    let job = api
-        .wait_for(id, Duration::from_secs(300), |j| {
-            ["done", "failed", "cancelled"]
-                .iter()
-                .any(|s| j["state"] == *s)
-        })
-        .await;
+    let id = api.submit_form_ok(form).await;
+    let job = api.wait_for(&id, Duration::from_secs(300), is_final).await;
     assert_eq!(job["state"], "done", "{job}");
     let by = job["worker"].as_str().unwrap_or_default();
     assert!(by.starts_with("w1"), "the worker painted it: {job}");
@@ -301,49 +291,14 @@ async fn a_worker_paints_fast_pictures_in_painting_processes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_worker_is_killed_goes_to_another_worker() {
-    let Some(bin) = postgres_bin() else {
-        require_or_skip(
-            "the PostgreSQL tests",
-            "PostgreSQL is not installed: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql)",
-        );
+    // The operator's token: only the operator sees which worker ran a job.
+    let Some(queue) = Queue::start(&["--admin-token", OPERATOR]) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::start(bin, dir.path());
-    let url = cluster.url();
-    let logs = tempfile::tempdir().unwrap();
-    let data = logs.path().join("data");
-    // The operator's token: only the operator sees which worker ran a job.
-    let (_server, api_url) = Proc::serve(
-        &[
-            "--database",
-            &url,
-            "--workers",
-            "0",
-            "--data",
-            data.to_str().unwrap(),
-            "--admin-token",
-            OPERATOR,
-        ],
-        &logs.path().join("serve.log"),
-    );
     // A short lease: a silent worker's job is taken back after 2 seconds.
-    let worker = |name: &str| {
-        Proc::start(
-            &[
-                "worker",
-                "--database",
-                &url,
-                "--name",
-                name,
-                "--lease-seconds",
-                "2",
-            ],
-            &logs.path().join(name),
-        )
-    };
+    let worker = |name: &str| queue.worker(name, &["--lease-seconds", "2"]);
     let mut doomed = worker("doomed");
-    let api = Api::operator(&api_url, OPERATOR);
+    let api = Api::operator(&queue.api_url, OPERATOR);
     let id = api.submit(48, 60).await;
     api.wait_for(&id, Duration::from_secs(120), |j| {
         j["state"] == "running" && j["step"].as_u64() >= Some(5)
@@ -363,7 +318,6 @@ async fn a_job_whose_worker_is_killed_goes_to_another_worker() {
         "{}",
         heir.log_text()
     );
-    drop(cluster);
 }
 
 /// Soak on PostgreSQL: 300 tiny submissions with random cancels and
@@ -371,65 +325,23 @@ async fn a_job_whose_worker_is_killed_goes_to_another_worker() {
 /// database. Every accepted job is accounted for, none started more often
 /// than it was interrupted; the images stay within --max-disk. Prints its
 /// figures. That is the full soak (RESTYLE_FULL_SOAKS=1); by default and in
-/// CI, 36 submissions.
+/// CI, 24 submissions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_postgres_two_workers_one_killed() {
-    let Some(bin) = postgres_bin() else {
-        require_or_skip(
-            "the PostgreSQL tests",
-            "PostgreSQL is not installed: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql)",
-        );
-        return;
-    };
     // Half the submissions, then a worker killed, then a quarter twice.
     let quarter = if full_soaks("the PostgreSQL soak") {
         75
     } else {
-        9
+        6
     };
     let submitted = 4 * quarter;
     let started = std::time::Instant::now();
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::start(bin, dir.path());
-    let url = cluster.url();
-    let logs = tempfile::tempdir().unwrap();
-    let data = logs.path().join("data");
-    let (server, api_url) = Proc::serve(
-        &[
-            "--database",
-            &url,
-            "--workers",
-            "0",
-            "--data",
-            data.to_str().unwrap(),
-            "--max-queue",
-            "1000",
-            "--max-disk",
-            "20M",
-            // One submitter throughout: the per-client shares do not apply.
-            "--max-jobs-per-client",
-            "1000",
-            "--max-disk-share",
-            "1",
-        ],
-        &logs.path().join("serve.log"),
-    );
-    let worker = |name: &str| {
-        Proc::start(
-            &[
-                "worker",
-                "--database",
-                &url,
-                "--name",
-                name,
-                "--lease-seconds",
-                "2",
-            ],
-            &logs.path().join(format!("{name}.log")),
-        )
+    let Some(queue) = Queue::start(&SOAK_SERVE_FLAGS) else {
+        return;
     };
+    let worker = |name: &str| queue.worker(name, &["--lease-seconds", "2"]);
     let (mut doomed, survivor) = (worker("w1"), worker("w2"));
-    let api = Api::new(&api_url);
+    let api = Api::new(&queue.api_url);
     let mut dice = Dice::new(11);
     let mut soak = Soak::default();
     soak.round(&api, 2 * quarter, &mut dice).await;
@@ -446,7 +358,7 @@ async fn soak_postgres_two_workers_one_killed() {
         .settle(&api, &soak.accepted, Duration::from_secs(1200))
         .await;
     let (end_rss, survivor_peak) = rss(survivor.child.id());
-    let server_peak = rss(server.child.id()).1;
+    let server_peak = rss(queue.server.child.id()).1;
     let disk_end = api.disk_bytes().await;
     let all_logs = doomed.log_text() + &survivor.log_text();
 
@@ -493,11 +405,9 @@ async fn soak_postgres_two_workers_one_killed() {
         states.get("done").copied().unwrap_or(0) > submitted / 3,
         "{states:?}"
     );
-    assert!(soak.peak_disk <= 20 << 20);
+    assert!(soak.peak_disk <= SOAK_DISK, "disk within --max-disk");
     assert!(
         end_rss <= warm_rss + (100 << 20),
         "memory grew: {warm_rss} -> {end_rss}"
     );
-    drop(server);
-    drop(cluster);
 }

@@ -3,14 +3,16 @@
 //! accepted job ends done, failed (with a reason), cancelled or deleted;
 //! none is lost or started more often than it was interrupted; memory and
 //! disk stay flat. Prints its figures. That is the full soak
-//! (RESTYLE_FULL_SOAKS=1); by default and in CI, 36 submissions.
+//! (RESTYLE_FULL_SOAKS=1); by default and in CI, 24 submissions.
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use restyle_test_support::full_soaks;
 use restyle_test_support::process::{rss, Api, Proc};
-use restyle_test_support::soak::{by_state, starts_in_logs, Dice, Soak};
+use restyle_test_support::soak::{
+    by_state, starts_in_logs, Dice, Soak, SOAK_DISK, SOAK_SERVE_FLAGS,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_sqlite_two_kills() {
@@ -18,7 +20,7 @@ async fn soak_sqlite_two_kills() {
     let per_round = if full_soaks("the SQLite soak") {
         100
     } else {
-        12
+        8
     };
     let submitted = 3 * per_round;
     let started = Instant::now();
@@ -26,22 +28,9 @@ async fn soak_sqlite_two_kills() {
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
     let serve = |n: usize| {
-        Proc::serve(
-            &[
-                "--data",
-                data,
-                "--max-queue",
-                "1000",
-                "--max-disk",
-                "20M",
-                // One submitter throughout: the per-client shares do not apply.
-                "--max-jobs-per-client",
-                "1000",
-                "--max-disk-share",
-                "1",
-            ],
-            &dir.path().join(format!("serve{n}.log")),
-        )
+        let mut flags = vec!["--data", data];
+        flags.extend_from_slice(&SOAK_SERVE_FLAGS);
+        Proc::serve(&flags, &dir.path().join(format!("serve{n}.log")))
     };
     let mut dice = Dice::new(9);
     let mut soak = Soak::default();
@@ -117,7 +106,7 @@ async fn soak_sqlite_two_kills() {
         states.get("done").copied().unwrap_or(0) > submitted / 3,
         "{states:?}"
     );
-    assert!(soak.peak_disk <= 20 << 20, "disk within --max-disk");
+    assert!(soak.peak_disk <= SOAK_DISK, "disk within --max-disk");
     assert!(
         end_rss <= warm_rss + (100 << 20),
         "memory grew: {warm_rss} -> {end_rss} bytes"

@@ -261,6 +261,9 @@ fn texture() -> Image {
 fn seamless_results_tile_without_seams() {
     // A texture from noise (no content): with wrapped borders the opposite
     // edges differ about as much as any two neighbouring columns or rows.
+    // Measured at 40 steps: seamless 1.08 and 1.02, plain 3.10 and 4.29 (80
+    // steps: 1.10 and 0.93, 4.30 and 6.44); at 64 px the seamless edges come
+    // too near the bound (1.45).
     let run = |seamless| {
         let settings = Settings {
             content_weight: 0.0,
@@ -268,7 +271,7 @@ fn seamless_results_tile_without_seams() {
             init: Init::Noise,
             seamless,
             size: 96,
-            ..small(80)
+            ..small(40)
         };
         stylize(
             &net(),

@@ -103,7 +103,7 @@ fn a_scale_stops_once_its_loss_stops_falling() {
     };
     let run = |stop| {
         let mut seen = Vec::new();
-        let settings = Settings { stop, ..small(150) };
+        let settings = Settings { stop, ..small(100) };
         let outcome = stylize(
             &net(),
             &content,
@@ -118,7 +118,8 @@ fn a_scale_stops_once_its_loss_stops_falling() {
         (outcome, seen)
     };
     let (stopped, seen) = run(Some(rule));
-    assert!(stopped.steps < 150, "never stopped: {seen:?}");
+    // It stops at step 61; without the rule every one of the 100 steps runs.
+    assert!(stopped.steps < 100, "never stopped: {seen:?}");
     assert_eq!(seen.len(), stopped.steps);
     // The decrease is reported once a window of steps has run, and the
     // scale ends at the first window that fell by less than the tolerance.
@@ -134,13 +135,14 @@ fn a_scale_stops_once_its_loss_stops_falling() {
             .all(|s| s.0.unwrap() >= rule.tolerance),
         "{seen:?}"
     );
-    // Where it stopped, little was left to gain: all 150 steps do barely better.
+    // Where it stopped, little was left to gain: all 100 steps do barely better
+    // (3 % lower; 150 steps, 5 %).
     let (full, all) = run(None);
-    assert_eq!(full.steps, 150);
+    assert_eq!(full.steps, 100);
     assert!(all.iter().all(|s| s.0.is_none()));
     assert!(
         stopped.losses.total() < 1.15 * full.losses.total(),
-        "stopped at {} where 150 steps reach {}",
+        "stopped at {} where 100 steps reach {}",
         stopped.losses.total(),
         full.losses.total()
     );

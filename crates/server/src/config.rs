@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// executable); `in-process` paints them in the server's own process
     #[arg(long, value_name = "PROGRAM", hide = true)]
     pub instant_painter: Option<PathBuf>,
+    /// The least time a fast picture is given before its painting process is killed
+    /// (default 20 s), so that a test of a hung process need not wait that long
+    #[arg(long, value_name = "SECONDS", hide = true)]
+    pub painter_deadline_seconds: Option<u64>,
     /// Require this token (as `Authorization: Bearer TOKEN`, or once as
     /// `?token=TOKEN` on the page) for everything but the static files;
     /// for servers reachable beyond localhost

@@ -25,15 +25,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use restyle::io::{self, ImageLimits, OutputType};
-use restyle::{ColorMode, Settings};
 use restyle_fast::FastStyle;
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
 use crate::events::Hub;
-use restyle_request::Method;
-
+use crate::fast_picture;
 use crate::jobs::{JobId, JobSettings, JobState};
 use crate::painter::Painters;
 use crate::regions::StoredRegions;
@@ -42,22 +39,13 @@ use crate::storage::{ImageKind, ProgressUpdate, Store};
 /// How long a fast submission waits for a free slot before it is refused.
 pub const ADMIT_WAIT: Duration = Duration::from_secs(3);
 
-/// The most work ([`instant_work`]) a fast job may be for the instant lane: a 1024 px
+/// The most work ([`fast_picture::work`]) a fast job may be for the instant lane: a 1024 px
 /// square in one painting, with its uploads. One that is more (a 1024 px picture in two
 /// paintings, with masks) is painted by a worker in the queue's turn instead, so that it
 /// never holds an instant slot for seconds while other clients' small pictures are refused.
 pub const INSTANT_MAX_WORK: u64 = 64_000_000;
 
-/// What painting a pixel costs against decoding one (a pass of the network over it).
-pub const PAINTED_PIXEL_WEIGHT: u64 = 48;
-
-/// The work of a fast picture whose uploads decode to `decoded` pixels and whose
-/// paintings paint `painted` pixels in all, in decoded pixels.
-pub fn instant_work(decoded: u64, painted: u64) -> u64 {
-    decoded.saturating_add(painted.saturating_mul(PAINTED_PIXEL_WEIGHT))
-}
-
-/// Whether a fast job of `work` ([`instant_work`]) is painted by the instant lane (else
+/// Whether a fast job of `work` ([`fast_picture::work`]) is painted by the instant lane (else
 /// by a worker, in the queue's turn).
 pub fn is_instant(work: u64) -> bool {
     work <= INSTANT_MAX_WORK
@@ -113,7 +101,7 @@ impl FastPainter {
     }
 
     /// The fast picture (PNG) of a job's photo and painting at its size, with its
-    /// `regions` (see [`paint_now`]).
+    /// `regions` (see [`fast_picture::paint_now`]).
     pub async fn paint(
         &self,
         content: Vec<u8>,
@@ -129,44 +117,12 @@ impl FastPainter {
         };
         let model = Self::model(cell).await?;
         let settings = settings.clone();
-        tokio::task::spawn_blocking(move || paint_now(&model, &content, &style, regions, &settings))
-            .await
-            .map_err(|e| format!("internal error: the fast picture crashed: {e}"))?
+        tokio::task::spawn_blocking(move || {
+            fast_picture::paint_now(&model, &content, &style, regions, &settings)
+        })
+        .await
+        .map_err(|e| format!("internal error: the fast picture crashed: {e}"))?
     }
-}
-
-/// The fast picture (PNG) of a job's photo and painting at its size, with its `regions`
-/// (a second painting, masks; see [`restyle_fast::paint_regions`]), painted here and now.
-/// A fast job keeps the colours it asked for; the picture a Gatys job starts from is
-/// painted as the CLI's `--init fast` paints it, in the painting's colours, without regions.
-pub fn paint_now(
-    model: &FastStyle,
-    content: &[u8],
-    style: &[u8],
-    regions: StoredRegions,
-    settings: &JobSettings,
-) -> Result<Vec<u8>, String> {
-    let size = settings.size;
-    let color = match settings.method {
-        Method::Gatys => ColorMode::None,
-        Method::Fast => settings.preserve_colors,
-    };
-    let decode = |bytes: &[u8], role: &str| {
-        io::decode_image(bytes, std::path::Path::new(role), ImageLimits::default())
-            .map_err(|e| e.to_string())
-    };
-    let photo = decode(content, "the content image")?;
-    let image = decode(style, "the style image")?;
-    let mut with_keep = Settings::default();
-    let styles = regions.styles(image, &mut with_keep)?;
-    for (i, style) in styles.iter().enumerate() {
-        restyle_request::check_painting(i + 1, &style.image).map_err(|e| e.to_string())?;
-    }
-    let painted = restyle_fast::paint_regions(&photo, &styles, with_keep.keep.as_ref(), |styles| {
-        restyle_fast::paint(model, &photo, size, styles, 1.0, color, None)
-    })
-    .map_err(|e| e.to_string())?;
-    io::encode_image(&painted.image, OutputType::Png).map_err(|e| e.to_string())
 }
 
 /// At most `slots` fast pictures painted at once in this process, out of the queue's turn.
@@ -349,4 +305,16 @@ pub async fn finish_fast_job(
         Err(e) => tracing::error!(job = %id, error = %e, "cannot record the end of a fast job"),
     }
     hub.notify(id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::painter::{picture_deadline, DEADLINE_BASE};
+
+    #[test]
+    fn the_largest_instant_picture_is_given_about_half_a_minute_more() {
+        let lane = picture_deadline(DEADLINE_BASE, INSTANT_MAX_WORK);
+        assert_eq!(lane, DEADLINE_BASE + Duration::from_secs(32));
+    }
 }

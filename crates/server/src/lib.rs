@@ -9,9 +9,9 @@
 //! The pieces: [`wire`] (the listener: timeouts, connection cap), [`guard`]
 //! (what every request passes: host, origin, token, the viewer's key),
 //! [`api`] (the JSON API), [`pages`] (the page), [`worker`] (the pool that
-//! runs [`restyle::stylize`]), [`video`] (clips: checked, painted frame by frame; a long one
+//! runs [`restyle::stylize`]; [`pool`], what the rest of the server reaches of it), [`video`] (clips: checked, painted frame by frame; a long one
 //! in [`chunks`]), [`instant`] (the fast method's pictures, out of the queue's turn, painted
-//! in processes of their own: [`painter`]), [`storage`] (jobs and images on SQLite or
+//! in processes of their own: [`painter`]; how one is painted: [`fast_picture`]), [`storage`] (jobs and images on SQLite or
 //! PostgreSQL through one [`storage::Store`]), [`limits`], [`fair`] (what
 //! one client may hold or do: streams, uploads, jobs, fast pictures, disk),
 //! and [`config`]; what a job asks for is the one request ([`restyle_request`]).
@@ -45,6 +45,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod fair;
+pub mod fast_picture;
 pub mod guard;
 pub mod instant;
 pub mod jobs;
@@ -53,6 +54,7 @@ pub mod login;
 pub mod origin;
 pub mod pages;
 pub mod painter;
+pub mod pool;
 pub mod regions;
 pub mod retention;
 pub mod server;

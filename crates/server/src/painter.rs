@@ -36,7 +36,7 @@ use crate::storage::ImageKind;
 /// and a machine busy with other work.
 pub const DEADLINE_BASE: Duration = Duration::from_secs(20);
 
-/// Work ([`crate::instant::instant_work`]) a picture is given a second for beyond
+/// Work ([`crate::fast_picture::work`]) a picture is given a second for beyond
 /// [`DEADLINE_BASE`]: about a tenth of what two busy cores do (six 30-megapixel uploads
 /// at 1024 px, some 280 million, took 12 s), so that only a process that hangs reaches it.
 pub const WORK_PER_SECOND: u64 = 2_000_000;
@@ -148,7 +148,7 @@ pub fn run_painter(args: PainterArgs) -> anyhow::Result<()> {
         }
         let outcome = match &model {
             Ok(model) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                crate::instant::paint_now(model, &content, &style, regions, &request.settings)
+                crate::fast_picture::paint_now(model, &content, &style, regions, &request.settings)
             }))
             .unwrap_or_else(|_| Err("internal error: the fast picture crashed".into())),
             Err(e) => Err(e.clone()),
@@ -197,13 +197,13 @@ fn picture_work(
         .iter()
         .filter(|(k, _)| *k == ImageKind::Style2)
         .count() as u64;
-    crate::instant::instant_work(decoded, (pw * ph) as u64 * paintings)
+    crate::fast_picture::work(decoded, (pw * ph) as u64 * paintings)
 }
 
 /// How long a picture of `work` may take before its process is killed (see the module's
-/// documentation).
-pub fn picture_deadline(work: u64) -> Duration {
-    DEADLINE_BASE + Duration::from_secs(work / WORK_PER_SECOND)
+/// documentation): `base` ([`DEADLINE_BASE`] unless a test asks for less) and more for more work.
+pub fn picture_deadline(base: Duration, work: u64) -> Duration {
+    base + Duration::from_secs(work / WORK_PER_SECOND)
 }
 
 /// Kills a process should it not be called off within its deadline.
@@ -305,16 +305,20 @@ impl Drop for PainterProcess {
 pub struct Painters {
     program: PathBuf,
     memory_limit: u64,
+    /// The least time a picture is given ([`picture_deadline`]).
+    deadline_base: Duration,
     idle: Mutex<Vec<PainterProcess>>,
 }
 
 impl Painters {
     /// Processes of `program` (run as `program instant-painter`), each limited to
-    /// `job_memory` plus [`PAINTER_OVERHEAD`].
-    pub fn new(program: PathBuf, job_memory: usize) -> Self {
+    /// `job_memory` plus [`PAINTER_OVERHEAD`], each picture given `deadline_base` and more
+    /// for more work ([`picture_deadline`]).
+    pub fn new(program: PathBuf, job_memory: usize, deadline_base: Duration) -> Self {
         Self {
             program,
             memory_limit: job_memory.saturating_add(PAINTER_OVERHEAD) as u64,
+            deadline_base,
             idle: Mutex::default(),
         }
     }
@@ -385,7 +389,8 @@ impl Painters {
             },
             None => self.spawn()?,
         };
-        let limit = picture_deadline(picture_work(content, style, regions, settings));
+        let work = picture_work(content, style, regions, settings);
+        let limit = picture_deadline(self.deadline_base, work);
         let deadline = Deadline::start(&process.child, limit);
         let exchanged = process.exchange(content, style, regions, settings);
         let hung = deadline.stop();
@@ -472,11 +477,11 @@ mod tests {
 
     #[test]
     fn a_picture_has_the_base_deadline_and_more_for_more_work() {
-        assert_eq!(picture_deadline(0), DEADLINE_BASE);
-        // The most work the instant lane takes: about half a minute more.
-        let lane = picture_deadline(crate::instant::INSTANT_MAX_WORK);
-        assert_eq!(lane, DEADLINE_BASE + Duration::from_secs(32));
-        let message = timed_out(lane);
+        assert_eq!(picture_deadline(DEADLINE_BASE, 0), DEADLINE_BASE);
+        // A 1024 px square in one painting, with its uploads: half a minute more.
+        let large = picture_deadline(DEADLINE_BASE, 64_000_000);
+        assert_eq!(large, DEADLINE_BASE + Duration::from_secs(32));
+        let message = timed_out(large);
         assert!(message.contains("took longer than 52 s"), "{message}");
     }
 

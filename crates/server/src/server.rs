@@ -18,13 +18,12 @@ use crate::error::ApiError;
 use crate::events::Hub;
 use crate::instant::{FastPainter, InstantLane};
 use crate::origin::Origins;
-use crate::painter::Painters;
+use crate::painter::{Painters, DEADLINE_BASE};
 use crate::retention;
 use crate::state::AppState;
 use crate::storage::{Dialect, Store};
 use crate::token::Tokens;
 use crate::viewer::Keys;
-use crate::worker::WorkerPool;
 use crate::{api, browser, guard, login, pages, wire};
 
 /// The routes, for a state.
@@ -108,9 +107,16 @@ impl Server {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let hub = Hub::new();
         let sweeper = retention::start(store.clone(), retention, shutdown_rx.clone());
-        let painter = Arc::new(fast_painter(args.painter_program()?, limits.max_job_memory));
+        let deadline_base = args
+            .painter_deadline_seconds
+            .map_or(DEADLINE_BASE, Duration::from_secs);
+        let painter = Arc::new(fast_painter(
+            args.painter_program()?,
+            limits.max_job_memory,
+            deadline_base,
+        ));
         let (workers, mut handles) = if args.workers > 0 {
-            let (pool, handles) = WorkerPool::start(
+            let (pool, handles) = crate::worker::start(
                 store.clone(),
                 hub.clone(),
                 painter.clone(),
@@ -232,9 +238,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Fast pictures painted by processes of `program` (each limited to `job_memory` and a
 /// margin), or in this process where there is none.
-fn fast_painter(program: Option<PathBuf>, job_memory: usize) -> FastPainter {
+fn fast_painter(
+    program: Option<PathBuf>,
+    job_memory: usize,
+    deadline_base: Duration,
+) -> FastPainter {
     match program {
-        Some(program) => FastPainter::in_processes(Arc::new(Painters::new(program, job_memory))),
+        Some(program) => {
+            FastPainter::in_processes(Arc::new(Painters::new(program, job_memory, deadline_base)))
+        }
         None => FastPainter::default(),
     }
 }
@@ -251,11 +263,15 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         anyhow::bail!("--workers must be at least 1");
     }
     let job_memory = args.job_memory()?;
-    let painter = Arc::new(fast_painter(args.painter_program()?, job_memory));
+    let painter = Arc::new(fast_painter(
+        args.painter_program()?,
+        job_memory,
+        DEADLINE_BASE,
+    ));
     let store = Store::connect(&config).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let name = args.name.unwrap_or_else(process_name);
-    let (_pool, handles) = WorkerPool::start(
+    let (_pool, handles) = crate::worker::start(
         store.clone(),
         Hub::new(),
         painter,

@@ -11,9 +11,9 @@ use crate::fair::Fairness;
 use crate::instant::InstantLane;
 use crate::limits::Limits;
 use crate::origin::Origins;
+use crate::pool::WorkerPool;
 use crate::storage::Store;
 use crate::token::Tokens;
-use crate::worker::WorkerPool;
 
 /// What every handler can reach.
 #[derive(Clone)]

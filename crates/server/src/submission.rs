@@ -334,7 +334,7 @@ pub async fn check(form: Form, limits: Limits) -> Result<ReadJob, ApiError> {
 
 impl ReadJob {
     /// The work of painting this job's fast picture: the pixels its uploads decode to,
-    /// and the pixels painted, once for each painting (see [`crate::instant::instant_work`]).
+    /// and the pixels painted, once for each painting (see [`crate::fast_picture::work`]).
     pub fn fast_work(&self) -> u64 {
         let (style_2, masks) = self.regions.sizes();
         let pixels = |(w, h): (usize, usize)| (w as u64).saturating_mul(h as u64);
@@ -346,7 +346,7 @@ impl ReadJob {
             .sum::<u64>();
         let paintings = 1 + u64::from(style_2.is_some());
         let painted = pixels((self.width, self.height)).saturating_mul(paintings);
-        crate::instant::instant_work(decoded, painted)
+        crate::fast_picture::work(decoded, painted)
     }
 
     /// Decodes the uploads, at most `decoding`'s permits at a time, and

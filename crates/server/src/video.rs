@@ -40,13 +40,13 @@ use crate::events::Hub;
 use crate::fair::Client;
 use crate::jobs::{Chunk, Clip, JobId, JobRecord, JobSettings, JobState};
 use crate::limits::{operator, Limits};
+use crate::pool::{
+    set_once, WorkerPool, CANCELLED, GONE, PREVIEW_EVERY, PROGRESS_EVERY, RUN, SHUTDOWN,
+};
 use crate::state::AppState;
 use crate::storage::{ImageKind, NewJob, ProgressUpdate, Store};
 use crate::submission::{painting, refused, Form};
 use crate::viewer::Viewer;
-use crate::worker::{
-    set_once, WorkerPool, CANCELLED, GONE, PREVIEW_EVERY, PROGRESS_EVERY, RUN, SHUTDOWN,
-};
 
 /// What the disk budget counts for a clip's painted result before it exists: bytes per painted
 /// pixel and frame. H.264 at the video crate's quality (CRF 18) took 0.12 on painted frames

@@ -9,20 +9,22 @@
 //! painted) is painted here, and a job that starts from the fast picture gets
 //! it here if the lane has not stored it ([`crate::instant`]).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use restyle::io::{self, ImageLimits, OutputType};
 use restyle::{stylize, Flow, Image, Init, Observer, Progress, Settings, StyleImage, Vgg19};
 use tokio::runtime::Handle;
-use tokio::sync::{watch, Notify, OnceCell};
+use tokio::sync::{watch, OnceCell};
 use tokio::task::JoinHandle;
 
 use crate::events::Hub;
 use crate::instant::{self, FastPainter};
 use crate::limits::Limits;
+use crate::pool::{
+    set_once, WorkerPool, CANCELLED, GONE, PREVIEW_EVERY, PROGRESS_EVERY, RUN, SHUTDOWN,
+};
 use crate::submission::refused;
 use restyle_request::{Init as Start, Inputs, Method};
 
@@ -30,83 +32,46 @@ use crate::jobs::{JobId, JobRecord, JobSettings, JobState};
 use crate::regions::StoredRegions;
 use crate::storage::{Dialect, ImageKind, ProgressUpdate, Store};
 
-/// Progress goes to the database at most this often.
-pub(crate) const PROGRESS_EVERY: Duration = Duration::from_millis(400);
-/// A preview image is saved at most this often.
-pub(crate) const PREVIEW_EVERY: Duration = Duration::from_secs(2);
-
-/// Why a run was asked to stop.
-pub(crate) const RUN: u8 = 0;
-pub(crate) const CANCELLED: u8 = 1;
-pub(crate) const SHUTDOWN: u8 = 2;
-/// The job was deleted, or given to another worker.
-pub(crate) const GONE: u8 = 3;
-
-/// Several worker slots in one process, sharing one network.
-pub struct WorkerPool {
-    pub(crate) store: Store,
-    pub(crate) hub: Hub,
+/// Starts `slots` workers named `name/0`, `name/1`, ...; they stop when `shutdown` turns
+/// true (a running job goes back to the queue). A job estimated to need more than
+/// `job_memory` fails instead of running.
+#[allow(clippy::too_many_arguments)]
+pub fn start(
+    store: Store,
+    hub: Hub,
     painter: Arc<FastPainter>,
     name: String,
-    /// Memory one job may need here (see [`fits_here`]).
-    pub(crate) job_memory: usize,
-    net: OnceCell<Arc<Vgg19>>,
-    wake: Notify,
-    /// Stop flags of the runs in this process, for a cancel to reach at once.
-    pub(crate) running: Mutex<HashMap<JobId, Arc<AtomicU8>>>,
+    slots: usize,
+    job_memory: usize,
+    shutdown: watch::Receiver<bool>,
+) -> (Arc<WorkerPool>, Vec<JoinHandle<()>>) {
+    let pool = Arc::new(WorkerPool::new(store, hub, job_memory));
+    let shared = Arc::new(Slots {
+        pool: pool.clone(),
+        painter,
+        name,
+        net: OnceCell::new(),
+    });
+    let handles = (0..slots)
+        .map(|slot| {
+            let shared = shared.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move { shared.slot_loop(slot, shutdown).await })
+        })
+        .collect();
+    (pool, handles)
 }
 
-impl WorkerPool {
-    /// Starts `slots` workers named `name/0`, `name/1`, ...; they stop when
-    /// `shutdown` turns true (a running job goes back to the queue). A job
-    /// estimated to need more than `job_memory` fails instead of running.
-    #[allow(clippy::too_many_arguments)]
-    pub fn start(
-        store: Store,
-        hub: Hub,
-        painter: Arc<FastPainter>,
-        name: String,
-        slots: usize,
-        job_memory: usize,
-        shutdown: watch::Receiver<bool>,
-    ) -> (Arc<Self>, Vec<JoinHandle<()>>) {
-        let pool = Arc::new(Self {
-            store,
-            hub,
-            painter,
-            name,
-            job_memory,
-            net: OnceCell::new(),
-            wake: Notify::new(),
-            running: Mutex::new(HashMap::new()),
-        });
-        let handles = (0..slots)
-            .map(|slot| {
-                let pool = pool.clone();
-                let shutdown = shutdown.clone();
-                tokio::spawn(async move { pool.slot_loop(slot, shutdown).await })
-            })
-            .collect();
-        (pool, handles)
-    }
+/// What the slots of one pool share beyond the pool: the network, loaded once; the
+/// painter of fast pictures; the name they take jobs under.
+struct Slots {
+    pool: Arc<WorkerPool>,
+    painter: Arc<FastPainter>,
+    name: String,
+    net: OnceCell<Arc<Vgg19>>,
+}
 
-    /// A job was queued: an idle slot takes it now rather than at its next poll.
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Stops a run in this process at once (the database says why).
-    pub fn interrupt(&self, id: &JobId, cancelled: bool) {
-        if let Some(flag) = self.running.lock().unwrap().get(id) {
-            let _ = flag.compare_exchange(
-                RUN,
-                if cancelled { CANCELLED } else { GONE },
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            );
-        }
-    }
-
+impl Slots {
     async fn network(&self) -> Arc<Vgg19> {
         self.net
             .get_or_init(|| async {
@@ -122,7 +87,7 @@ impl WorkerPool {
 
     async fn slot_loop(self: Arc<Self>, slot: usize, mut shutdown: watch::Receiver<bool>) {
         let worker = format!("{}/{slot}", self.name);
-        let poll = match self.store.dialect() {
+        let poll = match self.pool.store.dialect() {
             Dialect::Sqlite => Duration::from_secs(5),
             Dialect::Postgres => Duration::from_secs(1),
         };
@@ -130,12 +95,12 @@ impl WorkerPool {
         tracing::info!(%worker, "worker ready");
         while !*shutdown.borrow() {
             // Jobs of workers that died are given to the living.
-            if self.store.dialect() == Dialect::Postgres
-                && last_sweep.is_none_or(|t| t.elapsed() > self.store.lease() / 2)
+            if self.pool.store.dialect() == Dialect::Postgres
+                && last_sweep.is_none_or(|t| t.elapsed() > self.pool.store.lease() / 2)
             {
                 last_sweep = Some(Instant::now());
-                let before = crate::jobs::now_ms() - self.store.lease().as_millis() as i64;
-                match self.store.requeue_stale(before).await {
+                let before = crate::jobs::now_ms() - self.pool.store.lease().as_millis() as i64;
+                match self.pool.store.requeue_stale(before).await {
                     Ok(0) => {}
                     Ok(n) => {
                         tracing::warn!(%worker, jobs = n, "re-queued jobs whose worker went silent")
@@ -145,7 +110,7 @@ impl WorkerPool {
                     }
                 }
             }
-            match self.store.claim(&worker).await {
+            match self.pool.store.claim(&worker).await {
                 Ok(Some(job)) => {
                     self.run(&worker, job, shutdown.clone()).await;
                     continue;
@@ -156,7 +121,7 @@ impl WorkerPool {
                 }
             }
             tokio::select! {
-                _ = self.wake.notified() => {}
+                _ = self.pool.woken() => {}
                 _ = tokio::time::sleep(poll) => {}
                 _ = shutdown.changed() => {}
             }
@@ -166,10 +131,10 @@ impl WorkerPool {
 
     async fn run(&self, worker: &str, job: JobRecord, shutdown: watch::Receiver<bool>) {
         let id = job.id.clone();
-        self.hub.notify(&id);
+        self.pool.hub.notify(&id);
         tracing::info!(%worker, job = %id, attempt = job.attempts, "job started");
         if job.settings.clip.is_some() {
-            return crate::video::run_job(self, worker, job, shutdown).await;
+            return crate::video::run_job(&self.pool, worker, job, shutdown).await;
         }
         if job.settings.method == Method::Fast {
             return self.run_fast(worker, &job).await;
@@ -178,22 +143,24 @@ impl WorkerPool {
             Ok(p) => p,
             Err(reason) => {
                 tracing::warn!(job = %id, %reason, "job failed before it started");
-                self.end(worker, &id, JobState::Failed, Some(&reason), 0)
+                self.pool
+                    .end(worker, &id, JobState::Failed, Some(&reason), 0)
                     .await;
                 return;
             }
         };
         let net = self.network().await;
         let stop = Arc::new(AtomicU8::new(RUN));
-        self.running
+        self.pool
+            .running
             .lock()
             .unwrap()
             .insert(id.clone(), stop.clone());
-        let [heartbeat, watcher] = self.watch(&id, worker, &stop, shutdown).await;
+        let [heartbeat, watcher] = self.pool.watch(&id, worker, &stop, shutdown).await;
 
         let mut observer = JobObserver {
-            store: self.store.clone(),
-            hub: self.hub.clone(),
+            store: self.pool.store.clone(),
+            hub: self.pool.hub.clone(),
             handle: Handle::current(),
             id: id.clone(),
             worker: worker.to_owned(),
@@ -216,38 +183,42 @@ impl WorkerPool {
         .await;
         heartbeat.abort();
         watcher.abort();
-        self.running.lock().unwrap().remove(&id);
+        self.pool.running.lock().unwrap().remove(&id);
 
         let reason = stop.load(Ordering::SeqCst);
         match result {
             Err(panic) => {
                 tracing::error!(job = %id, error = %panic, "the run panicked");
-                self.end(
-                    worker,
-                    &id,
-                    JobState::Failed,
-                    Some("internal error: the run crashed"),
-                    0,
-                )
-                .await;
+                self.pool
+                    .end(
+                        worker,
+                        &id,
+                        JobState::Failed,
+                        Some("internal error: the run crashed"),
+                        0,
+                    )
+                    .await;
             }
             Ok((_, _)) if reason == GONE => {
                 tracing::info!(job = %id, "job deleted while running");
-                let _ = self.store.delete_images(&id).await;
+                let _ = self.pool.store.delete_images(&id).await;
             }
             Ok((Err(e), step)) => {
                 tracing::warn!(job = %id, error = %e, "job failed");
-                self.end(worker, &id, JobState::Failed, Some(&e.to_string()), step)
+                self.pool
+                    .end(worker, &id, JobState::Failed, Some(&e.to_string()), step)
                     .await;
             }
             Ok((Ok(outcome), step)) if outcome.stopped && reason == SHUTDOWN => {
                 tracing::info!(job = %id, step, "shutting down: job back in the queue, to resume from its preview");
-                let _ = self.store.requeue(&id, worker).await;
-                self.hub.notify(&id);
+                let _ = self.pool.store.requeue(&id, worker).await;
+                self.pool.hub.notify(&id);
             }
             Ok((Ok(outcome), step)) if outcome.stopped => {
                 tracing::info!(job = %id, step, "job cancelled");
-                self.end(worker, &id, JobState::Cancelled, None, step).await;
+                self.pool
+                    .end(worker, &id, JobState::Cancelled, None, step)
+                    .await;
             }
             Ok((Ok(outcome), _)) => {
                 let steps = (offset + outcome.steps) as i64;
@@ -257,77 +228,40 @@ impl WorkerPool {
                 .await;
                 match png {
                     Ok(Ok(bytes)) => {
-                        match self.store.put_image(&id, ImageKind::Result, bytes).await {
+                        match self
+                            .pool
+                            .store
+                            .put_image(&id, ImageKind::Result, bytes)
+                            .await
+                        {
                             Ok(()) => {
                                 tracing::info!(job = %id, steps, "job done");
-                                self.end(worker, &id, JobState::Done, None, steps).await;
+                                self.pool
+                                    .end(worker, &id, JobState::Done, None, steps)
+                                    .await;
                             }
                             Err(e) => {
                                 let reason = format!("cannot store the result: {e}");
-                                self.end(worker, &id, JobState::Failed, Some(&reason), steps)
+                                self.pool
+                                    .end(worker, &id, JobState::Failed, Some(&reason), steps)
                                     .await;
                             }
                         }
                     }
                     _ => {
-                        self.end(
-                            worker,
-                            &id,
-                            JobState::Failed,
-                            Some("cannot encode the result"),
-                            steps,
-                        )
-                        .await
+                        self.pool
+                            .end(
+                                worker,
+                                &id,
+                                JobState::Failed,
+                                Some("cannot encode the result"),
+                                steps,
+                            )
+                            .await
                     }
                 }
             }
         }
-    }
-
-    /// Watches a run of job `id` that `stop` stops: a cancel or delete that came while the
-    /// job was being prepared (asked of the database once now), then heartbeats that prove
-    /// this worker alive while a step (or the style targets, before the first step) takes
-    /// long and bring cancels, and the process's shutdown. Both tasks end when aborted.
-    pub(crate) async fn watch(
-        &self,
-        id: &JobId,
-        worker: &str,
-        stop: &Arc<AtomicU8>,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> [JoinHandle<()>; 2] {
-        match self.store.heartbeat(id, worker).await {
-            Ok(Some(true)) => set_once(stop, CANCELLED),
-            Ok(None) => set_once(stop, GONE),
-            Ok(Some(false)) | Err(_) => {}
-        }
-        let heartbeat = {
-            let (store, id, worker, stop) = (
-                self.store.clone(),
-                id.clone(),
-                worker.to_owned(),
-                stop.clone(),
-            );
-            let every = (store.lease() / 4).max(Duration::from_millis(500));
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    match store.heartbeat(&id, &worker).await {
-                        Ok(Some(false)) => {}
-                        Ok(Some(true)) => set_once(&stop, CANCELLED),
-                        Ok(None) => set_once(&stop, GONE),
-                        Err(e) => tracing::warn!(job = %id, error = %e, "heartbeat failed"),
-                    }
-                }
-            })
-        };
-        let watcher = {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                let _ = shutdown.wait_for(|&s| s).await;
-                set_once(&stop, SHUTDOWN);
-            })
-        };
-        [heartbeat, watcher]
     }
 
     /// Paints a fast job (in a second: cancels and shutdowns wait for it).
@@ -335,7 +269,7 @@ impl WorkerPool {
         let started = Instant::now();
         let outcome = async {
             let load = |kind: ImageKind| async move {
-                match self.store.get_image(&job.id, kind).await {
+                match self.pool.store.get_image(&job.id, kind).await {
                     Ok(Some(bytes)) => Ok(bytes),
                     Ok(None) => Err(format!("the {} image is missing", kind.as_str())),
                     Err(e) => Err(format!("cannot read the {} image: {e}", kind.as_str())),
@@ -345,43 +279,36 @@ impl WorkerPool {
                 load(ImageKind::Content).await?,
                 load(ImageKind::Style).await?,
             );
-            let regions = StoredRegions::load(&self.store, &job.id).await?;
-            fits_here(&job.settings, &content, &style, &regions, self.job_memory)?;
+            let regions = StoredRegions::load(&self.pool.store, &job.id).await?;
+            fits_here(
+                &job.settings,
+                &content,
+                &style,
+                &regions,
+                self.pool.job_memory,
+            )?;
             self.painter
                 .paint(content, style, regions, &job.settings)
                 .await
         }
         .await;
         let elapsed = started.elapsed().as_millis() as i64;
-        instant::finish_fast_job(&self.store, &self.hub, &job.id, worker, outcome, elapsed).await;
-    }
-
-    /// Records the end of a run; if the job vanished meanwhile, its images go too.
-    pub(crate) async fn end(
-        &self,
-        worker: &str,
-        id: &JobId,
-        state: JobState,
-        error: Option<&str>,
-        step: i64,
-    ) {
-        match self.store.finish(id, worker, state, error, step).await {
-            Ok(true) => {}
-            Ok(false) => {
-                if matches!(self.store.get(id).await, Ok(None)) {
-                    let _ = self.store.delete_images(id).await;
-                }
-            }
-            Err(e) => tracing::error!(job = %id, error = %e, "cannot record the end of a job"),
-        }
-        self.hub.notify(id);
+        instant::finish_fast_job(
+            &self.pool.store,
+            &self.pool.hub,
+            &job.id,
+            worker,
+            outcome,
+            elapsed,
+        )
+        .await;
     }
 
     /// Loads a job's images and settings; a job that was interrupted resumes
     /// from its last preview when its run has a single scale.
     async fn prepare(&self, job: &JobRecord) -> Result<Prepared, String> {
         let load = |kind: ImageKind| async move {
-            match self.store.get_image(&job.id, kind).await {
+            match self.pool.store.get_image(&job.id, kind).await {
                 Ok(Some(bytes)) => Ok(Some(bytes)),
                 Ok(None) => Ok(None),
                 Err(e) => Err(format!("cannot read the {} image: {e}", kind.as_str())),
@@ -393,9 +320,15 @@ impl WorkerPool {
         let style = load(ImageKind::Style)
             .await?
             .ok_or("the style image is missing")?;
-        let regions = StoredRegions::load(&self.store, &job.id).await?;
+        let regions = StoredRegions::load(&self.pool.store, &job.id).await?;
         // Before anything is decoded or painted (the fast picture too).
-        fits_here(&job.settings, &content, &style, &regions, self.job_memory)?;
+        fits_here(
+            &job.settings,
+            &content,
+            &style,
+            &regions,
+            self.pool.job_memory,
+        )?;
         let preview = if job.checkpoint_step > 0 {
             load(ImageKind::Preview).await?
         } else {
@@ -416,8 +349,8 @@ impl WorkerPool {
                         )
                         .await?;
                     let shown = instant::store_starting_picture(
-                        &self.store,
-                        &self.hub,
+                        &self.pool.store,
+                        &self.pool.hub,
                         &job.id,
                         png.clone(),
                     );
@@ -535,10 +468,6 @@ pub fn stored_inputs(
         }
     }
     Ok(inputs)
-}
-
-pub(crate) fn set_once(flag: &AtomicU8, why: u8) {
-    let _ = flag.compare_exchange(RUN, why, Ordering::SeqCst, Ordering::SeqCst);
 }
 
 /// The library's observer for one job, on the blocking thread.

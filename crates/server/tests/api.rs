@@ -55,75 +55,33 @@ async fn a_job_streams_progress_then_its_result_can_be_downloaded_and_deleted() 
     );
     assert_eq!(done["step"], 8);
     assert_eq!(done["settings"]["iterations"], 8);
-    let result = s
-        .client
-        .get(s.url(done["result_url"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap();
+    let result = s.get(done["result_url"].as_str().unwrap()).await;
     assert_eq!(result.status(), 200);
     assert_eq!(result.headers()["content-type"], "image/png");
     let img = image::load_from_memory(&result.bytes().await.unwrap()).expect("a valid PNG");
     assert_eq!((img.width(), img.height()), (48, 36));
-    let download = s
-        .client
-        .get(s.url(&format!("/api/jobs/{id}/result?download=1")))
-        .send()
-        .await
-        .unwrap();
+    let download = s.get(&format!("/api/jobs/{id}/result?download=1")).await;
     assert!(download.headers()["content-disposition"]
         .to_str()
         .unwrap()
         .starts_with("attachment"));
     for kind in ["content", "style"] {
-        let r = s
-            .client
-            .get(s.url(&format!("/api/jobs/{id}/{kind}")))
-            .send()
-            .await
-            .unwrap();
+        let r = s.get(&format!("/api/jobs/{id}/{kind}")).await;
         assert_eq!(r.status(), 200, "{kind}");
         assert_eq!(r.headers()["content-type"], "image/png");
     }
 
-    let list: Value = s
-        .client
-        .get(s.url("/api/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(list["jobs"].as_array().unwrap().len(), 1);
-    assert_eq!(list["jobs"][0]["id"], id.as_str());
+    let list = s.jobs().await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["id"], id.as_str());
 
     assert!(s.job_page(&id).await.contains("Download"));
 
-    let deleted = s
-        .client
-        .delete(s.url(&format!("/api/jobs/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let deleted = s.delete(&format!("/api/jobs/{id}")).await;
     assert_eq!(deleted.status(), 204);
-    let (status, _) = error_of(
-        s.client
-            .get(s.url(&format!("/api/jobs/{id}")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = error_of(s.get(&format!("/api/jobs/{id}")).await).await;
     assert_eq!(status, 404);
-    let (status, _) = error_of(
-        s.client
-            .get(s.url(&format!("/api/jobs/{id}/result")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = error_of(s.get(&format!("/api/jobs/{id}/result")).await).await;
     assert_eq!(status, 404);
     assert!(
         !s.data.path().join("images").join(&id).exists(),
@@ -135,15 +93,7 @@ async fn a_job_streams_progress_then_its_result_can_be_downloaded_and_deleted() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shipped_style_and_the_settings_are_used() {
     let s = TestServer::start(&[]).await;
-    let styles: Value = s
-        .client
-        .get(s.url("/api/styles"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let styles = s.get_json("/api/styles").await;
     let names: Vec<&str> = styles["styles"]
         .as_array()
         .unwrap()
@@ -154,12 +104,7 @@ async fn a_shipped_style_and_the_settings_are_used() {
         names,
         ["starry_night", "the_scream", "woman-with-hat-matisse"]
     );
-    let thumb = s
-        .client
-        .get(s.url("/assets/styles/the_scream-thumb.jpg"))
-        .send()
-        .await
-        .unwrap();
+    let thumb = s.get("/assets/styles/the_scream-thumb.jpg").await;
     assert_eq!(thumb.headers()["content-type"], "image/jpeg");
 
     let form = Form::new()
@@ -170,10 +115,7 @@ async fn a_shipped_style_and_the_settings_are_used() {
         .text("style_weight", "30")
         .text("preserve_colors", "luminance")
         .text("seed", "7");
-    let id = s.submit_ok(form).await;
-    let job = s
-        .wait_for(&id, Duration::from_secs(120), |j| j["state"] == "done")
-        .await;
+    let (_, job) = s.submit_until_done(form, Duration::from_secs(120)).await;
     let settings = &job["settings"];
     assert_eq!(settings["style_preset"], "the_scream");
     assert_eq!(settings["style_weight"], 30.0);
@@ -201,22 +143,12 @@ async fn queued_and_running_jobs_can_be_cancelled() {
         (Some("queued"), Some(0))
     );
 
-    let r = s
-        .client
-        .post(s.url(&format!("/api/jobs/{queued}/cancel")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.cancel(&queued).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["state"], "cancelled");
 
     let started = Instant::now();
-    let r = s
-        .client
-        .post(s.url(&format!("/api/jobs/{long}/cancel")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.cancel(&long).await;
     assert_eq!(r.status(), 200);
     let job = s
         .wait_for(&long, Duration::from_secs(30), |j| {
@@ -229,24 +161,10 @@ async fn queued_and_running_jobs_can_be_cancelled() {
     );
     assert!(job["step"].as_u64().unwrap() < 1000);
 
-    let (status, message) = error_of(
-        s.client
-            .post(s.url(&format!("/api/jobs/{long}/cancel")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, message) = error_of(s.cancel(&long).await).await;
     assert_eq!(status, 409);
     assert!(message.contains("already cancelled"), "{message}");
-    let (status, message) = error_of(
-        s.client
-            .get(s.url(&format!("/api/jobs/{long}/result")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, message) = error_of(s.get(&format!("/api/jobs/{long}/result")).await).await;
     assert_eq!(status, 409, "{message}");
     s.stop().await;
 }
@@ -377,20 +295,7 @@ async fn bad_uploads_are_refused_with_a_clear_status() {
             "{what}: `{message}` should say `{needle}`"
         );
     }
-    let list: Value = s
-        .client
-        .get(s.url("/api/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        list["jobs"].as_array().unwrap().len(),
-        0,
-        "nothing was queued"
-    );
+    assert_eq!(s.jobs().await.len(), 0, "nothing was queued");
     let leftovers = std::fs::read_dir(s.data.path().join("images"))
         .unwrap()
         .count();
@@ -408,15 +313,7 @@ async fn a_full_queue_refuses_with_503_and_retry_after() {
     let (status, message) = error_of(r).await;
     assert_eq!(status, 503);
     assert!(message.contains("queue is full"), "{message}");
-    let health: Value = s
-        .client
-        .get(s.url("/api/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = s.health().await;
     assert_eq!(health["queued"], 2);
     s.stop().await;
 }
@@ -433,15 +330,10 @@ async fn ids_are_checked_before_they_reach_storage() {
         "/api/jobs/0123456789abcdef0123456789abcdef/secret",
         "/jobs/..%2Frestyle.db",
     ] {
-        let r = s.client.get(s.url(path)).send().await.unwrap();
+        let r = s.get(path).await;
         assert_eq!(r.status(), 404, "{path}");
     }
-    let r = s
-        .client
-        .delete(s.url("/api/jobs/0123456789abcdef0123456789abcdef"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.delete("/api/jobs/0123456789abcdef0123456789abcdef").await;
     assert_eq!(r.status(), 404);
     s.stop().await;
 }

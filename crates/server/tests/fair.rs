@@ -207,12 +207,7 @@ async fn a_client_has_only_so_many_jobs_queued_and_running() {
     }
     assert_eq!(statuses, [201, 201, 429]);
     // A cancelled job frees its place.
-    let r = s
-        .client
-        .post(s.url(&format!("/api/jobs/{first}/cancel")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.cancel(&first).await;
     assert_eq!(r.status(), 200);
     s.submit_ok(small_job(32, 5)).await;
     s.stop().await;
@@ -316,23 +311,10 @@ async fn a_flooder_evicts_its_own_results_and_nobody_elses() {
             }
         }
     }
-    let health: Value = s
-        .client
-        .get(s.url("/api/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = s.health().await;
     assert!(theirs.len() >= 3, "the flooder got some through: {health}");
     // The well-behaved client's result is still there; the flooder's first is not.
-    let r = s
-        .client
-        .get(s.url(&format!("/api/jobs/{kept}/result")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get(&format!("/api/jobs/{kept}/result")).await;
     assert_eq!(r.status(), 200, "{health}");
     let r = flooder
         .get(s.url(&format!("/api/jobs/{}", theirs[0])))
@@ -389,15 +371,7 @@ async fn parallel_submissions_do_not_overshoot_the_disk_budget() {
         statuses.contains(&507),
         "the budget was reached: {statuses:?}"
     );
-    let health: Value = s
-        .client
-        .get(s.url("/api/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = s.health().await;
     assert!(
         health["disk_bytes"].as_u64().unwrap() <= 100 * 1024,
         "{health}"

@@ -114,15 +114,7 @@ async fn poison_settings_are_refused_before_they_are_queued() {
     );
     tight.stop().await;
 
-    let health: Value = s
-        .client
-        .get(s.url("/api/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = s.health().await;
     assert_eq!(health["ok"], true, "{health}");
     assert_eq!(
         health["queued"], 1,
@@ -145,12 +137,7 @@ async fn a_cancel_stops_a_job_while_its_style_targets_are_measured() {
     let id = s.submit_ok(form).await;
     s.wait_for(&id, Duration::from_secs(60), |j| j["state"] == "running")
         .await;
-    let r = s
-        .client
-        .post(s.url(&format!("/api/jobs/{id}/cancel")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.cancel(&id).await;
     assert_eq!(r.status(), 200);
     let job = s
         .wait_for(&id, Duration::from_secs(120), |j| j["state"] == "cancelled")
@@ -199,22 +186,14 @@ async fn uploads_and_results_keep_no_exif_or_gps_and_are_upright() {
         .part("style", file(photo, "painting.jpg"))
         .text("size", "48")
         .text("iterations", "3");
-    let id = s.submit_ok(form).await;
-    let job = s
-        .wait_for(&id, Duration::from_secs(120), |j| j["state"] == "done")
-        .await;
+    let (id, job) = s.submit_until_done(form, Duration::from_secs(120)).await;
     assert_eq!(
         (job["width"].as_u64(), job["height"].as_u64()),
         (Some(36), Some(48)),
         "turned upright"
     );
     for kind in ["content", "style", "result"] {
-        let r = s
-            .client
-            .get(s.url(&format!("/api/jobs/{id}/{kind}")))
-            .send()
-            .await
-            .unwrap();
+        let r = s.get(&format!("/api/jobs/{id}/{kind}")).await;
         assert_eq!(r.status(), 200, "{kind}");
         let bytes = r.bytes().await.unwrap();
         assert!(!bytes.windows(4).any(|w| w == b"Exif"), "{kind} has EXIF");
@@ -231,14 +210,14 @@ async fn uploads_and_results_keep_no_exif_or_gps_and_are_upright() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_an_unwritable_image_store() {
     let s = TestServer::start(&["--workers", "0"]).await;
-    let health = s.client.get(s.url("/api/health")).send().await.unwrap();
+    let health = s.get("/api/health").await;
     assert_eq!(health.status(), 200);
     // A file where the images directory was: no write can succeed there,
     // whoever the tests run as.
     let images = s.data.path().join("images");
     std::fs::remove_dir_all(&images).unwrap();
     std::fs::write(&images, b"not a directory").unwrap();
-    let health = s.client.get(s.url("/api/health")).send().await.unwrap();
+    let health = s.get("/api/health").await;
     assert_eq!(health.status(), 503);
     let body: Value = health.json().await.unwrap();
     assert_eq!(body["ok"], false);

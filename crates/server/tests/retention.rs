@@ -46,12 +46,7 @@ async fn the_disk_stays_under_budget_through_200_submit_and_cancel_cycles() {
     for cycle in 0..200 {
         let id = s.submit_ok(small_job(48, 5)).await;
         peak = peak.max(bytes_under(&images));
-        let r = s
-            .client
-            .post(s.url(&format!("/api/jobs/{id}/cancel")))
-            .send()
-            .await
-            .unwrap();
+        let r = s.cancel(&id).await;
         assert_eq!(r.status(), 200, "cycle {cycle}");
         let used = bytes_under(&images);
         peak = peak.max(used);
@@ -84,15 +79,7 @@ async fn the_disk_stays_under_budget_through_200_submit_and_cancel_cycles() {
         accepted > 3,
         "{accepted} accepted before the budget was full"
     );
-    let health: Value = s
-        .client
-        .get(s.url("/api/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = s.health().await;
     assert!(health["disk_bytes"].as_u64().unwrap() <= BUDGET, "{health}");
     assert_eq!(health["max_disk_bytes"], BUDGET);
     s.stop().await;
@@ -126,8 +113,8 @@ async fn eventually<F: std::future::Future<Output = bool>>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finished_jobs_keep_only_their_result_then_go_after_keep() {
     let s = TestServer::start(&["--keep", "4s", "--sweep-seconds", "1"]).await;
-    let id = s.submit_ok(small_job(48, 3)).await;
-    s.wait_for(&id, Duration::from_secs(120), |j| j["state"] == "done")
+    let (id, _) = s
+        .submit_until_done(small_job(48, 3), Duration::from_secs(120))
         .await;
     eventually(
         Duration::from_secs(20),
@@ -135,28 +122,13 @@ async fn finished_jobs_keep_only_their_result_then_go_after_keep() {
         || async { files_of(&s, &id).await == ["result"] },
     )
     .await;
-    let result = s
-        .client
-        .get(s.url(&format!("/api/jobs/{id}/result")))
-        .send()
-        .await
-        .unwrap();
+    let result = s.get(&format!("/api/jobs/{id}/result")).await;
     assert_eq!(result.status(), 200);
-    let content = s
-        .client
-        .get(s.url(&format!("/api/jobs/{id}/content")))
-        .send()
-        .await
-        .unwrap();
+    let content = s.get(&format!("/api/jobs/{id}/content")).await;
     assert_eq!(content.status(), 404, "the upload is gone");
 
     eventually(Duration::from_secs(30), "the job expired", || async {
-        let r = s
-            .client
-            .get(s.url(&format!("/api/jobs/{id}")))
-            .send()
-            .await
-            .unwrap();
+        let r = s.get(&format!("/api/jobs/{id}")).await;
         r.status() == 404
     })
     .await;
@@ -194,30 +166,15 @@ async fn over_budget_the_oldest_finished_jobs_go_first() {
             .as_str()
             .unwrap()
             .to_owned();
-        let cancel = s
-            .client
-            .post(s.url(&format!("/api/jobs/{id}/cancel")))
-            .send()
-            .await
-            .unwrap();
+        let cancel = s.cancel(&id).await;
         assert_eq!(cancel.status(), 200);
         ids.push(id);
         assert!(bytes_under(&s.data.path().join("images")) <= BUDGET);
     }
     assert_eq!(ids.len(), 60, "finished jobs make room for new ones");
-    let first = s
-        .client
-        .get(s.url(&format!("/api/jobs/{}", ids[0])))
-        .send()
-        .await
-        .unwrap();
+    let first = s.get(&format!("/api/jobs/{}", ids[0])).await;
     assert_eq!(first.status(), 404, "the oldest went");
-    let last = s
-        .client
-        .get(s.url(&format!("/api/jobs/{}", ids[59])))
-        .send()
-        .await
-        .unwrap();
+    let last = s.get(&format!("/api/jobs/{}", ids[59])).await;
     assert_eq!(last.status(), 200, "the newest stayed");
     s.stop().await;
 }

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use reqwest::multipart::Form;
-use restyle_test_support::http::{error_of, file, read_events};
+use restyle_test_support::http::{error_of, file, is_final, read_events};
 use restyle_test_support::{require_or_skip, TestServer};
 use serde_json::Value;
 
@@ -99,8 +99,25 @@ fn probe(bytes: &[u8], dir: &Path) -> (u64, bool) {
     (frames, streams.iter().any(|s| s["codec_type"] == "audio"))
 }
 
-fn is_final(job: &Value) -> bool {
-    ["done", "failed", "cancelled"].contains(&job["state"].as_str().unwrap())
+/// (frames, has sound) of job `id`'s painted clip.
+async fn painted(s: &TestServer, id: &str, dir: &Path) -> (u64, bool) {
+    probe(&s.result(id).await, dir)
+}
+
+/// Waits until job `id` has painted a frame, cancels it, and waits until it is cancelled.
+async fn cancel_once_painting(s: &TestServer, id: &str) {
+    s.wait_for(id, Duration::from_secs(300), |j| {
+        j["step"].as_u64() > Some(0) || is_final(j)
+    })
+    .await;
+    assert_eq!(s.cancel(id).await.status(), 200);
+    let job = s.wait_until_final(id, Duration::from_secs(300)).await;
+    assert_eq!(job["state"], "cancelled", "{job}");
+}
+
+/// Whether the health check `health` counts no job queued and none running.
+fn nothing_queued_or_running(health: &Value) -> bool {
+    (health["queued"].as_u64(), health["running"].as_u64()) == (Some(0), Some(0))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,16 +138,11 @@ async fn a_short_clip_is_painted_with_its_sound_and_frame_count() {
         (job["width"].as_u64(), job["height"].as_u64()),
         (Some(96), Some(64))
     );
-    let job = s.wait_for(&id, Duration::from_secs(300), is_final).await;
+    let job = s.wait_until_final(&id, Duration::from_secs(300)).await;
     assert_eq!(job["state"], "done", "{job}");
     assert_eq!(job["step"], 10, "{job}");
 
-    let result = s
-        .client
-        .get(s.url(job["result_url"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap();
+    let result = s.get(job["result_url"].as_str().unwrap()).await;
     assert_eq!(result.status(), 200);
     assert_eq!(result.headers()["content-type"], "video/mp4");
     assert_eq!(result.headers()["accept-ranges"], "bytes");
@@ -170,15 +182,7 @@ async fn a_short_clip_is_painted_with_its_sound_and_frame_count() {
         page.contains(&format!("<video id=\"clip\" src=\"/api/jobs/{id}/result\"")),
         "{page}"
     );
-    let index = s
-        .client
-        .get(s.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let index = s.get("/").await.text().await.unwrap();
     assert!(
         index.contains("clip, 10 frames"),
         "the gallery names the clip"
@@ -216,16 +220,7 @@ async fn clips_too_long_or_broken_are_refused_before_they_are_stored() {
     let (status, message) = error_of(s.submit(with_keep).await).await;
     assert_eq!(status, 422, "{message}");
 
-    let jobs: Value = s
-        .client
-        .get(s.url("/api/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 0, "nothing queued");
+    assert_eq!(s.jobs().await.len(), 0, "nothing queued");
     let images = s.data.path().join("images");
     let left = std::fs::read_dir(&images).map_or(0, |d| d.count());
     assert_eq!(left, 0, "nothing stored");
@@ -244,19 +239,7 @@ async fn a_clip_is_cancelled_and_resumed_after_a_restart() {
 
     // Cancelled while it paints: it stops, and its work folder goes.
     let id = s.submit_ok(clip_job(long.clone(), "fast")).await;
-    s.wait_for(&id, Duration::from_secs(300), |j| {
-        j["step"].as_u64() > Some(0) || is_final(j)
-    })
-    .await;
-    let r = s
-        .client
-        .post(s.url(&format!("/api/jobs/{id}/cancel")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let job = s.wait_for(&id, Duration::from_secs(300), is_final).await;
-    assert_eq!(job["state"], "cancelled", "{job}");
+    cancel_once_painting(&s, &id).await;
     let work = s.data.path().join("images").join(&id).join("video");
     assert!(!work.exists(), "the work folder is removed");
 
@@ -297,14 +280,11 @@ async fn a_clip_is_cancelled_and_resumed_after_a_restart() {
     assert!(running.iter().all(|&step| step >= 50), "{running:?}");
     let job = s.job(&id).await;
     assert_eq!(job["state"], "done", "{job}");
-    let result = s
-        .client
-        .get(s.url(&format!("/api/jobs/{id}/result")))
-        .send()
-        .await
-        .unwrap();
-    let bytes = result.bytes().await.unwrap().to_vec();
-    assert_eq!(probe(&bytes, dir.path()), (120, true), "every frame, once");
+    assert_eq!(
+        painted(&s, &id, dir.path()).await,
+        (120, true),
+        "every frame, once"
+    );
     s.stop().await;
 }
 
@@ -315,24 +295,14 @@ async fn a_clip_is_painted_by_the_optimisation_too() {
     }
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(&[]).await;
-    let id = s
-        .submit_ok(clip_job(clip(dir.path(), 1.0, 4), "gatys"))
-        .await;
-    let job = s.wait_for(&id, Duration::from_secs(600), is_final).await;
-    assert_eq!(job["state"], "done", "{job}");
+    let form = clip_job(clip(dir.path(), 1.0, 4), "gatys");
+    let (id, job) = s.submit_until_done(form, Duration::from_secs(600)).await;
     assert_eq!(job["settings"]["method"], "gatys", "{job}");
     assert_eq!(
         (job["step"].as_u64(), job["total_steps"].as_u64()),
         (Some(4), Some(4))
     );
-    let result = s
-        .client
-        .get(s.url(&format!("/api/jobs/{id}/result")))
-        .send()
-        .await
-        .unwrap();
-    let bytes = result.bytes().await.unwrap().to_vec();
-    assert_eq!(probe(&bytes, dir.path()), (4, true));
+    assert_eq!(painted(&s, &id, dir.path()).await, (4, true));
     s.stop().await;
 }
 
@@ -388,15 +358,7 @@ async fn a_long_clip_is_painted_in_chunks_by_two_slots_and_joined() {
     // The clip's job and both chunks run at once.
     let mut most_running = 0;
     loop {
-        let health: Value = s
-            .client
-            .get(s.url("/api/health"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let health = s.health().await;
         most_running = most_running.max(health["running"].as_u64().unwrap());
         let job = s.job(&id).await;
         if is_final(&job) {
@@ -410,32 +372,14 @@ async fn a_long_clip_is_painted_in_chunks_by_two_slots_and_joined() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(most_running, 3, "the clip's job and its two chunks");
-    let result = s
-        .client
-        .get(s.url(&format!("/api/jobs/{id}/result")))
-        .send()
-        .await
-        .unwrap();
-    let bytes = result.bytes().await.unwrap().to_vec();
     assert_eq!(
-        probe(&bytes, dir.path()),
+        painted(&s, &id, dir.path()).await,
         (140, true),
         "every frame once, and the sound"
     );
     // The chunks are gone with their work; only the clip's job is listed.
-    let health: Value = s
-        .client
-        .get(s.url("/api/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        (health["queued"].as_u64(), health["running"].as_u64()),
-        (Some(0), Some(0))
-    );
+    let health = s.health().await;
+    assert!(nothing_queued_or_running(&health), "{health}");
     let folders = std::fs::read_dir(s.data.path().join("images"))
         .unwrap()
         .count();
@@ -445,33 +389,12 @@ async fn a_long_clip_is_painted_in_chunks_by_two_slots_and_joined() {
     let id = s
         .submit_ok(clip_job(clip(dir.path(), 14.0, 10), "fast"))
         .await;
-    s.wait_for(&id, Duration::from_secs(300), |j| {
-        j["step"].as_u64() > Some(0) || is_final(j)
-    })
-    .await;
-    let r = s
-        .client
-        .post(s.url(&format!("/api/jobs/{id}/cancel")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let job = s.wait_for(&id, Duration::from_secs(300), is_final).await;
-    assert_eq!(job["state"], "cancelled", "{job}");
+    cancel_once_painting(&s, &id).await;
     let mut polls = 0;
     loop {
         polls += 1;
         assert!(polls < 6000, "the chunks of a cancelled clip stop");
-        let health: Value = s
-            .client
-            .get(s.url("/api/health"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if (health["queued"].as_u64(), health["running"].as_u64()) == (Some(0), Some(0)) {
+        if nothing_queued_or_running(&s.health().await) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

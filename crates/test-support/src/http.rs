@@ -52,6 +52,13 @@ pub async fn job(client: &reqwest::Client, url: &str, id: &str) -> Value {
     r.json().await.unwrap()
 }
 
+/// Whether job `job` has ended: done, failed or cancelled.
+pub fn is_final(job: &Value) -> bool {
+    ["done", "failed", "cancelled"]
+        .iter()
+        .any(|state| job["state"] == *state)
+}
+
 /// Polls job `id` until `done(job)`, or panics after `timeout`.
 pub async fn wait_for(
     client: &reqwest::Client,
@@ -94,6 +101,47 @@ pub async fn error_body(r: reqwest::Response) -> (u16, Value) {
 pub async fn error_of(r: reqwest::Response) -> (u16, String) {
     let (status, body) = error_body(r).await;
     (status, body["error"].as_str().unwrap().to_owned())
+}
+
+/// Submits `form` as a job to the server at `url`.
+pub async fn submit(
+    client: &reqwest::Client,
+    url: &str,
+    form: reqwest::multipart::Form,
+) -> reqwest::Response {
+    client
+        .post(format!("{url}/api/jobs"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Submits `form` and expects 201; returns the id.
+pub async fn submit_ok(
+    client: &reqwest::Client,
+    url: &str,
+    form: reqwest::multipart::Form,
+) -> String {
+    let r = submit(client, url, form).await;
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// The memory a refusal says a job needs ("needs about 1.8 GiB"), in bytes.
+pub fn needed_memory(error: &str) -> Option<u64> {
+    let rest = error.split("needs about ").nth(1)?;
+    let mut words = rest.split_whitespace();
+    let number: f64 = words.next()?.parse().ok()?;
+    let unit = match words.next()?.trim_end_matches([',', ':', ';']) {
+        "KiB" => 1u64 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return None,
+    };
+    Some((number * unit as f64) as u64)
 }
 
 /// An uploaded file's part of a form.

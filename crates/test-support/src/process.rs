@@ -78,6 +78,15 @@ impl Proc {
         (p, url)
     }
 
+    /// `restyle serve FLAGS` on a free loopback port, its data in `dir/data` and its log
+    /// in `dir/serve.log`; returns it and its URL.
+    pub fn serve_in(dir: &Path, flags: &[&str]) -> (Self, String) {
+        let data = dir.join("data");
+        let mut args = vec!["--data", data.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        Self::serve(&args, &dir.join("serve.log"))
+    }
+
     /// The URL a server printed it listens on (its first line's last word).
     fn url(&self) -> String {
         let url = self.first_line.rsplit(' ').next().unwrap().to_owned();
@@ -230,6 +239,22 @@ impl Api {
         }
     }
 
+    /// Submits `form` as a job (see [`http::submit`]).
+    pub async fn submit_form(&self, form: reqwest::multipart::Form) -> reqwest::Response {
+        http::submit(&self.client, &self.url, form).await
+    }
+
+    /// Submits `form` and expects 201; returns the id.
+    pub async fn submit_form_ok(&self, form: reqwest::multipart::Form) -> String {
+        http::submit_ok(&self.client, &self.url, form).await
+    }
+
+    /// The status `GET path` answers.
+    pub async fn status_of(&self, path: &str) -> u16 {
+        let r = self.client.get(format!("{}{path}", self.url)).send().await;
+        r.unwrap().status().as_u16()
+    }
+
     /// Submits a small job ([`small_job`]); its id.
     pub async fn submit(&self, size: u32, iterations: u32) -> String {
         self.try_submit(size, iterations)
@@ -240,13 +265,7 @@ impl Api {
     /// Submits a small job ([`small_job`]): its id, or the status it was
     /// refused with.
     pub async fn try_submit(&self, size: u32, iterations: u32) -> Result<String, u16> {
-        let r = self
-            .client
-            .post(format!("{}/api/jobs", self.url))
-            .multipart(small_job(size, iterations))
-            .send()
-            .await
-            .unwrap();
+        let r = self.submit_form(small_job(size, iterations)).await;
         if r.status() != 201 {
             return Err(r.status().as_u16());
         }

@@ -32,21 +32,7 @@ impl TestServer {
     /// A server with its own data directory; `extra` are `restyle serve` flags.
     pub async fn start(extra: &[&str]) -> Self {
         let data = tempfile::tempdir().unwrap();
-        let dir = data.path().to_str().unwrap().to_owned();
-        // The tests' executable has no `instant-painter` to run: pictures painted here.
-        let mut args = vec![
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data",
-            &dir,
-            "--instant-painter",
-            restyle_server::config::IN_PROCESS,
-        ];
-        args.extend_from_slice(extra);
-        let server = Server::start(Cli::parse_from(args).serve)
-            .await
-            .expect("the server starts");
+        let server = serve(&data, extra).await;
         let url = format!("http://{}", server.addr());
         // A server with a token issues a key to whoever brings it.
         let token = extra
@@ -68,28 +54,64 @@ impl TestServer {
         format!("{}{path}", self.url)
     }
 
+    /// `GET path` on this server, as its client.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// The JSON that `GET path` answers.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.unwrap()
+    }
+
+    /// `POST path` with no body.
+    pub async fn post(&self, path: &str) -> reqwest::Response {
+        self.client.post(self.url(path)).send().await.unwrap()
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.client.delete(self.url(path)).send().await.unwrap()
+    }
+
+    /// The health check (`GET /api/health`).
+    pub async fn health(&self) -> Value {
+        self.get_json("/api/health").await
+    }
+
+    /// The jobs this client sees (`GET /api/jobs`).
+    pub async fn jobs(&self) -> Vec<Value> {
+        self.get_json("/api/jobs").await["jobs"]
+            .as_array()
+            .expect("a list of jobs")
+            .clone()
+    }
+
+    /// Asks to cancel job `id`.
+    pub async fn cancel(&self, id: &str) -> reqwest::Response {
+        self.post(&format!("/api/jobs/{id}/cancel")).await
+    }
+
+    /// Job `id`'s result, which must answer 200.
+    pub async fn result(&self, id: &str) -> Vec<u8> {
+        let r = self.get(&format!("/api/jobs/{id}/result")).await;
+        assert_eq!(r.status(), 200, "job {id}'s result");
+        r.bytes().await.unwrap().to_vec()
+    }
+
     /// Another submitter key this server issued.
     pub async fn new_key(&self) -> String {
         issued_key(&self.url, None).await
     }
 
-    /// Submits `form` as a job.
+    /// Submits `form` as a job (see [`http::submit`]).
     pub async fn submit(&self, form: reqwest::multipart::Form) -> reqwest::Response {
-        self.client
-            .post(self.url("/api/jobs"))
-            .multipart(form)
-            .send()
-            .await
-            .unwrap()
+        http::submit(&self.client, &self.url, form).await
     }
 
     /// Submits and expects 201; returns the id.
     pub async fn submit_ok(&self, form: reqwest::multipart::Form) -> String {
-        let r = self.submit(form).await;
-        let status = r.status();
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(status, 201, "{body}");
-        body["id"].as_str().unwrap().to_owned()
+        http::submit_ok(&self.client, &self.url, form).await
     }
 
     /// Job `id` (see [`http::job`]).
@@ -119,27 +141,31 @@ impl TestServer {
         http::wait_for(&self.client, &self.url, id, timeout, done).await
     }
 
+    /// Polls job `id` until it has ended ([`http::is_final`]).
+    pub async fn wait_until_final(&self, id: &str, timeout: Duration) -> Value {
+        self.wait_for(id, timeout, http::is_final).await
+    }
+
+    /// Submits `form`, expects 201, and waits until the job is done (not failed, not
+    /// cancelled); returns its id and the job.
+    pub async fn submit_until_done(
+        &self,
+        form: reqwest::multipart::Form,
+        timeout: Duration,
+    ) -> (String, Value) {
+        let id = self.submit_ok(form).await;
+        let job = self.wait_until_final(&id, timeout).await;
+        assert_eq!(job["state"], "done", "{job}");
+        (id, job)
+    }
+
     /// Stops this server and starts another on the same data directory, for the
     /// same submitter; `extra` are the new server's flags.
     pub async fn restart(mut self, extra: &[&str]) -> Self {
         if let Some(s) = self.server.take() {
             s.stop().await.unwrap();
         }
-        let dir = self.data.path().to_str().unwrap().to_owned();
-        // The tests' executable has no `instant-painter` to run: pictures painted here.
-        let mut args = vec![
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data",
-            &dir,
-            "--instant-painter",
-            restyle_server::config::IN_PROCESS,
-        ];
-        args.extend_from_slice(extra);
-        let server = Server::start(Cli::parse_from(args).serve)
-            .await
-            .expect("the server starts again");
+        let server = serve(&self.data, extra).await;
         self.url = format!("http://{}", server.addr());
         self.server = Some(server);
         self
@@ -151,4 +177,23 @@ impl TestServer {
             s.stop().await.unwrap();
         }
     }
+}
+
+/// A server on a free loopback port keeping its data in `data`; `extra` are its flags.
+async fn serve(data: &tempfile::TempDir, extra: &[&str]) -> Server {
+    let dir = data.path().to_str().unwrap().to_owned();
+    // The tests' executable has no `instant-painter` to run: pictures painted here.
+    let mut args = vec![
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data",
+        &dir,
+        "--instant-painter",
+        restyle_server::config::IN_PROCESS,
+    ];
+    args.extend_from_slice(extra);
+    Server::start(Cli::parse_from(args).serve)
+        .await
+        .expect("the server starts")
 }

@@ -10,6 +10,23 @@ use serde_json::Value;
 
 use crate::process::Api;
 
+/// The `restyle serve` flags of a soak: room for every submission in the queue, a
+/// 20 MB disk budget ([`SOAK_DISK`]), and the per-client shares lifted, since a soak
+/// submits as one client throughout.
+pub const SOAK_SERVE_FLAGS: [&str; 8] = [
+    "--max-queue",
+    "1000",
+    "--max-disk",
+    "20M",
+    "--max-jobs-per-client",
+    "1000",
+    "--max-disk-share",
+    "1",
+];
+
+/// The disk budget of [`SOAK_SERVE_FLAGS`], in bytes: the images must stay within it.
+pub const SOAK_DISK: u64 = 20 << 20;
+
 /// A small, seeded generator (xorshift64*): the same choices every run.
 pub struct Dice(u64);
 
