@@ -74,4 +74,4 @@ pub use settings::{
     DEFAULT_ADAM_LEARNING_RATE, DEFAULT_ITERATIONS, DEFAULT_LBFGS_FIRST_STEP,
     DEFAULT_LBFGS_HISTORY, DEFAULT_STOP_TOLERANCE, DEFAULT_STOP_WINDOW,
 };
-pub use transfer::{stylize, Outcome};
+pub use transfer::{stylize, stylize_cached, Outcome, StyleTargetCache};

@@ -43,6 +43,18 @@ pub struct Outcome {
     pub stopped: bool,
 }
 
+/// The style targets (Gram matrices) a run measured, kept for the next run
+/// with the same paintings and settings: a clip's frames, painted one after
+/// another, need them measured only once.
+///
+/// Only targets that do not depend on the content are kept: none with
+/// regions, or with colours taken from the photo (`Luminance`, `Histogram`).
+#[derive(Clone, Debug, Default)]
+pub struct StyleTargetCache {
+    /// A scale's long edge and its targets.
+    kept: Vec<(usize, Vec<(Layer, f64, StyleLoss)>)>,
+}
+
 /// Paints `content` in the style of `styles`.
 ///
 /// `net` must reach the deepest layer the settings use. Progress goes to
@@ -52,6 +64,27 @@ pub fn stylize(
     content: &Image,
     styles: &[StyleImage],
     settings: &Settings,
+    observer: &mut dyn Observer,
+) -> Result<Outcome> {
+    stylize_cached(
+        net,
+        content,
+        styles,
+        settings,
+        &mut StyleTargetCache::default(),
+        observer,
+    )
+}
+
+/// [`stylize`], with the style targets taken from `cache` where it has them
+/// and kept there for the next call. The caller keeps `styles` and `settings`
+/// the same from call to call (a new cache for others).
+pub fn stylize_cached(
+    net: &Vgg19,
+    content: &Image,
+    styles: &[StyleImage],
+    settings: &Settings,
+    cache: &mut StyleTargetCache,
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
     // Each step frees and allocates the same large buffers: keep them in
@@ -138,12 +171,23 @@ pub fn stylize(
         };
         let size = scale.width.max(scale.height);
         let tile_size = settings.tiling.map(|t| t.tile);
+        let cacheable = !guided && settings.color == ColorMode::None;
+        let cached = cache
+            .kept
+            .iter()
+            .find(|(edge, _)| cacheable && *edge == size)
+            .map(|(_, targets)| targets.clone());
         let targets = if guided {
             region_targets(net, &scale_styles, settings, size, tile_size, observer)?
                 .map(|r| (Vec::new(), r))
+        } else if let Some(style) = cached {
+            Some((style, Vec::new()))
         } else {
-            style_targets(net, &scale_styles, settings, size, tile_size, observer)?
-                .map(|s| (s, Vec::new()))
+            let style = style_targets(net, &scale_styles, settings, size, tile_size, observer)?;
+            if let (true, Some(style)) = (cacheable, &style) {
+                cache.kept.push((size, style.clone()));
+            }
+            style.map(|s| (s, Vec::new()))
         };
         // Asked once more before the content targets: stopped here, the run
         // ends with the image this scale would have started from.

@@ -273,6 +273,39 @@ fn runs_are_deterministic() {
 }
 
 #[test]
+fn cached_style_targets_paint_what_fresh_ones_paint_and_count_once() {
+    use restyle::{stylize_cached, Progress, StyleTargetCache};
+    // Counts the style images measured: `on_targets` is asked before each one, and once
+    // more before the content targets.
+    struct Targets(usize);
+    impl restyle::Observer for Targets {
+        fn on_targets(&mut self) -> restyle::Flow {
+            self.0 += 1;
+            restyle::Flow::Continue
+        }
+        fn on_step(&mut self, _: &Progress<'_>) -> restyle::Flow {
+            restyle::Flow::Continue
+        }
+    }
+    let settings = small(4);
+    let mut cache = StyleTargetCache::default();
+    let (first, second) = (
+        picture(64, 48, [0.2, 0.5, 0.9], 1.5),
+        picture(64, 48, [0.3, 0.4, 0.8], 1.5),
+    );
+    // The first frame measures the one style image; the second takes it from the cache.
+    let mut asked = Targets(0);
+    stylize_cached(&net(), &first, &style(), &settings, &mut cache, &mut asked).unwrap();
+    assert_eq!(asked.0, 2);
+    let mut asked = Targets(0);
+    let cached =
+        stylize_cached(&net(), &second, &style(), &settings, &mut cache, &mut asked).unwrap();
+    assert_eq!(asked.0, 1);
+    let fresh = stylize(&net(), &second, &style(), &settings, &mut restyle::Silent).unwrap();
+    assert_eq!(fresh.image, cached.image);
+}
+
+#[test]
 fn tiled_runs_cover_the_picture_without_seams() {
     use restyle::Tiling;
     let content = picture(128, 96, [0.2, 0.5, 0.9], 1.5);

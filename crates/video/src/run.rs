@@ -12,7 +12,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use restyle::{ColorMode, Flow, Image, Init, Mask, Settings, StyleImage, TemporalTarget, Vgg19};
+use restyle::{
+    ColorMode, Flow, Image, Init, Mask, Settings, StyleImage, StyleTargetCache, TemporalTarget,
+    Vgg19,
+};
 use restyle_fast::{FastStyle, SteadyStatistics, StyleVector, MIN_CONTENT_SIZE};
 use restyle_flow::Gray;
 use restyle_request::{
@@ -751,6 +754,8 @@ enum PainterKind {
     Gatys {
         net: Vgg19,
         first_frame: bool,
+        /// The paintings' Gram matrices, measured at the first frame: the same for every frame.
+        style_targets: StyleTargetCache,
     },
 }
 
@@ -768,6 +773,7 @@ impl<'r> Painter<'r> {
                 PainterKind::Gatys {
                     net: Vgg19::embedded_up_to(deepest),
                     first_frame: true,
+                    style_targets: StyleTargetCache::default(),
                 }
             }
         };
@@ -849,7 +855,11 @@ impl<'r> Painter<'r> {
                     None => picture,
                 }
             }
-            PainterKind::Gatys { net, first_frame } => {
+            PainterKind::Gatys {
+                net,
+                first_frame,
+                style_targets,
+            } => {
                 let Method::Gatys {
                     settings,
                     later_iterations,
@@ -883,7 +893,14 @@ impl<'r> Painter<'r> {
                         Flow::Continue
                     }
                 };
-                let outcome = restyle::stylize(net, photo, &request.styles, &s, &mut stop)?;
+                let outcome = restyle::stylize_cached(
+                    net,
+                    photo,
+                    &request.styles,
+                    &s,
+                    style_targets,
+                    &mut stop,
+                )?;
                 outcome.image
             }
         };
