@@ -51,9 +51,11 @@ pub struct Outcome {
 /// regions, or with colours taken from the photo (`Luminance`, `Histogram`).
 #[derive(Clone, Debug, Default)]
 pub struct StyleTargetCache {
-    /// A scale's long edge and its targets.
-    kept: Vec<(usize, Vec<(Layer, f64, StyleLoss)>)>,
+    kept: Vec<ScaleStyleTargets>,
 }
+
+/// A scale's long edge, and each style layer's weight and loss there.
+type ScaleStyleTargets = (usize, Vec<(Layer, f64, StyleLoss)>);
 
 /// Paints `content` in the style of `styles`.
 ///
