@@ -380,9 +380,18 @@ async function sessions(base, backend, models, threads, adapter) {
   const create = (bytes) => ort.InferenceSession.create(bytes.slice(), options);
   // onnxruntime-web's WebGPU provider creates one session at a time ("another
   // WebGPU EP inference session is being created"); WebAssembly both at once.
-  const [style, transformer] = backend === "webgpu"
-    ? [await create(models[0]), await create(models[1])]
-    : await Promise.all(models.map(create));
+  if (backend !== "webgpu") {
+    const [style, transformer] = await Promise.all(models.map(create));
+    return { ort, style, transformer, threads: ort.env.wasm.numThreads };
+  }
+  const style = await create(models[0]);
+  let transformer;
+  try {
+    transformer = await create(models[1]);
+  } catch (e) {
+    style.release().catch(() => {}); // its GPU buffers, before the fallback
+    throw e;
+  }
   return { ort, style, transformer, threads: ort.env.wasm.numThreads };
 }
 
