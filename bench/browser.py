@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 WEB = ROOT / "crates/server/assets/web"
@@ -74,7 +75,9 @@ def baseline_models(dst):
 
 
 def serve(files, results):
-    """A loopback server for `files` (name -> (path, type, gzipped)); POST /result ends a round."""
+    """A loopback server for `files` (name -> (path, type, gzipped)); POST /result ends a round,
+    POST /progress says how far the page is."""
+    started = time.monotonic()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args):
@@ -102,7 +105,10 @@ def serve(files, results):
             body = self.rfile.read(int(self.headers["Content-Length"]))
             self.send_response(204)
             self.end_headers()
-            results.append(json.loads(body))
+            if self.path == "/progress":
+                print(f"  [{time.monotonic() - started:.0f} s] {body.decode()}", flush=True)
+            else:
+                results.append(json.loads(body))
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
