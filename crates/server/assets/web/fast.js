@@ -449,7 +449,7 @@ export class FastPainter {
     Object.assign(this, await sessions(this.base, "wasm", this.models, this.requestedThreads));
     this.backend = "wasm";
     this.fallback = why;
-    this.vectors = new WeakMap(); // painted on the GPU: painted again, as restyle would
+    this.vectors = new WeakMap(); // the GPU's vectors: computed again here, as the picture is
     for (const s of old) s.release?.().catch(() => {});
   }
 
