@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
-"""The fast method in headless Chromium (WebAssembly, no GPU), timed and checked.
+"""The fast method in headless Chromium (WebAssembly, or WebGPU), timed and checked.
 
     python3 -m venv target/fast-venv
     target/fast-venv/bin/pip install -r tools/requirements-fast.txt
     target/fast-venv/bin/python bench/browser.py [--rounds 3] [--cores 0,1] [--threads 2]
+        [--backend wasm|webgpu]
+
+--backend webgpu runs everything below on onnxruntime-web's WebGPU build instead, with
+Chromium's GPU on and WebGPU allowed (--enable-unsafe-webgpu, Vulkan). The table's heading
+names the adapter the page got; without a GPU Chromium offers SwiftShader, a software one,
+whose timings are CPU figures and are labelled so. A page that asked for WebGPU and fell back
+to WebAssembly stops the run.
 
 Serves, on 127.0.0.1 with the COOP/COEP headers (so the page may use threads), the files the
 server embeds (crates/server/assets/web: onnxruntime-web's WebAssembly build, restyle's two
@@ -38,16 +45,23 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 WEB = ROOT / "crates/server/assets/web"
 FIXTURES = ROOT / "crates/fast/tests/fixtures"
 sys.path.insert(0, str(ROOT / "tools"))
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+FLAGS = ["--headless", "--no-sandbox", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          # The live mode's camera: Chromium's test pattern, allowed without asking.
          "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+# Per backend: WebAssembly needs no GPU; WebGPU wants the GPU process and WebGPU allowed
+# (Linux: behind a flag, through Vulkan; with no GPU Chromium falls back to SwiftShader).
+BACKEND_FLAGS = {
+    "wasm": ["--disable-gpu"],
+    "webgpu": ["--enable-unsafe-webgpu", "--enable-features=Vulkan", "--ignore-gpu-blocklist"],
+}
 
 
 def baseline_models(dst):
@@ -61,7 +75,9 @@ def baseline_models(dst):
 
 
 def serve(files, results):
-    """A loopback server for `files` (name -> (path, type, gzipped)); POST /result ends a round."""
+    """A loopback server for `files` (name -> (path, type, gzipped)); POST /result ends a round,
+    POST /progress says how far the page is."""
+    started = time.monotonic()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args):
@@ -89,17 +105,20 @@ def serve(files, results):
             body = self.rfile.read(int(self.headers["Content-Length"]))
             self.send_response(204)
             self.end_headers()
-            results.append(json.loads(body))
+            if self.path == "/progress":
+                print(f"  [{time.monotonic() - started:.0f} s] {body.decode()}", flush=True)
+            else:
+                results.append(json.loads(body))
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
 
-def run_round(url, cores, timeout, results):
+def run_round(url, backend, cores, timeout, results):
     profile = tempfile.mkdtemp(prefix="restyle-bench-chromium-")
     before = len(results)
-    command = ["chromium", *FLAGS, f"--user-data-dir={profile}", url]
+    command = ["chromium", *FLAGS, *BACKEND_FLAGS[backend], f"--user-data-dir={profile}", url]
     if cores:
         command = ["taskset", "-c", cores, *command]
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -144,6 +163,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cores", default="0,1", help="taskset list for Chromium ('' for all)")
     ap.add_argument("--threads", type=int, default=2, help="onnxruntime-web's threads")
+    ap.add_argument("--backend", choices=sorted(BACKEND_FLAGS), default="wasm",
+                    help="onnxruntime-web's WebAssembly or WebGPU build (default wasm)")
     ap.add_argument("--repeats", type=int, default=5, help="warm runs per measurement")
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--json", help="write the rounds here")
@@ -157,6 +178,7 @@ def main():
     files = {
         "browser.html": (ROOT / "bench/browser.html", "text/html; charset=utf-8", False),
         "ort.wasm": (WEB / "ort.wasm.gz", "application/wasm", True),
+        "ort.webgpu.wasm": (WEB / "ort.webgpu.wasm.gz", "application/wasm", True),
         "original_style.onnx": (tmp / "original_style.onnx", "application/octet-stream", False),
         "original_transformer.onnx": (tmp / "original_transformer.onnx",
                                       "application/octet-stream", False),
@@ -166,32 +188,45 @@ def main():
                                    "application/octet-stream", False),
         "content_96.png": (FIXTURES / "content_96.png", "image/png", False),
     }
-    for name in ("fast.js", "live.js", "ort.mjs", "style.onnx", "transformer.onnx"):
+    for name in ("fast.js", "live.js", "ort.mjs", "ort.webgpu.mjs", "style.onnx",
+                 "transformer.onnx"):
         kind = "text/javascript" if name.endswith("js") else "application/octet-stream"
         files[name] = (WEB / name, kind, False)
     results = []
     server = serve(files, results)
     url = (f"http://127.0.0.1:{server.server_port}/browser.html"
-           f"?threads={args.threads}&repeats={args.repeats}")
+           f"?threads={args.threads}&repeats={args.repeats}&backend={args.backend}")
     rounds = []
     for r in range(args.rounds):
-        result = run_round(url, args.cores, args.timeout, results)
+        result = run_round(url, args.backend, args.cores, args.timeout, results)
         if "error" in result:
             raise SystemExit(f"the page failed: {result['error']}")
+        if result.get("backend") != args.backend or result.get("live_backend") != args.backend:
+            raise SystemExit(f"asked for {args.backend}, the page ran {result.get('backend')}"
+                             f" (live: {result.get('live_backend')}): {result.get('fallback')}")
         result.update(native(args, tmp))
         rounds.append(result)
         print(f"round {r + 1}: {json.dumps(result)}", flush=True)
     server.shutdown()
     shutil.rmtree(tmp, ignore_errors=True)
 
+    stem = "ort.webgpu" if args.backend == "webgpu" else "ort"
     download = sum((WEB / n).stat().st_size for n in
-                   ("fast.js", "browser.js", "ort.mjs", "ort.wasm.gz", "style.onnx",
+                   ("fast.js", "browser.js", f"{stem}.mjs", f"{stem}.wasm.gz", "style.onnx",
                     "transformer.onnx"))
-    print(f"\nheadless Chromium, WebAssembly, {args.threads} threads, cores {args.cores or 'all'};"
+    if args.backend == "webgpu":
+        adapters = sorted({r["adapter"] for r in rounds})
+        software = any(r["software_adapter"] for r in rounds)
+        where = (f"WebGPU on {', '.join(adapters)}"
+                 + (" (a SOFTWARE adapter: CPU figures, not a GPU's)" if software else ""))
+    else:
+        where = f"WebAssembly, {args.threads} threads"
+    print(f"\nheadless Chromium, {where}, cores {args.cores or 'all'};"
           f" medians of {args.rounds} fresh browsers (seconds)\n")
     print("| measurement | restyle's networks | original int8 graphs |")
     print("|---|---|---|")
-    keys = sorted({k for r in rounds for k in r if isinstance(r[k], (int, float))})
+    keys = sorted({k for r in rounds for k in r
+                   if isinstance(r[k], (int, float)) and not isinstance(r[k], bool)})
     for k in keys:
         if k.startswith("original_"):
             continue

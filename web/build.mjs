@@ -1,9 +1,16 @@
-// Copies the one onnxruntime-web build restyle's page uses into the folder the
-// server embeds (crates/server/assets/web): the WebAssembly runtime (SIMD,
-// threads when the page is cross-origin isolated) as ort.mjs, and its binary
-// gzipped as ort.wasm.gz (3.8 MB instead of 15; the server sends it with
-// Content-Encoding: gzip, `restyle site` writes it out plain). The WebGPU and
-// WebGL builds are left out: each would add 15-30 MB.
+// Copies the onnxruntime-web builds restyle's page uses into the folder the
+// server embeds (crates/server/assets/web):
+//
+// - the WebAssembly runtime (SIMD, threads when the page is cross-origin
+//   isolated) as ort.mjs, its binary gzipped as ort.wasm.gz (3.8 MB instead of
+//   15);
+// - the WebGPU runtime (onnxruntime-web/webgpu: its WebGPU execution provider
+//   compiled in, Asyncify) as ort.webgpu.mjs, its binary gzipped as
+//   ort.webgpu.wasm.gz (7.1 MB instead of 29). The page fetches these only in a
+//   browser that offers a WebGPU adapter.
+//
+// The server sends the .gz files with Content-Encoding: gzip; `restyle site`
+// writes them out plain. The WebGL and JSEP builds are left out.
 //
 //   cd web && npm ci && npm run build
 //
@@ -15,10 +22,19 @@ import { gzipSync } from "node:zlib";
 const dist = new URL("./node_modules/onnxruntime-web/dist/", import.meta.url);
 const out = new URL("../crates/server/assets/web/", import.meta.url);
 
-copyFileSync(new URL("ort.wasm.bundle.min.mjs", dist), new URL("ort.mjs", out));
-const wasm = readFileSync(new URL("ort-wasm-simd-threaded.wasm", dist));
-// gzip with no file name or time in its header: the same bytes on every build.
-writeFileSync(new URL("ort.wasm.gz", out), gzipSync(wasm, { level: 9 }));
+// [what the page calls it, onnxruntime-web's bundle, the binary that bundle loads]
+const builds = [
+  ["ort", "ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm"],
+  ["ort.webgpu", "ort.webgpu.bundle.min.mjs", "ort-wasm-simd-threaded.asyncify.wasm"],
+];
+for (const [name, bundle, binary] of builds) {
+  copyFileSync(new URL(bundle, dist), new URL(name + ".mjs", out));
+  const wasm = readFileSync(new URL(binary, dist));
+  // gzip with no file name or time in its header: the same bytes on every build.
+  const packed = gzipSync(wasm, { level: 9 });
+  writeFileSync(new URL(name + ".wasm.gz", out), packed);
+  console.log(`${name}.mjs, ${name}.wasm.gz (${wasm.length} bytes unpacked, ${packed.length} packed)`);
+}
 const version = JSON.parse(readFileSync(new URL("../package.json", dist))).version;
 writeFileSync(new URL("ort.version", out), version + "\n");
-console.log(`onnxruntime-web ${version}: ort.mjs, ort.wasm.gz (${wasm.length} bytes unpacked)`);
+console.log(`onnxruntime-web ${version}`);

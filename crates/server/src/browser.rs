@@ -2,7 +2,8 @@
 //! picture itself (`GET /assets/web/{file}`), and the headers that let it use threads.
 //!
 //! The networks are restyle's own weights as ONNX (`tools/export_fast_onnx.py`), run by
-//! onnxruntime-web's WebAssembly build (`web/`, copied in by `web/build.mjs`); `fast.js` does
+//! onnxruntime-web (`web/`, copied in by `web/build.mjs`): its WebGPU build where the browser
+//! offers a WebGPU adapter, else its WebAssembly build; `fast.js` does
 //! around them what `restyle_fast::paint` does. All of it is embedded, so the page needs no
 //! CDN, and `restyle site` writes the same files out for a static host.
 
@@ -42,6 +43,19 @@ pub const FILES: &[(&str, &[u8], &str, bool)] = &[
     (
         "ort.wasm",
         include_bytes!("../assets/web/ort.wasm.gz"),
+        "application/wasm",
+        true,
+    ),
+    // The WebGPU runtime: only fetched by a browser that offers a WebGPU adapter.
+    (
+        "ort.webgpu.mjs",
+        include_bytes!("../assets/web/ort.webgpu.mjs"),
+        "text/javascript; charset=utf-8",
+        false,
+    ),
+    (
+        "ort.webgpu.wasm",
+        include_bytes!("../assets/web/ort.webgpu.wasm.gz"),
         "application/wasm",
         true,
     ),

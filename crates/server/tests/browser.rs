@@ -124,6 +124,15 @@ fn base64_decode(text: &str) -> Vec<u8> {
 }
 
 async fn start_browser(downloads: &Path, profile: &Path) -> Option<(Driver, Browser)> {
+    start_browser_with(downloads, profile, &[]).await
+}
+
+/// Chromium with `flags` besides the usual ones.
+async fn start_browser_with(
+    downloads: &Path,
+    profile: &Path,
+    flags: &[&str],
+) -> Option<(Driver, Browser)> {
     let chromium = find_program(&["chromium", "chromium-browser", "google-chrome"]);
     let chromedriver = find_program(&["chromedriver"]);
     let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
@@ -171,7 +180,8 @@ async fn start_browser(downloads: &Path, profile: &Path) -> Option<(Driver, Brow
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let args = [
+    let profile_flag = format!("--user-data-dir={}", profile.display());
+    let mut args = vec![
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
@@ -185,8 +195,9 @@ async fn start_browser(downloads: &Path, profile: &Path) -> Option<(Driver, Brow
         // The live mode's camera: Chromium's test pattern, allowed without asking.
         "--use-fake-device-for-media-stream",
         "--use-fake-ui-for-media-stream",
-        &format!("--user-data-dir={}", profile.display()),
+        &profile_flag,
     ];
+    args.extend_from_slice(flags);
     let capabilities = json!({ "capabilities": { "alwaysMatch": {
         "browserName": "chrome",
         "goog:chromeOptions": {
@@ -600,7 +611,8 @@ async fn submit_and_wait_for_browser_picture(browser: &Browser, round: u64) {
     browser
         .wait_until(
             "the browser's picture",
-            Duration::from_secs(120),
+            // WebGPU on a software adapter (the WebGPU test) takes tens of seconds.
+            Duration::from_secs(300),
             &format!(
                 "const e = document.querySelector('#form-error'); \
                  if (e && !e.hidden) throw new Error(e.textContent); \
@@ -652,6 +664,18 @@ async fn browser_picture(browser: &Browser) -> image::RgbImage {
     image::load_from_memory(&base64_decode(b64))
         .unwrap()
         .to_rgb8()
+}
+
+/// The onnxruntime-web files the page has fetched (`ort.mjs`, `ort.webgpu.wasm`, ...).
+async fn runtime_files(browser: &Browser) -> Vec<String> {
+    let names = browser
+        .script(
+            "return [...new Set(performance.getEntriesByType('resource') \
+               .map((e) => new URL(e.name).pathname.split('/').pop()) \
+               .filter((n) => n.startsWith('ort.')))].sort()",
+        )
+        .await;
+    serde_json::from_value(names).unwrap()
 }
 
 /// restyle's own fast picture (`restyle --method fast`'s code) of a photo and a painting.
@@ -731,10 +755,16 @@ async fn the_browser_paints_the_instant_picture_itself_as_restyle_does_and_uploa
         where_
             .as_str()
             .unwrap()
-            .starts_with("Painted in your browser, 200 × 150 px"),
+            .starts_with("Painted in your browser (WebAssembly), 200 × 150 px"),
         "{where_}"
     );
     eprintln!("the page says: {where_}");
+    // No WebGPU adapter in this browser: the WebGPU runtime was not even fetched.
+    assert_eq!(
+        runtime_files(&browser).await,
+        ["ort.mjs", "ort.wasm"],
+        "the runtime this page fetched"
+    );
     browser.screenshot("browser-painted-here.png").await;
     let ours = browser_picture(&browser).await;
     let native = native_picture(&photo_bytes, &painting_bytes, 200, restyle::ColorMode::None);
@@ -840,6 +870,207 @@ async fn the_browser_paints_the_instant_picture_itself_as_restyle_does_and_uploa
     s.stop().await;
 }
 
+/// What makes headless Chromium offer WebGPU without a GPU: with it, Chromium 156 (Debian)
+/// gives the page SwiftShader, the software Vulkan in Chromium's own package.
+const WEBGPU_FLAGS: &[&str] = &["--enable-unsafe-webgpu"];
+
+/// The WebGPU adapter the page is offered ("vendor architecture"), or None.
+async fn webgpu_adapter(browser: &Browser) -> Option<String> {
+    browser
+        .script(
+            "if (!navigator.gpu) return null; \
+             return navigator.gpu.requestAdapter().then( \
+               (a) => a ? [a.info.vendor, a.info.architecture].join(' ') : null, () => null)",
+        )
+        .await
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Uploads a photo and a painting through the page's form and picks "Instant" at `size`.
+async fn fill_instant_form(browser: &Browser, photo: &Path, painting: &Path, size: u32) {
+    for (css, path) in [("#content", photo), ("#style", painting)] {
+        let input = browser.find(css).await;
+        browser
+            .post(
+                &format!("/element/{input}/value"),
+                json!({ "text": path.to_str().unwrap() }),
+            )
+            .await;
+    }
+    let instant = browser.find("input[name=method][value=fast]").await;
+    browser
+        .post(&format!("/element/{instant}/click"), json!({}))
+        .await;
+    browser
+        .script(&format!(
+            "document.querySelector('select[name=size]').value = '{size}'; return true"
+        ))
+        .await;
+}
+
+async fn instant_where(browser: &Browser) -> String {
+    let v = browser
+        .script("return document.querySelector('#instant-where').textContent")
+        .await;
+    v.as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_paints_with_webgpu_where_it_is_offered_and_falls_back_to_webassembly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let downloads = tmp.path().join("downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    let Some((_driver, browser)) =
+        start_browser_with(&downloads, &tmp.path().join("profile"), WEBGPU_FLAGS).await
+    else {
+        return;
+    };
+    let s = TestServer::start(&["--max-size", "200", "--max-iterations", "40"]).await;
+    browser.resize(1280, 1000).await;
+    browser.goto(&s.url("/")).await;
+    let Some(adapter) = webgpu_adapter(&browser).await else {
+        require_or_skip(
+            "the WebGPU browser test",
+            "headless Chromium offers no WebGPU adapter, even with --enable-unsafe-webgpu",
+        );
+        let _ = browser.call(reqwest::Method::DELETE, "", None).await;
+        return;
+    };
+    eprintln!("WebGPU adapter: {adapter}");
+    let (photo, photo_bytes) = example_png(tmp.path(), "content/tubingen.jpg", 300, 225);
+    let (painting, painting_bytes) = example_png(tmp.path(), "style/starry_night.jpg", 300, 240);
+    let native = native_picture(&photo_bytes, &painting_bytes, 200, restyle::ColorMode::None);
+
+    // An adapter is offered: the page paints with WebGPU, unasked.
+    fill_instant_form(&browser, &photo, &painting, 200).await;
+    submit_and_wait_for_browser_picture(&browser, 1).await;
+    let where_ = instant_where(&browser).await;
+    eprintln!("the page says: {where_}");
+    assert!(
+        where_.starts_with("Painted in your browser (WebGPU), 200 × 150 px")
+            && where_.contains(&adapter),
+        "{where_}"
+    );
+    assert_eq!(
+        runtime_files(&browser).await,
+        ["ort.webgpu.mjs", "ort.webgpu.wasm"],
+        "with WebGPU the page fetches its runtime only"
+    );
+    let ours = browser_picture(&browser).await;
+    let (max, mean, over) = difference(&ours, &native);
+    eprintln!("WebGPU vs restyle --method fast, 200x150: max {max} levels, mean {mean:.4}, share over 2 levels {over:.5}");
+    // Measured on SwiftShader: max 1, mean 0.0001, as close as WebAssembly (its shaders
+    // run the same f32 sums on the CPU). The same bound as WebAssembly's; a real GPU may
+    // round differently (fused multiply-adds, another order of sums) and is not tested here.
+    assert!(max <= 3 && mean < 0.01, "WebGPU: max {max}, mean {mean}");
+    assert_eq!(stored_bytes(&s).await, 0, "nothing reached the server");
+
+    // WebGPU that fails to paint (a lost device, say): WebAssembly, and the page says why.
+    let backend = browser
+        .script(
+            "return window.restyleBrowser.painter().then((p) => { \
+               p.transformer.run = () => Promise.reject(new Error('the GPU went away')); \
+               return p.backend; })",
+        )
+        .await;
+    assert_eq!(backend, "webgpu");
+    submit_and_wait_for_browser_picture(&browser, 2).await;
+    let where_ = instant_where(&browser).await;
+    eprintln!("the page says: {where_}");
+    assert!(
+        where_.starts_with("Painted in your browser (WebAssembly), 200 × 150 px")
+            && where_.contains("WebGPU failed to paint (the GPU went away)"),
+        "{where_}"
+    );
+    let ours = browser_picture(&browser).await;
+    let (max, mean, _) = difference(&ours, &native);
+    eprintln!("after the fallback: max {max} levels, mean {mean:.4}");
+    assert!(max <= 3 && mean < 0.01, "fallback: max {max}, mean {mean}");
+
+    // `?backend=wasm` keeps to WebAssembly, for tests and timings.
+    browser.goto(&s.url("/?backend=wasm")).await;
+    fill_instant_form(&browser, &photo, &painting, 200).await;
+    submit_and_wait_for_browser_picture(&browser, 1).await;
+    let where_ = instant_where(&browser).await;
+    assert!(
+        where_.starts_with("Painted in your browser (WebAssembly), 200 × 150 px")
+            && !where_.contains("WebGPU"),
+        "{where_}"
+    );
+    assert_eq!(runtime_files(&browser).await, ["ort.mjs", "ort.wasm"]);
+
+    // WebGPU's runtime that does not load (blocked here): WebAssembly, and the page says so.
+    for (cmd, params) in [
+        ("Network.enable", json!({})),
+        (
+            "Network.setBlockedURLs",
+            json!({ "urls": ["*/ort.webgpu.wasm"] }),
+        ),
+    ] {
+        browser
+            .post("/goog/cdp/execute", json!({ "cmd": cmd, "params": params }))
+            .await;
+    }
+    browser.goto(&s.url("/")).await;
+    fill_instant_form(&browser, &photo, &painting, 200).await;
+    submit_and_wait_for_browser_picture(&browser, 1).await;
+    let where_ = instant_where(&browser).await;
+    eprintln!("the page says: {where_}");
+    assert!(
+        where_.starts_with("Painted in your browser (WebAssembly), 200 × 150 px")
+            && where_.contains("WebGPU failed to load ("),
+        "{where_}"
+    );
+    let ours = browser_picture(&browser).await;
+    let (max, mean, _) = difference(&ours, &native);
+    assert!(max <= 3 && mean < 0.01, "fallback: max {max}, mean {mean}");
+    assert_eq!(stored_bytes(&s).await, 0, "nothing reached the server");
+
+    // The live camera's worker paints with WebGPU too (last: a frame on SwiftShader takes
+    // tens of seconds, and Chromium closes the page only when the one in flight is done).
+    browser
+        .post(
+            "/goog/cdp/execute",
+            json!({ "cmd": "Network.setBlockedURLs", "params": { "urls": [] } }),
+        )
+        .await;
+    let started = Instant::now();
+    browser.goto(&s.url("/")).await;
+    let start = browser.find("#camera-start").await;
+    browser
+        .post(&format!("/element/{start}/click"), json!({}))
+        .await;
+    browser
+        .wait_until(
+            "a live frame painted with WebGPU",
+            Duration::from_secs(300),
+            "const f = document.querySelector('#camera-fps').textContent; \
+             if (f.startsWith('The camera could not')) throw new Error(f); \
+             const l = window.restyleBrowser.live; \
+             return !!l && l.frames >= 1 && l.backend === 'webgpu' && f.endsWith('(WebGPU)')",
+        )
+        .await;
+    eprintln!(
+        "live: a frame painted with WebGPU in the worker after {:.0?}",
+        started.elapsed()
+    );
+    let stop = browser.find("#camera-stop").await;
+    browser
+        .post(&format!("/element/{stop}/click"), json!({}))
+        .await;
+
+    assert_eq!(stored_bytes(&s).await, 0, "nothing reached the server");
+    browser
+        .http
+        .delete(&browser.base)
+        .timeout(Duration::from_secs(300))
+        .send()
+        .await
+        .expect("the browser closes");
+    s.stop().await;
+}
+
 /// A plain static host for `dir` on 127.0.0.1 (no COOP/COEP headers, as most send none).
 async fn static_host(dir: PathBuf) -> (String, tokio::task::JoinHandle<()>) {
     use axum::http::{header, StatusCode, Uri};
@@ -930,7 +1161,9 @@ async fn the_static_site_paints_in_the_browser_with_no_server_and_runs_the_live_
         overwrite: false,
     };
     let written = restyle_server::browser::write_site(&args).unwrap();
-    assert!(written.iter().any(|p| p.ends_with("ort.wasm")));
+    for runtime in ["ort.wasm", "ort.webgpu.wasm"] {
+        assert!(written.iter().any(|p| p.ends_with(runtime)), "{runtime}");
+    }
     assert!(
         restyle_server::browser::write_site(&args).is_err(),
         "an existing site is not replaced without --overwrite"

@@ -1,16 +1,19 @@
 // The page's instant pictures painted in the visitor's browser (fast.js), so
 // the photo is never uploaded for one. app.js asks `window.restyleBrowser` to
 // paint an "Instant" submission; when it cannot (no WebAssembly, the runtime
-// failed to load), app.js sends the job to the server as before.
-import { FastPainter, paintForm, supported, toRgba } from "./fast.js";
+// failed to load), app.js sends the job to the server as before. The networks
+// run on WebGPU where the browser offers it, else WebAssembly; `?backend=wasm`
+// or `?backend=webgpu` on the page's address forces one (tests, timings).
+import { FastPainter, backendFrom, backendName, paintForm, ranOn, supported, toRgba } from "./fast.js";
 import { Live } from "./live.js";
 
 const base = new URL("./", import.meta.url);
+const backend = backendFrom(location.search);
 let loading = null;
 
 /** The painter, loaded once (onnxruntime-web and the two networks, ~6.6 MB). */
 function painter() {
-  if (!loading) loading = FastPainter.load(base);
+  if (!loading) loading = FastPainter.load(base, { backend });
   return loading;
 }
 
@@ -57,6 +60,9 @@ const browser = {
       total_s: total,
       load_s: p.loadSeconds,
       threads: p.threads,
+      backend: p.backend,
+      adapter: p.adapter,
+      fallback: p.fallback,
       blob,
     };
     show(this.last);
@@ -102,9 +108,9 @@ function show(last) {
   const link = document.getElementById("instant-download");
   link.href = img.dataset.url;
   document.getElementById("instant-where").textContent =
-    "Painted in your browser, " + last.width + " × " + last.height + " px in " + seconds(last.total_s) +
-    " (the networks " + seconds(last.network_s) + ", WebAssembly, " + last.threads +
-    (last.threads === 1 ? " thread" : " threads") + "). Your photo was not uploaded.";
+    "Painted in your browser (" + backendName(last.backend) + "), " + last.width + " × " + last.height +
+    " px in " + seconds(last.total_s) + " (the networks " + seconds(last.network_s) + ", " + ranOn(last) +
+    "). Your photo was not uploaded.";
   section.hidden = false;
   section.dataset.where = "browser";
   section.scrollIntoView({ block: "nearest" });
@@ -133,9 +139,9 @@ function setupCamera() {
     fps.textContent = "Starting…";
     const canvas = document.createElement("canvas"); // a fresh one: a canvas goes to one worker only
     document.getElementById("camera-view").replaceChildren(canvas);
-    live = new Live(canvas, { width: 320 });
+    live = new Live(canvas, { width: 320, backend });
     browser.live = live;
-    live.onframe = (rate) => { fps.textContent = rate.toFixed(1) + " frames a second"; };
+    live.onframe = (rate) => { fps.textContent = rate.toFixed(1) + " frames a second (" + backendName(live.backend) + ")"; };
     live.onerror = (message) => { fps.textContent = message; };
     try {
       await live.start(await chosenPainting());

@@ -1,12 +1,14 @@
 // restyle's fast method in the browser: the style network and the transformer
 // (tools/export_fast_onnx.py, from restyle's own weights) run by
-// onnxruntime-web on WebAssembly, and around them what crates/fast/src/paint.rs
+// onnxruntime-web, on the GPU through WebGPU where the browser offers an
+// adapter, else on WebAssembly; and around them what crates/fast/src/paint.rs
 // does natively (style images read as Magenta reads them, blends, strength,
 // colours, regions), so that a picture painted here is the one `restyle
 // --method fast` paints. Works in a page and in a worker; nothing is uploaded.
 //
 //   const painter = await FastPainter.load(new URL("./", import.meta.url));
 //   const picture = await painter.paint({ photo, size: 512, styles: [{ image }] });
+//   painter.backend; // "webgpu" or "wasm"; painter.fallback: why not WebGPU
 //
 // Images are { width, height, data: Float32Array } with the three colour
 // planes one after another (RGB, 0..1), as restyle's Image holds them.
@@ -310,48 +312,171 @@ export function supported() {
     typeof createImageBitmap === "function";
 }
 
+/** The backends `FastPainter.load` takes: "auto" (WebGPU where the browser
+ *  offers an adapter, else WebAssembly), or one forced, for tests and timings. */
+export const BACKENDS = ["auto", "webgpu", "wasm"];
+
+/** The page's `?backend=` when it names one of BACKENDS, else "auto". */
+export function backendFrom(search) {
+  const asked = new URLSearchParams(search).get("backend");
+  return BACKENDS.includes(asked) ? asked : "auto";
+}
+
+/** The browser's WebGPU adapter, or null (no WebGPU, or no adapter offered). */
+async function webgpuAdapter() {
+  if (!globalThis.navigator?.gpu) return null;
+  try {
+    return await navigator.gpu.requestAdapter();
+  } catch {
+    return null;
+  }
+}
+
+/** What an adapter is, and whether it is a software one (its timings are not a GPU's). */
+function describe(adapter) {
+  const info = adapter.info || {};
+  const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(" ");
+  const software = info.isFallbackAdapter === true || adapter.isFallbackAdapter === true ||
+    /swiftshader|llvmpipe|lavapipe|softpipe|microsoft basic render/i.test(name);
+  return { name: name || "unnamed adapter", software };
+}
+
+/** "WebGPU" or "WebAssembly", for the page. */
+export function backendName(backend) {
+  return backend === "webgpu" ? "WebGPU" : "WebAssembly";
+}
+
+/** What ran the networks, for the page: the GPU adapter, or the threads and
+ *  why not WebGPU when it failed. Takes a painter or what was saved of one. */
+export function ranOn({ backend, adapter, threads, fallback }) {
+  if (backend === "webgpu") return "on " + adapter.name + (adapter.software ? ", a software GPU" : "");
+  return threads + (threads === 1 ? " thread" : " threads") + (fallback ? "; " + fallback : "");
+}
+
+function message(e) {
+  return String((e && e.message) || e);
+}
+
+/** One of onnxruntime-web's builds from `base`, set up to run there: the
+ *  WebAssembly one (ort.mjs, ort.wasm) or the WebGPU one (ort.webgpu.mjs,
+ *  ort.webgpu.wasm), which is only fetched when WebGPU is used. */
+async function runtime(base, backend, threads) {
+  const url = (name) => new URL(name, base).href;
+  const stem = backend === "webgpu" ? "ort.webgpu" : "ort";
+  const ort = await import(url(stem + ".mjs"));
+  // Threads need SharedArrayBuffer, which needs a cross-origin isolated page.
+  const isolated = globalThis.crossOriginIsolated === true;
+  ort.env.wasm.numThreads = threads || (isolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1);
+  ort.env.wasm.wasmPaths = { wasm: url(stem + ".wasm") };
+  return ort;
+}
+
+/** Both networks as sessions of `backend` ("webgpu" on `adapter`, or "wasm"). */
+async function sessions(base, backend, models, threads, adapter) {
+  const ort = await runtime(base, backend, threads);
+  if (adapter) ort.env.webgpu.adapter = adapter;
+  const options = { executionProviders: [backend], graphOptimizationLevel: "all" };
+  // A copy each time: the bytes stay whole for a later fallback.
+  const create = (bytes) => ort.InferenceSession.create(bytes.slice(), options);
+  // onnxruntime-web's WebGPU provider creates one session at a time ("another
+  // WebGPU EP inference session is being created"); WebAssembly both at once.
+  if (backend !== "webgpu") {
+    const [style, transformer] = await Promise.all(models.map(create));
+    return { ort, style, transformer, threads: ort.env.wasm.numThreads };
+  }
+  const style = await create(models[0]);
+  let transformer;
+  try {
+    transformer = await create(models[1]);
+  } catch (e) {
+    style.release().catch(() => {}); // its GPU buffers, before the fallback
+    throw e;
+  }
+  return { ort, style, transformer, threads: ort.env.wasm.numThreads };
+}
+
 export class FastPainter {
   /** Loads onnxruntime-web and both networks from `base` (the folder holding
-   *  ort.mjs, ort.wasm, style.onnx and transformer.onnx). */
-  static async load(base, { threads } = {}) {
-    const url = (name) => new URL(name, base).href;
-    const ort = await import(url("ort.mjs"));
-    // Threads need SharedArrayBuffer, which needs a cross-origin isolated page.
-    const isolated = globalThis.crossOriginIsolated === true;
-    ort.env.wasm.numThreads = threads || (isolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1);
-    ort.env.wasm.wasmPaths = { wasm: url("ort.wasm") };
-    const options = {
-      executionProviders: ["wasm"],
-      graphOptimizationLevel: "all",
-    };
+   *  the runtimes, style.onnx and transformer.onnx). `backend` (BACKENDS):
+   *  "auto" uses WebGPU when the browser offers an adapter; WebGPU that fails
+   *  to load (or later to run) falls back to WebAssembly, and `fallback` says why. */
+  static async load(base, { threads, backend = "auto" } = {}) {
+    if (!BACKENDS.includes(backend)) throw new Error(`unknown backend ${backend} (${BACKENDS.join(", ")})`);
     const started = performance.now();
-    const [style, transformer] = await Promise.all(
+    const models = await Promise.all(
       ["style.onnx", "transformer.onnx"].map(async (name) => {
-        const response = await fetch(url(name));
+        const response = await fetch(new URL(name, base));
         if (!response.ok) throw new Error(name + ": " + response.status);
-        return ort.InferenceSession.create(new Uint8Array(await response.arrayBuffer()), options);
+        return new Uint8Array(await response.arrayBuffer());
       }),
     );
-    const painter = new FastPainter(ort, style, transformer);
-    painter.threads = ort.env.wasm.numThreads;
+    let loaded = null, fallback = null, adapter = null;
+    if (backend !== "wasm") adapter = await webgpuAdapter();
+    if (adapter) {
+      try {
+        loaded = await sessions(base, "webgpu", models, threads, adapter);
+      } catch (e) {
+        fallback = "WebGPU failed to load (" + message(e) + ")";
+      }
+    } else if (backend === "webgpu") {
+      fallback = "WebGPU was asked for, but this browser offers no WebGPU adapter";
+    }
+    if (!loaded) loaded = await sessions(base, "wasm", models, threads);
+    const painter = new FastPainter(loaded);
+    painter.base = base;
+    painter.models = models;
+    painter.requestedThreads = threads;
+    painter.backend = adapter && !fallback ? "webgpu" : "wasm";
+    painter.adapter = adapter ? describe(adapter) : null;
+    painter.fallback = fallback;
     painter.loadSeconds = (performance.now() - started) / 1000;
     return painter;
   }
 
-  constructor(ort, style, transformer) {
+  constructor({ ort, style, transformer, threads }) {
     this.ort = ort;
     this.style = style;
     this.transformer = transformer;
+    this.threads = threads;
+    this.backend = "wasm";
     this.vectors = new WeakMap();
     this.networkSeconds = 0;
   }
 
+  /** WebGPU failed: the WebAssembly runtime from now on, and why. */
+  async fallBack(why) {
+    const old = [this.style, this.transformer];
+    Object.assign(this, await sessions(this.base, "wasm", this.models, this.requestedThreads));
+    this.backend = "wasm";
+    this.fallback = why;
+    this.vectors = new WeakMap(); // the GPU's vectors: computed again here, as the picture is
+    for (const s of old) s.release?.().catch(() => {});
+  }
+
+  /** Runs network `which` ("style" or "transformer") on `inputs` ({ name:
+   *  [Float32Array, dims] }); on WebGPU, a failure falls back and runs again. */
+  async run(which, inputs) {
+    const feeds = () => Object.fromEntries(
+      Object.entries(inputs).map(([name, [data, dims]]) => [name, new this.ort.Tensor("float32", data, dims)]),
+    );
+    const started = performance.now();
+    const onGpu = this.backend === "webgpu";
+    let out;
+    try {
+      out = await this[which].run(feeds());
+    } catch (e) {
+      if (!onGpu) throw e;
+      // Once, however many runs failed together.
+      await (this.falling ||= this.fallBack("WebGPU failed to paint (" + message(e) + ")"));
+      out = await this[which].run(feeds());
+    }
+    this.networkSeconds += (performance.now() - started) / 1000;
+    return out;
+  }
+
   /** The 100-number style vector of a 256x256 image. */
   async styleVector(input) {
-    const t = new this.ort.Tensor("float32", input.data, [1, 3, STYLE_SIZE, STYLE_SIZE]);
-    const started = performance.now();
-    const out = await this.style.run({ style: t });
-    this.networkSeconds += (performance.now() - started) / 1000;
+    const out = await this.run("style", { style: [input.data, [1, 3, STYLE_SIZE, STYLE_SIZE]] });
     return out.vector.data;
   }
 
@@ -370,13 +495,10 @@ export class FastPainter {
     if (Math.min(content.width, content.height) < MIN_CONTENT_SIZE) {
       throw new Error(`the picture is ${content.width}x${content.height}: the fast method needs at least ${MIN_CONTENT_SIZE} pixels a side`);
     }
-    const feeds = {
-      content: new this.ort.Tensor("float32", content.data, [1, 3, content.height, content.width]),
-      vector: new this.ort.Tensor("float32", vector, [1, STYLE_DIMS]),
-    };
-    const started = performance.now();
-    const out = await this.transformer.run(feeds);
-    this.networkSeconds += (performance.now() - started) / 1000;
+    const out = await this.run("transformer", {
+      content: [content.data, [1, 3, content.height, content.width]],
+      vector: [vector, [1, STYLE_DIMS]],
+    });
     const picture = { width: content.width, height: content.height, data: out.picture.data };
     out.picture.dispose?.();
     return picture;

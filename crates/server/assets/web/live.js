@@ -4,7 +4,7 @@
 // the newest frame whenever it has finished the last, so a slow device paints
 // fewer frames instead of falling behind.
 //
-//   const live = new Live(canvas, { width: 320 });
+//   const live = new Live(canvas, { width: 320 }); // backend: as FastPainter.load's
 //   await live.start(paintingBlob);     // asks for the camera
 //   const png = await live.snapshot();  // the picture as it stands
 //   live.stop();
@@ -19,9 +19,16 @@ if (inWorker) {
     try {
       if (m.type === "start") {
         canvas = m.canvas;
-        painter = await FastPainter.load(new URL("./", import.meta.url));
+        painter = await FastPainter.load(new URL("./", import.meta.url), { backend: m.backend });
         vector = await painter.vectorOf(await decode(m.painting));
-        reply({ type: "ready", threads: painter.threads, loadSeconds: painter.loadSeconds });
+        reply({
+          type: "ready",
+          threads: painter.threads,
+          loadSeconds: painter.loadSeconds,
+          backend: painter.backend,
+          adapter: painter.adapter,
+          fallback: painter.fallback,
+        });
       } else if (m.type === "style") {
         vector = await painter.vectorOf(await decode(m.painting));
         reply({ type: "styled" });
@@ -35,7 +42,8 @@ if (inWorker) {
           canvas.height = picture.height;
         }
         canvas.getContext("2d").putImageData(toRgba(picture), 0, 0);
-        reply({ type: "painted", seconds: (performance.now() - started) / 1000 });
+        // The backend with each frame: WebGPU may fail and fall back while painting.
+        reply({ type: "painted", seconds: (performance.now() - started) / 1000, backend: painter.backend, fallback: painter.fallback });
       } else if (m.type === "snapshot") {
         reply({ type: "snapshot", blob: await canvas.convertToBlob({ type: "image/png" }) });
       }
@@ -46,10 +54,13 @@ if (inWorker) {
 }
 
 export class Live {
-  /** `canvas`: where the painted frames appear; frames are painted `width` px wide. */
-  constructor(canvas, { width = 320 } = {}) {
+  /** `canvas`: where the painted frames appear; frames are painted `width` px
+   *  wide, on `backend` (FastPainter.load's: "auto", "webgpu" or "wasm"). */
+  constructor(canvas, { width = 320, backend = "auto" } = {}) {
     this.canvas = canvas;
     this.width = width;
+    this.backend = backend; // then the one the worker uses: "webgpu" or "wasm"
+    this.requested = backend;
     this.frames = 0;
     this.onframe = null; // (frames a second) after each painted frame
     this.onerror = null;
@@ -66,9 +77,12 @@ export class Live {
     this.worker = new Worker(import.meta.url, { type: "module" });
     const offscreen = this.canvas.transferControlToOffscreen();
     const ready = this.next("ready");
-    this.worker.postMessage({ type: "start", canvas: offscreen, painting }, [offscreen]);
+    this.worker.postMessage({ type: "start", canvas: offscreen, painting, backend: this.requested }, [offscreen]);
     this.worker.onmessage = (e) => this.receive(e.data);
     const info = await ready;
+    this.backend = info.backend;
+    this.adapter = info.adapter;
+    this.fallback = info.fallback;
     this.started = performance.now();
     this.send();
     return info;
@@ -92,6 +106,8 @@ export class Live {
     }
     if (m.type === "painted") {
       this.frames++;
+      this.backend = m.backend;
+      this.fallback = m.fallback;
       if (this.onframe) this.onframe(this.frames / ((performance.now() - this.started) / 1000), m.seconds);
       this.send();
     }

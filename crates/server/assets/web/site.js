@@ -1,13 +1,15 @@
 // The static site's page (`restyle site DIR`): the fast method in the
 // browser with no server behind it: a photo, a painting (uploaded or
 // shipped), size, strength, colours; the picture to download; live camera.
-import { FastPainter, decode, supported, toRgba } from "./fast.js";
+// WebGPU where the browser offers it, else WebAssembly (`?backend=` forces one).
+import { FastPainter, backendFrom, backendName, decode, ranOn, supported, toRgba } from "./fast.js";
 import { Live } from "./live.js";
 
 const $ = (id) => document.getElementById(id);
 const base = new URL("./", import.meta.url);
+const backend = backendFrom(location.search);
 let loading = null;
-const painter = () => (loading ||= FastPainter.load(base).catch((e) => { loading = null; throw e; }));
+const painter = () => (loading ||= FastPainter.load(base, { backend }).catch((e) => { loading = null; throw e; }));
 
 const site = { painted: 0, last: null };
 window.restyleSite = site;
@@ -65,9 +67,9 @@ async function setup() {
       img.src = img.dataset.url = URL.createObjectURL(blob);
       $("instant-download").href = img.dataset.url;
       const total = (performance.now() - started) / 1000;
-      $("instant-where").textContent = `Painted in your browser, ${picture.width} × ${picture.height} px in ${total.toFixed(2)} s (WebAssembly, ${p.threads} ${p.threads === 1 ? "thread" : "threads"}).`;
+      $("instant-where").textContent = `Painted in your browser (${backendName(p.backend)}), ${picture.width} × ${picture.height} px in ${total.toFixed(2)} s (${ranOn(p)}).`;
       $("instant").hidden = false;
-      site.last = { width: picture.width, height: picture.height, blob };
+      site.last = { width: picture.width, height: picture.height, blob, backend: p.backend, adapter: p.adapter, fallback: p.fallback };
       site.painted++;
     } catch (err) {
       fail("The picture could not be painted: " + err.message);
@@ -85,8 +87,8 @@ async function setup() {
     $("camera-fps").textContent = "Starting…";
     const canvas = document.createElement("canvas");
     $("camera-view").replaceChildren(canvas);
-    live = site.live = new Live(canvas, { width: 320 });
-    live.onframe = (rate) => { $("camera-fps").textContent = rate.toFixed(1) + " frames a second"; };
+    live = site.live = new Live(canvas, { width: 320, backend });
+    live.onframe = (rate) => { $("camera-fps").textContent = `${rate.toFixed(1)} frames a second (${backendName(live.backend)})`; };
     try {
       await live.start(await painting());
       $("camera-snapshot").disabled = $("camera-stop").disabled = false;
