@@ -48,7 +48,9 @@ pub enum Method {
 pub const DEFAULT_FAST_SIZE: usize = 1280;
 pub const DEFAULT_GATYS_SIZE: usize = 384;
 /// Steps of the optimisation after the first frame (which takes the settings' iterations).
-pub const DEFAULT_LATER_ITERATIONS: usize = 15;
+/// Measured on the shared clip at 384 px (6 frames): 10 steps flicker and keep the style as 15
+/// do (warping error 0.15 of frame by frame, style loss 0.85 against 0.83).
+pub const DEFAULT_LATER_ITERATIONS: usize = 10;
 /// Frames a second of a PNG sequence when none is given.
 pub const DEFAULT_SEQUENCE_FPS: (u32, u32) = (25, 1);
 
