@@ -727,22 +727,7 @@ async fn the_browser_paints_the_instant_picture_itself_as_restyle_does_and_uploa
 
     browser.resize(1280, 1000).await;
     browser.goto(&s.url("/")).await;
-    for (css, path) in [("#content", &photo), ("#style", &painting)] {
-        let input = browser.find(css).await;
-        browser
-            .post(
-                &format!("/element/{input}/value"),
-                json!({ "text": path.to_str().unwrap() }),
-            )
-            .await;
-    }
-    let instant = browser.find("input[name=method][value=fast]").await;
-    browser
-        .post(&format!("/element/{instant}/click"), json!({}))
-        .await;
-    browser
-        .script("document.querySelector('select[name=size]').value = '200'; return true")
-        .await;
+    fill_instant_form(&browser, &photo, &painting, 200).await;
     submit_and_wait_for_browser_picture(&browser, 1).await;
     assert!(
         browser.current_url().await.ends_with('/'),
