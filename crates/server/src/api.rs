@@ -148,17 +148,7 @@ pub async fn create(
         }
     }
     state.hub.notify(&id);
-    let location = format!("/api/jobs/{id}");
-    // The key: the page keeps it in a cookie, a script sends it back as X-Restyle-Key.
-    let body = json!({
-        "id": id.as_str(), "url": location, "page": format!("/jobs/{id}"), "key": viewer.key(),
-    });
-    let mut response = (StatusCode::CREATED, Json(body)).into_response();
-    response.headers_mut().insert(
-        header::LOCATION,
-        HeaderValue::from_str(&location).expect("ascii"),
-    );
-    Ok(response)
+    Ok(crate::submission::created(&id, &viewer))
 }
 
 #[derive(Deserialize)]

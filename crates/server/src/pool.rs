@@ -8,13 +8,14 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::runtime::Handle;
 use tokio::sync::futures::Notified;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::events::Hub;
 use crate::jobs::{JobId, JobState};
-use crate::storage::Store;
+use crate::storage::{ImageKind, ProgressUpdate, Store};
 
 /// Progress goes to the database at most this often.
 pub(crate) const PROGRESS_EVERY: Duration = Duration::from_millis(400);
@@ -31,6 +32,33 @@ pub(crate) const GONE: u8 = 3;
 /// Sets a run's stop flag to `why`, unless it was asked to stop already.
 pub(crate) fn set_once(flag: &AtomicU8, why: u8) {
     let _ = flag.compare_exchange(RUN, why, Ordering::SeqCst, Ordering::SeqCst);
+}
+
+/// Records a run's progress (and its preview, if any) from its blocking thread, stops the run
+/// if the store says the job was cancelled, deleted or given to another worker, and tells the
+/// job's watchers. A picture's run and a clip's both report this way.
+pub(crate) fn record_progress(
+    store: &Store,
+    hub: &Hub,
+    handle: &Handle,
+    (id, worker): (&JobId, &str),
+    stop: &AtomicU8,
+    update: &ProgressUpdate,
+    preview: Option<Vec<u8>>,
+) {
+    let answer = handle.block_on(async {
+        if let Some(bytes) = preview {
+            store.put_image(id, ImageKind::Preview, bytes).await?;
+        }
+        store.progress(id, worker, update).await
+    });
+    match answer {
+        Ok(Some(false)) => {}
+        Ok(Some(true)) => set_once(stop, CANCELLED),
+        Ok(None) => set_once(stop, GONE),
+        Err(e) => tracing::warn!(job = %id, error = %e, "cannot record progress"),
+    }
+    hub.notify(id);
 }
 
 /// The workers in one process.

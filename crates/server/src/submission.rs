@@ -36,17 +36,22 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::extract::Multipart;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
 use tokio::sync::Semaphore;
 
 use restyle::fit_long_edge;
 use restyle_request::{ErrorKind, Init, Inputs, Method, Plan, Request, RequestError};
 
 use crate::error::ApiError;
-use crate::jobs::JobSettings;
+use crate::jobs::{JobId, JobSettings};
 use crate::limits::Limits;
 use crate::regions::{CheckedRegions, RegionForm, RegionHeaders, REGION_FIELDS};
 use crate::styles;
 use crate::upload::{self, Header};
+use crate::viewer::Viewer;
 
 /// The form fields besides the files.
 const SETTING_FIELDS: &str =
@@ -109,6 +114,22 @@ fn whole<T: std::str::FromStr>(name: &str, text: &str) -> Result<T, ApiError> {
 fn real(name: &str, text: &str) -> Result<f32, ApiError> {
     text.parse::<f32>()
         .map_err(|_| ApiError::BadRequest(format!("{name} must be a number, not `{text}`")))
+}
+
+/// The answer to an accepted submission, a picture's or a clip's: 201, the job's address in
+/// `Location`, and the submitter's key (the page keeps it in a cookie, a script sends it back
+/// as `X-Restyle-Key`).
+pub(crate) fn created(id: &JobId, viewer: &Viewer) -> Response {
+    let location = format!("/api/jobs/{id}");
+    let body = json!({
+        "id": id.as_str(), "url": location, "page": format!("/jobs/{id}"), "key": viewer.key(),
+    });
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    response.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).expect("ascii"),
+    );
+    response
 }
 
 /// What the one request refused, as the API says it: the request's words, a 422 (a 500 for

@@ -22,7 +22,6 @@ use std::time::Instant;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use restyle::io::{self, ImageLimits, OutputType};
 use restyle::{Flow, Image};
 use restyle_request::{Init, Method, Pictures};
@@ -31,7 +30,6 @@ use restyle_video::{
     FrameProgress, VideoObserver, VideoRequest, DEFAULT_FAST_SIZE, DEFAULT_GATYS_SIZE,
     DEFAULT_LATER_ITERATIONS, DEFAULT_SEQUENCE_FPS,
 };
-use serde_json::json;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
@@ -41,11 +39,12 @@ use crate::fair::Client;
 use crate::jobs::{Chunk, Clip, JobId, JobRecord, JobSettings, JobState};
 use crate::limits::{operator, Limits};
 use crate::pool::{
-    set_once, WorkerPool, CANCELLED, GONE, PREVIEW_EVERY, PROGRESS_EVERY, RUN, SHUTDOWN,
+    record_progress, set_once, WorkerPool, CANCELLED, GONE, PREVIEW_EVERY, PROGRESS_EVERY, RUN,
+    SHUTDOWN,
 };
 use crate::state::AppState;
 use crate::storage::{ImageKind, NewJob, ProgressUpdate, Store};
-use crate::submission::{painting, refused, Form};
+use crate::submission::{created, painting, refused, Form};
 use crate::viewer::Viewer;
 
 /// What the disk budget counts for a clip's painted result before it exists: bytes per painted
@@ -402,16 +401,7 @@ async fn store_clip_job(
         pool.wake();
     }
     state.hub.notify(id);
-    let location = format!("/api/jobs/{id}");
-    let body = json!({
-        "id": id.as_str(), "url": location, "page": format!("/jobs/{id}"), "key": viewer.key(),
-    });
-    let mut response = (StatusCode::CREATED, Json(body)).into_response();
-    response.headers_mut().insert(
-        header::LOCATION,
-        HeaderValue::from_str(&location).expect("ascii"),
-    );
-    Ok(response)
+    Ok(created(id, viewer))
 }
 
 /// Reports a video run's frames to the queue, and stops it when asked.
@@ -453,21 +443,15 @@ impl VideoObserver for ClipObserver {
                 loss: None,
                 checkpoint: preview.as_ref().map(|_| p.done as i64),
             };
-            let answer = self.handle.block_on(async {
-                if let Some(bytes) = preview {
-                    self.store
-                        .put_image(&self.id, ImageKind::Preview, bytes)
-                        .await?;
-                }
-                self.store.progress(&self.id, &self.worker, &update).await
-            });
-            match answer {
-                Ok(Some(false)) => {}
-                Ok(Some(true)) => set_once(&self.stop, CANCELLED),
-                Ok(None) => set_once(&self.stop, GONE),
-                Err(e) => tracing::warn!(job = %self.id, error = %e, "cannot record progress"),
-            }
-            self.hub.notify(&self.id);
+            record_progress(
+                &self.store,
+                &self.hub,
+                &self.handle,
+                (&self.id, &self.worker),
+                &self.stop,
+                &update,
+                preview,
+            );
         }
         if self.should_stop() {
             Flow::Stop

@@ -23,7 +23,7 @@ use crate::events::Hub;
 use crate::instant::{self, FastPainter};
 use crate::limits::Limits;
 use crate::pool::{
-    set_once, WorkerPool, CANCELLED, GONE, PREVIEW_EVERY, PROGRESS_EVERY, RUN, SHUTDOWN,
+    record_progress, WorkerPool, GONE, PREVIEW_EVERY, PROGRESS_EVERY, RUN, SHUTDOWN,
 };
 use crate::submission::refused;
 use restyle_request::{Init as Start, Inputs, Method};
@@ -512,21 +512,15 @@ impl Observer for JobObserver {
                 loss: Some(p.losses.total()),
                 checkpoint: preview.as_ref().map(|_| step),
             };
-            let answer = self.handle.block_on(async {
-                if let Some(bytes) = preview {
-                    self.store
-                        .put_image(&self.id, ImageKind::Preview, bytes)
-                        .await?;
-                }
-                self.store.progress(&self.id, &self.worker, &update).await
-            });
-            match answer {
-                Ok(Some(false)) => {}
-                Ok(Some(true)) => set_once(&self.stop, CANCELLED),
-                Ok(None) => set_once(&self.stop, GONE),
-                Err(e) => tracing::warn!(job = %self.id, error = %e, "cannot record progress"),
-            }
-            self.hub.notify(&self.id);
+            record_progress(
+                &self.store,
+                &self.hub,
+                &self.handle,
+                (&self.id, &self.worker),
+                &self.stop,
+                &update,
+                preview,
+            );
         }
         self.on_targets()
     }
