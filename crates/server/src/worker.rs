@@ -268,16 +268,9 @@ impl Slots {
     async fn run_fast(&self, worker: &str, job: &JobRecord) {
         let started = Instant::now();
         let outcome = async {
-            let load = |kind: ImageKind| async move {
-                match self.pool.store.get_image(&job.id, kind).await {
-                    Ok(Some(bytes)) => Ok(bytes),
-                    Ok(None) => Err(format!("the {} image is missing", kind.as_str())),
-                    Err(e) => Err(format!("cannot read the {} image: {e}", kind.as_str())),
-                }
-            };
             let (content, style) = (
-                load(ImageKind::Content).await?,
-                load(ImageKind::Style).await?,
+                self.required_image(&job.id, ImageKind::Content).await?,
+                self.required_image(&job.id, ImageKind::Style).await?,
             );
             let regions = StoredRegions::load(&self.pool.store, &job.id).await?;
             fits_here(
@@ -304,22 +297,27 @@ impl Slots {
         .await;
     }
 
+    /// A job's stored image of `kind`, if it has one.
+    async fn image(&self, id: &JobId, kind: ImageKind) -> Result<Option<Vec<u8>>, String> {
+        self.pool
+            .store
+            .get_image(id, kind)
+            .await
+            .map_err(|e| format!("cannot read the {} image: {e}", kind.as_str()))
+    }
+
+    /// A job's stored image of `kind`, which it must have.
+    async fn required_image(&self, id: &JobId, kind: ImageKind) -> Result<Vec<u8>, String> {
+        self.image(id, kind)
+            .await?
+            .ok_or_else(|| format!("the {} image is missing", kind.as_str()))
+    }
+
     /// Loads a job's images and settings; a job that was interrupted resumes
     /// from its last preview when its run has a single scale.
     async fn prepare(&self, job: &JobRecord) -> Result<Prepared, String> {
-        let load = |kind: ImageKind| async move {
-            match self.pool.store.get_image(&job.id, kind).await {
-                Ok(Some(bytes)) => Ok(Some(bytes)),
-                Ok(None) => Ok(None),
-                Err(e) => Err(format!("cannot read the {} image: {e}", kind.as_str())),
-            }
-        };
-        let content = load(ImageKind::Content)
-            .await?
-            .ok_or("the content image is missing")?;
-        let style = load(ImageKind::Style)
-            .await?
-            .ok_or("the style image is missing")?;
+        let content = self.required_image(&job.id, ImageKind::Content).await?;
+        let style = self.required_image(&job.id, ImageKind::Style).await?;
         let regions = StoredRegions::load(&self.pool.store, &job.id).await?;
         // Before anything is decoded or painted (the fast picture too).
         fits_here(
@@ -330,13 +328,13 @@ impl Slots {
             self.pool.job_memory,
         )?;
         let preview = if job.checkpoint_step > 0 {
-            load(ImageKind::Preview).await?
+            self.image(&job.id, ImageKind::Preview).await?
         } else {
             None
         };
         // The picture a `Start::Fast` job starts from: the instant lane's, or painted now.
         let fast = match job.settings.init {
-            Start::Fast => Some(match load(ImageKind::Fast).await? {
+            Start::Fast => Some(match self.image(&job.id, ImageKind::Fast).await? {
                 Some(png) => png,
                 None => {
                     let png = self
@@ -362,7 +360,7 @@ impl Slots {
             }),
             // The picture the submission sent, stored with the job.
             Start::Image => Some(
-                load(ImageKind::Fast)
+                self.image(&job.id, ImageKind::Fast)
                     .await?
                     .ok_or("the picture the job starts from is missing")?,
             ),
