@@ -282,21 +282,7 @@ async fn a_browser_uploads_two_images_watches_progress_and_downloads_the_result(
         "an uploaded painting replaces the shipped choice"
     );
     browser.screenshot("browser-form.png").await;
-    let submit = browser.find("#submit").await;
-    browser
-        .post(&format!("/element/{submit}/click"), json!({}))
-        .await;
-
-    let start = Instant::now();
-    while !browser.current_url().await.contains("/jobs/") {
-        let error = browser.script("const e = document.querySelector('#form-error'); return (!e || e.hidden) ? null : e.textContent").await;
-        assert!(error.is_null(), "the form says: {error}");
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the job page did not open"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    submit_and_open_the_job_page(&browser).await;
     // The optimisation starts from the fast picture this browser painted and sent with the
     // job (the server painted none): the job page says so.
     browser
@@ -472,20 +458,7 @@ async fn a_browser_paints_where_the_second_painting_goes() {
     assert!(painted[0].as_u64().unwrap() > 200, "{painted}");
     assert_eq!(painted[1].as_u64().unwrap(), 0, "{painted}");
     browser.screenshot("browser-regions.png").await;
-    let submit = browser.find("#submit").await;
-    browser
-        .post(&format!("/element/{submit}/click"), json!({}))
-        .await;
-    let start = Instant::now();
-    while !browser.current_url().await.contains("/jobs/") {
-        let error = browser.script("const e = document.querySelector('#form-error'); return (!e || e.hidden) ? null : e.textContent").await;
-        assert!(error.is_null(), "the form says: {error}");
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the job page did not open"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    submit_and_open_the_job_page(&browser).await;
     browser
         .wait_until(
             "the result",
@@ -560,20 +533,7 @@ async fn a_browser_asks_for_an_instant_picture_and_sees_it() {
         "the optimisation's settings are off for an instant picture"
     );
     browser.screenshot("browser-instant-form.png").await;
-    let submit = browser.find("#submit").await;
-    browser
-        .post(&format!("/element/{submit}/click"), json!({}))
-        .await;
-    let start = Instant::now();
-    while !browser.current_url().await.contains("/jobs/") {
-        let error = browser.script("const e = document.querySelector('#form-error'); return (!e || e.hidden) ? null : e.textContent").await;
-        assert!(error.is_null(), "the form says: {error}");
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the job page did not open"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    submit_and_open_the_job_page(&browser).await;
     // The picture itself is shown: the result, loaded, at the size asked for.
     browser
         .wait_until(
@@ -870,6 +830,24 @@ async fn webgpu_adapter(browser: &Browser) -> Option<String> {
         .await
         .as_str()
         .map(str::to_owned)
+}
+
+/// Sends the page's form and waits until the job's page opens (failing on the form's error).
+async fn submit_and_open_the_job_page(browser: &Browser) {
+    let submit = browser.find("#submit").await;
+    browser
+        .post(&format!("/element/{submit}/click"), json!({}))
+        .await;
+    let start = Instant::now();
+    while !browser.current_url().await.contains("/jobs/") {
+        let error = browser.script("const e = document.querySelector('#form-error'); return (!e || e.hidden) ? null : e.textContent").await;
+        assert!(error.is_null(), "the form says: {error}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the job page did not open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Uploads a photo and a painting through the page's form and picks "Instant" at `size`.
@@ -1460,20 +1438,7 @@ async fn a_browser_sends_a_clip_and_plays_the_painted_one() {
     browser
         .script("document.querySelector('input[name=method][value=fast]').click(); return null")
         .await;
-    let submit = browser.find("#submit").await;
-    browser
-        .post(&format!("/element/{submit}/click"), json!({}))
-        .await;
-    let start = Instant::now();
-    while !browser.current_url().await.contains("/jobs/") {
-        let error = browser.script("const e = document.querySelector('#form-error'); return (!e || e.hidden) ? null : e.textContent").await;
-        assert!(error.is_null(), "the form says: {error}");
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the job page did not open"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    submit_and_open_the_job_page(&browser).await;
     // Frames are counted, and the painted clip plays where the picture would be.
     browser
         .wait_until(
