@@ -42,13 +42,13 @@ pub struct Conv2d {
     upsample: usize,
     activation: Activation,
     kernels: PackedA,
-    /// For a stride-1 convolution with few output channels, the weights as
+    /// For a convolution with few output channels, the weights as
     /// `[in][ky][kx][out]` for [`Conv2d::run_direct`].
     direct: Option<Vec<f32>>,
     bias: Vec<f32>,
 }
 
-/// Output channels up to which a stride-1 convolution runs directly rather than as a matrix
+/// Output channels up to which a convolution runs directly rather than as a matrix
 /// product: the product's blocks are 16 or more rows of output channels, so with 3 or 8 of
 /// them most of its work is padding (the fast model's first and last 9x9 layers, and the
 /// 3x3 before the last, are 43% of its time that way).
@@ -56,10 +56,11 @@ const DIRECT_MAX_OUT: usize = 8;
 
 /// The same bound with the AVX-512 direct kernel, which holds eight channels' sums in
 /// registers and goes over the channels eight at a time: up to 32 (the fast model's residual
-/// blocks and its first expansion) it beats lowering the input and multiplying.
+/// blocks, its strided contractions and its first expansion) it beats lowering the input and
+/// multiplying.
 const DIRECT_MAX_OUT_AVX512: usize = 32;
 
-/// Output channels up to which a stride-1 convolution runs directly on this CPU.
+/// Output channels up to which a convolution runs directly on this CPU.
 fn direct_max_out() -> usize {
     match crate::gemm::Kernel::detect() {
         #[cfg(target_arch = "x86_64")]
@@ -119,7 +120,7 @@ impl Conv2d {
             upsample: 1,
             activation: Activation::Identity,
             kernels: PackedA::pack(weight, out_channels, depth, depth),
-            direct: (stride == 1 && kernel > 1 && out_channels <= direct_max_out()).then(|| {
+            direct: (kernel > 1 && out_channels <= direct_max_out()).then(|| {
                 let mut w = vec![0.0; weight.len()];
                 for o in 0..out_channels {
                     for tap in 0..depth {
@@ -255,10 +256,14 @@ impl Conv2d {
         (out, merged_moments(&per_task, m, with_moments))
     }
 
-    /// A stride-1 convolution with few output channels, computed directly: for each band
-    /// of output rows, the padded (and upsampled) input rows it reads are made once, then
-    /// every output channel of [`LANES`] columns at a time is accumulated in registers over
-    /// all the taps.
+    /// A convolution with few output channels, computed directly: for each band of output
+    /// rows, the padded (and upsampled) input rows it reads are made once, then every output
+    /// channel of [`LANES`] columns at a time is accumulated in registers over all the taps.
+    ///
+    /// With a stride, each padded row is kept as its `stride` phases (columns p, p + s,
+    /// p + 2s, ... in phase p), so that a tap still reads LANES consecutive values: output
+    /// column x's tap kx is phase kx % s at x + kx / s. (Lowering a strided input for a
+    /// matrix product copied every value nine times and was most of those layers' time.)
     fn run_direct(
         &self,
         input: &Tensor,
@@ -269,92 +274,155 @@ impl Conv2d {
         let (out_h, out_w) = self
             .output_size(height, width)
             .expect("input too small for the convolution");
-        let (k, m) = (self.kernel, self.out_channels);
-        let mut out = Tensor::zeros(m, out_h, out_w);
+        let (k, m, s) = (self.kernel, self.out_channels, self.stride);
         let plane = out_h * out_w;
-        let out_ptr = SharedMut::new(out.as_mut_slice());
         let (top, bottom) = self.padding.rows();
         let rows = AxisMap::new(self.padding, top, bottom, height, self.upsample);
         let (left, right) = self.padding.columns();
         let columns = AxisMap::new(self.padding, left, right, width, self.upsample);
-        // Padded rows are long enough for whole LANES-wide steps past the last column.
+        // Each phase of a padded row is long enough for whole LANES-wide steps past the last
+        // column.
         let blocks = out_w.div_ceil(LANES);
-        let padded_w = blocks * LANES + k - 1;
+        let phase_w = blocks * LANES + (k - 1).div_ceil(s);
+        let padded_w = s * phase_w;
+        let tap_offsets: Vec<usize> = (0..k).map(|kx| kx % s * phase_w + kx / s).collect();
         let bands = out_h.div_ceil(DIRECT_BAND);
-        let per_band: Vec<Vec<Moments>> = (0..bands)
-            .into_par_iter()
-            .map_init(Vec::new, |padded: &mut Vec<f32>, band| {
-                let first_row = band * DIRECT_BAND;
-                let band_rows = DIRECT_BAND.min(out_h - first_row);
-                let in_rows = band_rows + k - 1;
-                // Every value the sums use is written below, so the buffer is not cleared
-                // for each band (that was a tenth of a video frame's time): what lies past
-                // the last column only reaches lanes that are never stored.
-                let needed = self.in_channels * in_rows * padded_w;
-                if padded.len() < needed {
-                    padded.resize(needed, 0.0);
-                }
-                for c in 0..self.in_channels {
-                    let source = input.plane(c);
-                    for r in 0..in_rows {
-                        let Some(y) = rows.0[first_row + r] else {
-                            // A row of zero padding.
-                            padded[(c * in_rows + r) * padded_w..][..padded_w].fill(0.0);
-                            continue;
-                        };
-                        let line = &source[y * width..][..width];
-                        let dst = &mut padded[(c * in_rows + r) * padded_w..][..columns.0.len()];
-                        // The inside by copying (or repeating, when upsampling), the
-                        // padding through the column map.
-                        let inside = &mut dst[left..left + width * self.upsample];
-                        match self.upsample {
-                            1 => inside.copy_from_slice(line),
-                            u => {
-                                for (chunk, &v) in inside.chunks_exact_mut(u).zip(line) {
-                                    chunk.fill(v);
-                                }
+        let mut per_band: Vec<Vec<Moments>> = Vec::new();
+        let write = |out_ptr: SharedMut<f32>| {
+            per_band = (0..bands)
+                .into_par_iter()
+                .map_init(
+                    || (Vec::new(), Vec::new()),
+                    |(padded, line_buf): &mut (Vec<f32>, Vec<f32>), band| {
+                        let first_row = band * DIRECT_BAND;
+                        let band_rows = DIRECT_BAND.min(out_h - first_row);
+                        let in_rows = (band_rows - 1) * s + k;
+                        // Every value the sums use is written below, so the buffer is not cleared
+                        // for each band (that was a tenth of a video frame's time): what lies past
+                        // the last column only reaches lanes that are never stored.
+                        let needed = self.in_channels * in_rows * padded_w;
+                        if padded.len() < needed {
+                            padded.resize(needed, 0.0);
+                        }
+                        for c in 0..self.in_channels {
+                            for r in 0..in_rows {
+                                let slot = &mut padded[(c * in_rows + r) * padded_w..][..padded_w];
+                                let source = rows.0[first_row * s + r]
+                                    .map(|y| &input.plane(c)[y * width..][..width]);
+                                self.padded_row(source, &columns, phase_w, slot, line_buf);
                             }
                         }
-                        let edges = (0..left).chain(left + width * self.upsample..dst.len());
-                        for t in edges {
-                            dst[t] = columns.0[t].map_or(0.0, |i| line[i]);
+                        let band_out = out_ptr;
+                        let geometry = DirectBand {
+                            in_channels: self.in_channels,
+                            kernel: k,
+                            stride: s,
+                            tap_offsets: &tap_offsets,
+                            in_rows,
+                            padded_w,
+                            out_w,
+                            plane,
+                            first_row,
+                            band_rows,
+                        };
+                        // SAFETY: each band writes its own output rows of every channel, and `out`
+                        // outlives the parallel loop.
+                        unsafe { direct_band(m, &geometry, padded, weights, &self.bias, band_out) };
+                        let mut moments = Vec::new();
+                        for o in 0..m {
+                            // SAFETY: this band's rows of channel `o`, written above by this task only.
+                            let rows_out = unsafe {
+                                std::slice::from_raw_parts_mut(
+                                    band_out.get().add(o * plane + first_row * out_w),
+                                    band_rows * out_w,
+                                )
+                            };
+                            if self.activation != Activation::Identity {
+                                self.activation.apply_slice(rows_out);
+                            }
+                            if with_moments {
+                                moments.push(Moments::of(rows_out));
+                            }
                         }
-                    }
-                }
-                let band_out = out_ptr;
-                let geometry = DirectBand {
-                    in_channels: self.in_channels,
-                    kernel: k,
-                    in_rows,
-                    padded_w,
-                    out_w,
-                    plane,
-                    first_row,
-                    band_rows,
-                };
-                // SAFETY: each band writes its own output rows of every channel, and `out`
-                // outlives the parallel loop.
-                unsafe { direct_band(m, &geometry, padded, weights, &self.bias, band_out) };
-                let mut moments = Vec::new();
-                for o in 0..m {
-                    // SAFETY: this band's rows of channel `o`, written above by this task only.
-                    let rows_out = unsafe {
-                        std::slice::from_raw_parts_mut(
-                            band_out.get().add(o * plane + first_row * out_w),
-                            band_rows * out_w,
-                        )
-                    };
-                    if self.activation != Activation::Identity {
-                        self.activation.apply_slice(rows_out);
-                    }
-                    if with_moments {
-                        moments.push(Moments::of(rows_out));
-                    }
-                }
-                moments
-            })
-            .collect();
+                        moments
+                    },
+                )
+                .collect();
+        };
+        // SAFETY: the bands together cover every output row, and each band stores every
+        // column of its rows in all `m` channels through the pointer (`direct_band`); a
+        // band's rows are read (activation, moments) only after its own task wrote them.
+        let out = unsafe { Tensor::written_by(m, out_h, out_w, write) };
         (out, merged_moments(&per_band, m, with_moments))
+    }
+
+    /// An input row (`None`: a row of zero padding), padded and upsampled, into `slot` as its
+    /// `stride` phases of `phase_w` values each; `line` is scratch space.
+    fn padded_row(
+        &self,
+        source: Option<&[f32]>,
+        columns: &AxisMap,
+        phase_w: usize,
+        slot: &mut [f32],
+        line: &mut Vec<f32>,
+    ) {
+        let Some(source) = source else {
+            slot.fill(0.0);
+            return;
+        };
+        let (s, u, width) = (self.stride, self.upsample, source.len());
+        let len = columns.0.len();
+        // Unstrided, the padded row is the slot; strided, it is made in `line` and dealt out.
+        if s > 1 && line.len() < len {
+            line.resize(len, 0.0);
+        }
+        let dst = if s == 1 {
+            &mut slot[..len]
+        } else {
+            &mut line[..len]
+        };
+        // The inside by copying (or repeating, when upsampling), the padding through the
+        // column map.
+        let left = self.padding.columns().0;
+        let inside = &mut dst[left..left + width * u];
+        match u {
+            1 => inside.copy_from_slice(source),
+            // Pairs of a known size: filling a chunk whose size is known only at run time
+            // was a call per value.
+            2 => {
+                for (pair, &v) in inside.chunks_exact_mut(2).zip(source) {
+                    pair.copy_from_slice(&[v, v]);
+                }
+            }
+            u => {
+                for (chunk, &v) in inside.chunks_exact_mut(u).zip(source) {
+                    chunk.fill(v);
+                }
+            }
+        }
+        for t in (0..left).chain(left + width * u..len) {
+            dst[t] = columns.0[t].map_or(0.0, |i| source[i]);
+        }
+        let line = &line[..if s > 1 { len } else { 0 }];
+        match s {
+            1 => {}
+            2 => {
+                let (even, odd) = slot.split_at_mut(phase_w);
+                for ((e, o), pair) in even.iter_mut().zip(odd).zip(line.chunks_exact(2)) {
+                    (*e, *o) = (pair[0], pair[1]);
+                }
+                if len % 2 == 1 {
+                    even[len / 2] = line[len - 1];
+                }
+            }
+            _ => {
+                for (phase, to) in slot.chunks_exact_mut(phase_w).enumerate() {
+                    for (t, &v) in to.iter_mut().zip(line[phase..].iter().step_by(s)) {
+                        *t = v;
+                    }
+                }
+            }
+        }
     }
 
     /// Writes the `depth x (band_rows * out_w)` matrix whose column for output pixel (y, x)
@@ -455,9 +523,13 @@ fn merged_moments(per_task: &[Vec<Moments>], m: usize, with_moments: bool) -> Ve
 
 /// The shape of one band of a direct convolution: its padded input rows (`in_rows` of
 /// `padded_w` per input channel) and where its `band_rows` output rows go.
-struct DirectBand {
+struct DirectBand<'a> {
     in_channels: usize,
     kernel: usize,
+    stride: usize,
+    /// Where in a padded row each kernel column's LANES values start (its phase's start
+    /// plus `kx / stride`).
+    tap_offsets: &'a [usize],
     in_rows: usize,
     padded_w: usize,
     out_w: usize,
@@ -590,18 +662,19 @@ mod avx512_direct {
         for (o, sums) in acc.iter_mut().enumerate() {
             *sums = [_mm512_set1_ps(bias[group.first + o]); B];
         }
+        let reach = g.tap_offsets.iter().max().copied().unwrap_or(0) + B * LANES;
         for c in 0..g.in_channels {
             for ky in 0..k {
-                let row = &padded[(c * g.in_rows + r + ky) * g.padded_w + x0..];
-                // The reads below reach `(B - 1) * LANES + k - 1 + LANES` values into the row.
-                assert!(row.len() >= B * LANES + k - 1, "a padded row too short");
+                let row = &padded[(c * g.in_rows + r * g.stride + ky) * g.padded_w + x0..];
+                // The reads below reach `(B - 1) * LANES + offset + LANES` values into the row.
+                assert!(row.len() >= reach, "a padded row too short");
                 let taps = &weights[(c * k + ky) * k * group.m + group.first..];
                 assert!(taps.len() >= (k - 1) * group.m + M, "weights too short");
-                for kx in 0..k {
+                for (kx, &offset) in g.tap_offsets.iter().enumerate() {
                     let mut v = [_mm512_setzero_ps(); B];
                     for (b, v) in v.iter_mut().enumerate() {
                         // SAFETY: within `row` (asserted above).
-                        *v = unsafe { _mm512_loadu_ps(row.as_ptr().add(kx + b * LANES)) };
+                        *v = unsafe { _mm512_loadu_ps(row.as_ptr().add(offset + b * LANES)) };
                     }
                     for (o, sums) in acc.iter_mut().enumerate() {
                         // SAFETY: within `taps` (asserted above).
@@ -685,11 +758,11 @@ unsafe fn direct_band_for<const M: usize>(
             }
             for c in 0..g.in_channels {
                 for ky in 0..k {
-                    let row =
-                        &padded[(c * g.in_rows + r + ky) * g.padded_w + x0..][..LANES + k - 1];
+                    let row = &padded[(c * g.in_rows + r * g.stride + ky) * g.padded_w + x0..];
                     let taps = &weights[(c * k + ky) * k * group.m..][..k * group.m];
-                    for kx in 0..k {
-                        let v: &[f32; LANES] = row[kx..kx + LANES].try_into().expect("LANES");
+                    for (kx, &offset) in g.tap_offsets.iter().enumerate() {
+                        let v: &[f32; LANES] =
+                            row[offset..offset + LANES].try_into().expect("LANES");
                         let w: &[f32; M] = taps[kx * group.m + group.first..][..M]
                             .try_into()
                             .expect("M");

@@ -16,6 +16,12 @@ impl<T> SharedMut<T> {
         SharedMut(buffer.as_mut_ptr())
     }
 
+    /// From a pointer to a buffer that may not be initialised yet (its users write before
+    /// they read; see [`crate::Tensor::written_by`]).
+    pub(crate) fn from_ptr(start: *mut T) -> Self {
+        SharedMut(start)
+    }
+
     /// The pointer. A method, not a field access, so that closures capture
     /// the whole (`Send`) wrapper rather than the bare pointer.
     pub fn get(self) -> *mut T {

@@ -138,6 +138,15 @@ fn conv2d_matches_the_reference_for_every_shape_the_model_uses() {
         (16, 8, 3, 1, Padding::Reflect(1), 2, 10, 37),
         (2, 1, 5, 1, Padding::zeros(2), 1, 9, 33),
         (5, 7, 3, 1, Padding::zeros(1), 3, 4, 3),
+        // Strided, run directly: each padded row kept as its phases; widths with several
+        // column blocks and a partial one, an even kernel, a stride of three, and more rows
+        // than one band.
+        (8, 16, 3, 2, Padding::Reflect(1), 1, 53, 71),
+        (3, 5, 4, 2, Padding::zeros(1), 1, 11, 40),
+        (4, 6, 5, 3, Padding::Reflect(2), 1, 19, 50),
+        (6, 4, 3, 2, Padding::zeros(1), 2, 9, 21),
+        // Strided with too many output channels to run directly (lowered for a product).
+        (8, 48, 3, 2, Padding::Reflect(1), 1, 15, 37),
     ];
     for (cin, cout, k, stride, padding, up, h, w) in cases {
         let x = random_tensor(&mut rng, cin, h, w);

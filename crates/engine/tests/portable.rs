@@ -54,5 +54,21 @@ fn convolutions_are_right_with_the_portable_kernel() {
                 "Conv2d {cin}->{cout}: {a} vs {e}"
             );
         }
+        // With a stride of two: every other value of the same convolution (its direct kernel
+        // reads the padded rows' two phases where it has at most 8 output channels).
+        let strided = Conv2d::new(cin, cout, 3, 2, Padding::zeros(1), &weight, bias.clone());
+        let got = strided.forward(&x);
+        assert_eq!(got.shape(), (cout, h.div_ceil(2), w.div_ceil(2)));
+        for o in 0..cout {
+            for y in 0..got.height() {
+                for x in 0..got.width() {
+                    let (a, e) = (got.get(o, y, x), expected.get(o, 2 * y, 2 * x));
+                    assert!(
+                        (a - e).abs() <= 1e-4 * scale,
+                        "strided Conv2d {cin}->{cout} at {o},{y},{x}: {a} vs {e}"
+                    );
+                }
+            }
+        }
     }
 }
