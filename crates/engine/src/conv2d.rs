@@ -10,10 +10,11 @@
 //! rayon's threads; a band can also measure the [`Moments`] of its output rows while they are
 //! in cache, for the instance normalisation that follows.
 //!
-//! A stride-1 convolution with at most 8 output channels (a style network's first and last
-//! layers) is computed directly instead: a matrix product's blocks would be mostly padding.
-//! Each band of output rows makes the padded input rows it reads, then sums every tap into
-//! registers 16 columns and up to 4 channels at a time.
+//! A convolution with few output channels (at most 8, or 32 with AVX-512: all of the fast
+//! style model's transformer) is computed directly instead: a matrix product's blocks would be
+//! mostly padding. Each band of output rows makes the padded input rows it reads (as the
+//! stride's phases, so that every tap reads consecutive values), then sums every tap into
+//! registers 16 columns and up to 4 (8 with AVX-512) channels at a time.
 
 use rayon::prelude::*;
 
