@@ -294,11 +294,12 @@ pub fn frame_memory_bytes(request: &VideoRequest, width: usize, height: usize) -
         }
     };
     // Frames: the input (8-bit and float) and the one read ahead (float), their greys, the
-    // painted picture, the previous one and its carried copy (float RGB, 12 bytes a pixel);
+    // painted picture, the previous one (also 8-bit, until it is written beside the next
+    // painting) and its carried copy (float RGB, 12 bytes a pixel);
     // the flow: the carry in use (a field of 8 bytes and the reliability) and the next one
     // being worked out (two fields, the reliability, and the pyramids of two grey frames,
     // about 4 bytes a pixel each, all levels).
-    let frames = pixels * (3 + 5 * 12 + 2 * 4);
+    let frames = pixels * (2 * 3 + 5 * 12 + 2 * 4);
     let flow = pixels * ((8 + 4) + (2 * 8 + 4 + 2 * 6 * 4));
     method + frames + flow
 }
@@ -535,76 +536,61 @@ pub fn stylize_video(
             .unwrap_or_default()
     ));
     let mut sink: Option<FrameSink> = None;
+    // A painted frame not yet written: it is written beside the next frame's painting.
+    let mut unwritten: Option<RgbFrame> = None;
     let mut segment_frames = 0;
     let total = plan.frames.map(|n| n as usize);
     let mut done = resumed_from;
     let mut stopped = false;
     let painting_started = Instant::now();
+    let sinks = SinkMaker {
+        output: &plan.output,
+        ffmpeg: ffmpeg.as_ref(),
+        work: &work,
+        temp_output: &temp_output,
+        setup: EncodeSetup {
+            container: Container::H264,
+            width,
+            height,
+            fps: plan.fps,
+        },
+    };
     while let Some((photo, gray)) = upcoming.take() {
-        upcoming = read_frame(&mut source, &mut frame)?;
-        let (picture, next_carry) = std::thread::scope(|scope| {
-            let next_carry = upcoming
-                .as_ref()
-                .filter(|_| steady.enabled)
-                .map(|(_, next)| scope.spawn(|| Carry::between(&gray, next, steady.flow)));
-            let picture =
-                painter.paint(&photo, carry.as_ref(), previous_painted.as_ref(), observer);
-            let next_carry = next_carry.map(|thread| {
-                thread
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        if unwritten.is_some() && sink.is_none() {
+            sink = Some(sinks.open(&mut state, done - 1)?);
+        }
+        // While the network paints this frame, a thread of its own does what needs only the
+        // frames around it, in the gaps the network leaves in the cores: the previous painted
+        // frame carried onto this one (first: the painting waits for it), the previous frame
+        // written, the next frame read, and the flow from this frame to the next.
+        let (carried_tx, carried_rx) = std::sync::mpsc::sync_channel(1);
+        let (picture, beside) = std::thread::scope(|scope| {
+            let beside = scope.spawn(|| -> Result<_> {
+                let carried = match (&carry, &previous_painted) {
+                    (Some(c), Some(p)) => Some(c.carried(p, &photo)),
+                    _ => None,
+                };
+                let _ = carried_tx.send(carried);
+                if let Some(out) = unwritten.take() {
+                    sink.as_mut().expect("opened").write(&out)?;
+                }
+                let next = read_frame(&mut source, &mut frame)?;
+                let next_carry = next
+                    .as_ref()
+                    .filter(|_| steady.enabled)
+                    .map(|(_, following)| Carry::between(&gray, following, steady.flow));
+                Ok((next, next_carry))
             });
-            (picture, next_carry)
+            let carried = || carried_rx.recv().ok().flatten();
+            let picture = painter.paint(&photo, carry.as_ref(), carried, observer);
+            let beside = beside
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (picture, beside)
         });
         let picture = picture?;
-        carry = next_carry;
+        (upcoming, carry) = beside?;
         let out = RgbFrame::from_image(&picture);
-        // Where the frame goes.
-        if sink.is_none() {
-            sink = Some(match &plan.output {
-                OutputKind::Video(container @ (Container::H264 | Container::WebM)) => {
-                    let name = format!(
-                        "segment-{:05}.{}",
-                        state.segments.len(),
-                        if *container == Container::WebM {
-                            "webm"
-                        } else {
-                            "mkv"
-                        }
-                    );
-                    state.segments.push(name.clone());
-                    let setup = EncodeSetup {
-                        container: *container,
-                        width,
-                        height,
-                        fps: plan.fps,
-                    };
-                    FrameSink::Ffmpeg(
-                        ffmpeg
-                            .as_ref()
-                            .expect("planned")
-                            .encode(&work.join(&name), &setup)?,
-                    )
-                }
-                OutputKind::Video(container) => {
-                    let setup = EncodeSetup {
-                        container: *container,
-                        width,
-                        height,
-                        fps: plan.fps,
-                    };
-                    FrameSink::Ffmpeg(
-                        ffmpeg
-                            .as_ref()
-                            .expect("planned")
-                            .encode(&temp_output, &setup)?,
-                    )
-                }
-                OutputKind::Gif => FrameSink::gif(&temp_output, plan.fps)?,
-                OutputKind::PngSequence(pattern) => FrameSink::pngs(pattern, done + 1),
-            });
-        }
-        sink.as_mut().expect("opened").write(&out)?;
         done += 1;
         segment_frames += 1;
         let checkpoint = match &plan.output {
@@ -627,7 +613,17 @@ pub fn stylize_video(
             picture: previous_painted.as_ref().expect("just painted"),
         };
         let flow = observer.on_frame(&progress);
-        if (checkpoint || flow == Flow::Stop) && resumable {
+        let saving = (checkpoint || flow == Flow::Stop) && resumable;
+        if saving || flow == Flow::Stop || upcoming.is_none() {
+            // Written now: what is saved, or left, holds every frame painted.
+            if sink.is_none() {
+                sink = Some(sinks.open(&mut state, done - 1)?);
+            }
+            sink.as_mut().expect("opened").write(&out)?;
+        } else {
+            unwritten = Some(out);
+        }
+        if saving {
             if let Some(sink) = sink.take() {
                 sink.finish()?;
             }
@@ -697,6 +693,47 @@ fn read_frame(source: &mut FrameSource, frame: &mut RgbFrame) -> Result<Option<(
     let photo = frame.to_image();
     let gray = gray_of(&photo);
     Ok(Some((photo, gray)))
+}
+
+/// Opens where painted frames go: a new segment of the work folder (H.264 and WebM, which a
+/// stopped run can resume), the partial output (other formats), or the PNG sequence.
+struct SinkMaker<'a> {
+    output: &'a OutputKind,
+    ffmpeg: Option<&'a Ffmpeg>,
+    work: &'a Path,
+    temp_output: &'a Path,
+    /// The encoder's frame size and rate (the container is the output's).
+    setup: EncodeSetup,
+}
+
+impl SinkMaker<'_> {
+    /// A sink whose first frame is the clip's frame `written + 1` (counted from 1).
+    fn open(&self, state: &mut State, written: usize) -> Result<FrameSink> {
+        let encode = |path: &Path, container: Container| -> Result<FrameSink> {
+            let setup = EncodeSetup {
+                container,
+                ..self.setup
+            };
+            Ok(FrameSink::Ffmpeg(
+                self.ffmpeg.expect("planned").encode(path, &setup)?,
+            ))
+        };
+        match self.output {
+            OutputKind::Video(container @ (Container::H264 | Container::WebM)) => {
+                let extension = if *container == Container::WebM {
+                    "webm"
+                } else {
+                    "mkv"
+                };
+                let name = format!("segment-{:05}.{extension}", state.segments.len());
+                state.segments.push(name.clone());
+                encode(&self.work.join(&name), *container)
+            }
+            OutputKind::Video(container) => encode(self.temp_output, *container),
+            OutputKind::Gif => FrameSink::gif(self.temp_output, self.setup.fps),
+            OutputKind::PngSequence(pattern) => Ok(FrameSink::pngs(pattern, written + 1)),
+        }
+    }
 }
 
 fn rename(from: &Path, to: &Path) -> Result<()> {
@@ -786,15 +823,11 @@ impl<'r> Painter<'r> {
         &mut self,
         photo: &Image,
         carry: Option<&Carry>,
-        previous: Option<&Image>,
+        carried: impl FnOnce() -> Option<Image>,
         observer: &mut dyn VideoObserver,
     ) -> Result<Image> {
         let request = self.request;
         let steady = request.steadiness;
-        let carried = match (carry, previous) {
-            (Some(c), Some(p)) => Some(c.carried(p, photo)),
-            _ => None,
-        };
         let picture = match &mut self.kind {
             PainterKind::Fast { model, styles } => {
                 let Method::Fast { strength } = request.method else {
@@ -827,13 +860,17 @@ impl<'r> Painter<'r> {
                     0.0
                 };
                 let regions = request.styles.iter().any(|s| s.mask.is_some());
-                let mut layers = Vec::new();
-                for (i, (vector, statistics)) in styles.iter_mut().enumerate() {
+                let mut fresh = Vec::new();
+                for (vector, statistics) in styles.iter_mut() {
                     let t = model.stylize_steady(photo.tensor(), vector, statistics, keep)?;
-                    let mut picture = match request.color {
+                    fresh.push(match request.color {
                         ColorMode::Luminance => restyle::color::recombine(&t, photo),
                         _ => Image::from_tensor(t),
-                    };
+                    });
+                }
+                let carried = carried();
+                let mut layers = Vec::new();
+                for (i, mut picture) in fresh.into_iter().enumerate() {
                     if let (Some(c), Some(carried)) = (carry, &carried) {
                         let blended = c.blend(&picture, carried, steady.blend);
                         picture = keep_strokes(&blended, &picture, steady.strokes);
@@ -869,6 +906,7 @@ impl<'r> Painter<'r> {
                 else {
                     unreachable!("a Gatys painter")
                 };
+                let carried = carried();
                 let mut s = (**settings).clone();
                 s.size = photo.width().max(photo.height());
                 s.color = request.color;
