@@ -67,17 +67,17 @@ impl Image {
         Self { pixels }
     }
 
-    /// 8-bit RGB, values clamped to 0..1 and rounded.
+    /// 8-bit RGB, values clamped to 0..1 and rounded (halves up).
     pub fn to_rgb8(&self) -> image::RgbImage {
         let (w, h) = (self.width(), self.height());
         let plane = w * h;
         let data = self.pixels.as_slice();
-        ImageBuffer::from_fn(w as u32, h as u32, |x, y| {
-            let i = y as usize * w + x as usize;
-            Rgb(std::array::from_fn(|c| {
-                (data[c * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8
-            }))
-        })
+        let (red, green, blue) = (&data[..plane], &data[plane..2 * plane], &data[2 * plane..]);
+        let mut out = vec![0u8; 3 * plane];
+        for (((o, &r), &g), &b) in out.chunks_exact_mut(3).zip(red).zip(green).zip(blue) {
+            o.copy_from_slice(&[to_byte(r), to_byte(g), to_byte(b)]);
+        }
+        ImageBuffer::from_raw(w as u32, h as u32, out).expect("three bytes a pixel")
     }
 
     fn to_rgb32f(&self) -> Rgb32FImage {
@@ -136,4 +136,35 @@ pub fn fit_long_edge(width: usize, height: usize, long_edge: usize) -> (usize, u
     let w = ((width as f64 * scale).round() as usize).max(1);
     let h = ((height as f64 * scale).round() as usize).max(1);
     (w, h)
+}
+
+/// `v` (0..1) as a byte, rounded as `f32::round` does (halves away from zero), without its
+/// call to the C library on CPUs without a rounding instruction: the fraction of a value
+/// under 2^23 is exact, so comparing it with a half decides the same way. (A clip's frames
+/// are converted at 25 a second.)
+#[inline]
+fn to_byte(v: f32) -> u8 {
+    let scaled = v.clamp(0.0, 1.0) * 255.0;
+    let whole = scaled as u32;
+    (whole + u32::from(scaled - whole as f32 >= 0.5)) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_byte;
+
+    #[test]
+    fn bytes_are_rounded_as_f32_round_does() {
+        let reference = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+        // Spread over every value from 0 to 1 (and a little past), and either side of each
+        // halfway point between two bytes.
+        let spread = (0..=0x3f90_0000u32).step_by(251).map(f32::from_bits);
+        let halves = (0..255).flat_map(|k| {
+            let half = (k as f32 + 0.5) / 255.0;
+            [half.next_down(), half, half.next_up()]
+        });
+        for v in spread.chain(halves).chain([-1.0, 2.0, f32::NAN, f32::INFINITY]) {
+            assert_eq!(to_byte(v), reference(v), "{v:e} ({:#x})", v.to_bits());
+        }
+    }
 }

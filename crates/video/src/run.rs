@@ -294,7 +294,7 @@ pub fn frame_memory_bytes(request: &VideoRequest, width: usize, height: usize) -
         }
     };
     // Frames: the input (8-bit and float) and the one read ahead (float), their greys, the
-    // painted picture, the previous one (also 8-bit, until it is written beside the next
+    // painted picture, the previous one (also 8-bit while it is written beside the next
     // painting) and its carried copy (float RGB, 12 bytes a pixel);
     // the flow: the carry in use (a field of 8 bytes and the reliability) and the next one
     // being worked out (two fields, the reliability, and the pyramids of two grey frames,
@@ -540,8 +540,9 @@ pub fn stylize_video(
             .unwrap_or_default()
     ));
     let mut sink: Option<FrameSink> = None;
-    // A painted frame not yet written: it is written beside the next frame's painting.
-    let mut unwritten: Option<RgbFrame> = None;
+    // Whether the last painted frame is still to be written: it is converted and written
+    // beside the next frame's painting.
+    let mut unwritten = false;
     let mut segment_frames = 0;
     let mut segment_started = Instant::now();
     let total = plan.frames.map(|n| n as usize);
@@ -561,7 +562,7 @@ pub fn stylize_video(
         },
     };
     while let Some((photo, gray)) = upcoming.take() {
-        if unwritten.is_some() && sink.is_none() {
+        if unwritten && sink.is_none() {
             sink = Some(sinks.open(&mut state, done - 1)?);
         }
         // While the network paints this frame, a thread of its own does what needs only the
@@ -576,8 +577,11 @@ pub fn stylize_video(
                     _ => None,
                 };
                 let _ = carried_tx.send(carried);
-                if let Some(out) = unwritten.take() {
-                    sink.as_mut().expect("opened").write(&out)?;
+                if std::mem::take(&mut unwritten) {
+                    let last = previous_painted.as_ref().expect("painted");
+                    sink.as_mut()
+                        .expect("opened")
+                        .write(&RgbFrame::from_image(last))?;
                 }
                 let next = read_frame(&mut source, &mut frame)?;
                 let next_carry = next
@@ -595,7 +599,6 @@ pub fn stylize_video(
         });
         let picture = picture?;
         (upcoming, carry) = beside?;
-        let out = RgbFrame::from_image(&picture);
         done += 1;
         segment_frames += 1;
         let checkpoint = match &plan.output {
@@ -625,9 +628,10 @@ pub fn stylize_video(
             if sink.is_none() {
                 sink = Some(sinks.open(&mut state, done - 1)?);
             }
+            let out = RgbFrame::from_image(previous_painted.as_ref().expect("painted"));
             sink.as_mut().expect("opened").write(&out)?;
         } else {
-            unwritten = Some(out);
+            unwritten = true;
         }
         if saving {
             if let Some(sink) = sink.take() {
