@@ -335,6 +335,22 @@ fn bilinear(plane: &[f32], w: usize, h: usize, x: f32, y: f32) -> f32 {
     top * (1.0 - fy) + bottom * fy
 }
 
+/// [`bilinear`] samples of two planes at the same point (the taps worked out once).
+#[inline]
+fn bilinear_pair(a: &[f32], b: &[f32], w: usize, h: usize, x: f32, y: f32) -> (f32, f32) {
+    let x = x.clamp(0.0, (w - 1) as f32);
+    let y = y.clamp(0.0, (h - 1) as f32);
+    let (x0, y0) = (x as usize, y as usize);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let sample = |plane: &[f32]| {
+        let top = plane[y0 * w + x0] * (1.0 - fx) + plane[y0 * w + x1] * fx;
+        let bottom = plane[y1 * w + x0] * (1.0 - fx) + plane[y1 * w + x1] * fx;
+        top * (1.0 - fy) + bottom * fy
+    };
+    (sample(a), sample(b))
+}
+
 /// Whether (x, y) lies within the frame's pixel centres.
 #[inline]
 fn inside(w: usize, h: usize, x: f32, y: f32) -> bool {
@@ -428,8 +444,7 @@ pub fn reliability(flow: &FlowField, reverse: &FlowField) -> Vec<f32> {
             if !inside(w, h, bx, by) {
                 continue;
             }
-            let ru = bilinear(&reverse.u, w, h, bx, by);
-            let rv = bilinear(&reverse.v, w, h, bx, by);
+            let (ru, rv) = bilinear_pair(&reverse.u, &reverse.v, w, h, bx, by);
             let (su, sv) = (u + ru, v + rv);
             let w2 = u * u + v * v;
             if su * su + sv * sv >= 0.01 * (w2 + ru * ru + rv * rv) + 0.5 {
@@ -489,11 +504,31 @@ pub fn smoothed(mask: &[f32], width: usize, height: usize, sigma: f32) -> Vec<f3
     // Along the rows, then down the columns a whole row at a time (so the second pass reads
     // memory in order too: it runs a frame's reliability every frame of a clip).
     let mut rows = vec![0.0f32; n];
+    let edge = |line: &[f32], x: usize| -> f32 {
+        let (lo, hi) = (x.saturating_sub(radius), (x + radius).min(width - 1));
+        (lo..=hi).map(|j| kernel[x.abs_diff(j)] * line[j]).sum::<f32>() * across[x]
+    };
     for (line, out) in mask.chunks_exact(width).zip(rows.chunks_exact_mut(width)) {
-        for (x, (o, &scale)) in out.iter_mut().zip(&across).enumerate() {
-            let (lo, hi) = (x.saturating_sub(radius), (x + radius).min(width - 1));
-            let sum: f32 = (lo..=hi).map(|j| kernel[x.abs_diff(j)] * line[j]).sum();
-            *o = sum * scale;
+        if width > 2 * radius {
+            // Away from the ends, every tap is inside: the window's products are added as
+            // whole shifted rows (in the same order as at the ends), which vectorises.
+            let inner = &mut out[radius..width - radius];
+            for j in 0..=2 * radius {
+                let k = kernel[j.abs_diff(radius)];
+                for (o, &v) in inner.iter_mut().zip(&line[j..]) {
+                    *o += k * v;
+                }
+            }
+            for (o, &scale) in inner.iter_mut().zip(&across[radius..]) {
+                *o *= scale;
+            }
+            for x in (0..radius).chain(width - radius..width) {
+                out[x] = edge(line, x);
+            }
+        } else {
+            for (x, o) in out.iter_mut().enumerate() {
+                *o = edge(line, x);
+            }
         }
     }
     let mut out = vec![0.0f32; n];

@@ -175,6 +175,32 @@ fn smoothing_keeps_constants_and_spreads_a_step() {
 }
 
 #[test]
+fn smoothing_is_the_renormalised_gaussian_at_every_pixel() {
+    // Wider than the window and narrower than it; the plain sum at each pixel as the oracle.
+    for (w, h, sigma) in [(37, 23, 0.8), (5, 4, 0.8), (40, 9, 1.7)] {
+        let mask: Vec<f32> = (0..w * h).map(|i| ((i * 7919) % 13) as f32 / 12.0).collect();
+        let got = smoothed(&mask, w, h, sigma);
+        let radius = (3.0 * sigma).ceil() as isize;
+        let k = |d: isize| (-((d * d) as f32) / (2.0 * sigma * sigma)).exp();
+        for y in 0..h as isize {
+            for x in 0..w as isize {
+                let (mut sum, mut weight) = (0.0f64, 0.0f64);
+                for yy in (y - radius).max(0)..=(y + radius).min(h as isize - 1) {
+                    for xx in (x - radius).max(0)..=(x + radius).min(w as isize - 1) {
+                        let kk = (k(yy - y) * k(xx - x)) as f64;
+                        sum += kk * mask[(yy * w as isize + xx) as usize] as f64;
+                        weight += kk;
+                    }
+                }
+                let at = (y * w as isize + x) as usize;
+                let expected = sum / weight;
+                assert!((got[at] as f64 - expected).abs() < 1e-5, "{w}x{h} at {x},{y}");
+            }
+        }
+    }
+}
+
+#[test]
 fn warping_error_is_zero_for_a_perfect_warp_and_positive_for_noise() {
     let (w, h) = (30, 20);
     let (dx, dy) = (3usize, 2usize);
