@@ -19,6 +19,15 @@ pub enum Padding {
     /// The same amount on every side, mirrored without repeating the edge
     /// (`d c b | a b c d | c b a`: TensorFlow's and ONNX's `reflect`).
     Reflect(usize),
+    /// The edge value repeated (`a a | a b c d | d d`), possibly a different amount on each
+    /// side: what a reflection of an upsampled image is at the original size (see
+    /// [`crate::conv2d::Conv2d::upsampling_input`]).
+    Edge {
+        top: usize,
+        left: usize,
+        bottom: usize,
+        right: usize,
+    },
 }
 
 impl Padding {
@@ -43,7 +52,7 @@ impl Padding {
     /// `(before, after)` along the rows (vertical) axis.
     pub fn rows(self) -> (usize, usize) {
         match self {
-            Padding::Zero { top, bottom, .. } => (top, bottom),
+            Padding::Zero { top, bottom, .. } | Padding::Edge { top, bottom, .. } => (top, bottom),
             Padding::Reflect(p) => (p, p),
         }
     }
@@ -51,7 +60,7 @@ impl Padding {
     /// `(before, after)` along the columns (horizontal) axis.
     pub fn columns(self) -> (usize, usize) {
         match self {
-            Padding::Zero { left, right, .. } => (left, right),
+            Padding::Zero { left, right, .. } | Padding::Edge { left, right, .. } => (left, right),
             Padding::Reflect(p) => (p, p),
         }
     }
@@ -60,7 +69,7 @@ impl Padding {
     /// padding to be shorter than the line).
     pub fn fits(self, len: usize) -> bool {
         match self {
-            Padding::Zero { .. } => true,
+            Padding::Zero { .. } | Padding::Edge { .. } => true,
             Padding::Reflect(p) => p < len,
         }
     }
@@ -72,6 +81,7 @@ impl Padding {
         let n = len as isize;
         match self {
             Padding::Zero { .. } => (0..n).contains(&i).then_some(i as usize),
+            Padding::Edge { .. } => (n > 0).then(|| i.clamp(0, n - 1) as usize),
             Padding::Reflect(_) => {
                 let i = if i < 0 { -i } else { i };
                 let i = if i >= n { 2 * (n - 1) - i } else { i };

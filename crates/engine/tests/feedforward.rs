@@ -183,6 +183,35 @@ fn conv2d_matches_the_reference_for_every_shape_the_model_uses() {
 }
 
 #[test]
+fn an_activation_set_after_upsampling_applies_to_the_output() {
+    // An upsampling 3x3 convolution runs as four 2x2 ones; an activation given afterwards
+    // must reach them (and the moments are the activated output's).
+    let mut rng = ChaCha8Rng::seed_from_u64(15);
+    let (cin, cout, h, w) = (6, 5, 7, 19);
+    let x = random_tensor(&mut rng, cin, h, w);
+    let weight = random_vec(&mut rng, cout * cin * 9);
+    let bias = random_vec(&mut rng, cout);
+    let conv = Conv2d::new(cin, cout, 3, 1, Padding::Reflect(1), &weight, bias.clone())
+        .upsampling_input(2)
+        .with_activation(Activation::Relu);
+    let mut expected = reference_conv(
+        &pad(&upsample_nearest(&x, 2), Padding::Reflect(1)),
+        &weight,
+        &bias,
+        cout,
+        3,
+        1,
+        1,
+    );
+    Activation::Relu.apply_slice(expected.as_mut_slice());
+    let (got, moments) = conv.forward_with_moments(&x);
+    assert_close(&got, &expected, 1e-4, "relu after upsampling");
+    for (m, d) in moments.iter().zip(&channel_moments(&expected)) {
+        assert!((m.mean() - d.mean()).abs() < 1e-5);
+    }
+}
+
+#[test]
 fn conv2d_refuses_inputs_too_small_to_reflect() {
     let conv = Conv2d::new(1, 1, 9, 1, Padding::Reflect(4), &[0.0; 81], vec![0.0]);
     assert_eq!(conv.output_size(4, 10), None);
