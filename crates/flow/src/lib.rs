@@ -506,7 +506,10 @@ pub fn smoothed(mask: &[f32], width: usize, height: usize, sigma: f32) -> Vec<f3
     let mut rows = vec![0.0f32; n];
     let edge = |line: &[f32], x: usize| -> f32 {
         let (lo, hi) = (x.saturating_sub(radius), (x + radius).min(width - 1));
-        (lo..=hi).map(|j| kernel[x.abs_diff(j)] * line[j]).sum::<f32>() * across[x]
+        (lo..=hi)
+            .map(|j| kernel[x.abs_diff(j)] * line[j])
+            .sum::<f32>()
+            * across[x]
     };
     for (line, out) in mask.chunks_exact(width).zip(rows.chunks_exact_mut(width)) {
         if width > 2 * radius {

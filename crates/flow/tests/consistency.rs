@@ -178,7 +178,9 @@ fn smoothing_keeps_constants_and_spreads_a_step() {
 fn smoothing_is_the_renormalised_gaussian_at_every_pixel() {
     // Wider than the window and narrower than it; the plain sum at each pixel as the oracle.
     for (w, h, sigma) in [(37, 23, 0.8), (5, 4, 0.8), (40, 9, 1.7)] {
-        let mask: Vec<f32> = (0..w * h).map(|i| ((i * 7919) % 13) as f32 / 12.0).collect();
+        let mask: Vec<f32> = (0..w * h)
+            .map(|i| ((i * 7919) % 13) as f32 / 12.0)
+            .collect();
         let got = smoothed(&mask, w, h, sigma);
         let radius = (3.0 * sigma).ceil() as isize;
         let k = |d: isize| (-((d * d) as f32) / (2.0 * sigma * sigma)).exp();
@@ -194,7 +196,10 @@ fn smoothing_is_the_renormalised_gaussian_at_every_pixel() {
                 }
                 let at = (y * w as isize + x) as usize;
                 let expected = sum / weight;
-                assert!((got[at] as f64 - expected).abs() < 1e-5, "{w}x{h} at {x},{y}");
+                assert!(
+                    (got[at] as f64 - expected).abs() < 1e-5,
+                    "{w}x{h} at {x},{y}"
+                );
             }
         }
     }

@@ -163,7 +163,10 @@ mod tests {
             let half = (k as f32 + 0.5) / 255.0;
             [half.next_down(), half, half.next_up()]
         });
-        for v in spread.chain(halves).chain([-1.0, 2.0, f32::NAN, f32::INFINITY]) {
+        for v in spread
+            .chain(halves)
+            .chain([-1.0, 2.0, f32::NAN, f32::INFINITY])
+        {
             assert_eq!(to_byte(v), reference(v), "{v:e} ({:#x})", v.to_bits());
         }
     }
