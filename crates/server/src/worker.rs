@@ -268,18 +268,7 @@ impl Slots {
     async fn run_fast(&self, worker: &str, job: &JobRecord) {
         let started = Instant::now();
         let outcome = async {
-            let (content, style) = (
-                self.required_image(&job.id, ImageKind::Content).await?,
-                self.required_image(&job.id, ImageKind::Style).await?,
-            );
-            let regions = StoredRegions::load(&self.pool.store, &job.id).await?;
-            fits_here(
-                &job.settings,
-                &content,
-                &style,
-                &regions,
-                self.pool.job_memory,
-            )?;
+            let (content, style, regions) = self.pictures_that_fit(job).await?;
             self.painter
                 .paint(content, style, regions, &job.settings)
                 .await
@@ -295,6 +284,25 @@ impl Slots {
             elapsed,
         )
         .await;
+    }
+
+    /// A job's photo, painting and regions, once its settings are known to fit this worker's
+    /// memory with them (checked before anything is decoded).
+    async fn pictures_that_fit(
+        &self,
+        job: &JobRecord,
+    ) -> Result<(Vec<u8>, Vec<u8>, StoredRegions), String> {
+        let content = self.required_image(&job.id, ImageKind::Content).await?;
+        let style = self.required_image(&job.id, ImageKind::Style).await?;
+        let regions = StoredRegions::load(&self.pool.store, &job.id).await?;
+        fits_here(
+            &job.settings,
+            &content,
+            &style,
+            &regions,
+            self.pool.job_memory,
+        )?;
+        Ok((content, style, regions))
     }
 
     /// A job's stored image of `kind`, if it has one.
@@ -316,17 +324,8 @@ impl Slots {
     /// Loads a job's images and settings; a job that was interrupted resumes
     /// from its last preview when its run has a single scale.
     async fn prepare(&self, job: &JobRecord) -> Result<Prepared, String> {
-        let content = self.required_image(&job.id, ImageKind::Content).await?;
-        let style = self.required_image(&job.id, ImageKind::Style).await?;
-        let regions = StoredRegions::load(&self.pool.store, &job.id).await?;
         // Before anything is decoded or painted (the fast picture too).
-        fits_here(
-            &job.settings,
-            &content,
-            &style,
-            &regions,
-            self.pool.job_memory,
-        )?;
+        let (content, style, regions) = self.pictures_that_fit(job).await?;
         let preview = if job.checkpoint_step > 0 {
             self.image(&job.id, ImageKind::Preview).await?
         } else {
