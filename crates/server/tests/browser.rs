@@ -67,6 +67,23 @@ impl Browser {
         self.post("/url", json!({ "url": url })).await;
     }
 
+    /// Chooses `path` in the file input `css` (WebDriver types a file's path into it).
+    async fn choose_file(&self, css: &str, path: &Path) {
+        let input = self.find(css).await;
+        self.post(
+            &format!("/element/{input}/value"),
+            json!({ "text": path.to_str().unwrap() }),
+        )
+        .await;
+    }
+
+    /// Clicks the element `css`.
+    async fn click(&self, css: &str) {
+        let element = self.find(css).await;
+        self.post(&format!("/element/{element}/click"), json!({}))
+            .await;
+    }
+
     async fn find(&self, css: &str) -> String {
         let v = self
             .post("/element", json!({ "using": "css selector", "value": css }))
@@ -253,20 +270,8 @@ async fn a_browser_uploads_two_images_watches_progress_and_downloads_the_result(
 
     browser.resize(1280, 1000).await;
     browser.goto(&s.url("/")).await;
-    let input = browser.find("#content").await;
-    browser
-        .post(
-            &format!("/element/{input}/value"),
-            json!({ "text": content.to_str().unwrap() }),
-        )
-        .await;
-    let input = browser.find("#style").await;
-    browser
-        .post(
-            &format!("/element/{input}/value"),
-            json!({ "text": style.to_str().unwrap() }),
-        )
-        .await;
+    browser.choose_file("#content", &content).await;
+    browser.choose_file("#style", &style).await;
     browser
         .wait_until(
             "both previews",
@@ -317,10 +322,7 @@ async fn a_browser_uploads_two_images_watches_progress_and_downloads_the_result(
     );
     browser.screenshot("browser-done.png").await;
 
-    let download = browser.find("#download").await;
-    browser
-        .post(&format!("/element/{download}/click"), json!({}))
-        .await;
+    browser.click("#download").await;
     let start = Instant::now();
     let file = loop {
         let done: Vec<PathBuf> = std::fs::read_dir(&downloads)
@@ -403,13 +405,7 @@ async fn a_browser_paints_where_the_second_painting_goes() {
     browser.resize(1280, 1400).await;
     browser.goto(&s.url("/")).await;
     for (css, path) in [("#content", &photo), ("#style", &red), ("#style_2", &blue)] {
-        let input = browser.find(css).await;
-        browser
-            .post(
-                &format!("/element/{input}/value"),
-                json!({ "text": path.to_str().unwrap() }),
-            )
-            .await;
+        browser.choose_file(css, path).await;
     }
     browser
         .wait_until(
@@ -513,18 +509,9 @@ async fn a_browser_asks_for_an_instant_picture_and_sees_it() {
     browser.resize(1280, 1000).await;
     // `?server`: the server's instant lane, which browsers that cannot paint use.
     browser.goto(&s.url("/?server")).await;
-    let input = browser.find("#content").await;
-    browser
-        .post(
-            &format!("/element/{input}/value"),
-            json!({ "text": content.to_str().unwrap() }),
-        )
-        .await;
+    browser.choose_file("#content", &content).await;
     // A shipped painting (the first is chosen), and "Instant".
-    let instant = browser.find("input[name=method][value=fast]").await;
-    browser
-        .post(&format!("/element/{instant}/click"), json!({}))
-        .await;
+    browser.click("input[name=method][value=fast]").await;
     assert_eq!(
         browser
             .script("return document.querySelector('select[name=iterations]').disabled")
@@ -564,10 +551,7 @@ async fn a_browser_asks_for_an_instant_picture_and_sees_it() {
 
 /// Clicks "Paint it" and waits for the browser's `round`th picture.
 async fn submit_and_wait_for_browser_picture(browser: &Browser, round: u64) {
-    let submit = browser.find("#submit").await;
-    browser
-        .post(&format!("/element/{submit}/click"), json!({}))
-        .await;
+    browser.click("#submit").await;
     browser
         .wait_until(
             "the browser's picture",
@@ -834,10 +818,7 @@ async fn webgpu_adapter(browser: &Browser) -> Option<String> {
 
 /// Sends the page's form and waits until the job's page opens (failing on the form's error).
 async fn submit_and_open_the_job_page(browser: &Browser) {
-    let submit = browser.find("#submit").await;
-    browser
-        .post(&format!("/element/{submit}/click"), json!({}))
-        .await;
+    browser.click("#submit").await;
     let start = Instant::now();
     while !browser.current_url().await.contains("/jobs/") {
         let error = browser.script("const e = document.querySelector('#form-error'); return (!e || e.hidden) ? null : e.textContent").await;
@@ -853,18 +834,9 @@ async fn submit_and_open_the_job_page(browser: &Browser) {
 /// Uploads a photo and a painting through the page's form and picks "Instant" at `size`.
 async fn fill_instant_form(browser: &Browser, photo: &Path, painting: &Path, size: u32) {
     for (css, path) in [("#content", photo), ("#style", painting)] {
-        let input = browser.find(css).await;
-        browser
-            .post(
-                &format!("/element/{input}/value"),
-                json!({ "text": path.to_str().unwrap() }),
-            )
-            .await;
+        browser.choose_file(css, path).await;
     }
-    let instant = browser.find("input[name=method][value=fast]").await;
-    browser
-        .post(&format!("/element/{instant}/click"), json!({}))
-        .await;
+    browser.click("input[name=method][value=fast]").await;
     browser
         .script(&format!(
             "document.querySelector('select[name=size]').value = '{size}'; return true"
@@ -1003,10 +975,7 @@ async fn the_browser_paints_with_webgpu_where_it_is_offered_and_falls_back_to_we
             .await;
         let started = Instant::now();
         browser.goto(&s.url("/")).await;
-        let start = browser.find("#camera-start").await;
-        browser
-            .post(&format!("/element/{start}/click"), json!({}))
-            .await;
+        browser.click("#camera-start").await;
         browser
             .wait_until(
                 "a live frame painted with WebGPU",
@@ -1021,10 +990,7 @@ async fn the_browser_paints_with_webgpu_where_it_is_offered_and_falls_back_to_we
             "live: a frame painted with WebGPU in the worker after {:.0?}",
             started.elapsed()
         );
-        let stop = browser.find("#camera-stop").await;
-        browser
-            .post(&format!("/element/{stop}/click"), json!({}))
-            .await;
+        browser.click("#camera-stop").await;
     }
 
     assert_eq!(stored_bytes(&s).await, 0, "nothing reached the server");
@@ -1077,10 +1043,7 @@ async fn static_host(dir: PathBuf) -> (String, tokio::task::JoinHandle<()>) {
 /// Starts the live camera (Chromium's fake one) on the page and waits for painted frames;
 /// returns the snapshot's size. `owner` is the page's object holding `live`.
 async fn live_camera_paints(browser: &Browser, owner: &str) -> (u64, u64) {
-    let start = browser.find("#camera-start").await;
-    browser
-        .post(&format!("/element/{start}/click"), json!({}))
-        .await;
+    browser.click("#camera-start").await;
     browser
         .wait_until(
             "live frames",
@@ -1092,10 +1055,7 @@ async fn live_camera_paints(browser: &Browser, owner: &str) -> (u64, u64) {
             ),
         )
         .await;
-    let snap = browser.find("#camera-snapshot").await;
-    browser
-        .post(&format!("/element/{snap}/click"), json!({}))
-        .await;
+    browser.click("#camera-snapshot").await;
     browser
         .wait_until(
             "the snapshot",
@@ -1106,10 +1066,7 @@ async fn live_camera_paints(browser: &Browser, owner: &str) -> (u64, u64) {
     let size = browser
         .script("const i = document.querySelector('#camera-picture'); return [i.naturalWidth, i.naturalHeight]")
         .await;
-    let stop = browser.find("#camera-stop").await;
-    browser
-        .post(&format!("/element/{stop}/click"), json!({}))
-        .await;
+    browser.click("#camera-stop").await;
     (size[0].as_u64().unwrap(), size[1].as_u64().unwrap())
 }
 
@@ -1141,26 +1098,14 @@ async fn the_static_site_paints_in_the_browser_with_no_server_and_runs_the_live_
 
     browser.resize(1280, 1000).await;
     browser.goto(&format!("{url}/")).await;
-    let input = browser.find("#content").await;
+    browser.choose_file("#content", &photo).await;
     browser
-        .post(
-            &format!("/element/{input}/value"),
-            json!({ "text": photo.to_str().unwrap() }),
-        )
-        .await;
-    let scream = browser
-        .find("input[name=style_preset][value=the_scream]")
-        .await;
-    browser
-        .post(&format!("/element/{scream}/click"), json!({}))
+        .click("input[name=style_preset][value=the_scream]")
         .await;
     browser
         .script("document.querySelector('select[name=size]').value = '256'; return true")
         .await;
-    let submit = browser.find("#submit").await;
-    browser
-        .post(&format!("/element/{submit}/click"), json!({}))
-        .await;
+    browser.click("#submit").await;
     browser
         .wait_until(
             "the site's picture",
@@ -1281,13 +1226,7 @@ async fn the_browser_paints_regions_and_keeps_a_part_as_restyle_does() {
         ("#style", &first),
         ("#style_2", &second),
     ] {
-        let input = browser.find(css).await;
-        browser
-            .post(
-                &format!("/element/{input}/value"),
-                json!({ "text": path.to_str().unwrap() }),
-            )
-            .await;
+        browser.choose_file(css, path).await;
     }
     browser
         .wait_until(
@@ -1302,10 +1241,7 @@ async fn the_browser_paints_regions_and_keeps_a_part_as_restyle_does() {
     // Painting 2 on the right, the photo kept down the left edge, painting 1 between.
     strokes(&browser, "2", &[0.7, 0.85]).await;
     strokes(&browser, "keep", &[0.05]).await;
-    let instant = browser.find("input[name=method][value=fast]").await;
-    browser
-        .post(&format!("/element/{instant}/click"), json!({}))
-        .await;
+    browser.click("input[name=method][value=fast]").await;
     browser
         .script("document.querySelector('select[name=size]').value = '160'; return true")
         .await;
@@ -1421,13 +1357,7 @@ async fn a_browser_sends_a_clip_and_plays_the_painted_one() {
 
     browser.resize(1280, 1000).await;
     browser.goto(&s.url("/")).await;
-    let input = browser.find("#content").await;
-    browser
-        .post(
-            &format!("/element/{input}/value"),
-            json!({ "text": clip.to_str().unwrap() }),
-        )
-        .await;
+    browser.choose_file("#content", &clip).await;
     browser
         .wait_until(
             "the clip's preview",
